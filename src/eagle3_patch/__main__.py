@@ -1,0 +1,3 @@
+from eagle3_patch.cli import main
+
+main()

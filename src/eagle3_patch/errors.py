@@ -1,0 +1,79 @@
+"""Expected failures, as types, and the exit code each one maps to.
+
+Library code raises these; only the CLI turns them into a message and an exit
+status (see ``cli.main``). Every message says what happened, why, and what to
+run next, because the user reading it is usually in a Dockerfile or CI log.
+"""
+
+from __future__ import annotations
+
+# Exit codes are part of the public interface (README, "Exit codes").
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_UNSUPPORTED = 4
+EXIT_BAD_TARGET = 5
+EXIT_NOT_WRITABLE = 6
+EXIT_LOCKED = 7
+EXIT_BAD_INPUT = 8
+EXIT_LAUNCH_FAILED = 9
+EXIT_INTERNAL = 70
+
+
+class Eagle3PatchError(Exception):
+    """Base of every expected failure; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, what: str, why: str = "", fix: str = "") -> None:
+        self.what, self.why, self.fix = what, why, fix
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return "\n".join(part for part in (self.what, self.why, self.fix) if part)
+
+
+class SGLangNotFound(Eagle3PatchError):
+    exit_code = EXIT_NOT_FOUND
+
+
+class InterpreterError(Eagle3PatchError):
+    """``--python`` names something that cannot run or answer our query."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class UnsupportedRelease(Eagle3PatchError):
+    exit_code = EXIT_UNSUPPORTED
+
+
+class TargetUnreadable(Eagle3PatchError):
+    """The file to patch does not parse, or lacks the structure we anchor on."""
+
+    exit_code = EXIT_BAD_TARGET
+
+
+class NotWritable(Eagle3PatchError):
+    exit_code = EXIT_NOT_WRITABLE
+
+
+class LockTimeout(Eagle3PatchError):
+    exit_code = EXIT_LOCKED
+
+
+class ValidationFailed(Eagle3PatchError):
+    """A transform produced something we refuse to write. Nothing was written."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class BadInput(Eagle3PatchError):
+    """A user-supplied input (drafter, model, prompts file, URL) is wrong."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class LaunchFailed(Eagle3PatchError):
+    exit_code = EXIT_LAUNCH_FAILED
