@@ -1,0 +1,255 @@
+"""Decide, from source structure alone, what state each hook is in.
+
+Uses ``ast`` only (libcst costs a third of a second to import and more to parse
+a 115 KB file; status and check must stay fast). For every hook the method
+Python would resolve is found — the class's own definition, else the one it
+inherits from ``qwen3_vl.py`` — and probed for its behaviour (``probe.py``).
+Version numbers play no part: a backport, a fork or a dev build is judged by
+what its code does.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from eagle3_patch import probe
+from eagle3_patch.errors import TargetUnreadable
+from eagle3_patch.hooks import (CAPTURE_FLAG, DECODER, HOOKS, MARKER, METHOD, TARGET_FILES,
+                                HookSpec)
+
+
+class HookState(str, Enum):
+    PATCHED = "patched"    # our marked method, intact, resolves for the class
+    NATIVE = "native"      # upstream code already routes capture to the layer flags
+    MISSING = "missing"    # needs our method
+    ALTERED = "altered"    # a marked method that is not what we wrote, or is shadowed
+
+
+# Installation / file states reported by status and used by apply.
+UNPATCHED, PATCHED, NATIVE, DAMAGED, UNSUPPORTED = (
+    "unpatched", "patched", "native", "damaged", "unsupported")
+
+
+@dataclass
+class SourceFile:
+    name: str
+    path: Path
+    data: bytes
+    tree: ast.Module
+    lines: list[str]
+    classes: dict[str, ast.ClassDef] = field(default_factory=dict)
+
+
+def parse_source(name: str, path: Path, data: bytes) -> SourceFile:
+    """Parse one model file; a file that does not parse is refused, untouched."""
+    try:
+        text = data.decode("utf-8")
+        tree = ast.parse(text, filename=str(path))
+    except (UnicodeDecodeError, SyntaxError, ValueError) as exc:
+        raise TargetUnreadable(
+            f"{path} is not valid Python, so eagle3-patch will not touch it.",
+            f"Parsing failed: {exc}.",
+            "Reinstall the release it came from (pip install --force-reinstall --no-deps "
+            "sglang==<version>), then run the command again.",
+        ) from None
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    return SourceFile(name, path, data, tree, text.splitlines(), classes)
+
+
+@dataclass(frozen=True)
+class HookReport:
+    hook: HookSpec
+    state: HookState
+    resolved_from: str = ""   # "file:Class" whose method the class resolves, "" if none
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FileReport:
+    name: str
+    path: Path
+    state: str
+    hooks: tuple[HookReport, ...]
+    orphan_markers: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Analysis:
+    state: str
+    files: tuple[FileReport, ...]
+    reason: str = ""
+
+    def file(self, name: str) -> FileReport | None:
+        return next((report for report in self.files if report.name == name), None)
+
+
+def first_line(node: ast.FunctionDef) -> int:
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
+
+def is_marked(source: SourceFile, node: ast.FunctionDef) -> bool:
+    line = first_line(node) - 2
+    return line >= 0 and source.lines[line].lstrip().startswith("#") and MARKER in source.lines[line]
+
+
+def marker_lines(source: SourceFile) -> list[int]:
+    return [i + 1 for i, line in enumerate(source.lines)
+            if line.lstrip().startswith("#") and MARKER in line]
+
+
+def _own_methods(cls: ast.ClassDef, name: str) -> list[ast.FunctionDef]:
+    return [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == name]
+
+
+def _base_name(base: ast.expr) -> str | None:
+    if isinstance(base, ast.Name):
+        return base.id
+    if isinstance(base, ast.Attribute):
+        return base.attr
+    return None
+
+
+def resolve(files: dict[str, SourceFile], file: str, cls: str, method: str,
+            depth: int = 0) -> tuple[str, ast.FunctionDef] | None:
+    """Where Python finds ``cls.method``: ("file:Class", node), or None."""
+    source = files.get(file)
+    node = source.classes.get(cls) if source else None
+    if node is None or depth > 20:
+        return None
+    own = _own_methods(node, method)
+    if own:
+        return f"{file}:{cls}", own[-1]  # the last definition in a class body wins
+    search = (file, *next((t.bases_from for t in TARGET_FILES if t.name == file), ()))
+    for base in node.bases:
+        name = _base_name(base)
+        for candidate in search:
+            if candidate in files and name in files[candidate].classes:
+                found = resolve(files, candidate, name, method, depth + 1)
+                if found:
+                    return found
+                break
+    return None
+
+
+def _spec_node(hook: HookSpec) -> ast.FunctionDef:
+    return ast.parse(hook.source).body[0]
+
+
+def _decoder_methods(files: dict[str, SourceFile], decoder_fallback: bool) -> dict:
+    """The decoder methods a wrapper may call, as they are (or will be after apply)."""
+    methods = {}
+    for name in (METHOD, "set_dflash_layers_to_capture"):
+        found = resolve(files, *DECODER, name)
+        if found:
+            methods[name] = probe.compile_method(found[1])
+    decoder_hook = next(h for h in HOOKS if (h.file, h.cls) == DECODER)
+    if decoder_fallback:
+        methods[METHOD] = probe.compile_method(_spec_node(decoder_hook))
+    return methods
+
+
+def _problem(hook: HookSpec, node: ast.FunctionDef, decoder_methods: dict) -> str | None:
+    try:
+        function = probe.compile_method(node)
+    except (SyntaxError, ValueError, TypeError) as exc:
+        return f"does not compile: {exc}"
+    if hook.role == "decoder":
+        return probe.decoder_problem(function)
+    return probe.wrapper_problem(function, decoder_methods)
+
+
+def _classify(files, hook: HookSpec, current_decoder: dict, future_decoder: dict) -> HookReport:
+    source = files[hook.file]
+    cls = source.classes[hook.cls]
+    found = resolve(files, hook.file, hook.cls, hook.method)
+    marked = [n for n in _own_methods(cls, hook.method) if is_marked(source, n)]
+    where = found[0] if found else ""
+    if marked:
+        ours = marked[-1]
+        if len(marked) > 1 or found is None or found[1] is not ours:
+            return HookReport(hook, HookState.ALTERED, where, "a later definition shadows ours")
+        if ast.dump(ours) != ast.dump(_spec_node(hook)):
+            return HookReport(hook, HookState.ALTERED, where,
+                              f"the marked method at line {ours.lineno} was edited")
+        problem = _problem(hook, ours, current_decoder)
+        state = HookState.ALTERED if problem else HookState.PATCHED
+        return HookReport(hook, state, where, problem or "")
+    if found is None:
+        return HookReport(hook, HookState.MISSING, "", "no such method on the class or its bases")
+    problem = _problem(hook, found[1], future_decoder)
+    if problem:
+        return HookReport(hook, HookState.MISSING, where, problem)
+    for sub in hook.inherited_by:
+        sub_found = resolve(files, hook.file, sub, hook.method)
+        if sub_found and sub_found[1] is not found[1]:
+            problem = _problem(hook, sub_found[1], future_decoder)
+            if problem:
+                return HookReport(hook, HookState.MISSING, sub_found[0], f"{sub}: {problem}")
+    return HookReport(hook, HookState.NATIVE, where)
+
+
+def _unsupported_reason(files: dict[str, SourceFile]) -> str:
+    for target in TARGET_FILES:
+        if target.required and target.name not in files:
+            return f"there is no sglang/srt/models/{target.name}"
+    for hook in HOOKS:
+        if hook.file in files and hook.cls not in files[hook.file].classes:
+            return f"{hook.file} has no class {hook.cls}"
+    forward = resolve(files, *DECODER, "forward")
+    if forward is None or not any(
+        (isinstance(n, ast.Constant) and n.value == CAPTURE_FLAG)
+        or (isinstance(n, ast.Attribute) and n.attr == CAPTURE_FLAG)
+        for n in ast.walk(forward[1])
+    ):
+        return (f"its decoder {DECODER[0]}:{DECODER[1]} has no per-layer capture "
+                f"(its forward never reads {CAPTURE_FLAG})")
+    return ""
+
+
+def _file_state(reports: list[HookReport], orphans: list[int]) -> str:
+    states = {report.state for report in reports}
+    if HookState.ALTERED in states or orphans:
+        return DAMAGED
+    if HookState.PATCHED in states and HookState.MISSING in states:
+        return DAMAGED
+    if states == {HookState.NATIVE}:
+        return NATIVE
+    if HookState.MISSING in states:
+        return UNPATCHED
+    return PATCHED
+
+
+def analyze(files: dict[str, SourceFile]) -> Analysis:
+    """The state of every hook, file and of the installation as a whole."""
+    reason = _unsupported_reason(files)
+    if reason:
+        return Analysis(UNSUPPORTED, (), reason)
+    current = _decoder_methods(files, decoder_fallback=False)
+    decoder = _classify(files, next(h for h in HOOKS if (h.file, h.cls) == DECODER), current, current)
+    future = current if decoder.state in (HookState.PATCHED, HookState.NATIVE) else \
+        _decoder_methods(files, decoder_fallback=True)
+    reports: list[FileReport] = []
+    for target in TARGET_FILES:
+        if target.name not in files:
+            continue
+        source = files[target.name]
+        hooks = [decoder if (h.file, h.cls) == DECODER else _classify(files, h, current, future)
+                 for h in HOOKS if h.file == target.name]
+        attached = {first_line(n) - 1 for c in source.classes.values() for n in c.body
+                    if isinstance(n, ast.FunctionDef) and is_marked(source, n)}
+        orphans = [line for line in marker_lines(source) if line not in attached]
+        reports.append(FileReport(target.name, source.path, _file_state(hooks, orphans),
+                                  tuple(hooks), tuple(orphans)))
+    states = {report.state for report in reports}
+    if DAMAGED in states:
+        overall = DAMAGED
+    elif states == {NATIVE}:
+        overall = NATIVE
+    elif UNPATCHED in states:
+        overall = UNPATCHED
+    else:
+        overall = PATCHED
+    return Analysis(overall, tuple(reports))
