@@ -1,0 +1,119 @@
+"""The pure source transforms: add our hooks, remove exactly what carries our marker.
+
+``source text -> source text``; no I/O. Anchors are libcst nodes found by class
+and method name. libcst round-trips text exactly, so every byte that is not
+ours stays as it was: comments, CRLF line endings, odd spacing.
+
+Parsing a 115 KB model file with libcst takes ~0.4 s, most of it spent on code
+we never touch. So ``ast`` (fast) finds the line span of each top-level class we
+edit, and only that class is parsed and rewritten with libcst, then spliced
+back. A class is a complete statement starting in column 0, so its span is a
+valid module on its own. If a marker ever sits outside every class (a damaged
+file), removal falls back to the whole module.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Sequence
+
+import libcst as cst
+
+from eagle3_patch.hooks import MARKER, MARKER_COMMENT, HookSpec
+
+
+def _has_marker(lines: Iterable[cst.EmptyLine]) -> bool:
+    return any(line.comment is not None and MARKER in line.comment.value for line in lines)
+
+
+class _RemoveMarked(cst.CSTTransformer):
+    """Drops functions whose leading comment carries the marker, and stray marker comments."""
+
+    def leave_FunctionDef(self, original_node, updated_node):
+        if _has_marker(original_node.leading_lines):
+            return cst.RemoveFromParent()
+        return updated_node
+
+    def leave_EmptyLine(self, original_node, updated_node):
+        if _has_marker([original_node]):
+            return cst.RemoveFromParent()
+        return updated_node
+
+
+class _AppendMethods(cst.CSTTransformer):
+    """Appends methods to the body of the (single, top-level) class of a span."""
+
+    def __init__(self, methods: Sequence[cst.FunctionDef]) -> None:
+        super().__init__()
+        self.methods = methods
+
+    def visit_ClassDef(self, node):
+        return False  # only the outermost class, never a nested one
+
+    def leave_ClassDef(self, original_node, updated_node):
+        body = updated_node.body
+        return updated_node.with_changes(body=body.with_changes(body=[*body.body, *self.methods]))
+
+
+def _method_node(hook: HookSpec) -> cst.FunctionDef:
+    node = cst.parse_module(hook.source).body[0]
+    assert isinstance(node, cst.FunctionDef), hook
+    # A blank line, then the marker comment that owns the method. Both are the
+    # method's own leading lines, so removing the node removes them too.
+    return node.with_changes(leading_lines=[
+        cst.EmptyLine(indent=False),
+        cst.EmptyLine(comment=cst.Comment(MARKER_COMMENT)),
+    ])
+
+
+def _class_spans(tree: ast.Module) -> dict[str, tuple[int, int]]:
+    """name -> (first, last) 1-based line of each top-level class; the last definition wins."""
+    spans = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            spans[node.name] = (first, node.end_lineno)
+    return spans
+
+
+def _edit_spans(source: str, edits: dict[tuple[int, int], cst.CSTTransformer]) -> str:
+    lines = source.splitlines(keepends=True)
+    for (first, last), transformer in sorted(edits.items(), reverse=True):
+        segment = "".join(lines[first - 1:last])
+        edited = cst.parse_module(segment).visit(transformer).code
+        lines[first - 1:last] = [edited]
+    return "".join(lines)
+
+
+def _marker_lines(source: str) -> list[int]:
+    return [i + 1 for i, line in enumerate(source.splitlines())
+            if line.lstrip().startswith("#") and MARKER in line]
+
+
+def remove_hooks(source: str) -> str:
+    """``source`` without any method or comment that carries the marker."""
+    markers = _marker_lines(source)
+    if not markers:
+        return source
+    spans = _class_spans(ast.parse(source)).values()
+    owners = {span for line in markers for span in spans if span[0] <= line <= span[1]}
+    if len(owners) == 0 or any(not any(a <= line <= b for a, b in owners) for line in markers):
+        return cst.parse_module(source).visit(_RemoveMarked()).code
+    return _edit_spans(source, {span: _RemoveMarked() for span in owners})
+
+
+def add_hooks(source: str, hooks: Sequence[HookSpec]) -> str:
+    """``source`` with our hooks removed, then each of ``hooks`` appended to its class.
+
+    Appending puts our method after any same-named one upstream defines in
+    that class, so ours is the one Python resolves.
+    """
+    source = remove_hooks(source)
+    spans = _class_spans(ast.parse(source))
+    by_class: dict[str, list[cst.FunctionDef]] = {}
+    for hook in hooks:
+        if hook.cls not in spans:
+            raise ValueError(f"no top-level class {hook.cls}")
+        by_class.setdefault(hook.cls, []).append(_method_node(hook))
+    return _edit_spans(source, {spans[name]: _AppendMethods(methods)
+                                for name, methods in by_class.items()})
