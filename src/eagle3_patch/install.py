@@ -1,0 +1,209 @@
+"""Every write eagle3-patch makes to disk: lock, backup, atomic replace, bytecode.
+
+Nothing else in the package writes. A change to several files is one
+transaction: all targets are checked for writability first, backups are
+written before any target, and if replacing a later target fails the earlier
+ones are put back, so an installation is never left half-patched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from eagle3_patch.errors import LockTimeout, NotWritable
+
+BACKUP_SUFFIX = ".eagle3-bak"
+META_SUFFIX = ".eagle3-bak.json"
+LOCK_NAME = ".eagle3-patch.lock"
+LOCK_TIMEOUT_S = 120
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class BackupMeta:
+    """What we need to tell an intact patch from an edited file or an upgrade."""
+
+    original_sha256: str
+    patched_sha256: str
+    tool_version: str
+    sglang_version: str
+
+
+def backup_path(target: Path) -> Path:
+    return target.with_name(target.name + BACKUP_SUFFIX)
+
+
+def meta_path(target: Path) -> Path:
+    return target.with_name(target.name + META_SUFFIX)
+
+
+def read_meta(target: Path) -> BackupMeta | None:
+    try:
+        raw = json.loads(meta_path(target).read_text("utf-8"))
+        return BackupMeta(**{k: str(raw[k]) for k in BackupMeta.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def read_backup(target: Path) -> bytes | None:
+    try:
+        return backup_path(target).read_bytes()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """Replace ``path`` (now ``old``) by ``new``; write or drop its backup alongside."""
+
+    path: Path
+    old: bytes
+    new: bytes
+    backup: bytes | None = None        # original bytes to save first, if any
+    meta: BackupMeta | None = None
+    drop_backup: bool = False
+
+
+def _bytecode(target: Path) -> list[Path]:
+    cache = target.parent / "__pycache__"
+    return sorted(cache.glob(f"{target.stem}.*.pyc")) if cache.is_dir() else []
+
+
+def _refuse(path: Path, why: str) -> NotWritable:
+    return NotWritable(
+        f"Cannot write {path}.",
+        why,
+        "Run the command as the owner of that site-packages (e.g. with sudo, or as the user "
+        "that created the venv), or make the file writable; nothing was changed.",
+    )
+
+
+def ensure_writable(paths: list[Path]) -> None:
+    """Refuse before touching anything if any target, its folder or bytecode is read-only."""
+    for path in paths:
+        folder = path.parent
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise _refuse(path, f"Its folder {folder} is not writable by this user.")
+        mode = path.stat().st_mode
+        # A file with every write bit cleared was made read-only on purpose (an
+        # image that must not change); root could replace it anyway, we don't.
+        if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise _refuse(path, "The file is read-only.")
+        for pyc in _bytecode(path):
+            if not os.access(pyc.parent, os.W_OK | os.X_OK):
+                raise _refuse(pyc, f"Its cached bytecode in {pyc.parent} cannot be refreshed.")
+
+
+@contextlib.contextmanager
+def locked(folder: Path):
+    """Hold the cross-process lock for ``folder`` (one per sglang/srt/models).
+
+    Several containers on a shared volume, or one process per GPU rank, may
+    apply at once; the lock makes them decide and write one at a time, so the
+    later ones find the file already patched.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder / LOCK_NAME), timeout=LOCK_TIMEOUT_S)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise LockTimeout(
+            f"Another eagle3-patch process has held {folder / LOCK_NAME} for {LOCK_TIMEOUT_S} s.",
+            "Only one process may patch an SGLang installation at a time.",
+            "Wait for it to finish and run the command again; if none is running, "
+            "the lock holder crashed and the lock is released as soon as its process exits.",
+        ) from None
+    except PermissionError as exc:
+        raise _refuse(folder / LOCK_NAME, f"The lock file cannot be created: {exc.strerror}.") from None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so readers see the old file or the new, never a mix."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if info is not None:
+            os.chmod(tmp, stat.S_IMODE(info.st_mode))
+            with contextlib.suppress(PermissionError):  # only root may give files away
+                os.chown(tmp, info.st_uid, info.st_gid)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def drop_bytecode(target: Path) -> None:
+    """Remove every cached .pyc of ``target`` (any interpreter tag).
+
+    Timestamp-checked .pyc files would notice the new source, but hash-based
+    "unchecked" ones (common in container images) would keep running the old
+    code; Python rebuilds whichever it needs on next import.
+    """
+    for pyc in _bytecode(target):
+        with contextlib.suppress(FileNotFoundError):
+            pyc.unlink()
+
+
+def _write_backup(change: FileChange) -> None:
+    atomic_write(backup_path(change.path), change.backup)
+    meta = json.dumps(asdict(change.meta), indent=2) + "\n"
+    atomic_write(meta_path(change.path), meta.encode("utf-8"))
+
+
+def drop_backup(target: Path) -> None:
+    """Remove our backup and its record (after revert, or when an upgrade made them stale)."""
+    for path in (meta_path(target), backup_path(target)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def commit(changes: list[FileChange]) -> None:
+    """Apply ``changes`` all or nothing (see module docstring)."""
+    ensure_writable([change.path for change in changes])
+    done: list[FileChange] = []
+    try:
+        for change in changes:
+            if change.backup is not None:
+                _write_backup(change)
+        for change in changes:
+            if change.new != change.old:
+                atomic_write(change.path, change.new)
+            done.append(change)
+    except OSError as exc:
+        for change in reversed(done):
+            atomic_write(change.path, change.old)
+        raise _refuse(Path(exc.filename or changes[0].path), f"Writing failed: {exc.strerror}.") from None
+    for change in changes:
+        drop_bytecode(change.path)
+        if change.drop_backup:
+            drop_backup(change.path)
+
