@@ -35,6 +35,12 @@ class Eagle3PatchError(Exception):
         return "\n".join(part for part in (self.what, self.why, self.fix) if part)
 
 
+class CheckFailed(Eagle3PatchError):
+    """EAGLE-3 capture does not work in this installation (unpatched or damaged)."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
 class SGLangNotFound(Eagle3PatchError):
     exit_code = EXIT_NOT_FOUND
 

@@ -1,0 +1,153 @@
+"""The ``eagle3-patch`` command line: options in, one engine call, result out.
+
+Expected failures are ``errors.Eagle3PatchError`` types; ``main`` is the one
+place that turns them (and anything unexpected) into a message and an exit
+code, so no command prints a traceback at a user.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from eagle3_patch import __version__
+from eagle3_patch.errors import EXIT_INTERNAL, EXIT_USAGE, Eagle3PatchError
+
+
+class LazyGroup(click.Group):
+    """Subcommands with heavier imports load only when invoked (status must start fast)."""
+
+    lazy = {
+        "serve": "eagle3_patch.serve.command:serve",
+        "bench": "eagle3_patch.bench.command:bench",
+    }
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx, name):
+        if name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+def target_options(command):
+    """--python / --sglang-dir: accepted after every command name."""
+    command = click.option(
+        "--sglang-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="The `sglang` package folder to work on (overrides --python's lookup).")(command)
+    return click.option(
+        "--python", "python", metavar="PATH", default=None,
+        help="Interpreter whose SGLang to work on, e.g. /opt/venv/bin/python "
+             "(default: the one running eagle3-patch).")(command)
+
+
+def json_option(command):
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(command)
+
+
+def _locate(python, sglang_dir):
+    from eagle3_patch.locate import locate_sglang
+
+    return locate_sglang(python, sglang_dir)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="eagle3-patch")
+def cli():
+    """Make SGLang capture EAGLE-3 hidden states for Qwen3.5/Qwen3.6 targets."""
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Show the diff apply would make; write nothing.")
+@json_option
+@target_options
+def apply(dry_run, as_json, python, sglang_dir):
+    """Patch the installed SGLang (idempotent; a no-op where it is native)."""
+    from eagle3_patch import engine, render
+
+    render.emit(engine.apply(_locate(python, sglang_dir), dry_run=dry_run), as_json)
+
+
+@cli.command()
+@json_option
+@target_options
+def revert(as_json, python, sglang_dir):
+    """Remove exactly what apply added: the files SGLang shipped, byte for byte."""
+    from eagle3_patch import engine, render
+
+    render.emit(engine.revert(_locate(python, sglang_dir)), as_json)
+
+
+@cli.command()
+@json_option
+@target_options
+def status(as_json, python, sglang_dir):
+    """Show the installation's state and each hook's."""
+    from eagle3_patch import engine, render
+
+    render.emit(engine.status(_locate(python, sglang_dir)), as_json)
+
+
+@cli.command()
+@json_option
+@target_options
+def check(as_json, python, sglang_dir):
+    """Exit 0 if EAGLE-3 capture works for Qwen3.5/3.6 targets, 1 if not."""
+    from eagle3_patch import engine, render
+
+    result = engine.check(_locate(python, sglang_dir))
+    render.emit(result, as_json)
+    if not result.analysis or result.state not in ("patched", "native"):
+        raise engine.not_working(result)
+
+
+@cli.command()
+@target_options
+def diff(python, sglang_dir):
+    """Print, as a unified diff, what apply would change."""
+    from eagle3_patch import engine, render
+
+    result = engine.diff(_locate(python, sglang_dir))
+    if result.diff:
+        sys.stdout.write(result.diff)
+    else:
+        render.echo(f"Nothing to change: the installation is {result.state}.", err=True)
+
+
+def _report(exc: Eagle3PatchError) -> None:
+    from eagle3_patch import render
+
+    render.echo(click.style("error: ", fg="red", bold=True) + exc.what, err=True)
+    for part in (exc.why, exc.fix):
+        if part:
+            render.echo(part, err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and map every outcome to an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="eagle3-patch", standalone_mode=False)
+    except Eagle3PatchError as exc:
+        _report(exc)
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code if exc.exit_code is not None else EXIT_USAGE
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("Interrupted.", err=True)
+        code = 130
+    except Exception as exc:  # the one place a bug becomes a message, not a traceback
+        if os.environ.get("EAGLE3_PATCH_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
+                   "This is a bug in eagle3-patch. Rerun with EAGLE3_PATCH_DEBUG=1 for the "
+                   "traceback and report it.", err=True)
+        code = EXIT_INTERNAL
+    sys.exit(code if isinstance(code, int) else 0)
+
