@@ -1,0 +1,52 @@
+"""Shared fixtures: real SGLang releases laid out as installed packages, and the CLI as a process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from releases import install_release
+
+TESTS = Path(__file__).parent
+
+
+class Site:
+    """One temporary site folder with one SGLang release in it."""
+
+    def __init__(self, root: Path, version: str) -> None:
+        self.root = root
+        self.version = version
+        self.package = install_release(version, root)
+        self.models = self.package / "srt" / "models"
+
+    def file(self, name: str = "qwen3_5.py") -> Path:
+        return self.models / name
+
+    def read(self, name: str = "qwen3_5.py") -> bytes:
+        return self.file(name).read_bytes()
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+        env.update(PYTHONPATH=str(self.root), **extra)
+        return env
+
+    def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
+        """The CLI as a user runs it, against this site."""
+        return subprocess.run([sys.executable, "-m", "eagle3_patch", *args],
+                              capture_output=True, text=True, env=self.env(**extra), timeout=120)
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A factory: site("0.5.12") -> Site with that release installed."""
+    made = []
+
+    def make(version: str) -> Site:
+        made.append(Site(tmp_path / f"site-{version}-{len(made)}", version))
+        return made[-1]
+
+    return make

@@ -1,0 +1,73 @@
+"""The CLI surface a user sees: version, help, JSON, colour."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+
+from eagle3_patch import __version__
+
+
+def test_python_dash_m_prints_version():
+    result = subprocess.run([sys.executable, "-m", "eagle3_patch", "--version"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_every_command_accepts_python_and_sglang_dir_after_its_name():
+    for command in ("apply", "revert", "status", "check", "diff"):
+        result = subprocess.run([sys.executable, "-m", "eagle3_patch", command, "--help"],
+                                capture_output=True, text=True)
+        assert result.returncode == 0
+        assert "--python" in result.stdout and "--sglang-dir" in result.stdout
+
+
+def test_unknown_option_is_a_usage_error_without_traceback():
+    result = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply", "--bogus"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "No such option" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_status_json_has_state_version_dir_and_per_class_hooks(site):
+    s = site("0.5.21")
+    report = json.loads(s.run("status", "--json").stdout)
+    assert {"state", "sglang_version", "sglang_dir", "files"} <= set(report)
+    hooks = {(f["file"], h["class"]): h["state"] for f in report["files"] for h in f["hooks"]}
+    assert hooks == {
+        ("qwen3_5.py", "Qwen3_5ForCausalLM"): "missing",
+        ("qwen3_5.py", "Qwen3_5ForConditionalGeneration"): "missing",
+        ("qwen3_5.py", "Qwen3_5MoeForConditionalGeneration"): "missing",
+        ("qwen3_5_text.py", "Qwen3_5ForCausalLM"): "missing",
+    }
+
+
+def _on_terminal(site, **env):
+    """Run status with a real pseudo-terminal as stdout, as a user's shell would."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "eagle3_patch", "status"], stdout=child,
+                            stderr=subprocess.PIPE, env=site.env(**env))
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=60)
+    proc.stderr.close()
+    os.close(main)
+    return b"".join(chunks)
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(site):
+    s = site("0.5.12")
+    assert b"\x1b[" in _on_terminal(s)
+    plain = _on_terminal(s, NO_COLOR="1")
+    assert b"unpatched" in plain and b"\x1b[" not in plain
