@@ -18,6 +18,7 @@ EXIT_NOT_WRITABLE = 6
 EXIT_LOCKED = 7
 EXIT_BAD_INPUT = 8
 EXIT_LAUNCH_FAILED = 9
+EXIT_BENCH_FAILED = 10
 EXIT_INTERNAL = 70
 
 
@@ -83,3 +84,9 @@ class BadInput(Eagle3PatchError):
 
 class LaunchFailed(Eagle3PatchError):
     exit_code = EXIT_LAUNCH_FAILED
+
+
+class BenchFailed(Eagle3PatchError):
+    """A server could not be measured: unreachable, not SGLang, errored or stopped early."""
+
+    exit_code = EXIT_BENCH_FAILED

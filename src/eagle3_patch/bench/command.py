@@ -1,0 +1,101 @@
+"""``eagle3-patch bench``: options in, one measurement run, a report out."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from eagle3_patch.bench.client import BenchFailed, SGLangClient
+from eagle3_patch.bench.prompts import (
+    BUILTIN_NAME,
+    builtin_prompts,
+    load_prompts,
+    select_buckets,
+)
+from eagle3_patch.bench.report import check_plot_target, render_text, to_json, write_plot
+from eagle3_patch.bench.runner import BenchSession, BenchSettings, Step, run_bench
+from eagle3_patch.bench.stats import BASELINE, EAGLE3, summarise
+
+
+@click.command("bench")
+@click.option("--url", required=True, metavar="URL", help="The EAGLE-3 server, e.g. http://127.0.0.1:30000.")
+@click.option("--baseline-url", metavar="URL",
+              help="A plain server of the same model: adds speedup and the losslessness check.")
+@click.option("--prompts", "prompts_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="JSONL prompts, one per line: a string, or {\"text\"|\"messages\", \"bucket\", \"id\"}. "
+                   "Default: the built-in set.")
+@click.option("--bucket", "buckets", multiple=True, metavar="NAME",
+              help="Run only this bucket (repeatable): chat, multi-turn, agentic, coding for the built-in set.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Tokens generated per request.")
+@click.option("--runs", type=click.IntRange(min=2), default=3, show_default=True,
+              help="Measured repeats of every prompt (a median needs more than one).")
+@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Uncounted requests per server first.")
+@click.option("--ignore-eos", is_flag=True, help="Always generate --max-new-tokens tokens, past end-of-sequence.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Seconds to wait for a connection or for the next streamed chunk.")
+@click.option("--json", "as_json", is_flag=True, help="Print every per-request figure as JSON on stdout.")
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png",
+              help="Also draw tok/s per bucket, baseline vs EAGLE-3 (needs the 'plot' extra).")
+def bench(
+    url: str,
+    baseline_url: str | None,
+    prompts_file: Path | None,
+    buckets: tuple[str, ...],
+    max_new_tokens: int,
+    runs: int,
+    warmup: int,
+    ignore_eos: bool,
+    timeout: float,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    """Measure decode tok/s, accept length and losslessness against running SGLang servers.
+
+    One request at a time, greedy, streamed: time to first token is kept apart from
+    decode speed. With --baseline-url the same prompts run on both servers and the
+    greedy outputs are compared token by token.
+    """
+    if plot is not None:
+        check_plot_target(plot)  # fail now, not after minutes of measuring
+    prompts = load_prompts(prompts_file) if prompts_file else builtin_prompts()
+    prompts = select_buckets(prompts, buckets)
+    clients = {EAGLE3: SGLangClient(url, timeout)}
+    if baseline_url:
+        clients[BASELINE] = SGLangClient(baseline_url, timeout)
+    source = str(prompts_file) if prompts_file else BUILTIN_NAME
+    settings = BenchSettings(max_new_tokens, runs, warmup, ignore_eos, source)
+    session = BenchSession(settings)
+    try:
+        run_bench(session, prompts, clients, progress=_show_progress)
+    except (BenchFailed, KeyboardInterrupt) as exc:
+        if as_json:
+            error = exc.message if isinstance(exc, BenchFailed) else "interrupted"
+            summary = summarise(session.requests, session.comparisons)
+            click.echo(json.dumps(to_json(session, summary, partial=True, error=error), indent=2))
+        raise
+    summary = summarise(session.requests, session.comparisons)
+    if as_json:
+        click.echo(json.dumps(to_json(session, summary), indent=2))
+    else:
+        click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR")))
+    if plot is not None:
+        write_plot(summary, session, plot)
+        click.echo(f"Plot written to {plot}", err=True)
+
+
+def _show_progress(step: Step) -> None:
+    where = f"[{step.done:>{len(str(step.total))}}/{step.total}]"
+    label = "EAGLE-3 " if step.server == EAGLE3 else "baseline"
+    if step.figures is None:
+        click.echo(f"{where} warm-up  {label} {step.prompt.id}", err=True)
+        return
+    figures = step.figures
+    rate = f"{figures.decode_tok_s:.1f} tok/s" if figures.decode_tok_s is not None else "- tok/s"
+    tau = f"tau {figures.tau:.2f}" if figures.tau is not None else "tau n/a"
+    click.echo(f"{where} run {step.run}    {label} {step.prompt.id}: {figures.output_tokens} tokens, {rate}, {tau}",
+               err=True)

@@ -1,0 +1,145 @@
+"""The prompts a benchmark sends: the built-in set, a user's JSONL file, and how chats become text.
+
+Chat-form prompts are rendered to one text string here and sent to SGLang's native
+``/generate`` as ``text``. We do not use ``/v1/chat/completions``: the losslessness
+check needs the exact generated token ids, which ``/generate`` returns as
+``output_ids`` (every release 0.5.8 - 0.5.23, ``tokenizer_manager.py``) and the
+OpenAI route does not. Both servers receive the very same string, so the comparison
+is token-exact whatever template we pick; we use Qwen's ChatML layout (tool results
+wrapped in ``<tool_response>`` inside a user turn, as Qwen3's own template does) so
+the drafter sees the kind of text it was tuned on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from eagle3_patch.errors import BadInput
+
+BUILTIN_NAME = "builtin"
+_ROLES = ("system", "user", "assistant", "tool")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One benchmark prompt: ``text`` is sent as-is; ``messages`` are rendered first."""
+
+    id: str
+    bucket: str
+    text: str | None = None
+    messages: tuple[tuple[str, str], ...] = ()
+
+    def render(self) -> str:
+        """The exact string sent to the server."""
+        if self.text is not None:
+            return self.text
+        return render_chatml(self.messages)
+
+
+def render_chatml(messages: tuple[tuple[str, str], ...]) -> str:
+    """Qwen ChatML with the assistant turn opened, ready for generation."""
+    parts = []
+    for role, content in messages:
+        if role == "tool":
+            parts.append(f"<|im_start|>user\n<tool_response>\n{content}\n</tool_response><|im_end|>\n")
+        else:
+            parts.append(f"<|im_start|>{role}\n{content}<|im_end|>\n")
+    parts.append("<|im_start|>assistant\n")
+    return "".join(parts)
+
+
+def builtin_prompts() -> list[Prompt]:
+    """The project's own set: short chat, long multi-turn, agentic transcripts, coding."""
+    source = resources.files("eagle3_patch.bench").joinpath("data/builtin_prompts.jsonl")
+    return _parse_lines(source.read_text(encoding="utf-8").splitlines(), BUILTIN_NAME)
+
+
+def load_prompts(path: Path) -> list[Prompt]:
+    """Read a JSONL prompts file; every problem is a ``BadInput`` naming file and line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(
+            f"Cannot read the prompts file {path}.",
+            f"Reason: {exc}.",
+            "Pass a readable UTF-8 JSONL file, one prompt per line, e.g. "
+            '{"bucket": "chat", "messages": [{"role": "user", "content": "Hi"}]}',
+        ) from exc
+    prompts = _parse_lines(lines, str(path))
+    if not prompts:
+        raise BadInput(
+            f"The prompts file {path} holds no prompts.",
+            "Every line is blank.",
+            'Add one JSON object per line, e.g. {"bucket": "coding", "text": "Write a quicksort"}',
+        )
+    return prompts
+
+
+def select_buckets(prompts: list[Prompt], buckets: tuple[str, ...]) -> list[Prompt]:
+    """Keep only the named buckets; naming a bucket that does not exist is a user error."""
+    if not buckets:
+        return prompts
+    known = sorted({p.bucket for p in prompts})
+    unknown = [b for b in buckets if b not in known]
+    if unknown:
+        raise BadInput(
+            f"No prompts in bucket(s): {', '.join(unknown)}.",
+            f"The prompt set has buckets: {', '.join(known)}.",
+            "Pass --bucket with one of those names, or drop --bucket to run them all.",
+        )
+    return [p for p in prompts if p.bucket in buckets]
+
+
+def _parse_lines(lines: list[str], origin: str) -> list[Prompt]:
+    prompts: list[Prompt] = []
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            prompt = _parse_one(json.loads(line), number)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BadInput(
+                f"Line {number} of {origin} is not a usable prompt.",
+                f"Reason: {exc}.",
+                'Each line must be a JSON string, or an object with "text" (or "prompt") or '
+                '"messages" ([{"role": ..., "content": ...}]), optionally "id" and "bucket".',
+            ) from exc
+        if prompt.id in seen:
+            raise BadInput(
+                f"Line {number} of {origin} repeats the prompt id {prompt.id!r}.",
+                "Ids name prompts in the report and must be unique.",
+                "Give each line its own \"id\", or leave \"id\" out to number lines automatically.",
+            )
+        seen.add(prompt.id)
+        prompts.append(prompt)
+    return prompts
+
+
+def _parse_one(obj: object, number: int) -> Prompt:
+    if isinstance(obj, str):
+        obj = {"text": obj}
+    if not isinstance(obj, dict):
+        raise TypeError(f"expected a JSON object or string, got {type(obj).__name__}")
+    pid = str(obj.get("id", f"line-{number}"))
+    bucket = str(obj.get("bucket", "custom"))
+    text = obj.get("text", obj.get("prompt"))
+    messages = obj.get("messages")
+    if (text is None) == (messages is None):
+        raise ValueError('give exactly one of "text"/"prompt" or "messages"')
+    if text is not None:
+        if not isinstance(text, str) or not text:
+            raise ValueError('"text" must be a non-empty string')
+        return Prompt(pid, bucket, text=text)
+    if not isinstance(messages, list) or not messages:
+        raise ValueError('"messages" must be a non-empty list')
+    turns = []
+    for message in messages:
+        role, content = message["role"], message["content"]
+        if role not in _ROLES or not isinstance(content, str):
+            raise ValueError(f"each message needs a role in {_ROLES} and a string content")
+        turns.append((role, content))
+    return Prompt(pid, bucket, messages=tuple(turns))

@@ -1,0 +1,184 @@
+"""Rendering a benchmark: the human table, the ``--json`` document and the ``--plot`` chart."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from eagle3_patch.bench.runner import BenchSession
+from eagle3_patch.bench.stats import (
+    BASELINE,
+    EAGLE3,
+    GroupFigures,
+    ServerFigures,
+    Spread,
+    Summary,
+)
+from eagle3_patch.errors import BadInput
+
+JSON_SCHEMA_VERSION = 1
+_LABELS = {EAGLE3: "EAGLE-3", BASELINE: "baseline"}
+
+
+def to_json(session: BenchSession, summary: Summary, partial: bool = False, error: str | None = None) -> dict[str, Any]:
+    """Every per-request figure plus the summaries; ``partial`` marks an interrupted run."""
+    requests = []
+    for figures in session.requests:
+        row = asdict(figures)
+        del row["output_ids"]  # token ids are compared, not reported; positions say where
+        requests.append(row)
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "partial": partial,
+        "error": error,
+        "settings": {**asdict(session.settings), "temperature": 0.0},
+        "servers": {role: info.to_json() for role, info in session.servers.items()},
+        "notes": session.notes,
+        "summary": {
+            "overall": asdict(summary.overall),
+            "buckets": [asdict(g) for g in summary.buckets],
+            "prompts": [asdict(g) for g in summary.prompts],
+        },
+        "requests": requests,
+        "comparisons": [asdict(c) for c in session.comparisons],
+    }
+
+
+def render_text(session: BenchSession, summary: Summary, color: bool) -> str:
+    """The readable report: configuration, per-bucket table, per-prompt speedups, mismatches."""
+
+    def bold(text: str) -> str:
+        return click.style(text, bold=True) if color else text
+
+    settings = session.settings
+    lines = [
+        bold("eagle3-patch bench")
+        + f"  greedy, max_new_tokens={settings.max_new_tokens}, {settings.runs} run(s) after "
+        f"{settings.warmup} warm-up request(s) per server, prompts: {settings.prompt_source}",
+    ]
+    for role, info in session.servers.items():
+        lines.append(f"  {_LABELS[role]:<9} {info.describe()}")
+    lines += ["", bold(_row("bucket", "reqs", "baseline tok/s", "EAGLE-3 tok/s", "speedup", "tau", "match"))]
+    for group in [*summary.buckets, summary.overall]:
+        lines.append(_group_row(group, color))
+    lines += ["", bold(_row("prompt", "runs", "baseline tok/s", "EAGLE-3 tok/s", "speedup", "tau", "match"))]
+    lines += [_group_row(group, color) for group in summary.prompts]
+    lines += [
+        "",
+        "tok/s: decode rate excluding time to first token, median (min-max) over requests; "
+        "speedup: ratio of medians; tau: completion tokens / verify passes.",
+    ]
+    mismatched = [c for c in session.comparisons if not c.match]
+    if mismatched:
+        heading = "Greedy outputs that differ (late divergences are expected from batched-verify floating point):"
+        lines += ["", _warn(heading, color)]
+        for c in mismatched:
+            lines.append(
+                f"  {c.prompt_id} run {c.run}: first divergence at token {c.first_divergence} "
+                f"(EAGLE-3 {c.eagle3_tokens} tokens, baseline {c.baseline_tokens})"
+            )
+    for note in session.notes:
+        lines.append(_warn(f"Note: {note}", color))
+    return "\n".join(lines)
+
+
+def write_plot(summary: Summary, session: BenchSession, path: Path) -> None:
+    """A bar chart of decode tok/s per bucket, baseline vs EAGLE-3, tau over each bar."""
+    pyplot = import_pyplot()
+    groups = [*summary.buckets, summary.overall]
+    positions = list(range(len(groups)))
+    width = 0.38
+    figure, axes = pyplot.subplots(figsize=(max(6.0, 1.6 * len(groups) + 2), 4.5), dpi=120)
+    for offset, role, colour in ((-width / 2, BASELINE, "#9e9e9e"), (width / 2, EAGLE3, "#1f6fb4")):
+        rates = [_rate(getattr(g, role)) for g in groups]
+        if not any(rates):
+            continue
+        medians = [r.median if r else 0.0 for r in rates]
+        errors = [[r.median - r.low if r else 0.0 for r in rates], [r.high - r.median if r else 0.0 for r in rates]]
+        bars = axes.bar([p + offset for p in positions], medians, width, yerr=errors, capsize=3,
+                        color=colour, label=_LABELS[role])
+        if role == EAGLE3:
+            for bar, group, rate in zip(bars, groups, rates, strict=True):
+                tau = group.eagle3.tau if group.eagle3 else None
+                text = f"τ {tau:.2f}" if tau is not None else "τ n/a"
+                if group.speedup is not None:
+                    text += f"\n{group.speedup:.2f}×"
+                top = rate.high if rate else 0.0  # above the error bar, not through it
+                axes.annotate(text, (bar.get_x() + bar.get_width() / 2, top),
+                              xytext=(0, 4), textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    axes.set_xticks(positions, [g.name for g in groups])
+    axes.set_ylabel("decode tok/s (median, min-max)")
+    axes.margins(y=0.2)
+    info = session.servers.get(EAGLE3)
+    axes.set_title(f"{info.model_path} · SGLang {info.version}" if info else "eagle3-patch bench", fontsize=10)
+    # Below the axes: inside, it can sit on the annotations of the tallest bars.
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False, fontsize=8)
+    figure.tight_layout()
+    try:
+        figure.savefig(path)
+    except OSError as exc:
+        raise BadInput(f"Cannot write the plot to {path}.", f"Reason: {exc}.", "Pass --plot a writable path.") from exc
+    finally:
+        pyplot.close(figure)
+
+
+def check_plot_target(path: Path) -> None:
+    """Before measuring: the extra is installed and the chart can be written where asked."""
+    import_pyplot()
+    if not path.parent.is_dir():
+        raise BadInput(
+            f"Cannot write the plot to {path}.",
+            f"The folder {path.parent} does not exist.",
+            "Create it first, or pass --plot a path in an existing folder.",
+        )
+
+
+def import_pyplot() -> Any:
+    """matplotlib is the optional ``plot`` extra: imported only when a plot is asked for."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display needed; a headless GPU box has none
+        from matplotlib import pyplot
+    except ImportError as exc:
+        raise BadInput(
+            "--plot needs matplotlib, which is not installed.",
+            "Plotting is an optional extra so the core install stays small.",
+            "Run: pip install 'eagle3-patch[plot]'",
+        ) from exc
+    return pyplot
+
+
+def _rate(figures: ServerFigures | None) -> Spread | None:
+    return figures.decode_tok_s if figures else None
+
+
+def _row(*cells: str) -> str:
+    name, reqs, base, eagle, speedup, tau, match = cells
+    return f"{name:<24} {reqs:>4}  {base:<20} {eagle:<20} {speedup:>7}  {tau:>5}  {match}"
+
+
+def _group_row(group: GroupFigures, color: bool) -> str:
+    speedup = f"{group.speedup:.2f}x" if group.speedup is not None else "-"
+    if color and group.speedup is not None:
+        speedup = click.style(f"{speedup:>7}", fg="green" if group.speedup >= 1 else "yellow")
+    tau = f"{group.eagle3.tau:.2f}" if group.eagle3 and group.eagle3.tau is not None else "n/a"
+    match = "-"
+    if group.match_rate is not None:
+        match = f"{group.compared - group.mismatches}/{group.compared} ({group.match_rate:.0%})"
+    reqs = str(group.eagle3.requests if group.eagle3 else 0)
+    return _row(group.name, reqs, _spread(group.baseline), _spread(group.eagle3), speedup, tau, match)
+
+
+def _spread(figures: ServerFigures | None) -> str:
+    rate = _rate(figures)
+    if rate is None:
+        return "-"
+    return f"{rate.median:.1f} ({rate.low:.1f}-{rate.high:.1f})"
+
+
+def _warn(text: str, color: bool) -> str:
+    return click.style(text, fg="yellow") if color else text

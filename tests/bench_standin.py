@@ -1,0 +1,253 @@
+"""A loopback stand-in for an SGLang server, following SGLang's real HTTP schema.
+
+It answers ``/server_info``, ``/health`` and streaming ``POST /generate`` the way
+``sglang/srt/entrypoints/http_server.py`` and ``managers/tokenizer_manager.py`` do
+(0.5.12 and 0.5.23 agree): SSE ``data: <json>`` chunks with cumulative ``output_ids``
+(or deltas with ``incremental_streaming_output``), ``meta_info.completion_tokens``, a
+dict ``finish_reason`` on the last chunk together with the speculative counters, then
+``data: [DONE]``. It validates request bodies like 0.5.23's contract gate, which
+rejects unknown ``sampling_params`` keys with HTTP 400.
+
+Timing is scripted, not measured: stand-ins share a ``ScriptedClock``, and before
+writing each chunk a stand-in pushes that chunk's scripted time onto it. The client
+reads the clock once per chunk it receives, so it sees exactly the scripted times no
+matter how fast this machine is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# sglang/api/v1/api_types.py (0.5.23), SamplingParams: "unknown keys rejected".
+SAMPLING_PARAM_KEYS = frozenset(
+    "max_new_tokens stop stop_token_ids stop_regex temperature top_p top_k min_p frequency_penalty "
+    "presence_penalty repetition_penalty min_new_tokens n json_schema regex ebnf structural_tag ignore_eos "
+    "skip_special_tokens spaces_between_special_tokens no_stop_trim stream_interval logit_bias sampling_seed "
+    "custom_params beam_width watermark choice".split()
+)
+
+
+class ScriptedClock:
+    """Returns the next time a stand-in pushed, or the last time returned if none is pending."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self._pending: queue.SimpleQueue[float] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            try:
+                self.now = self._pending.get_nowait()
+            except queue.Empty:
+                pass
+            return self.now
+
+    def push(self, at: float) -> None:
+        self._pending.put(at)
+
+
+@dataclass
+class Script:
+    """How the stand-in answers one request. Times are seconds after the request was sent."""
+
+    output_ids: list[int]
+    chunk_sizes: list[int]
+    ttft: float
+    step: float
+    verify_ct: int | None = None
+    finish: str = "length"
+    stop_after_chunks: int | None = None
+    error_after_chunks: int | None = None
+    abort_after_chunks: int | None = None
+    http_status: int = 200
+
+
+def token_ids(text: str, count: int) -> list[int]:
+    """Deterministic 'greedy output' for a prompt: the same text always yields the same ids."""
+    seed = hashlib.sha256(text.encode()).digest()
+    return [seed[i % len(seed)] * 1000 + i for i in range(count)]
+
+
+def eagle3_script(body: dict[str, Any], step: float = 1 / 64) -> Script:
+    """Prefill token, then chunks of 3 accepted tokens per verify pass (the last may be short)."""
+    n = body["sampling_params"]["max_new_tokens"]
+    sizes = [1] + [3] * ((n - 1) // 3) + ([(n - 1) % 3] if (n - 1) % 3 else [])
+    return Script(token_ids(body["text"], n), sizes, ttft=1 / 16, step=step, verify_ct=len(sizes) - 1)
+
+
+def baseline_script(body: dict[str, Any], step: float = 1 / 64) -> Script:
+    n = body["sampling_params"]["max_new_tokens"]
+    return Script(token_ids(body["text"], n), [1] * n, ttft=1 / 16, step=step)
+
+
+@dataclass
+class StandIn:
+    """One fake server. Use as a context manager; ``url`` is valid inside it."""
+
+    clock: ScriptedClock
+    respond: Callable[[dict[str, Any]], Script]
+    speculative: bool = True
+    model_path: str = "Qwen/Qwen3.6-27B"
+    version: str = "0.5.12"
+    incremental: bool = False
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+    def server_info(self) -> dict[str, Any]:
+        spec = {
+            "speculative_algorithm": "EAGLE3" if self.speculative else None,
+            "speculative_draft_model_path": "drafter/compressed" if self.speculative else None,
+            "speculative_num_steps": 3 if self.speculative else None,
+            "speculative_eagle_topk": 1 if self.speculative else None,
+            "speculative_num_draft_tokens": 4 if self.speculative else None,
+        }
+        return {
+            "model_path": self.model_path,
+            "tokenizer_path": self.model_path,
+            "host": "127.0.0.1",
+            "port": self.port,
+            "stream_interval": 1,
+            "incremental_streaming_output": self.incremental,
+            **spec,
+            "internal_states": [{"last_gen_throughput": 0.0}],
+            "version": self.version,
+        }
+
+    def __enter__(self) -> StandIn:
+        standin = self
+
+        class Handler(_Handler):
+            owner = standin
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        # A short poll keeps shutdown() quick; the default 0.5 s would dominate test time.
+        threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    owner: StandIn
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/server_info":
+            self._send_json(200, self.owner.server_info())
+        elif self.path == "/health":
+            self._send_json(200, {})
+        else:
+            self._send_json(404, {"detail": "Not Found"})
+
+    def do_POST(self) -> None:
+        if self.path != "/generate":
+            self._send_json(404, {"detail": "Not Found"})
+            return
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        unknown = set(body.get("sampling_params", {})) - SAMPLING_PARAM_KEYS
+        if unknown:
+            self._send_json(400, {"error": f"unknown field `{sorted(unknown)[0]}`"})
+            return
+        self.owner.bodies.append(body)
+        script = self.owner.respond(body)
+        if script.http_status != 200:
+            self._send_json(script.http_status, {"error": {"message": "scripted failure"}})
+            return
+        self._stream(body, script)
+
+    def _stream(self, body: dict[str, Any], script: Script) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        base, sent = self.owner.clock.now, 0
+        for index, size in enumerate(script.chunk_sizes):
+            if index == script.stop_after_chunks:
+                self.close_connection = True
+                self.wfile.flush()
+                return
+            if index == script.error_after_chunks:
+                self._event({"error": {"message": "scripted generation error", "code": 400}})
+                break
+            delta = script.output_ids[sent : sent + size]
+            sent += size
+            last = index == len(script.chunk_sizes) - 1
+            meta: dict[str, Any] = {
+                "id": "standin",
+                "finish_reason": None,
+                "prompt_tokens": len(body["text"].split()),
+                "weight_version": "default",
+                "completion_tokens": sent,
+                "cached_tokens": 0,
+                "reasoning_tokens": 0,
+            }
+            if index == script.abort_after_chunks:
+                meta["finish_reason"] = {"type": "abort", "message": "scripted abort", "status_code": 503}
+            elif last:
+                meta["finish_reason"] = {"type": script.finish, "length": sent}
+                meta["e2e_latency"] = script.ttft + script.step * index
+                if script.verify_ct:
+                    meta["spec_verify_ct"] = script.verify_ct
+                    meta["spec_accept_length"] = sent / script.verify_ct
+            ids = delta if self.owner.incremental else script.output_ids[:sent]
+            self.owner.clock.push(base + script.ttft + script.step * index)
+            self._event({"text": f"<{sent}>", "output_ids": ids, "meta_info": meta})
+            if meta["finish_reason"] is not None:
+                break
+        self._chunk(b"data: [DONE]\n\n")
+        self._chunk(b"")
+
+    def _event(self, obj: dict[str, Any]) -> None:
+        self._chunk(b"data: " + json.dumps(obj).encode() + b"\n\n")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _send_json(self, status: int, obj: Any) -> None:
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class NotSGLang:
+    """A web server that is not SGLang: HTML everywhere."""
+
+    def __enter__(self) -> NotSGLang:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                data = b"<html><body>It works!</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

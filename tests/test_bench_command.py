@@ -1,0 +1,190 @@
+"""`eagle3-patch bench` as a user runs it (click's CliRunner) against loopback stand-ins.
+
+The stand-ins script every chunk's time on a shared clock that replaces the client's,
+so tok/s, speedup and tau are asserted exactly, never as ranges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+
+import pytest
+from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
+from click.testing import CliRunner
+
+from eagle3_patch.bench import client as client_module
+from eagle3_patch.bench.client import BenchFailed
+from eagle3_patch.bench.command import bench
+from eagle3_patch.errors import BadInput
+
+# Scripts for --max-new-tokens 10: EAGLE-3 sends 1 + 3 + 3 + 3 tokens 1/64 s apart
+# (9 decode tokens in 3/64 s = 192 tok/s, 3 verify passes, tau 10/3); the baseline
+# sends 10 single tokens 1/32 s apart (9 in 9/32 s = 32 tok/s). Speedup 6.
+EAGLE3_TOK_S, BASELINE_TOK_S, TAU = 192.0, 32.0, 10 / 3
+CHAT = ["chat-espresso", "chat-trip", "chat-explain"]
+ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "1"]
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    shared = ScriptedClock()
+    monkeypatch.setattr(client_module, "DEFAULT_CLOCK", shared)
+    return shared
+
+
+def slow_baseline(body):
+    return baseline_script(body, step=1 / 32)
+
+
+def run(*args, **kwargs):
+    return CliRunner().invoke(bench, [*args], **kwargs)
+
+
+def test_bench_reports_exact_decode_rates_speedup_tau_and_match_rate(clock):
+    with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, slow_baseline, speculative=False) as baseline:
+        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["partial"] is False and report["error"] is None
+    overall = report["summary"]["overall"]
+    exact = {"median": EAGLE3_TOK_S, "low": EAGLE3_TOK_S, "high": EAGLE3_TOK_S, "n": 6}
+    assert overall["eagle3"]["decode_tok_s"] == exact
+    assert overall["baseline"]["decode_tok_s"]["median"] == BASELINE_TOK_S
+    assert overall["speedup"] == 6.0
+    assert overall["eagle3"]["tau"] == TAU
+    assert overall["baseline"]["tau"] is None
+    assert (overall["match_rate"], overall["compared"], overall["mismatches"]) == (1.0, 6, 0)
+    assert [p["name"] for p in report["summary"]["prompts"]] == CHAT
+    assert [b["name"] for b in report["summary"]["buckets"]] == ["chat"]
+    first = report["requests"][0]
+    assert (first["server"], first["prompt_id"], first["run"]) == ("eagle3", "chat-espresso", 1)
+    assert (first["ttft_s"], first["decode_s"], first["verify_ct"], first["output_tokens"]) == (1 / 16, 3 / 64, 3, 10)
+    assert report["servers"]["eagle3"]["speculative_algorithm"] == "EAGLE3"
+    assert report["servers"]["baseline"]["speculative_algorithm"] is None
+
+
+def test_warmup_requests_are_sent_but_not_counted(clock):
+    with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, slow_baseline, speculative=False) as baseline:
+        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS[:-1], "2", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(eagle3.bodies) == len(baseline.bodies) == 2 + 3 * 2
+    assert len(json.loads(result.stdout)["requests"]) == 2 * 3 * 2
+
+
+def test_mismatch_reports_the_first_diverging_position(clock):
+    def diverging(body):
+        script = slow_baseline(body)
+        if "Lisbon" in body["text"]:
+            script.output_ids[7] += 1
+        return script
+
+    with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, diverging, speculative=False) as baseline:
+        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
+        table = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    mismatches = [c for c in report["comparisons"] if not c["match"]]
+    positions = [(c["prompt_id"], c["run"], c["first_divergence"]) for c in mismatches]
+    assert positions == [("chat-trip", 1, 7), ("chat-trip", 2, 7)]
+    assert report["summary"]["buckets"][0]["match_rate"] == 4 / 6
+    assert "chat-trip run 2: first divergence at token 7" in table.stdout
+    assert "4/6 (67%)" in table.stdout
+
+
+def test_early_stop_with_json_prints_partial_figures_then_fails(clock):
+    served = []
+
+    def stops_on_fourth_request(body):
+        served.append(body)
+        script = eagle3_script(body)
+        return dataclasses.replace(script, stop_after_chunks=2) if len(served) == 4 else script
+
+    with (
+        StandIn(clock, stops_on_fourth_request) as eagle3,
+        StandIn(clock, slow_baseline, speculative=False) as baseline,
+    ):
+        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
+    assert result.exit_code != 0
+    assert isinstance(result.exception, BenchFailed)
+    assert result.exception.exit_code == 10
+    report = json.loads(result.stdout)
+    assert report["partial"] is True
+    assert "stopped before the generation finished (4 tokens received)" in report["error"]
+    # Warm-up, then chat-espresso and chat-trip on both servers; chat-explain on EAGLE-3 broke.
+    assert [(r["server"], r["prompt_id"]) for r in report["requests"]] == [
+        ("eagle3", "chat-espresso"), ("baseline", "chat-espresso"), ("eagle3", "chat-trip"), ("baseline", "chat-trip"),
+    ]
+    assert report["summary"]["overall"]["speedup"] == 6.0
+
+
+def test_unreachable_server_fails_with_bench_failed_and_partial_json(clock):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    result = run("--url", url, "--json")
+    assert isinstance(result.exception, BenchFailed)
+    report = json.loads(result.stdout)
+    assert report["partial"] is True and report["requests"] == []
+    assert "Cannot reach the server" in report["error"]
+
+
+def test_table_shows_configuration_buckets_and_na_tau_without_speculation(clock):
+    with StandIn(clock, slow_baseline, speculative=False, version="0.5.23") as plain:
+        result = run("--url", plain.url, *ARGS)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"EAGLE-3   {plain.url}  Qwen/Qwen3.6-27B  (no speculative decoding; SGLang 0.5.23)" in out
+    chat_row = next(line for line in out.splitlines() if line.startswith("chat "))
+    assert "32.0 (32.0-32.0)" in chat_row and "n/a" in chat_row
+    assert "runs without speculative decoding" in out
+    assert "run 2    EAGLE-3  chat-explain: 10 tokens, 32.0 tok/s, tau n/a" in result.stderr
+
+
+def test_no_color_environment_variable_turns_styling_off(clock):
+    with StandIn(clock, eagle3_script) as eagle3:
+        coloured = run("--url", eagle3.url, *ARGS, color=True)
+        plain = run("--url", eagle3.url, *ARGS, color=True, env={"NO_COLOR": "1"})
+    assert "\x1b[" in coloured.stdout
+    assert "\x1b[" not in plain.stdout and "overall" in plain.stdout
+
+
+def test_plot_is_written_as_png(clock, tmp_path):
+    target = tmp_path / "bench.png"
+    with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, slow_baseline, speculative=False) as baseline:
+        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--plot", str(target))
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_plot_without_matplotlib_is_bad_input_before_any_request(clock, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    with StandIn(clock, eagle3_script) as eagle3:
+        result = run("--url", eagle3.url, *ARGS, "--plot", str(tmp_path / "x.png"))
+    assert isinstance(result.exception, BadInput)
+    assert "pip install 'eagle3-patch[plot]'" in result.exception.fix
+    assert eagle3.bodies == []
+
+
+def test_plot_into_a_missing_folder_is_bad_input_before_any_request(clock, tmp_path):
+    with StandIn(clock, eagle3_script) as eagle3:
+        result = run("--url", eagle3.url, *ARGS, "--plot", str(tmp_path / "no" / "x.png"))
+    assert isinstance(result.exception, BadInput)
+    assert "does not exist" in result.exception.why
+    assert eagle3.bodies == []
+
+
+def test_unreadable_prompts_file_is_bad_input(clock, tmp_path):
+    result = run("--url", "http://127.0.0.1:9", "--prompts", str(tmp_path / "none.jsonl"))
+    assert isinstance(result.exception, BadInput)
+
+
+def test_custom_prompts_file_is_reported_per_bucket(clock, tmp_path):
+    prompts = tmp_path / "mine.jsonl"
+    prompts.write_text('{"id": "a", "bucket": "sql", "text": "SELECT"}\n{"id": "b", "bucket": "rust", "text": "fn"}\n')
+    with StandIn(clock, eagle3_script) as eagle3:
+        result = run("--url", eagle3.url, "--prompts", str(prompts), "--runs", "2", "--max-new-tokens", "10", "--json")
+    report = json.loads(result.stdout)
+    assert [b["name"] for b in report["summary"]["buckets"]] == ["sql", "rust"]
+    assert report["settings"]["prompt_source"] == str(prompts)
