@@ -1,0 +1,108 @@
+"""From ``serve``'s options to the process that replaces ours: the one call the command makes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from eagle3_patch.engine import capture_state, ensure_capture
+from eagle3_patch.errors import LaunchFailed
+from eagle3_patch.locate import locate_sglang
+from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
+from eagle3_patch.serve.drafter import hub_variant, local_drafter
+from eagle3_patch.serve.plan import LaunchPlan, build_plan
+from eagle3_patch.serve.validate import DrafterReport, check_drafter, target_text_config
+
+DEFAULT_MODEL = "Qwen/Qwen3.6-27B"
+# What a real launch would write, by capture state; --dry-run says so instead.
+_WOULD_WRITE = {
+    "unpatched": "not patched yet; serve would apply the patch before launching",
+    "damaged": "patch damaged; serve would repair it before launching",
+}
+
+
+@dataclass(frozen=True)
+class PreparedLaunch:
+    """Everything decided before the hand-off, and why (shown by --dry-run)."""
+
+    plan: LaunchPlan
+    dialect: LaunchDialect
+    drafter: DrafterReport
+    capture: str
+    sglang: str
+
+    def dry_run_text(self) -> str:
+        """Comment lines saying what was decided, then the exact copy-pasteable command."""
+        spec_v2 = f"{SPEC_V2_ENV}=1" if self.dialect.spec_v2 else f"{SPEC_V2_ENV} not set"
+        added = " ".join(f"{k}={v}" for k, v in sorted(self.plan.env.items())) or "none"
+        lines = [
+            f"# {self.sglang}",
+            f"# EAGLE-3 capture: {self.capture}",
+            f"# drafter: {self.drafter.path}",
+            *(f"#   {note}" for note in self.drafter.notes),
+            f"# {self.dialect.strategy_flag}: {self.dialect.strategy_evidence}",
+            f"# {spec_v2}: {self.dialect.spec_v2_evidence}",
+            f"# environment added: {added}",
+            self.plan.shell_command(),
+        ]
+        return "\n".join(lines)
+
+    def banner(self) -> str:
+        """One stderr line before the hand-off, so logs show what was launched."""
+        return f"eagle3-patch: EAGLE-3 capture: {self.capture}; exec: {self.plan.shell_command()}"
+
+
+def prepare_launch(
+    *,
+    model: str,
+    drafter: str,
+    drafter_repo: str,
+    python: str | None,
+    sglang_dir: Path | None,
+    user_args: list[str] | tuple[str, ...],
+    apply: bool,
+    dry_run: bool,
+) -> PreparedLaunch:
+    """Locate SGLang, validate the drafter, make sure capture works (unless dry-run), build the plan."""
+    install = locate_sglang(python, sglang_dir)
+    folder = local_drafter(drafter, drafter_repo)
+    # The state is read up front only where it is needed: for the dry-run
+    # summary, and to refuse an unsupported release (with apply's own message)
+    # before a multi-GB drafter download. A real launch from a local drafter
+    # skips it: ensure_capture reads the sources anyway, and the hand-off budget is 0.3 s.
+    state = capture_state(install) if dry_run or folder is None else None
+    if state == "unsupported":
+        ensure_capture(install, False)
+    target, skipped = target_text_config(model)
+    folder = folder or hub_variant(drafter_repo, drafter)
+    report = check_drafter(folder, target, skipped)
+    dialect = detect_dialect(install.package_dir, install.version)
+    if not dry_run:
+        capture = ensure_capture(install, apply)
+    elif apply and state in _WOULD_WRITE:
+        capture = _WOULD_WRITE[state]
+    else:
+        # Check-only, writes nothing: --dry-run previews the launch's result or refusal.
+        capture = ensure_capture(install, False)
+    plan = build_plan(install.python, model, str(folder), dialect, list(user_args))
+    version = str(install.version) if install.version else "(version unknown)"
+    where = f"SGLang {version} at {install.package_dir}, run by {install.python}"
+    return PreparedLaunch(plan=plan, dialect=dialect, drafter=report, capture=capture, sglang=where)
+
+
+def exec_plan(plan: LaunchPlan) -> NoReturn:
+    """Replace this process with SGLang (its PID, signals and exit code). No shell."""
+    # exec discards Python's buffers: anything printed so far must leave now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(plan.argv[0], plan.argv, {**os.environ, **plan.env})
+    except OSError as exc:
+        raise LaunchFailed(
+            f"Could not start {plan.argv[0]}.",
+            f"exec failed: {exc.strerror or exc}.",
+            "Pass --python the full path of the interpreter that has SGLang installed.",
+        ) from None

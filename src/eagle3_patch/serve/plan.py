@@ -1,0 +1,76 @@
+"""The exact process ``serve`` hands over to: argv and the environment variables we add. Pure."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, LaunchDialect
+
+# The drafter card's validated chain config (topk 4 trees raise the accept
+# length but are throughput-neutral on this hybrid target). None = boolean switch.
+CHAIN_CONFIG: tuple[tuple[str, str | None], ...] = (
+    ("--speculative-algorithm", "EAGLE3"),
+    ("--speculative-num-steps", "3"),
+    ("--speculative-eagle-topk", "1"),
+    ("--speculative-num-draft-tokens", "4"),
+)
+HYBRID_CACHE_STRATEGY = "extra_buffer"
+RUNTIME_CONFIG: tuple[tuple[str, str | None], ...] = (
+    ("--mm-attention-backend", "sdpa"),
+    ("--dtype", "bfloat16"),
+    ("--trust-remote-code", None),
+)
+
+# Other names SGLang accepts for a flag we set: passing any of them overrides ours.
+FLAG_ALIASES: dict[str, frozenset[str]] = {
+    "--model-path": frozenset({"--model"}),
+    "--speculative-draft-model-path": frozenset({"--speculative-draft-model"}),
+    RADIX_FLAG: frozenset({SCHEDULER_FLAG}),
+    SCHEDULER_FLAG: frozenset({RADIX_FLAG}),
+}
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """``argv[0]`` is the interpreter; ``env`` holds only the variables we add."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+    def shell_command(self) -> str:
+        """The plan as one copy-pasteable POSIX shell line (env assignments first)."""
+        assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
+        return " ".join([*assignments, shlex.join(self.argv)])
+
+    def to_json(self) -> dict[str, object]:
+        return {"argv": list(self.argv), "env": dict(self.env)}
+
+
+def build_plan(
+    python: str, model: str, drafter: str, dialect: LaunchDialect, user_args: list[str] | tuple[str, ...]
+) -> LaunchPlan:
+    """Our launch flags, minus any the user passes after ``--`` (theirs win), then theirs verbatim."""
+    ours: list[tuple[str, str | None]] = [
+        ("--model-path", model),
+        CHAIN_CONFIG[0],
+        ("--speculative-draft-model-path", drafter),
+        *CHAIN_CONFIG[1:],
+        (dialect.strategy_flag, HYBRID_CACHE_STRATEGY),
+        *RUNTIME_CONFIG,
+    ]
+    given = user_flags(user_args)
+    argv = [python, "-m", "sglang.launch_server"]
+    for flag, value in ours:
+        if given & ({flag} | FLAG_ALIASES.get(flag, frozenset())):
+            continue
+        argv.append(flag)
+        if value is not None:
+            argv.append(value)
+    argv.extend(user_args)
+    return LaunchPlan(argv=argv, env=dict(dialect.env))
+
+
+def user_flags(user_args: list[str] | tuple[str, ...]) -> set[str]:
+    """Long-option names in ``user_args``, whether written ``--flag value`` or ``--flag=value``."""
+    return {arg.split("=", 1)[0] for arg in user_args if arg.startswith("--") and arg != "--"}

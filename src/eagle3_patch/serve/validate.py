@@ -1,0 +1,241 @@
+"""Prove a drafter fits the target before launching: a wrong one must fail in a second.
+
+Reads only ``config.json`` files and the safetensors header (no torch), so the
+failure comes before SGLang spends minutes loading a 54 GB target. Every refusal
+names the file, the field, what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from eagle3_patch.errors import BadInput
+
+# EntryClass names of EAGLE-3 draft models in sglang/srt/models/*.py across
+# 0.5.8-0.5.23 (Eagle3DeepseekV2ForCausalLM from 0.5.12). Eagle-1/2 classes
+# (LlamaForCausalLMEagle, ...) take no aux hidden states and are not accepted.
+EAGLE3_DRAFT_CLASSES = frozenset({"LlamaForCausalLMEagle3", "Eagle3DeepseekV2ForCausalLM"})
+WEIGHTS_FILE = "model.safetensors"
+# The safetensors format itself refuses headers above 100 MB.
+_HEADER_LIMIT = 100_000_000
+
+
+@dataclass(frozen=True)
+class TargetText:
+    """The target's text-decoder shape, and the config.json it came from."""
+
+    source: Path
+    hidden_size: int | None
+    num_hidden_layers: int | None
+
+
+@dataclass(frozen=True)
+class DrafterReport:
+    """A drafter that passed validation; ``notes`` says which checks ran or were skipped."""
+
+    path: Path
+    architecture: str
+    hidden_size: int
+    vocab_size: int | None
+    draft_vocab_size: int | None
+    aux_layer_ids: tuple[int, ...] | None
+    notes: tuple[str, ...]
+
+
+def target_text_config(model: str) -> tuple[TargetText | None, str]:
+    """The target's text config when readable locally, else None and the reason why not."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        config_file = folder / "config.json"
+        if not config_file.is_file():
+            raise BadInput(
+                f"Target model folder {folder} has no config.json.",
+                "--model must name a Hugging Face model folder (config.json, weights, tokenizer) or a Hub repo id.",
+                "Point --model at the folder that holds config.json.",
+            )
+        return _text_of(config_file, read_json(config_file, "target config")), ""
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise BadInput(
+            f"Target model '{model}' is neither a folder nor a Hub repo id.",
+            "--model takes a local model folder or an id like Qwen/Qwen3.6-27B.",
+            "Check the path (it is resolved from the current directory).",
+        )
+    cached = _hub_cached_file(model, "config.json")
+    if cached is None:
+        return None, f"{model} config.json is not in the local Hugging Face cache (SGLang will download it)"
+    return _text_of(cached, read_json(cached, "target config")), ""
+
+
+def check_drafter(folder: Path, target: TargetText | None, skipped_because: str = "no target config given") -> DrafterReport:
+    """Validate the drafter in ``folder`` against ``target`` (None: only self-consistency)."""
+    config_file = folder / "config.json"
+    config = read_json(config_file, "drafter config")
+
+    architectures = config.get("architectures")
+    known = [a for a in architectures or [] if a in EAGLE3_DRAFT_CLASSES] if isinstance(architectures, list) else []
+    if not known:
+        _refuse(config_file, "architectures", architectures,
+                f"a list naming an EAGLE-3 draft class SGLang knows: {', '.join(sorted(EAGLE3_DRAFT_CLASSES))}",
+                "This is not an EAGLE-3 drafter; use the full/ or compressed/ variant of an EAGLE-3 drafter repo.")
+    hidden = config.get("hidden_size")
+    if not isinstance(hidden, int):
+        _refuse(config_file, "hidden_size", hidden, "an integer", "Re-download the drafter's config.json.")
+    vocab, draft_vocab = config.get("vocab_size"), config.get("draft_vocab_size")
+    eagle_config = config.get("eagle_config")
+    aux = eagle_config.get("eagle_aux_hidden_state_layer_ids") if isinstance(eagle_config, dict) else None
+    if aux is not None and not (isinstance(aux, list) and all(isinstance(i, int) and i >= 0 for i in aux)):
+        _refuse(config_file, "eagle_config.eagle_aux_hidden_state_layer_ids", aux,
+                "a list of non-negative layer indices", "Re-download the drafter's config.json.")
+
+    weights = folder / WEIGHTS_FILE
+    tensors = read_safetensors_header(weights)
+    notes = [f"architecture {known[0]}"]
+    if isinstance(draft_vocab, int) and isinstance(vocab, int) and draft_vocab < vocab:
+        d2t = tensors.get("d2t")
+        if d2t is None:
+            _refuse(weights, "tensor d2t", "absent",
+                    f"a d2t tensor (draft->target token offsets), since {config_file.name} sets "
+                    f"draft_vocab_size {draft_vocab} < vocab_size {vocab}",
+                    "Re-download the drafter: the compressed variant ships d2t and t2d.")
+        if d2t.get("shape") != [draft_vocab]:
+            _refuse(weights, "tensor d2t shape", d2t.get("shape"), f"[{draft_vocab}] (draft_vocab_size)",
+                    "The weights do not belong to this config.json; re-download the variant as a whole.")
+        notes.append(f"reduced vocabulary {draft_vocab} of {vocab} with d2t")
+
+    if target is None:
+        notes.append(f"hidden size and aux layer ids not checked against the target: {skipped_because}")
+    elif target.hidden_size is None:
+        notes.append(f"hidden size not checked: {target.source} has no text hidden_size")
+    elif hidden != target.hidden_size:
+        _refuse(config_file, "hidden_size", hidden,
+                f"{target.hidden_size}, the target's text hidden size ({target.source})",
+                "This drafter was trained for another target; use the drafter made for this model.")
+    else:
+        notes.append(f"hidden size {hidden} matches the target ({target.source})")
+
+    if aux is not None and target is not None:
+        if target.num_hidden_layers is None:
+            notes.append(f"aux layer ids not checked: {target.source} has no text num_hidden_layers")
+        else:
+            layers = target.num_hidden_layers
+            bad = [i for i in aux if i + 1 >= layers]
+            if bad:
+                _refuse(config_file, "eagle_config.eagle_aux_hidden_state_layer_ids", aux,
+                        f"every id + 1 < {layers}, the target's num_hidden_layers ({target.source}); "
+                        f"out of range: {bad}",
+                        "This drafter was trained for a deeper target; use the drafter made for this model.")
+            notes.append(f"aux layer ids {aux} fit the target's {layers} layers")
+
+    return DrafterReport(
+        path=folder,
+        architecture=known[0],
+        hidden_size=hidden,
+        vocab_size=vocab if isinstance(vocab, int) else None,
+        draft_vocab_size=draft_vocab if isinstance(draft_vocab, int) else None,
+        aux_layer_ids=tuple(aux) if aux is not None else None,
+        notes=tuple(notes),
+    )
+
+
+def _refuse(file: Path, field: str, found: object, expected: str, fix: str) -> NoReturn:
+    if found is None:
+        shown = "no value (the field is missing)"
+    else:
+        shown = found if isinstance(found, str) else json.dumps(found)
+    raise BadInput(
+        f"Drafter check failed: {file}, field `{field}`.",
+        f"Found {shown}; expected {expected}.",
+        fix,
+    )
+
+
+def _hub_cached_file(repo_id: str, filename: str) -> Path | None:
+    # The cache layout (refs/<branch> -> snapshots/<commit>/<file>) is what
+    # try_to_load_from_cache reads; importing that function costs ~0.15 s of the
+    # 0.3 s hand-off budget, the constants module a few ms.
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:
+        return None
+    repo_dir = Path(HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    try:
+        commit = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    found = repo_dir / "snapshots" / commit / filename
+    return found if found.is_file() else None
+
+
+def _text_of(config_file: Path, config: dict) -> TargetText:
+    # Qwen3.5/3.6 multimodal checkpoints nest the decoder under text_config.
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    hidden, layers = text.get("hidden_size"), text.get("num_hidden_layers")
+    return TargetText(
+        config_file,
+        hidden if isinstance(hidden, int) else None,
+        layers if isinstance(layers, int) else None,
+    )
+
+
+def read_json(path: Path, role: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(
+            f"{path} not found.",
+            f"The {role} is read from this file.",
+            "Point the option at the folder that holds config.json.",
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BadInput(
+            f"{path} is not readable JSON.",
+            f"Reading the {role} failed: {exc}.",
+            "Re-download the file; a truncated download is the usual cause.",
+        ) from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path} is not a JSON object.", f"The {role} must be a JSON object.", "Re-download the file.")
+    return data
+
+
+def read_safetensors_header(path: Path) -> dict[str, dict]:
+    """Tensor name -> {dtype, shape, data_offsets}, from the header alone (8-byte LE length + JSON)."""
+    redownload = "Re-download the drafter; a truncated or interrupted download is the usual cause."
+    try:
+        with path.open("rb") as handle:
+            size = path.stat().st_size
+            prefix = handle.read(8)
+            if len(prefix) < 8:
+                raise BadInput(
+                    f"{path}: safetensors header is truncated.",
+                    f"Field `header length` (first 8 bytes): found a {size}-byte file, expected at least 8 bytes.",
+                    redownload,
+                )
+            length = int.from_bytes(prefix, "little")
+            if length > min(size - 8, _HEADER_LIMIT):
+                raise BadInput(
+                    f"{path}: safetensors header is truncated or corrupt.",
+                    f"Field `header length` (first 8 bytes): found {length}, "
+                    f"expected at most {min(size - 8, _HEADER_LIMIT)} (the bytes that follow it).",
+                    redownload,
+                )
+            raw = handle.read(length)
+    except FileNotFoundError:
+        raise BadInput(
+            f"{path} not found.",
+            f"An EAGLE-3 drafter folder holds config.json and {WEIGHTS_FILE}.",
+            "Point --drafter at the complete variant folder.",
+        ) from None
+    try:
+        header = json.loads(raw)
+    except ValueError as exc:
+        raise BadInput(
+            f"{path}: safetensors header is not valid JSON.",
+            f"Field `header` ({length} bytes after the length): {exc}.",
+            redownload,
+        ) from None
+    if not isinstance(header, dict):
+        raise BadInput(f"{path}: safetensors header is not a JSON object.", "", redownload)
+    return {name: meta for name, meta in header.items() if name != "__metadata__"}

@@ -1,0 +1,132 @@
+"""`eagle3-patch serve` end to end, as a user runs it, on real releases (needs the patch engine).
+
+The SGLang interpreter is a stand-in script: started as `-m sglang.launch_server`
+it records its argv, environment, PID and whether qwen3_5.py already carried the
+patch, then exits with a code of our choosing; for anything else (the engine's
+find_spec/metadata queries) it becomes the real Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from eagle3_patch.errors import EXIT_UNSUPPORTED
+from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, SPEC_V2_ENV
+from releases import RELEASES, UNSUPPORTED, install_release
+from serve_fixtures import tree_digest, write_drafter, write_target
+
+MARKER = "[EAGLE3-PATCH]"
+STANDIN = """#!{real}
+import json, os, sys
+if sys.argv[1:3] == ["-m", "sglang.launch_server"]:
+    watched = open(os.environ["STANDIN_WATCH"], encoding="utf-8").read()
+    with open(os.environ["STANDIN_RECORD"], "w") as out:
+        json.dump({{"argv": sys.argv, "env": dict(os.environ), "pid": os.getpid(),
+                    "patched": {marker!r} in watched}}, out)
+    sys.exit(int(os.environ.get("STANDIN_EXIT", "0")))
+os.execv({real!r}, [{real!r}, *sys.argv[1:]])
+"""
+
+
+def expected(version: str) -> tuple[str, dict[str, str]]:
+    if Version(version) < Version("0.5.14"):
+        return SCHEDULER_FLAG, {SPEC_V2_ENV: "1"}
+    return RADIX_FLAG, {}
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != SPEC_V2_ENV and not k.startswith("HF_")}
+    return {**env, "HF_HUB_OFFLINE": "1", **extra}
+
+
+def serve(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "eagle3_patch", "serve", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> tuple[Path, Path]:
+    return write_target(tmp_path / "Qwen3.6-27B"), write_drafter(tmp_path / "compressed")
+
+
+@pytest.mark.parametrize("version", ["0.5.12", "0.5.20"])
+def test_handoff_runs_exactly_the_dry_run_plan_after_patching(
+    version: str, tmp_path: Path, inputs: tuple[Path, Path]
+) -> None:
+    site = tmp_path / "site"
+    package_dir = install_release(version, site)
+    model, drafter = inputs
+    standin = tmp_path / "bin" / "python"
+    standin.parent.mkdir()
+    standin.write_text(STANDIN.format(real=sys.executable, marker=MARKER))
+    standin.chmod(0o755)
+    record = tmp_path / "launch.json"
+    env = base_env(PYTHONPATH=str(site), STANDIN_RECORD=str(record), STANDIN_EXIT="7",
+                   STANDIN_WATCH=str(package_dir / "srt" / "models" / "qwen3_5.py"))
+    args = ["--python", str(standin), "--model", str(model), "--drafter", str(drafter)]
+    untouched = tree_digest(site)
+
+    dry = serve([*args, "--dry-run", "--json", "--", "--tp", "2", "--port", "31000"], env)
+
+    assert dry.returncode == 0, dry.stderr
+    assert tree_digest(site) == untouched and not record.exists()
+    plan = json.loads(dry.stdout)
+
+    launch = subprocess.Popen([sys.executable, "-m", "eagle3_patch", "serve", *args,
+                               "--", "--tp", "2", "--port", "31000"], env=env)
+    assert launch.wait(timeout=120) == 7  # SGLang's exit code is ours
+
+    recorded = json.loads(record.read_text())
+    assert recorded["argv"] == plan["argv"] and plan["argv"][0] == str(standin)
+    assert recorded["pid"] == launch.pid  # exec, not a child
+    assert recorded["patched"], "qwen3_5.py must be patched before SGLang starts"
+    flag, our_env = expected(version)
+    assert plan["env"] == our_env
+    assert {k: recorded["env"].get(k) for k in (SPEC_V2_ENV, *our_env)} == {SPEC_V2_ENV: our_env.get(SPEC_V2_ENV)}
+    assert plan["argv"][plan["argv"].index(flag) + 1] == "extra_buffer"
+
+
+@pytest.mark.parametrize("version", RELEASES, ids=RELEASES)
+def test_dry_run_plan_per_release_writes_nothing(version: str, tmp_path: Path, inputs: tuple[Path, Path]) -> None:
+    site = tmp_path / "site"
+    package_dir = install_release(version, site)
+    model, drafter = inputs
+    untouched = tree_digest(site)
+
+    done = serve(["--sglang-dir", str(package_dir), "--model", str(model), "--drafter", str(drafter),
+                  "--dry-run", "--json"], base_env())
+
+    assert tree_digest(site) == untouched
+    if version in UNSUPPORTED:
+        assert done.returncode == EXIT_UNSUPPORTED, done.stderr
+        return
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    flag, our_env = expected(version)
+    assert plan["env"] == our_env
+    assert plan["argv"][:3] == [sys.executable, "-m", "sglang.launch_server"]
+    assert plan["argv"][plan["argv"].index(flag) + 1] == "extra_buffer"
+    assert plan["argv"][plan["argv"].index("--speculative-draft-model-path") + 1] == str(drafter)
+
+
+def test_bad_drafter_fails_before_anything_is_written(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
+    site = tmp_path / "site"
+    package_dir = install_release("0.5.12", site)
+    model, _ = inputs
+    wrong = write_drafter(tmp_path / "wrong", "compressed")
+    config = json.loads((wrong / "config.json").read_text())
+    (wrong / "config.json").write_text(json.dumps({**config, "hidden_size": 4096}))
+    untouched = tree_digest(site)
+
+    done = serve(["--sglang-dir", str(package_dir), "--model", str(model), "--drafter", str(wrong)], base_env())
+
+    assert done.returncode == 8, done.stderr  # EXIT_BAD_INPUT
+    assert "`hidden_size`" in done.stderr and "Found 4096; expected 5120" in done.stderr
+    assert tree_digest(site) == untouched

@@ -1,0 +1,121 @@
+"""The launch plan: the validated chain config, then the user's flags, theirs winning."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, LaunchDialect
+from eagle3_patch.serve.plan import build_plan
+
+PY, MODEL, DRAFTER = "/opt/venv/bin/python", "Qwen/Qwen3.6-27B", "/models/eagle3/compressed"
+OLD = LaunchDialect(SCHEDULER_FLAG, "sglang/srt/server_args.py defines it", True, "environ.py declares it")
+NEW = LaunchDialect(RADIX_FLAG, "sglang/srt/arg_groups/fields/exec_.py defines it", False, "not declared")
+
+
+def plan(user_args: list[str], dialect: LaunchDialect = NEW) -> list[str]:
+    return build_plan(PY, MODEL, DRAFTER, dialect, user_args).argv
+
+
+def value_of(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def test_plan_is_the_validated_chain_config() -> None:
+    assert plan([]) == [
+        PY, "-m", "sglang.launch_server",
+        "--model-path", MODEL,
+        "--speculative-algorithm", "EAGLE3",
+        "--speculative-draft-model-path", DRAFTER,
+        "--speculative-num-steps", "3",
+        "--speculative-eagle-topk", "1",
+        "--speculative-num-draft-tokens", "4",
+        RADIX_FLAG, "extra_buffer",
+        "--mm-attention-backend", "sdpa",
+        "--dtype", "bfloat16",
+        "--trust-remote-code",
+    ]
+
+
+def test_env_holds_only_the_variables_the_dialect_adds() -> None:
+    assert build_plan(PY, MODEL, DRAFTER, OLD, []).env == {"SGLANG_ENABLE_SPEC_V2": "1"}
+    assert build_plan(PY, MODEL, DRAFTER, NEW, []).env == {}
+
+
+def test_no_host_is_set_so_sglang_keeps_its_loopback_default() -> None:
+    assert "--host" not in plan([])
+
+
+def test_user_args_follow_ours_unchanged() -> None:
+    user = ["--tp", "2", "--nnodes", "2", "--node-rank", "0", "--dist-init-addr", "10.0.0.1:5000",
+            "--api-key", "s3cret key", "--host", "0.0.0.0", "--port", "31000", "--dp", "2"]
+
+    argv = plan(user)
+
+    assert argv[-len(user):] == user
+    assert argv[: -len(user)] == plan([])
+
+
+@pytest.mark.parametrize(
+    ("user", "flag", "value"),
+    [
+        (["--speculative-num-steps", "5"], "--speculative-num-steps", "5"),
+        (["--speculative-num-steps=5"], "--speculative-num-steps", None),
+        (["--dtype", "float16"], "--dtype", "float16"),
+        (["--mm-attention-backend=fa3"], "--mm-attention-backend", None),
+        (["--speculative-eagle-topk", "4", "--speculative-num-draft-tokens", "8"], "--speculative-eagle-topk", "4"),
+        (["--model-path", "/other/model"], "--model-path", "/other/model"),
+        ([RADIX_FLAG, "no_buffer"], RADIX_FLAG, "no_buffer"),
+    ],
+    ids=["space", "equals", "dtype", "equals-backend", "tree", "model-path", "strategy"],
+)
+def test_user_value_wins_and_the_flag_appears_once(user: list[str], flag: str, value: str | None) -> None:
+    argv = plan(user)
+
+    named = [arg for arg in argv if arg.split("=", 1)[0] == flag]
+    assert named == ([user[0]] if value is None else [flag])
+    if value is not None:
+        assert value_of(argv, flag) == value
+    assert argv[-len(user):] == user
+
+
+def test_boolean_flag_the_user_repeats_appears_once() -> None:
+    argv = plan(["--trust-remote-code", "--tp", "2"])
+
+    assert argv.count("--trust-remote-code") == 1
+    assert argv[-3:] == ["--trust-remote-code", "--tp", "2"]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "user_flag"),
+    [(NEW, SCHEDULER_FLAG), (OLD, RADIX_FLAG), (NEW, f"{SCHEDULER_FLAG}=no_buffer")],
+    ids=["old-spelling-on-new-sglang", "new-spelling-on-old-sglang", "old-spelling-equals"],
+)
+def test_strategy_under_either_spelling_replaces_ours(dialect: LaunchDialect, user_flag: str) -> None:
+    user = [user_flag] if "=" in user_flag else [user_flag, "no_buffer"]
+
+    argv = plan(user, dialect)
+
+    assert "extra_buffer" not in argv
+    assert [a for a in argv if a.split("=")[0] in (RADIX_FLAG, SCHEDULER_FLAG)] == [user_flag]
+
+
+@pytest.mark.parametrize(
+    ("alias", "ours"),
+    [("--model", "--model-path"), ("--speculative-draft-model", "--speculative-draft-model-path")],
+)
+def test_sglang_aliases_of_our_flags_override_them(alias: str, ours: str) -> None:
+    argv = plan([alias, "/mine"])
+
+    assert ours not in argv
+    assert value_of(argv, alias) == "/mine"
+
+
+def test_shell_command_is_copy_pasteable() -> None:
+    odd = build_plan("/opt/my venv/bin/python", "./Qwen3.6 27B", "/d/it's", OLD, ["--api-key", "a b;c"])
+
+    words = shlex.split(odd.shell_command())
+
+    assert words == ["SGLANG_ENABLE_SPEC_V2=1", *odd.argv]
+    assert odd.to_json() == {"argv": odd.argv, "env": {"SGLANG_ENABLE_SPEC_V2": "1"}}

@@ -1,0 +1,138 @@
+"""--drafter resolution: a folder, a variant in a local repo folder, or a variant from the Hub cache.
+
+Hub cases run in a fresh interpreter with HF_HOME pointing at a cache built in
+the real layout and HF_HUB_OFFLINE=1: huggingface_hub reads both at import, and
+no test may reach the Hub.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eagle3_patch.errors import BadInput
+from eagle3_patch.serve.drafter import download_command, resolve_drafter
+from serve_fixtures import HUB_REPO, hub_snapshot, run_python, write_drafter, write_target
+
+RESOLVE = """
+import json, sys
+from eagle3_patch.errors import BadInput
+from eagle3_patch.serve.drafter import resolve_drafter
+from eagle3_patch.serve.validate import check_drafter, target_text_config
+try:
+    target, skipped = target_text_config({model!r})
+    folder = resolve_drafter({drafter!r}, {repo!r})
+    report = check_drafter(folder, target, skipped)
+    print(json.dumps({{"path": str(folder), "notes": report.notes, "modules": sorted(sys.modules)}}))
+except BadInput as exc:
+    print(json.dumps({{"error": exc.message, "modules": sorted(sys.modules)}}))
+"""
+
+
+def resolve_in_fresh_process(drafter: str, repo: str, model: str, env: dict[str, str], cwd: Path) -> dict:
+    done = run_python(RESOLVE.format(drafter=drafter, repo=repo, model=model), env, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_folder_with_config_is_used_as_is(tmp_path: Path) -> None:
+    folder = write_drafter(tmp_path / "my drafter")
+
+    assert resolve_drafter(str(folder), "unused/repo") == folder.resolve()
+
+
+def test_a_local_folder_named_like_a_variant_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_drafter(tmp_path / "compressed")
+    monkeypatch.chdir(tmp_path)
+
+    assert resolve_drafter("compressed", HUB_REPO) == (tmp_path / "compressed").resolve()
+
+
+@pytest.mark.parametrize("variant", ["full", "compressed"])
+def test_variant_from_a_local_repo_folder(variant: str, tmp_path: Path) -> None:
+    repo = tmp_path / "Qwen3.6-27B-PRISM-EAGLE3"
+    write_drafter(repo / "full", "full")
+    write_drafter(repo / "compressed", "compressed")
+
+    assert resolve_drafter(variant, str(repo)) == (repo / variant).resolve()
+
+
+def test_local_repo_folder_without_the_variant(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write_drafter(repo / "full", "full")
+
+    with pytest.raises(BadInput) as excinfo:
+        resolve_drafter("compressed", str(repo))
+
+    assert f"{repo / 'compressed' / 'config.json'} does not exist" in excinfo.value.message
+
+
+def test_folder_without_config_json(tmp_path: Path) -> None:
+    (tmp_path / "repo-root").mkdir()
+
+    with pytest.raises(BadInput) as excinfo:
+        resolve_drafter(str(tmp_path / "repo-root"), HUB_REPO)
+
+    assert "has no config.json" in excinfo.value.message
+
+
+def test_neither_folder_nor_variant(tmp_path: Path) -> None:
+    with pytest.raises(BadInput) as excinfo:
+        resolve_drafter(str(tmp_path / "nope"), HUB_REPO)
+
+    assert "neither a folder nor a known variant" in excinfo.value.message
+    assert "full, compressed" in excinfo.value.message
+
+
+def test_variant_from_the_hub_cache_offline(tmp_path: Path) -> None:
+    snapshot = hub_snapshot(tmp_path / "hf", HUB_REPO)
+    write_drafter(snapshot / "compressed", "compressed")
+    write_target(hub_snapshot(tmp_path / "hf", "Qwen/Qwen3.6-27B"))
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+
+    result = resolve_in_fresh_process("compressed", HUB_REPO, "Qwen/Qwen3.6-27B", env, tmp_path)
+
+    assert Path(result["path"]) == snapshot / "compressed"
+    assert any("matches the target" in note for note in result["notes"])
+
+
+@pytest.mark.parametrize("cached", ["nothing", "other-variant"])
+def test_offline_and_not_cached_says_how_to_download(cached: str, tmp_path: Path) -> None:
+    if cached == "other-variant":
+        write_drafter(hub_snapshot(tmp_path / "hf", HUB_REPO) / "full", "full")
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+
+    result = resolve_in_fresh_process("compressed", HUB_REPO, "Qwen/Qwen3.6-27B", env, tmp_path)
+
+    message = result["error"]
+    assert f"Drafter 'compressed' of {HUB_REPO} is not in the local Hugging Face cache" in message
+    assert str(tmp_path / "hf" / "hub") in message and "HF_HUB_OFFLINE is set" in message
+    assert f"hf download {HUB_REPO} --include 'compressed/*'" in message
+
+
+def test_local_drafter_and_model_never_import_huggingface_hub(tmp_path: Path) -> None:
+    drafter = write_drafter(tmp_path / "compressed")
+    model = write_target(tmp_path / "model")
+
+    result = resolve_in_fresh_process(str(drafter), HUB_REPO, str(model), {"HF_HUB_OFFLINE": "1"}, tmp_path)
+
+    assert "path" in result
+    assert not [m for m in result["modules"] if m.split(".")[0] == "huggingface_hub"]
+
+
+def test_hub_model_id_reads_only_the_cache_constants(tmp_path: Path) -> None:
+    drafter = write_drafter(tmp_path / "compressed")
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+
+    result = resolve_in_fresh_process(str(drafter), HUB_REPO, "Qwen/Qwen3.6-27B", env, tmp_path)
+
+    assert "path" in result
+    assert "huggingface_hub.file_download" not in result["modules"]
+    assert "huggingface_hub._snapshot_download" not in result["modules"]
+
+
+@pytest.mark.parametrize(("version", "cli"), [("0.33.5", "huggingface-cli download"), ("1.2.0", "hf download")])
+def test_download_command_matches_the_installed_hub_cli(version: str, cli: str) -> None:
+    assert download_command(HUB_REPO, "full", version) == f"{cli} {HUB_REPO} --include 'full/*'"
