@@ -11,6 +11,7 @@ what its code does.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -57,6 +58,30 @@ def parse_source(name: str, path: Path, data: bytes) -> SourceFile:
         ) from None
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     return SourceFile(name, path, data, tree, text.splitlines(), classes)
+
+
+class Sources(Mapping):
+    """Model files by name, each read and parsed on first use.
+
+    An already-patched file resolves every hook in its own classes, so the
+    80 KB qwen3_vl.py it would otherwise inherit from is never parsed.
+    """
+
+    def __init__(self, folder: Path, names: Iterable[str]) -> None:
+        self._paths = {name: folder / name for name in sorted(names) if (folder / name).is_file()}
+        self._parsed: dict[str, SourceFile] = {}
+
+    def __getitem__(self, name: str) -> SourceFile:
+        if name not in self._parsed:
+            path = self._paths[name]
+            self._parsed[name] = parse_source(name, path, path.read_bytes())
+        return self._parsed[name]
+
+    def __iter__(self):
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
 
 
 @dataclass(frozen=True)
@@ -112,7 +137,7 @@ def _base_name(base: ast.expr) -> str | None:
     return None
 
 
-def resolve(files: dict[str, SourceFile], file: str, cls: str, method: str,
+def resolve(files: Mapping[str, SourceFile], file: str, cls: str, method: str,
             depth: int = 0) -> tuple[str, ast.FunctionDef] | None:
     """Where Python finds ``cls.method``: ("file:Class", node), or None."""
     source = files.get(file)
@@ -138,7 +163,7 @@ def _spec_node(hook: HookSpec) -> ast.FunctionDef:
     return ast.parse(hook.source).body[0]
 
 
-def _decoder_methods(files: dict[str, SourceFile], decoder_fallback: bool) -> dict:
+def _decoder_methods(files: Mapping[str, SourceFile], decoder_fallback: bool) -> dict:
     """The decoder methods a wrapper may call, as they are (or will be after apply)."""
     methods = {}
     for name in (METHOD, "set_dflash_layers_to_capture"):
@@ -191,7 +216,7 @@ def _classify(files, hook: HookSpec, current_decoder: dict, future_decoder: dict
     return HookReport(hook, HookState.NATIVE, where)
 
 
-def _unsupported_reason(files: dict[str, SourceFile]) -> str:
+def _unsupported_reason(files: Mapping[str, SourceFile]) -> str:
     for target in TARGET_FILES:
         if target.required and target.name not in files:
             return f"there is no sglang/srt/models/{target.name}"
@@ -222,7 +247,7 @@ def _file_state(reports: list[HookReport], orphans: list[int]) -> str:
     return PATCHED
 
 
-def analyze(files: dict[str, SourceFile]) -> Analysis:
+def analyze(files: Mapping[str, SourceFile]) -> Analysis:
     """The state of every hook, file and of the installation as a whole."""
     reason = _unsupported_reason(files)
     if reason:

@@ -11,12 +11,13 @@ import ast
 import difflib
 import shlex
 import sys
+from collections import ChainMap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eagle3_patch import __version__, install
 from eagle3_patch.analysis import (DAMAGED, NATIVE, PATCHED, UNSUPPORTED, Analysis,
-                                   HookState, SourceFile, analyze, parse_source)
+                                   HookState, SourceFile, Sources, analyze, parse_source)
 from eagle3_patch.errors import CheckFailed, NotWritable, UnsupportedRelease, ValidationFailed
 from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES, hooks_for
 from eagle3_patch.locate import SGLangInstall
@@ -40,15 +41,10 @@ class Result:
         return self.analysis.state if self.analysis else UNSUPPORTED
 
 
-def read_sources(sglang: SGLangInstall) -> dict[str, SourceFile]:
-    """Every target file and every file their classes inherit from, parsed."""
+def read_sources(sglang: SGLangInstall) -> Sources:
+    """Every target file and every file their classes inherit from (parsed on use)."""
     names = {t.name for t in TARGET_FILES} | {b for t in TARGET_FILES for b in t.bases_from}
-    files = {}
-    for name in sorted(names):
-        path = sglang.models_dir / name
-        if path.is_file():
-            files[name] = parse_source(name, path, path.read_bytes())
-    return files
+    return Sources(sglang.models_dir, names)
 
 
 def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> UnsupportedRelease:
@@ -61,7 +57,7 @@ def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> UnsupportedReleas
     )
 
 
-def _inspect(sglang: SGLangInstall) -> tuple[dict[str, SourceFile], Analysis]:
+def _inspect(sglang: SGLangInstall) -> tuple[Sources, Analysis]:
     files = read_sources(sglang)
     return files, analyze(files)
 
@@ -99,15 +95,17 @@ def check(sglang: SGLangInstall) -> Result:
     return result
 
 
-def _plan(sglang: SGLangInstall, files: dict[str, SourceFile],
-          analysis: Analysis) -> list[install.FileChange]:
-    """The changes apply would make, validated; raises if they would not work."""
+def _needs_change(analysis: Analysis) -> list:
+    return [report for report in analysis.files if report.state not in (PATCHED, NATIVE)]
+
+
+def _plan(sglang: SGLangInstall, files: Sources,
+          analysis: Analysis) -> tuple[list[install.FileChange], Analysis]:
+    """The changes apply would make and the analysis of their result; raises if they would not work."""
     from eagle3_patch import transform  # libcst: only on paths that may write
 
-    changes, after = [], dict(files)
-    for report in analysis.files:
-        if report.state in (PATCHED, NATIVE):
-            continue
+    changes, rewritten = [], {}
+    for report in _needs_change(analysis):
         source = files[report.name]
         needed = [r.hook for r in report.hooks if r.state is not HookState.NATIVE]
         text = source.data.decode("utf-8")
@@ -120,9 +118,10 @@ def _plan(sglang: SGLangInstall, files: dict[str, SourceFile],
                      and install.read_backup(source.path) == original)
         changes.append(install.FileChange(source.path, source.data, new,
                                           backup=None if backup_ok else original, meta=meta))
-        after[report.name] = parse_source(report.name, source.path, new)
-    _validate(analyze(after), [c.path for c in changes])
-    return changes
+        rewritten[report.name] = parse_source(report.name, source.path, new)
+    after = analyze(ChainMap(rewritten, files))
+    _validate(after, [c.path for c in changes])
+    return changes, after
 
 
 def _validate(analysis: Analysis, paths: list[Path]) -> None:
@@ -147,20 +146,18 @@ def apply(sglang: SGLangInstall, dry_run: bool = False) -> Result:
     if analysis.state in (PATCHED, NATIVE):
         outcome = "already-patched" if analysis.state == PATCHED else "native"
         return Result("apply", outcome, sglang, analysis)
-    changes = _plan(sglang, files, analysis)
     if dry_run:
+        changes, _ = _plan(sglang, files, analysis)
         return Result("apply", "would-patch", sglang, analysis, diff=_diff(changes, sglang))
-    install.ensure_writable([c.path for c in changes])
+    install.ensure_writable([report.path for report in _needs_change(analysis)])
     with install.locked(sglang.models_dir):
         # Decide again under the lock: another process may have just patched.
         files, analysis = _inspect(sglang)
         if analysis.state in (PATCHED, NATIVE):
             return Result("apply", "already-patched", sglang, analysis)
-        repaired = analysis.state == DAMAGED
-        changes = _plan(sglang, files, analysis)
+        changes, after = _plan(sglang, files, analysis)
         install.commit(changes)
-    _, after = _inspect(sglang)
-    return Result("apply", "repaired" if repaired else "patched", sglang, after,
+    return Result("apply", "repaired" if analysis.state == DAMAGED else "patched", sglang, after,
                   changed=tuple(c.path for c in changes))
 
 
@@ -181,19 +178,18 @@ def diff(sglang: SGLangInstall) -> Result:
 
 
 def _revert_change(source: SourceFile) -> tuple[install.FileChange, str | None]:
-    from eagle3_patch import transform
-
-    stripped = transform.remove_hooks(source.data.decode("utf-8")).encode("utf-8")
     meta, backup = install.read_meta(source.path), install.read_backup(source.path)
     note = None
     if (meta and backup is not None and install.sha256(source.data) == meta.patched_sha256
             and install.sha256(backup) == meta.original_sha256):
         # The file is exactly what we wrote, so the backup is exactly what was
-        # there before: restore it byte for byte.
+        # there before: restore it byte for byte (and skip libcst altogether).
         new = backup
     else:
-        new = stripped
-        if meta is None or install.sha256(stripped) != meta.original_sha256:
+        from eagle3_patch import transform
+
+        new = transform.remove_hooks(source.data.decode("utf-8")).encode("utf-8")
+        if meta is None or install.sha256(new) != meta.original_sha256:
             note = (f"{source.path} was changed after eagle3-patch wrote it; only the methods "
                     f"marked {MARKER} were removed, everything else was kept as found.")
     try:
