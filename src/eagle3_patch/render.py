@@ -68,6 +68,7 @@ def to_json(result: Result) -> dict:
         ],
         "changed": [str(path) for path in result.changed],
         "notes": list(result.notes),
+        "diff": result.diff,
     }
 
 
