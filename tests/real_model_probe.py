@@ -1,0 +1,219 @@
+"""Build SGLang's real Qwen3.5 wrappers on the CPU and report where EAGLE-3 capture lands.
+
+Run by the python of a venv that has SGLang installed (see ``realenv.py``), never
+imported by pytest. For each case it builds a fresh tiny model, calls
+``set_eagle3_layers_to_capture`` the way SGLang's model runner does, and reads
+the ``_is_layer_to_capture`` flags off the real decoder layers.
+
+    python real_model_probe.py --ids '[1, 3, 5]' [--moe]
+
+stdout carries exactly one JSON object; logs and versions go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import socket
+import sys
+import time
+
+N_LAYERS = 8
+
+
+def _log(message: str) -> None:
+    print(f"[real_model_probe] {message}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _bootstrap_sglang_on_cpu() -> None:
+    """The process-wide state SGLang's layers read while they are constructed."""
+    import torch
+
+    from sglang.srt.distributed import init_distributed_environment, initialize_model_parallel
+    from sglang.srt.layers.dp_attention import initialize_dp_attention
+    from sglang.srt.server_args import ServerArgs, set_global_server_args_for_scheduler
+
+    init_distributed_environment(
+        world_size=1,
+        rank=0,
+        local_rank=0,
+        distributed_init_method=f"tcp://127.0.0.1:{_free_port()}",
+        backend="gloo",
+    )
+    initialize_model_parallel(1, 1)
+
+    # ServerArgs.__post_init__ would resolve and load a model config from a hub;
+    # the field defaults are all the layers need.
+    server_args = ServerArgs.__new__(ServerArgs)
+    for field in dataclasses.fields(ServerArgs):
+        if field.default is not dataclasses.MISSING:
+            setattr(server_args, field.name, field.default)
+        elif field.default_factory is not dataclasses.MISSING:
+            setattr(server_args, field.name, field.default_factory())
+    server_args.device = "cpu"
+    set_global_server_args_for_scheduler(server_args)
+
+    class _ModelConfigStub:
+        hidden_size = 64
+        dtype = torch.float32
+
+    initialize_dp_attention(server_args, _ModelConfigStub())
+
+
+def _text_config_kwargs() -> dict:
+    return dict(
+        vocab_size=256,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=N_LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        full_attention_interval=4,
+        linear_conv_kernel_dim=4,
+        linear_key_head_dim=16,
+        linear_value_head_dim=16,
+        linear_num_key_heads=2,
+        linear_num_value_heads=4,
+        max_position_embeddings=512,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25},
+        torch_dtype="float32",
+    )
+
+
+def _vision_config_kwargs() -> dict:
+    return dict(
+        depth=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_heads=2,
+        out_hidden_size=64,
+        patch_size=16,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        num_position_embeddings=64,
+        deepstack_visual_indexes=[0],
+    )
+
+
+def _build(moe: bool):
+    from sglang.srt.configs import qwen3_5 as configs
+    from sglang.srt.configs.update_config import adjust_tp_num_heads_if_necessary
+    from sglang.srt.models import qwen3_5
+
+    text = _text_config_kwargs()
+    if moe:
+        text.update(
+            num_experts=4,
+            num_experts_per_tok=2,
+            moe_intermediate_size=32,
+            shared_expert_intermediate_size=32,
+            decoder_sparse_step=1,
+            norm_topk_prob=True,
+        )
+        text_config = configs.Qwen3_5MoeTextConfig(**text)
+        vision_config = configs.Qwen3_5MoeVisionConfig(**_vision_config_kwargs())
+        config = configs.Qwen3_5MoeConfig(
+            text_config=text_config.to_dict(), vision_config=vision_config.to_dict()
+        )
+        wrapper_cls = qwen3_5.Qwen3_5MoeForConditionalGeneration
+    else:
+        text_config = configs.Qwen3_5TextConfig(**text)
+        vision_config = configs.Qwen3_5VisionConfig(**_vision_config_kwargs())
+        config = configs.Qwen3_5Config(
+            text_config=text_config.to_dict(), vision_config=vision_config.to_dict()
+        )
+        wrapper_cls = qwen3_5.Qwen3_5ForConditionalGeneration
+    adjust_tp_num_heads_if_necessary(config.text_config, 1, True)
+    return wrapper_cls(config)
+
+
+def _flagged(model) -> list[int]:
+    return [
+        index
+        for index, layer in enumerate(model.model.layers)
+        if getattr(layer, "_is_layer_to_capture", False)
+    ]
+
+
+def _run_case(moe: bool, layer_ids: list[int] | None) -> dict:
+    model = _build(moe)
+    flagged_before = _flagged(model)
+    # What ModelRunner does for a target model when the drafter uses aux hidden states.
+    model.set_eagle3_layers_to_capture(layer_ids)
+    return {
+        "wrapper": type(model).__name__,
+        "decoder": type(model.model).__name__,
+        "flagged_before_call": flagged_before,
+        "flagged_layers": _flagged(model),
+        "capture_aux_hidden_states": bool(getattr(model, "capture_aux_hidden_states", False)),
+        "decoder_capture_aux_hidden_states": bool(
+            getattr(model.model, "capture_aux_hidden_states", False)
+        ),
+        "model_layers_to_capture": list(getattr(model.model, "layers_to_capture", []) or []),
+    }
+
+
+def _run_wrapper(moe: bool, layer_ids: list[int]) -> dict:
+    return {"ids": _run_case(moe, layer_ids), "none": _run_case(moe, None)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ids", default="[1, 3, 5]", help="JSON list of drafter layer ids")
+    parser.add_argument("--moe", action="store_true", help="also build the MoE wrapper")
+    args = parser.parse_args()
+    layer_ids = json.loads(args.ids)
+
+    # SGLang decides its platform at import time, so this must precede the imports.
+    os.environ["SGLANG_USE_CPU_ENGINE"] = "1"
+    # SGLang, torch and gloo print freely, some of it from C: point fd 1 at stderr
+    # for the whole run and keep a private handle for the one JSON line.
+    sys.stdout.flush()
+    report_fd = os.dup(1)
+    os.dup2(2, 1)
+
+    started = time.monotonic()
+    import torch
+    import transformers
+
+    import sglang
+    from sglang.srt.models import qwen3_5
+
+    imported = time.monotonic()
+    _log(
+        f"python {sys.version.split()[0]} at {sys.executable}; sglang "
+        f"{getattr(sglang, '__version__', '?')}, torch {torch.__version__}, "
+        f"transformers {transformers.__version__}; import took {imported - started:.1f}s"
+    )
+    _bootstrap_sglang_on_cpu()
+    report = {
+        "sglang_file": qwen3_5.__file__,
+        "sglang_version": getattr(sglang, "__version__", None),
+        "n_layers": N_LAYERS,
+        "layer_ids": layer_ids,
+        "results": _run_wrapper(moe=False, layer_ids=layer_ids),
+    }
+    if args.moe:
+        report["moe_results"] = _run_wrapper(moe=True, layer_ids=layer_ids)
+    report["seconds"] = {
+        "import": round(imported - started, 2),
+        "build_and_call": round(time.monotonic() - imported, 2),
+    }
+    _log(f"built and probed in {report['seconds']['build_and_call']:.1f}s")
+    sys.stdout.flush()
+    with os.fdopen(report_fd, "w") as out:
+        out.write(json.dumps(report) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
