@@ -198,7 +198,8 @@ def _classify(files, hook: HookSpec, current_decoder: dict, future_decoder: dict
             return HookReport(hook, HookState.ALTERED, where, "a later definition shadows ours")
         if ast.dump(ours) != ast.dump(_spec_node(hook)):
             return HookReport(hook, HookState.ALTERED, where,
-                              f"the marked method at line {ours.lineno} was edited")
+                              f"the marked method at line {ours.lineno} differs from what this "
+                              f"eagle3-patch writes (edited, or written by another version)")
         problem = _problem(hook, ours, current_decoder)
         state = HookState.ALTERED if problem else HookState.PATCHED
         return HookReport(hook, state, where, problem or "")
