@@ -127,3 +127,4 @@ def test_every_declared_hook_compiles_and_names_the_method(hook):
     node = ast.parse(hook.source).body[0]
     assert isinstance(node, ast.FunctionDef) and node.name == hook.method
     compile(hook.source, hook.file, "exec")
+

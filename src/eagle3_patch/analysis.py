@@ -169,7 +169,10 @@ def _decoder_methods(files: Mapping[str, SourceFile], decoder_fallback: bool) ->
     for name in (METHOD, "set_dflash_layers_to_capture"):
         found = resolve(files, *DECODER, name)
         if found:
-            methods[name] = probe.compile_method(found[1])
+            try:
+                methods[name] = probe.compile_method(found[1])
+            except ValueError:
+                continue  # the stand-in decoder then lacks it, as good as broken
     decoder_hook = next(h for h in HOOKS if (h.file, h.cls) == DECODER)
     if decoder_fallback:
         methods[METHOD] = probe.compile_method(_spec_node(decoder_hook))

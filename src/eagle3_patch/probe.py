@@ -40,6 +40,7 @@ def compile_method(node: ast.FunctionDef) -> FunctionType:
     Decorators are dropped and annotations are left unevaluated, so a method
     compiles without the module's imports; a body that needs module globals
     fails when called, and that failure is reported as the probe's outcome.
+    Raises ValueError if even the definition needs something we do not have.
     """
     bare = copy.copy(node)
     bare.decorator_list = []
@@ -47,7 +48,10 @@ def compile_method(node: ast.FunctionDef) -> FunctionType:
     code = compile(module, "<eagle3-patch probe>", "exec",
                    flags=__future__.annotations.compiler_flag, dont_inherit=True)
     namespace: dict = {"__builtins__": builtins}
-    exec(code, namespace)  # noqa: S102 - defines one function, runs nothing else
+    try:
+        exec(code, namespace)  # noqa: S102 - defines one function, runs nothing else
+    except Exception as exc:  # e.g. a default value naming a module global
+        raise ValueError(f"cannot define {node.name} on its own: {type(exc).__name__}: {exc}") from None
     return namespace[node.name]
 
 
