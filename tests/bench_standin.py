@@ -6,7 +6,8 @@ It answers ``/server_info``, ``/health`` and streaming ``POST /generate`` the wa
 (or deltas with ``incremental_streaming_output``), ``meta_info.completion_tokens``, a
 dict ``finish_reason`` on the last chunk together with the speculative counters, then
 ``data: [DONE]``. It validates request bodies like 0.5.23's contract gate, which
-rejects unknown ``sampling_params`` keys with HTTP 400.
+rejects unknown ``sampling_params`` keys with HTTP 400. Given ``api_key`` it gates requests
+the way ``--api-key`` does (``srt/utils/auth.py``, ``decide_request_auth``, 0.5.23).
 
 Timing is scripted, not measured: stand-ins share a ``ScriptedClock``, and before
 writing each chunk a stand-in pushes that chunk's scripted time onto it. The client
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import queue
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +100,7 @@ class StandIn:
     model_path: str = "Qwen/Qwen3.6-27B"
     version: str = "0.5.12"
     incremental: bool = False
+    api_key: str | None = None
     bodies: list[dict[str, Any]] = field(default_factory=list)
 
     def server_info(self) -> dict[str, Any]:
@@ -145,7 +148,22 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def _authorized(self) -> bool:
+        """SGLang's NORMAL auth level: probes are open, everything else needs the bearer key."""
+        key = self.owner.api_key
+        if not key or self.path.startswith(("/health", "/ready", "/metrics")):
+            return True
+        parts = (self.headers.get("Authorization") or "").split(" ", 1)
+        if len(parts) == 2 and parts[0].lower() == "bearer" and secrets.compare_digest(parts[1], key):
+            return True
+        if self.command == "POST":  # drain the body so the keep-alive connection stays in step
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send_json(401, {"error": "Unauthorized"})
+        return False
+
     def do_GET(self) -> None:
+        if not self._authorized():
+            return
         if self.path == "/server_info":
             self._send_json(200, self.owner.server_info())
         elif self.path == "/health":
@@ -154,6 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"detail": "Not Found"})
 
     def do_POST(self) -> None:
+        if not self._authorized():
+            return
         if self.path != "/generate":
             self._send_json(404, {"detail": "Not Found"})
             return

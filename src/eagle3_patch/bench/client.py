@@ -20,6 +20,10 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
   ``speculative_algorithm``, ``speculative_num_steps``, ``speculative_eagle_topk``,
   ``speculative_num_draft_tokens``, ``incremental_streaming_output`` ...) plus ``version``.
   ``/get_server_info`` is its deprecated alias, so we use ``/server_info``.
+- A server started with ``--api-key`` checks ``Authorization: Bearer <key>`` on every route
+  except /health, /ready and /metrics, /server_info and /generate included, and answers a
+  missing or wrong key with HTTP 401 ``{"error": "Unauthorized"}`` (``add_api_key_middleware``
+  and ``decide_request_auth`` in ``srt/utils/auth.py``, 0.5.23).
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ from eagle3_patch.errors import BadInput, BenchFailed
 
 # Module-level so a test can substitute a scripted clock for the whole process.
 DEFAULT_CLOCK: Callable[[], float] = time.perf_counter
+
+# SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
+# in front of it. Both mean "this request's credentials", never "this is not SGLang".
+_AUTH_STATUSES = (401, 403)
 
 # Ignore http(s)_proxy: a proxy between us and the server would buffer the stream
 # and add its own latency to every figure we measure.
@@ -93,9 +101,14 @@ class Recording:
 
 
 class SGLangClient:
-    """One server. ``clock`` is called once before each request and once per data chunk."""
+    """One server. ``clock`` is called once before each request and once per data chunk.
 
-    def __init__(self, url: str, timeout: float, clock: Callable[[], float] | None = None) -> None:
+    ``api_key`` is sent as a bearer token on every request; it is never put in a message.
+    """
+
+    def __init__(
+        self, url: str, timeout: float, clock: Callable[[], float] | None = None, api_key: str | None = None
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise BadInput(
                 f"{url!r} is not an HTTP URL.",
@@ -106,13 +119,16 @@ class SGLangClient:
         self.timeout = timeout
         self._clock = clock or DEFAULT_CLOCK
         self._incremental = False
+        self._api_key = api_key or None
 
     def server_info(self) -> ServerInfo:
         """Read ``/server_info``; anything that is not SGLang's answer is a ``BenchFailed``."""
         try:
-            with _OPENER.open(self.url + "/server_info", timeout=self.timeout) as response:
+            with _OPENER.open(self._request("/server_info"), timeout=self.timeout) as response:
                 body = json.loads(response.read())
         except urllib.error.HTTPError as exc:
+            if exc.code in _AUTH_STATUSES:
+                raise self._auth_rejected("GET /server_info", exc) from exc
             raise self._not_sglang(f"GET /server_info answered HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise self._unreachable(exc) from exc
@@ -144,16 +160,13 @@ class SGLangClient:
             },
             "stream": True,
         }
-        request = urllib.request.Request(
-            self.url + "/generate",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
+        request = self._request("/generate", json.dumps(body).encode())
         recording = Recording(sent_at=self._clock())
         try:
             response = _OPENER.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
+            if exc.code in _AUTH_STATUSES:
+                raise self._auth_rejected("POST /generate", exc) from exc
             detail = exc.read()[:500].decode("utf-8", "replace")
             raise BenchFailed(
                 f"The server at {self.url} refused a /generate request with HTTP {exc.code}.",
@@ -166,6 +179,16 @@ class SGLangClient:
         with response:
             self._read_stream(response, recording)
         return recording
+
+    def _request(self, path: str, data: bytes | None = None) -> urllib.request.Request:
+        request = urllib.request.Request(self.url + path, data=data, method="GET" if data is None else "POST")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self._api_key:
+            # Unredirected: urllib copies ordinary headers onto a redirect to any host,
+            # which would hand the key to whoever the server points us at.
+            request.add_unredirected_header("Authorization", f"Bearer {self._api_key}")
+        return request
 
     def _read_stream(self, response: Any, recording: Recording) -> None:
         finished = False
@@ -221,6 +244,22 @@ class SGLangClient:
             f"Reason: {reason}.",
             "Start it (e.g. `eagle3-patch serve`), wait until it logs that it is ready, "
             "and check the host and port; raise --timeout if it is merely slow.",
+        )
+
+    def _auth_rejected(self, request: str, exc: urllib.error.HTTPError) -> BenchFailed:
+        status = exc.code
+        exc.close()  # its unread body holds the socket open otherwise
+        if self._api_key:
+            what = f"The server at {self.url} rejected the API key given ({request} answered HTTP {status})."
+            fix = "Pass the key the server was started with (its --api-key)"
+        else:
+            what = f"The server at {self.url} requires an API key ({request} answered HTTP {status})."
+            fix = "It was started with --api-key; pass the same key"
+        return BenchFailed(
+            what,
+            "SGLang started with --api-key refuses requests without that key as a bearer token.",
+            f"{fix}: --api-key KEY or the SGLANG_API_KEY environment variable "
+            "(--baseline-api-key KEY for the --baseline-url server, if its key differs).",
         )
 
     def _not_sglang(self, why: str) -> BenchFailed:

@@ -24,6 +24,12 @@ from eagle3_patch.bench.stats import BASELINE, EAGLE3, summarise
 @click.option("--url", required=True, metavar="URL", help="The EAGLE-3 server, e.g. http://127.0.0.1:30000.")
 @click.option("--baseline-url", metavar="URL",
               help="A plain server of the same model: adds speedup and the losslessness check.")
+# The env var keeps the key out of shell history and `ps`. No show_default/show_envvar:
+# help text and error output must never reveal the key.
+@click.option("--api-key", envvar="SGLANG_API_KEY", metavar="KEY",
+              help="The key the servers were started with (SGLang's --api-key); env: SGLANG_API_KEY.")
+@click.option("--baseline-api-key", metavar="KEY",
+              help="The --baseline-url server's key, if it differs from --api-key.")
 @click.option("--prompts", "prompts_file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="JSONL prompts, one per line: a string, or {\"text\"|\"messages\", \"bucket\", \"id\"}. "
                    "Default: the built-in set.")
@@ -44,6 +50,8 @@ from eagle3_patch.bench.stats import BASELINE, EAGLE3, summarise
 def bench(
     url: str,
     baseline_url: str | None,
+    api_key: str | None,
+    baseline_api_key: str | None,
     prompts_file: Path | None,
     buckets: tuple[str, ...],
     max_new_tokens: int,
@@ -64,9 +72,11 @@ def bench(
         check_plot_target(plot)  # fail now, not after minutes of measuring
     prompts = load_prompts(prompts_file) if prompts_file else builtin_prompts()
     prompts = select_buckets(prompts, buckets)
-    clients = {EAGLE3: SGLangClient(url, timeout)}
+    clients = {EAGLE3: SGLangClient(url, timeout, api_key=api_key)}
     if baseline_url:
-        clients[BASELINE] = SGLangClient(baseline_url, timeout)
+        # A key sent to a server that has none is ignored by SGLang, so defaulting is safe.
+        key = api_key if baseline_api_key is None else baseline_api_key
+        clients[BASELINE] = SGLangClient(baseline_url, timeout, api_key=key)
     source = str(prompts_file) if prompts_file else BUILTIN_NAME
     settings = BenchSettings(max_new_tokens, runs, warmup, ignore_eos, source)
     session = BenchSession(settings)
