@@ -51,6 +51,17 @@ def serve(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+def _standin_env(tmp_path: Path, site: Path, package_dir: Path) -> tuple[Path, Path, dict[str, str]]:
+    standin = tmp_path / "bin" / "python"
+    standin.parent.mkdir(exist_ok=True)
+    standin.write_text(STANDIN.format(real=sys.executable, marker=MARKER))
+    standin.chmod(0o755)
+    record = tmp_path / "launch.json"
+    env = base_env(PYTHONPATH=str(site), STANDIN_RECORD=str(record),
+                   STANDIN_WATCH=str(package_dir / "srt" / "models" / "qwen3_5.py"))
+    return standin, record, env
+
+
 @pytest.fixture
 def inputs(tmp_path: Path) -> tuple[Path, Path]:
     return write_target(tmp_path / "Qwen3.6-27B"), write_drafter(tmp_path / "compressed")
@@ -63,13 +74,8 @@ def test_handoff_runs_exactly_the_dry_run_plan_after_patching(
     site = tmp_path / "site"
     package_dir = install_release(version, site)
     model, drafter = inputs
-    standin = tmp_path / "bin" / "python"
-    standin.parent.mkdir()
-    standin.write_text(STANDIN.format(real=sys.executable, marker=MARKER))
-    standin.chmod(0o755)
-    record = tmp_path / "launch.json"
-    env = base_env(PYTHONPATH=str(site), STANDIN_RECORD=str(record), STANDIN_EXIT="7",
-                   STANDIN_WATCH=str(package_dir / "srt" / "models" / "qwen3_5.py"))
+    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    env["STANDIN_EXIT"] = "7"
     args = ["--python", str(standin), "--model", str(model), "--drafter", str(drafter)]
     untouched = tree_digest(site)
 
@@ -130,3 +136,49 @@ def test_bad_drafter_fails_before_anything_is_written(tmp_path: Path, inputs: tu
     assert done.returncode == 8, done.stderr  # EXIT_BAD_INPUT
     assert "`hidden_size`" in done.stderr and "Found 4096; expected 5120" in done.stderr
     assert tree_digest(site) == untouched
+
+
+def test_no_apply_refuses_a_broken_release_and_launches_nothing(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
+    site = tmp_path / "site"
+    package_dir = install_release("0.5.12", site)
+    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    model, drafter = inputs
+    untouched = tree_digest(site)
+
+    done = serve(["--no-apply", "--python", str(standin), "--model", str(model), "--drafter", str(drafter)], env)
+
+    assert done.returncode == 1, done.stderr
+    assert "EAGLE-3 capture does not work" in done.stderr and "eagle3-patch apply --python" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert tree_digest(site) == untouched and not record.exists()
+
+
+def test_no_apply_launches_a_native_release_without_writing(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
+    site = tmp_path / "site"
+    package_dir = install_release("0.5.22", site)
+    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    model, drafter = inputs
+    untouched = tree_digest(site)
+
+    done = serve(["--no-apply", "--python", str(standin), "--model", str(model), "--drafter", str(drafter)], env)
+
+    assert done.returncode == 0, done.stderr
+    assert "needs no patch" in done.stderr
+    assert json.loads(record.read_text())["argv"][1:3] == ["-m", "sglang.launch_server"]
+    assert tree_digest(site) == untouched
+
+
+def test_unsupported_release_is_refused_with_the_same_message_as_apply(tmp_path: Path,
+                                                                        inputs: tuple[Path, Path]) -> None:
+    site = tmp_path / "site"
+    package_dir = install_release("0.5.10", site)
+    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    model, drafter = inputs
+
+    launched = serve(["--python", str(standin), "--model", str(model), "--drafter", str(drafter)], env)
+    applied = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply", "--python", str(standin)],
+                             env=env, capture_output=True, text=True, timeout=120)
+
+    assert launched.returncode == applied.returncode == EXIT_UNSUPPORTED
+    assert launched.stderr == applied.stderr and "0.5.11" in launched.stderr
+    assert not record.exists()
