@@ -1,0 +1,70 @@
+"""The disk layer: all-or-nothing commits, atomic replace, modes kept."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from eagle3_patch import install
+from eagle3_patch.errors import NotWritable
+
+
+def _files(tmp_path):
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_bytes(b"a = 1\n")
+    second.write_bytes(b"b = 1\n")
+    return first, second
+
+
+def _change(path, new):
+    meta = install.BackupMeta("x", "y", "0", "0")
+    return install.FileChange(path, path.read_bytes(), new, backup=path.read_bytes(), meta=meta)
+
+
+def test_commit_rolls_back_earlier_files_when_a_later_write_fails(tmp_path, monkeypatch):
+    first, second = _files(tmp_path)
+    real = install.atomic_write
+
+    def failing(path, data):
+        if path == second:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(install, "atomic_write", failing)
+    with pytest.raises(NotWritable, match="No space left on device"):
+        install.commit([_change(first, b"a = 2\n"), _change(second, b"b = 2\n")])
+    assert first.read_bytes() == b"a = 1\n" and second.read_bytes() == b"b = 1\n"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_atomic_write_keeps_mode_and_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "m.py"
+    target.write_bytes(b"old\n")
+    target.chmod(0o640)
+    install.atomic_write(target, b"new\n")
+    assert target.read_bytes() == b"new\n"
+    assert oct(target.stat().st_mode & 0o777) == oct(0o640)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.py"]
+
+
+def test_failed_replace_leaves_old_file_and_no_temp_file(tmp_path, monkeypatch):
+    target = tmp_path / "m.py"
+    target.write_bytes(b"old\n")
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError):
+        install.atomic_write(target, b"new\n")
+    assert target.read_bytes() == b"old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.py"]
+
+
+def test_backup_and_its_record_are_written_before_the_target(tmp_path):
+    first, _ = _files(tmp_path)
+    install.commit([_change(first, b"a = 2\n")])
+    assert install.read_backup(first) == b"a = 1\n"
+    assert install.read_meta(first) == install.BackupMeta("x", "y", "0", "0")
+    assert first.read_bytes() == b"a = 2\n"
