@@ -122,6 +122,8 @@ def test_edited_hook_is_damaged_check_fails_and_apply_repairs(site):
     repaired = s.run("apply")
     assert repaired.returncode == 0 and "Repaired" in repaired.stdout
     assert s.read() == clean
+    backup = json.loads(s.run("status", "--json").stdout)["files"][0]["backup"]
+    assert backup["modified_since_patch"] is False and backup["stale"] is False
     assert s.run("revert").returncode == 0
     assert s.read() == release_file("0.5.12", MODELS + "qwen3_5.py")
 

@@ -66,15 +66,14 @@ def _backup_report(source: SourceFile) -> dict:
     meta = install.read_meta(source.path)
     if meta is None:
         return {"path": None}
-    # Our nodes removed, is the file still the one we backed up? If not, pip
-    # replaced it (an upgrade or reinstall) and the backup belongs to the past.
-    pristine = source.data if MARKER.encode() not in source.data else None
-    current_sha = install.sha256(source.data)
-    stale = meta.original_sha256 != current_sha if pristine is not None else False
+    marked = MARKER.encode() in source.data
+    current = install.sha256(source.data)
     return {
         "path": str(install.backup_path(source.path)),
-        "stale": stale,
-        "modified_since_patch": pristine is None and current_sha != meta.patched_sha256,
+        # Unpatched and not the file we backed up: pip replaced it (an upgrade
+        # or reinstall) and the backup belongs to the past.
+        "stale": not marked and current != meta.original_sha256,
+        "modified_since_patch": marked and current != meta.patched_sha256,
         "tool_version": meta.tool_version,
         "sglang_version": meta.sglang_version,
     }

@@ -69,8 +69,8 @@ class FileChange:
     path: Path
     old: bytes
     new: bytes
-    backup: bytes | None = None        # original bytes to save first, if any
-    meta: BackupMeta | None = None
+    backup: bytes | None = None        # original bytes to save first, if not saved already
+    meta: BackupMeta | None = None     # the record to write alongside, if any
     drop_backup: bool = False
 
 
@@ -174,9 +174,11 @@ def drop_bytecode(target: Path) -> None:
 
 
 def _write_backup(change: FileChange) -> None:
-    atomic_write(backup_path(change.path), change.backup)
-    meta = json.dumps(asdict(change.meta), indent=2) + "\n"
-    atomic_write(meta_path(change.path), meta.encode("utf-8"))
+    if change.backup is not None:
+        atomic_write(backup_path(change.path), change.backup)
+    if change.meta is not None:
+        meta = json.dumps(asdict(change.meta), indent=2) + "\n"
+        atomic_write(meta_path(change.path), meta.encode("utf-8"))
 
 
 def drop_backup(target: Path) -> None:
@@ -192,8 +194,7 @@ def commit(changes: list[FileChange]) -> None:
     done: list[FileChange] = []
     try:
         for change in changes:
-            if change.backup is not None:
-                _write_backup(change)
+            _write_backup(change)
         for change in changes:
             if change.new != change.old:
                 atomic_write(change.path, change.new)
