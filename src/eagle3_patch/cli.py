@@ -60,7 +60,8 @@ def _locate(python, sglang_dir):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="eagle3-patch")
 def cli():
-    """Make SGLang capture EAGLE-3 hidden states for Qwen3.5/Qwen3.6 targets."""
+    """Make SGLang capture EAGLE-3 hidden states for Qwen3.5/Qwen3.6 targets,
+    launch it at the validated configuration, and measure the speedup."""
 
 
 @cli.command()
