@@ -224,7 +224,7 @@ def revert(sglang: SGLangInstall) -> Result:
     targets = [files[t.name] for t in TARGET_FILES if t.name in files]
     marked = [s for s in targets if MARKER.encode() in s.data]
     notes = [_drop_leftover_backup(s) for s in targets
-             if s not in marked and install.read_meta(s.path)]
+             if MARKER.encode() not in s.data and install.read_meta(s.path)]
     if not marked:
         return Result("revert", "nothing-to-revert", sglang, notes=tuple(notes))
     install.ensure_writable([s.path for s in marked])
