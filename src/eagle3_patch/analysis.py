@@ -18,8 +18,8 @@ from pathlib import Path
 
 from eagle3_patch import probe
 from eagle3_patch.errors import TargetUnreadable
-from eagle3_patch.hooks import (CAPTURE_FLAG, DECODER, HOOKS, MARKER, METHOD, TARGET_FILES,
-                                HookSpec)
+from eagle3_patch.hooks import (CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, MARKER, METHOD,
+                                TARGET_FILES, HookSpec)
 
 
 class HookState(str, Enum):
@@ -173,9 +173,8 @@ def _decoder_methods(files: Mapping[str, SourceFile], decoder_fallback: bool) ->
                 methods[name] = probe.compile_method(found[1])
             except ValueError:
                 continue  # the stand-in decoder then lacks it, as good as broken
-    decoder_hook = next(h for h in HOOKS if (h.file, h.cls) == DECODER)
     if decoder_fallback:
-        methods[METHOD] = probe.compile_method(_spec_node(decoder_hook))
+        methods[METHOD] = probe.compile_method(_spec_node(DECODER_HOOK))
     return methods
 
 
@@ -257,7 +256,7 @@ def analyze(files: Mapping[str, SourceFile]) -> Analysis:
     if reason:
         return Analysis(UNSUPPORTED, (), reason)
     current = _decoder_methods(files, decoder_fallback=False)
-    decoder = _classify(files, next(h for h in HOOKS if (h.file, h.cls) == DECODER), current, current)
+    decoder = _classify(files, DECODER_HOOK, current, current)
     future = current if decoder.state in (HookState.PATCHED, HookState.NATIVE) else \
         _decoder_methods(files, decoder_fallback=True)
     reports: list[FileReport] = []

@@ -114,6 +114,8 @@ HOOKS = (
              layer_count="layers", inherited_by=("Qwen3_5MoeForCausalLM",)),
 )
 
+DECODER_HOOK = next(hook for hook in HOOKS if (hook.file, hook.cls) == DECODER)
+
 
 def hooks_for(file: str) -> tuple[HookSpec, ...]:
     return tuple(hook for hook in HOOKS if hook.file == file)

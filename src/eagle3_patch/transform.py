@@ -97,7 +97,7 @@ def remove_hooks(source: str) -> str:
         return source
     spans = _class_spans(ast.parse(source)).values()
     owners = {span for line in markers for span in spans if span[0] <= line <= span[1]}
-    if len(owners) == 0 or any(not any(a <= line <= b for a, b in owners) for line in markers):
+    if any(not any(a <= line <= b for a, b in owners) for line in markers):
         return cst.parse_module(source).visit(_RemoveMarked()).code
     return _edit_spans(source, {span: _RemoveMarked() for span in owners})
 
