@@ -12,6 +12,15 @@ import pytest
 from releases import install_release
 
 TESTS = Path(__file__).parent
+# Suites that walk every release or build SGLang's real classes: CI runs them,
+# the local loop (`pytest -m "not slow"`) skips them.
+SLOW_MODULES = {"test_release_matrix", "test_real_classes", "test_drift"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 class Site:

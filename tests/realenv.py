@@ -125,6 +125,13 @@ def _folder_size(path: Path) -> int:
     return total
 
 
+def models_lock(timeout: float = BUILD_TIMEOUT_S) -> FileLock:
+    """Held by any test that patches the shared venv's models folder (one run at a time)."""
+    final = venv_dir()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(final.parent / f"{final.name}.models.lock"), timeout=timeout)
+
+
 def ensure_real_venv() -> Path:
     """Return the python of the cached real-SGLang venv, building it if needed."""
     final = venv_dir()

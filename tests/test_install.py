@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,24 @@ def test_backup_and_its_record_are_written_before_the_target(tmp_path):
     assert install.read_backup(first) == b"a = 1\n"
     assert install.read_meta(first) == install.BackupMeta("x", "y", "0", "0")
     assert first.read_bytes() == b"a = 2\n"
+
+
+def test_real_venv_models_lock_excludes_a_second_run(tmp_path, monkeypatch):
+    # Two pytest runs sharing the cached real-SGLang venv must not patch it at once.
+    import subprocess
+    import sys
+
+    import realenv
+
+    monkeypatch.setenv("EAGLE3_PATCH_TEST_CACHE", str(tmp_path))
+    other = ("import sys, realenv\n"
+             "from filelock import Timeout\n"
+             "try:\n"
+             "    realenv.models_lock(timeout=0.2).acquire()\n"
+             "except Timeout:\n"
+             "    sys.exit(3)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    with realenv.models_lock(timeout=5):
+        held = subprocess.run([sys.executable, "-c", other], env=env, timeout=60)
+    free = subprocess.run([sys.executable, "-c", other], env=env, timeout=60)
+    assert (held.returncode, free.returncode) == (3, 0)

@@ -88,13 +88,16 @@ def real_sglang(real_python):
     """
     models = _models_dir(real_python)
     shipped = _wheel_models()
-    if PATCH_MARKER in (models / PATCHED).read_bytes():
-        sys.stderr.write(f"restoring {models / PATCHED} left patched by an earlier run\n")
-    _make_pristine(models, shipped)
-    try:
-        yield models, shipped[PATCHED]
-    finally:
+    # Two pytest runs on one machine share this venv: without the lock one
+    # run's revert lands between the other's apply and probe.
+    with realenv.models_lock():
+        if PATCH_MARKER in (models / PATCHED).read_bytes():
+            sys.stderr.write(f"restoring {models / PATCHED} left patched by an earlier run\n")
         _make_pristine(models, shipped)
+        try:
+            yield models, shipped[PATCHED]
+        finally:
+            _make_pristine(models, shipped)
 
 
 def _probe(python: Path) -> dict:
