@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from eagle3_patch import probe
+from eagle3_patch import probe, sourcetext
 from eagle3_patch.errors import TargetUnreadable
 from eagle3_patch.hooks import (CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, MARKER, METHOD,
                                 TARGET_FILES, HookSpec)
@@ -47,9 +47,9 @@ class SourceFile:
 def parse_source(name: str, path: Path, data: bytes) -> SourceFile:
     """Parse one model file; a file that does not parse is refused, untouched."""
     try:
-        text = data.decode("utf-8")
+        text = sourcetext.decode(data)
         tree = ast.parse(text, filename=str(path))
-    except (UnicodeDecodeError, SyntaxError, ValueError) as exc:
+    except (UnicodeDecodeError, SyntaxError, ValueError, LookupError) as exc:
         raise TargetUnreadable(
             f"{path} is not valid Python, so eagle3-patch will not touch it.",
             f"Parsing failed: {exc}.",

@@ -15,7 +15,7 @@ from collections import ChainMap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eagle3_patch import __version__, install
+from eagle3_patch import __version__, install, sourcetext
 from eagle3_patch.analysis import (DAMAGED, NATIVE, PATCHED, UNSUPPORTED, Analysis,
                                    HookState, SourceFile, Sources, analyze, parse_source)
 from eagle3_patch.errors import CheckFailed, NotWritable, UnsupportedRelease, ValidationFailed
@@ -107,9 +107,10 @@ def _plan(sglang: SGLangInstall, files: Sources,
     for report in _needs_change(analysis):
         source = files[report.name]
         needed = [r.hook for r in report.hooks if r.state is not HookState.NATIVE]
-        text = source.data.decode("utf-8")
-        new = transform.add_hooks(text, needed).encode("utf-8")
-        original = transform.remove_hooks(text).encode("utf-8") if MARKER in text else source.data
+        text = sourcetext.decode(source.data)
+        new = sourcetext.encode(transform.add_hooks(text, needed), source.data)
+        original = (sourcetext.encode(transform.remove_hooks(text), source.data)
+                    if MARKER in text else source.data)
         meta = install.BackupMeta(install.sha256(original), install.sha256(new),
                                   __version__, sglang.version_text)
         kept = install.read_meta(source.path)
@@ -165,8 +166,8 @@ def _diff(changes: list[install.FileChange], sglang: SGLangInstall) -> str:
     for change in changes:
         rel = change.path.relative_to(sglang.package_dir.parent)
         chunks.extend(difflib.unified_diff(
-            change.old.decode("utf-8").splitlines(keepends=True),
-            change.new.decode("utf-8").splitlines(keepends=True),
+            sourcetext.decode(change.old).splitlines(keepends=True),
+            sourcetext.decode(change.new).splitlines(keepends=True),
             fromfile=f"a/{rel}", tofile=f"b/{rel}"))
     return "".join(chunks)
 
@@ -187,7 +188,8 @@ def _revert_change(source: SourceFile) -> tuple[install.FileChange, str | None]:
     else:
         from eagle3_patch import transform
 
-        new = transform.remove_hooks(source.data.decode("utf-8")).encode("utf-8")
+        new = sourcetext.encode(transform.remove_hooks(sourcetext.decode(source.data)),
+                                source.data)
         if meta is None or install.sha256(new) != meta.original_sha256:
             note = (f"{source.path} was changed after eagle3-patch wrote it; only the methods "
                     f"marked {MARKER} were removed, everything else was kept as found.")

@@ -1,0 +1,26 @@
+"""Python source bytes to text and back, in the encoding the file declares.
+
+A model file may start with a UTF-8 BOM or carry a PEP 263 coding cookie
+(``# -*- coding: latin-1 -*-``); Python reads both, so must we. Text is
+encoded back in the same encoding (``utf-8-sig`` writes the BOM again), so a
+file we patch and revert is byte for byte what it was.
+"""
+
+from __future__ import annotations
+
+import io
+import tokenize
+
+
+def encoding_of(data: bytes) -> str:
+    """The encoding Python would read ``data`` in; raises SyntaxError for a bad cookie."""
+    return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+
+
+def decode(data: bytes) -> str:
+    return data.decode(encoding_of(data))
+
+
+def encode(text: str, like: bytes) -> bytes:
+    """``text`` in the encoding of ``like`` (the file it replaces)."""
+    return text.encode(encoding_of(like))

@@ -1,0 +1,48 @@
+"""Files Python accepts but that are not plain UTF-8 regular files: BOM, coding cookie, symlink."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+ODD_HEADERS = {
+    "utf8-bom": b"\xef\xbb\xbf",
+    "latin1-cookie": b"# -*- coding: latin-1 -*-\n# Qwen3.5, adapt\xe9 pour le caf\xe9\n",
+}
+
+
+@pytest.mark.parametrize("header", ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
+def test_declared_encoding_is_patched_and_reverted_byte_exact(site, header):
+    s = site("0.5.21")
+    s.file().write_bytes(header + s.read())
+    original = s.read()
+    applied = s.run("apply")
+    assert applied.returncode == 0, applied.stderr
+    assert s.read().startswith(header)
+    assert json.loads(s.run("status", "--json").stdout)["state"] == "patched"
+    assert s.run("check").returncode == 0
+    reverted = s.run("revert")
+    assert reverted.returncode == 0, reverted.stderr
+    assert s.read() == original
+
+
+@pytest.mark.parametrize("header", ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
+def test_declared_encoding_dry_run_diff_shows_only_the_added_methods(site, header):
+    s = site("0.5.21")
+    s.file().write_bytes(header + s.read())
+    result = s.run("diff")
+    assert result.returncode == 0, result.stderr
+    removed = [line for line in result.stdout.splitlines()
+               if line.startswith("-") and not line.startswith("---")]
+    assert removed == [] and "+    # [EAGLE3-PATCH]" in result.stdout
+
+
+def test_unknown_coding_cookie_is_refused_as_unreadable(site):
+    s = site("0.5.21")
+    s.file().write_bytes(b"# -*- coding: no-such-codec -*-\n" + s.read())
+    before = s.read()
+    result = s.run("apply")
+    assert result.returncode == 5 and "not valid Python" in result.stderr
+    assert "Traceback" not in result.stderr and s.read() == before
