@@ -11,6 +11,7 @@ what its code does.
 from __future__ import annotations
 
 import ast
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -74,7 +75,16 @@ class Sources(Mapping):
     def __getitem__(self, name: str) -> SourceFile:
         if name not in self._parsed:
             path = self._paths[name]
-            self._parsed[name] = parse_source(name, path, path.read_bytes())
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise TargetUnreadable(
+                    f"Cannot read {path}: {exc.strerror}.",
+                    "eagle3-patch reads the model file to tell its state, and this user may not.",
+                    f"Run the command as a user who can read it (e.g. the owner of that "
+                    f"site-packages, or with sudo), or make it readable: chmod a+r {shlex.quote(str(path))}",
+                ) from None
+            self._parsed[name] = parse_source(name, path, data)
         return self._parsed[name]
 
     def __iter__(self):

@@ -35,6 +35,7 @@ class Result:
     notes: tuple[str, ...] = ()
     diff: str = ""
     backups: dict[str, dict] = field(default_factory=dict)
+    leftovers: tuple[Path, ...] = ()   # temp files a killed write left; still on disk
 
     @property
     def state(self) -> str:
@@ -45,6 +46,28 @@ def read_sources(sglang: SGLangInstall) -> Sources:
     """Every target file and every file their classes inherit from (parsed on use)."""
     names = {t.name for t in TARGET_FILES} | {b for t in TARGET_FILES for b in t.bases_from}
     return Sources(sglang.models_dir, names)
+
+
+def _targets(sglang: SGLangInstall) -> list[Path]:
+    return [sglang.models_dir / t.name for t in TARGET_FILES]
+
+
+def _removed_note(removed: list[Path]) -> list[str]:
+    return [f"removed {', '.join(map(str, removed))}, left by an interrupted eagle3-patch "
+            f"write"] if removed else []
+
+
+def _tidy(sglang: SGLangInstall) -> tuple[list[str], tuple[Path, ...]]:
+    """For a command that writes nothing: remove crash debris if we may, else report it."""
+    found = install.leftovers(_targets(sglang))
+    if not found:
+        return [], ()
+    try:
+        install.ensure_writable([p for p in _targets(sglang) if p.is_file()])
+    except NotWritable:
+        return [], tuple(found)
+    with install.locked(sglang.models_dir):
+        return _removed_note(install.remove_leftovers(_targets(sglang))), ()
 
 
 def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> UnsupportedRelease:
@@ -83,7 +106,8 @@ def status(sglang: SGLangInstall, action: str = "status") -> Result:
     files, analysis = _inspect(sglang)
     backups = {name: _backup_report(files[name]) for name in (t.name for t in TARGET_FILES)
                if name in files}
-    return Result(action, analysis.state, sglang, analysis, backups=backups)
+    return Result(action, analysis.state, sglang, analysis, backups=backups,
+                  leftovers=tuple(install.leftovers(_targets(sglang))))
 
 
 def check(sglang: SGLangInstall) -> Result:
@@ -145,20 +169,22 @@ def apply(sglang: SGLangInstall, dry_run: bool = False) -> Result:
         raise _unsupported(sglang, analysis)
     if analysis.state in (PATCHED, NATIVE):
         outcome = "already-patched" if analysis.state == PATCHED else "native"
-        return Result("apply", outcome, sglang, analysis)
+        notes, leftovers = ([], ()) if dry_run else _tidy(sglang)
+        return Result("apply", outcome, sglang, analysis, notes=tuple(notes), leftovers=leftovers)
     if dry_run:
         changes, _ = _plan(sglang, files, analysis)
         return Result("apply", "would-patch", sglang, analysis, diff=_diff(changes, sglang))
     install.ensure_writable([report.path for report in _needs_change(analysis)])
     with install.locked(sglang.models_dir):
+        notes = _removed_note(install.remove_leftovers(_targets(sglang)))
         # Decide again under the lock: another process may have just patched.
         files, analysis = _inspect(sglang)
         if analysis.state in (PATCHED, NATIVE):
-            return Result("apply", "already-patched", sglang, analysis)
+            return Result("apply", "already-patched", sglang, analysis, notes=tuple(notes))
         changes, after = _plan(sglang, files, analysis)
         install.commit(changes)
     return Result("apply", "repaired" if analysis.state == DAMAGED else "patched", sglang, after,
-                  changed=tuple(c.path for c in changes))
+                  changed=tuple(c.path for c in changes), notes=tuple(notes))
 
 
 def _diff(changes: list[install.FileChange], sglang: SGLangInstall) -> str:
@@ -228,9 +254,12 @@ def revert(sglang: SGLangInstall) -> Result:
     notes = [_drop_leftover_backup(s) for s in targets
              if MARKER.encode() not in s.data and install.read_meta(s.path)]
     if not marked:
-        return Result("revert", "nothing-to-revert", sglang, notes=tuple(notes))
+        tidied, leftovers = _tidy(sglang)
+        return Result("revert", "nothing-to-revert", sglang, notes=tuple(notes + tidied),
+                      leftovers=leftovers)
     install.ensure_writable([s.path for s in marked])
     with install.locked(sglang.models_dir):
+        notes.extend(_removed_note(install.remove_leftovers(_targets(sglang))))
         files = read_sources(sglang)
         changes = []
         for source in (files[s.name] for s in marked):

@@ -3,16 +3,23 @@
 Nothing else in the package writes. A change to several files is one
 transaction: all targets are checked for writability first, backups are
 written before any target, and if replacing a later target fails the earlier
-ones are put back, so an installation is never left half-patched.
+ones are put back, so an installation is never left half-patched; a failed
+attempt also removes every backup it wrote. A symlinked target is written
+through to the file it names, so the link survives; backups and the lock stay
+beside the link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
+import shlex
 import stat
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +30,9 @@ BACKUP_SUFFIX = ".eagle3-bak"
 META_SUFFIX = ".eagle3-bak.json"
 LOCK_NAME = ".eagle3-patch.lock"
 LOCK_TIMEOUT_S = 120
+WAIT_NOTICE_S = 2
+# tempfile.mkstemp(prefix=".<name>.", suffix=".tmp") names: 8 random characters.
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 
 
 def sha256(data: bytes) -> str:
@@ -88,9 +98,44 @@ def _refuse(path: Path, why: str) -> NotWritable:
     )
 
 
+def _mount_of(path: Path) -> tuple[str, str]:
+    """(device, mount point) of the file system holding ``path``."""
+    mount = os.path.realpath(path)
+    while not os.path.ismount(mount):
+        mount = os.path.dirname(mount)
+    device = mount
+    with contextlib.suppress(OSError):
+        with open("/proc/self/mounts", encoding="utf-8") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) > 1 and fields[1] == mount:
+                    device = fields[0]  # the last mount on a point is the visible one
+    return device, mount
+
+
+def _write_failed(path: Path, exc: OSError) -> NotWritable:
+    """The error for a write that failed midway; the caller has undone what it wrote."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        device, mount = _mount_of(path.parent)
+        return NotWritable(
+            f"Cannot write {path}: no space left on {device} (mounted at {mount}).",
+            f"{exc.strerror}: the file system, or this user's disk quota on it, is full. "
+            "Everything this attempt wrote was removed; nothing was changed.",
+            f"Free some space on {mount} (check with: df -h {shlex.quote(mount)}), then run the same "
+            "command again.",
+        )
+    return _refuse(path, f"Writing failed: {exc.strerror}.")
+
+
+def real_file(target: Path) -> Path:
+    """Where ``target``'s bytes live: the file a symlink names, else ``target`` itself."""
+    return Path(os.path.realpath(target))
+
+
 def ensure_writable(paths: list[Path]) -> None:
     """Refuse before touching anything if any target, its folder or bytecode is read-only."""
-    for path in paths:
+    for link in paths:
+        path = real_file(link)
         folder = path.parent
         if not os.access(folder, os.W_OK | os.X_OK):
             raise _refuse(path, f"Its folder {folder} is not writable by this user.")
@@ -99,38 +144,82 @@ def ensure_writable(paths: list[Path]) -> None:
         # image that must not change); root could replace it anyway, we don't.
         if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             raise _refuse(path, "The file is read-only.")
-        for pyc in _bytecode(path):
+        if not os.access(link.parent, os.W_OK | os.X_OK):
+            raise _refuse(link, f"Its folder {link.parent} (for the backup) is not writable by this user.")
+        for pyc in _bytecode(link):
             if not os.access(pyc.parent, os.W_OK | os.X_OK):
                 raise _refuse(pyc, f"Its cached bytecode in {pyc.parent} cannot be refreshed.")
 
 
+def _tell_waiting(lock_path: Path) -> None:
+    print(f"eagle3-patch: waiting for another eagle3-patch process, which holds {lock_path} "
+          f"(giving up after {LOCK_TIMEOUT_S} s)...", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
-def locked(folder: Path):
+def locked(folder: Path, tell_waiting=_tell_waiting):
     """Hold the cross-process lock for ``folder`` (one per sglang/srt/models).
 
     Several containers on a shared volume, or one process per GPU rank, may
     apply at once; the lock makes them decide and write one at a time, so the
-    later ones find the file already patched.
+    later ones find the file already patched. ``tell_waiting`` is called once
+    if the lock is still held by another process after ``WAIT_NOTICE_S``.
+    Only acquiring is guarded here: what the locked block raises is its own.
     """
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(folder / LOCK_NAME), timeout=LOCK_TIMEOUT_S)
+    path = folder / LOCK_NAME
+    lock = FileLock(str(path))
     try:
-        with lock:
-            yield
+        try:
+            lock.acquire(timeout=WAIT_NOTICE_S)
+        except Timeout:
+            tell_waiting(path)
+            lock.acquire(timeout=LOCK_TIMEOUT_S - WAIT_NOTICE_S)
     except Timeout:
         raise LockTimeout(
-            f"Another eagle3-patch process has held {folder / LOCK_NAME} for {LOCK_TIMEOUT_S} s.",
+            f"Another eagle3-patch process has held {path} for {LOCK_TIMEOUT_S} s.",
             "Only one process may patch an SGLang installation at a time.",
             "Wait for it to finish and run the command again; if none is running, "
             "the lock holder crashed and the lock is released as soon as its process exits.",
         ) from None
     except PermissionError as exc:
-        raise _refuse(folder / LOCK_NAME, f"The lock file cannot be created: {exc.strerror}.") from None
+        raise _refuse(path, f"The lock file cannot be created: {exc.strerror}.") from None
+    except OSError as exc:
+        raise _write_failed(path, exc) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def leftovers(targets: list[Path]) -> list[Path]:
+    """Temp files of ours that a killed write left beside ``targets`` (or their link targets)."""
+    found = set()
+    for target in targets:
+        real = real_file(target)
+        names = {target.name, real.name, backup_path(target).name, meta_path(target).name}
+        for folder in {target.parent, real.parent}:
+            for path in folder.glob(".*.tmp"):
+                match = _TEMP_NAME.fullmatch(path.name)
+                if match and match.group("name") in names:
+                    found.add(path)
+    return sorted(found)
+
+
+def remove_leftovers(targets: list[Path]) -> list[Path]:
+    """Delete ``leftovers(targets)``; call under ``locked``, so no live write's temp file goes."""
+    removed = []
+    for path in leftovers(targets):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old file or the new, never a mix."""
+    path = real_file(path)
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -173,12 +262,30 @@ def drop_bytecode(target: Path) -> None:
             pyc.unlink()
 
 
-def _write_backup(change: FileChange) -> None:
+def _write_backup(change: FileChange, undo: dict[Path, bytes | None]) -> None:
+    """Write the backup and its record, noting in ``undo`` what each path held before."""
+    writes = []
     if change.backup is not None:
-        atomic_write(backup_path(change.path), change.backup)
+        writes.append((backup_path(change.path), change.backup))
     if change.meta is not None:
         meta = json.dumps(asdict(change.meta), indent=2) + "\n"
-        atomic_write(meta_path(change.path), meta.encode("utf-8"))
+        writes.append((meta_path(change.path), meta.encode("utf-8")))
+    for path, data in writes:
+        if path not in undo:
+            try:
+                undo[path] = path.read_bytes()
+            except FileNotFoundError:
+                undo[path] = None
+        atomic_write(path, data)
+
+
+def _undo_backups(undo: dict[Path, bytes | None]) -> None:
+    for path, before in undo.items():
+        with contextlib.suppress(OSError):  # best effort: the disk may still be full
+            if before is None:
+                path.unlink()
+            else:
+                atomic_write(path, before)
 
 
 def drop_backup(target: Path) -> None:
@@ -192,9 +299,10 @@ def commit(changes: list[FileChange]) -> None:
     """Apply ``changes`` all or nothing (see module docstring)."""
     ensure_writable([change.path for change in changes])
     done: list[FileChange] = []
+    undo: dict[Path, bytes | None] = {}
     try:
         for change in changes:
-            _write_backup(change)
+            _write_backup(change, undo)
         for change in changes:
             if change.new != change.old:
                 atomic_write(change.path, change.new)
@@ -202,9 +310,9 @@ def commit(changes: list[FileChange]) -> None:
     except OSError as exc:
         for change in reversed(done):
             atomic_write(change.path, change.old)
-        raise _refuse(Path(exc.filename or changes[0].path), f"Writing failed: {exc.strerror}.") from None
+        _undo_backups(undo)
+        raise _write_failed(Path(exc.filename or changes[0].path), exc) from None
     for change in changes:
         drop_bytecode(change.path)
         if change.drop_backup:
             drop_backup(change.path)
-

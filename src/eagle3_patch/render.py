@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 import click
@@ -67,6 +68,7 @@ def to_json(result: Result) -> dict:
             for report in (analysis.files if analysis else ())
         ],
         "changed": [str(path) for path in result.changed],
+        "leftover_temp_files": [str(path) for path in result.leftovers],
         "notes": list(result.notes),
         "diff": result.diff,
     }
@@ -98,6 +100,10 @@ def human(result: Result, verbose: bool) -> str:
         lines.append(_SUMMARY.get(result.outcome, result.outcome))
         lines.extend(f"  wrote {path}" for path in result.changed)
     lines.extend(f"note: {note}" for note in result.notes)
+    if result.leftovers:
+        lines.append("note: temp files left by an interrupted eagle3-patch write (the next apply "
+                     "or revert run by their owner removes them, or delete them now):")
+        lines.append("  rm -f " + " ".join(shlex.quote(str(path)) for path in result.leftovers))
     return "\n".join(lines)
 
 

@@ -1,0 +1,217 @@
+"""The disk layer under hostile conditions: kill -9 mid-write, a full disk, a held lock,
+unreadable files. Each is produced for real (a killed process, a small tmpfs, a second
+process, an unprivileged user), and the CLI is run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import Site
+from eagle3_patch import install
+
+USER = "e3i9b"
+
+# Runs the CLI, but freezes it (so the test can kill -9 it) at its first os.replace
+# of a temp file: the moment a crash leaves the debris issue 9 found.
+_FREEZE_AT_REPLACE = """
+import os, sys, time
+def hook(event, args):
+    if event == "os.rename" and str(args[0]).endswith(".tmp"):
+        print("FROZEN", args[0], flush=True)
+        time.sleep(3600)
+sys.addaudithook(hook)
+from eagle3_patch.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _kill_mid_write(s: Site, *args: str) -> Path:
+    """kill -9 the CLI between writing a temp file and renaming it; returns the temp file."""
+    child = subprocess.Popen([sys.executable, "-c", _FREEZE_AT_REPLACE, *args],
+                             stdout=subprocess.PIPE, text=True, env=s.env())
+    line = child.stdout.readline()
+    child.kill()
+    child.wait()
+    child.stdout.close()
+    assert line.startswith("FROZEN"), line
+    return Path(line.split()[1])
+
+
+def test_killed_apply_leaves_debris_that_status_reports_and_apply_removes(site):
+    s = site("0.5.21")
+    original = s.read()
+    debris = _kill_mid_write(s, "apply")
+    assert debris.name.startswith(".qwen3_5.py.eagle3-bak.") and debris.exists()
+    assert s.read() == original
+    status = json.loads(s.run("status", "--json").stdout)
+    assert status["leftover_temp_files"] == [str(debris)]
+    text = s.run("status")
+    assert text.returncode == 0 and f"rm -f {debris}" in text.stdout
+    assert debris.exists(), "status writes nothing"
+    applied = s.run("apply")
+    assert applied.returncode == 0, applied.stderr
+    assert f"removed {debris}" in applied.stdout
+    assert not list(s.models.glob(".*.tmp"))
+    assert json.loads(s.run("status", "--json").stdout)["leftover_temp_files"] == []
+
+
+def test_killed_revert_debris_is_reported_on_read_only_install_and_removed_once_writable(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    patched = s.read()
+    debris = _kill_mid_write(s, "revert")
+    assert debris.name.startswith(".qwen3_5.py.") and s.read() == patched
+    s.file().chmod(0o444)
+    noop = s.run("apply", "--json")
+    assert noop.returncode == 0, noop.stderr
+    assert json.loads(noop.stdout)["leftover_temp_files"] == [str(debris)]
+    assert debris.exists()
+    s.file().chmod(0o644)
+    again = s.run("apply")
+    assert again.returncode == 0 and f"removed {debris}" in again.stdout
+    assert not debris.exists() and s.read() == patched
+
+
+def test_temp_files_of_other_names_are_not_ours_to_remove(site):
+    s = site("0.5.21")
+    foreign = [s.models / ".qwen3_vl.py.abcd1234.tmp", s.models / ".qwen3_5.py.notours.tmp",
+               s.models / "qwen3_5.py.abcd1234.tmp"]
+    for path in foreign:
+        path.write_bytes(b"someone else's\n")
+    assert s.run("apply").returncode == 0
+    assert all(path.exists() for path in foreign)
+
+
+# --- a full disk ---------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk():
+    """A real tmpfs (size limit 4 MiB), unmounted afterwards."""
+    mount = Path(tempfile.mkdtemp(prefix="e3i9b-tmpfs-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+        mount.rmdir()
+
+
+def _leave_free(folder: Path, free: int) -> None:
+    """Fill the file system holding ``folder`` until about ``free`` bytes are left."""
+    stats = os.statvfs(folder)
+    fill = stats.f_bavail * stats.f_frsize - free
+    (folder / "filler").write_bytes(b"\0" * fill)
+
+
+def _our_files(s: Site) -> list[str]:
+    return sorted(p.name for p in s.models.iterdir() if p.name.startswith((".qwen", "qwen3_5.py.")))
+
+
+@pytest.mark.parametrize("fails_at", ["backup", "target"])
+def test_full_disk_says_no_space_and_removes_what_it_wrote(small_disk, fails_at):
+    s = Site(small_disk / "site", "0.5.21")
+    before = {p.name: p.read_bytes() for p in s.models.iterdir()}
+    size = len(s.read())
+    # "backup": not even the backup fits; "target": backup and record fit, the new file not.
+    _leave_free(small_disk, size // 2 if fails_at == "backup" else size + 16 * 1024)
+    result = s.run("apply")
+    assert result.returncode == 6, result.stderr
+    assert "no space left on tmpfs" in result.stderr and f"mounted at {small_disk}" in result.stderr
+    assert "read-only" not in result.stderr and "sudo" not in result.stderr
+    assert "Traceback" not in result.stderr
+    after = {p.name: p.read_bytes() for p in s.models.iterdir() if p.name != install.LOCK_NAME}
+    assert after == before and _our_files(s) == []
+    (small_disk / "filler").unlink()
+    assert s.run("apply").returncode == 0 and s.run("check").returncode == 0
+
+
+def test_commit_failing_on_quota_removes_backups_it_created(tmp_path, monkeypatch):
+    target = tmp_path / "m.py"
+    target.write_bytes(b"a = 1\n")
+    real = install.atomic_write
+
+    def quota_on_target(path, data):
+        if path == target:
+            raise OSError(122, "Disk quota exceeded")  # EDQUOT
+        real(path, data)
+
+    monkeypatch.setattr(install, "atomic_write", quota_on_target)
+    change = install.FileChange(target, b"a = 1\n", b"a = 2\n", backup=b"a = 1\n",
+                                meta=install.BackupMeta("x", "y", "0", "0"))
+    with pytest.raises(install.NotWritable, match="no space left on"):
+        install.commit([change])
+    assert [p.name for p in tmp_path.iterdir()] == ["m.py"]
+
+
+# --- the lock ------------------------------------------------------------------------
+
+_HOLD_LOCK = """
+import sys
+from filelock import FileLock
+with FileLock(sys.argv[1]):
+    print("HELD", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_waiting_apply_says_once_that_another_process_holds_the_lock(site):
+    s = site("0.5.21")
+    lock = s.models / install.LOCK_NAME
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(lock)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "HELD"
+    apply = subprocess.Popen([sys.executable, "-m", "eagle3_patch", "apply"], env=s.env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = apply.stderr.readline()
+    assert "waiting for another eagle3-patch process" in first and str(lock) in first
+    holder.stdin.close()
+    holder.wait()
+    holder.stdout.close()
+    out, rest = apply.communicate(timeout=120)
+    assert apply.returncode == 0 and "Patched" in out
+    assert "waiting" not in rest
+
+
+def test_an_error_inside_the_locked_block_is_not_blamed_on_the_lock(tmp_path):
+    with pytest.raises(PermissionError, match="inside"):
+        with install.locked(tmp_path):
+            raise PermissionError(13, "raised inside the locked block")
+
+
+# --- an unprivileged user ------------------------------------------------------------
+
+@pytest.fixture
+def user_site():
+    """A site readable by the unprivileged user USER (created once on this machine)."""
+    if subprocess.run(["id", USER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--no-create-home", USER], check=True)
+    root = Path(tempfile.mkdtemp(prefix="e3i9b-site-"))
+    root.chmod(0o755)
+    try:
+        yield Site(root / "site", "0.5.21")
+    finally:
+        shutil.rmtree(root)
+
+
+def _as_user(s: Site, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups",
+                           sys.executable, "-m", "eagle3_patch", *args],
+                          capture_output=True, text=True, env=s.env(), timeout=120)
+
+
+@pytest.mark.parametrize("command", ["status", "apply", "check", "revert"])
+def test_unreadable_model_file_is_a_clear_error_not_a_bug(user_site, command):
+    user_site.file().chmod(0o000)
+    result = _as_user(user_site, command)
+    assert result.returncode == 5, result.stderr
+    assert f"Cannot read {user_site.file()}" in result.stderr
+    assert "a bug" not in result.stderr and "Traceback" not in result.stderr
+    assert f"chmod a+r {user_site.file()}" in result.stderr
