@@ -30,6 +30,7 @@ BROKEN = [v for v in RELEASES if v not in UNSUPPORTED | NATIVE]
 WHEEL_SUBSET = [
     "sglang/__init__.py",
     "sglang/version.py",
+    "sglang/_version.py",
     "sglang/launch_server.py",
     "sglang/srt/__init__.py",
     "sglang/srt/models/__init__.py",

@@ -3,8 +3,8 @@
 ``import sglang`` pulls CUDA packages; patching must work where SGLang cannot
 even be imported (a build stage, a CPU-only CI box, another venv). So the
 package is found with ``importlib.util.find_spec`` — in this process, or in the
-interpreter named by ``--python`` — and its version is read from the dist-info
-beside it.
+interpreter named by ``--python`` — and its version is read from files beside it
+(``read_version``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class SGLangInstall:
     python: str
     package_dir: Path
     version: Version | None
+    version_from: str = "dist-info"   # one of VERSION_SOURCES
 
     @property
     def models_dir(self) -> Path:
@@ -50,7 +51,11 @@ class SGLangInstall:
 
     @property
     def version_text(self) -> str:
-        return str(self.version) if self.version else "unknown"
+        if self.version is None:
+            return "unknown"
+        if self.version_from == FALLBACK:
+            return f"{self.version} (version.py's fallback: the real release is unknown)"
+        return str(self.version)
 
 
 def locate_sglang(python: str | None = None, sglang_dir: Path | None = None) -> SGLangInstall:
@@ -76,7 +81,7 @@ def locate_sglang(python: str | None = None, sglang_dir: Path | None = None) -> 
             "(without importing it) and found none.",
             _FIX,
         )
-    return SGLangInstall(interpreter, package_dir, read_version(package_dir))
+    return SGLangInstall(interpreter, package_dir, *read_version_from(package_dir))
 
 
 def _find_in_this_process() -> Path | None:
@@ -112,8 +117,27 @@ def _find_with_interpreter(python: str) -> Path | None:
     return Path(locations[0]).resolve() if locations else None
 
 
+FALLBACK = "version.py fallback"
+VERSION_SOURCES = ("dist-info", "_version.py", FALLBACK, "none")
+
+
 def read_version(package_dir: Path) -> Version | None:
-    """The release of the SGLang in ``package_dir``, from its dist-info, else version.py."""
+    """The release of the SGLang in ``package_dir`` (see ``read_version_from``)."""
+    return read_version_from(package_dir)[0]
+
+
+def read_version_from(package_dir: Path) -> tuple[Version | None, str]:
+    """The release of the SGLang in ``package_dir`` and where it was read (VERSION_SOURCES).
+
+    A dist-info beside the package folder comes first: it is pip's record of
+    what it installed there (its RECORD is what tells a pristine file), and pip
+    rewrites ``_version.py`` with every install, so the two only disagree when
+    a file was copied in behind pip's back — then pip's word is the one
+    ``pip install --force-reinstall`` acts on. Source trees and editable
+    installs have no dist-info beside the package; there setuptools-scm's
+    ``_version.py`` holds the release. Without either, SGLang's ``version.py``
+    falls back to ``0.0.0.dev0``, which says nothing about the code.
+    """
     found: list[Version] = []
     for dist_info in package_dir.parent.glob("sglang-*.dist-info"):
         version = _metadata_version(dist_info / "METADATA")
@@ -122,8 +146,12 @@ def read_version(package_dir: Path) -> Version | None:
     if found:
         # More than one dist-info means a botched upgrade left one behind;
         # the newest is what pip last installed over this folder.
-        return max(found)
-    return _source_version(package_dir / "version.py")
+        return max(found), "dist-info"
+    generated = _source_version(package_dir / "_version.py")
+    if generated is not None:
+        return generated, "_version.py"
+    fallback = _source_version(package_dir / "version.py")
+    return fallback, FALLBACK if fallback is not None else "none"
 
 
 def _metadata_version(metadata: Path) -> Version | None:
@@ -141,7 +169,8 @@ def _metadata_version(metadata: Path) -> Version | None:
 
 def _source_version(version_py: Path) -> Version | None:
     try:
-        match = re.search(r"__version__\s*=\s*[\"']([^\"']+)[\"']", version_py.read_text("utf-8"))
+        match = re.search(r"^\s*__version__\s*=\s*(?:version\s*=\s*)?[\"']([^\"']+)[\"']",
+                          version_py.read_text("utf-8"), re.MULTILINE)
     except OSError:
         return None
     return _parse(match.group(1)) if match else None

@@ -48,6 +48,7 @@ def to_json(result: Result) -> dict:
         "state": result.state,
         "capture_works": result.state in (PATCHED, NATIVE),
         "sglang_version": str(sglang.version) if sglang.version else None,
+        "sglang_version_from": sglang.version_from,
         "sglang_dir": str(sglang.package_dir),
         "python": sglang.python,
         "tool_version": __version__,

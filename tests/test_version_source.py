@@ -1,0 +1,44 @@
+"""Which SGLang release a folder holds: dist-info, else _version.py, else an honest 'unknown'."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+
+def _as_source_tree(s):
+    """What a git checkout (or editable install) looks like: no dist-info beside the package."""
+    for dist_info in s.root.glob("sglang-*.dist-info"):
+        shutil.rmtree(dist_info)
+
+
+def _status(s):
+    result = s.run("status", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_source_tree_version_comes_from_setuptools_scm_version_file(site):
+    s = site("0.5.21")
+    _as_source_tree(s)
+    status = _status(s)
+    assert (status["sglang_version"], status["sglang_version_from"]) == ("0.5.21", "_version.py")
+    assert "SGLang 0.5.21 at" in s.run("status").stdout
+
+
+def test_source_tree_without_version_file_says_the_fallback_is_not_a_release(site):
+    s = site("0.5.21")
+    _as_source_tree(s)
+    (s.package / "_version.py").unlink()
+    status = _status(s)
+    assert (status["sglang_version"], status["sglang_version_from"]) == \
+        ("0.0.0.dev0", "version.py fallback")
+    text = s.run("status").stdout
+    assert "SGLang 0.0.0.dev0 (version.py's fallback: the real release is unknown) at" in text
+
+
+def test_dist_info_wins_over_a_stale_version_file_copied_in_behind_pip(site):
+    s = site("0.5.21")
+    (s.package / "_version.py").write_text("__version__ = version = '0.5.12'\n")
+    status = _status(s)
+    assert (status["sglang_version"], status["sglang_version_from"]) == ("0.5.21", "dist-info")
