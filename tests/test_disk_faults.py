@@ -119,12 +119,15 @@ def _our_files(s: Site) -> list[str]:
 def test_full_disk_says_no_space_and_removes_what_it_wrote(small_disk, fails_at):
     s = Site(small_disk / "site", "0.5.21")
     before = {p.name: p.read_bytes() for p in s.models.iterdir()}
-    size = len(s.read())
-    # "backup": not even the backup fits; "target": backup and record fit, the new file not.
-    _leave_free(small_disk, size // 2 if fails_at == "backup" else size + 16 * 1024)
+    size, text_size = len(s.read()), len(s.read("qwen3_5_text.py"))
+    # "backup": not even the first backup fits; "target": all four backup files fit
+    # (two backups, two records), the new qwen3_5.py does not.
+    _leave_free(small_disk, size // 2 if fails_at == "backup" else size + text_size + 16 * 1024)
     result = s.run("apply")
     assert result.returncode == 6, result.stderr
-    assert "no space left on tmpfs" in result.stderr and f"mounted at {small_disk}" in result.stderr
+    failed = s.file("qwen3_5.py.eagle3-bak" if fails_at == "backup" else "qwen3_5.py")
+    assert f"Cannot write {failed}: no space left on tmpfs (mounted at {small_disk})" \
+        in result.stderr
     assert "read-only" not in result.stderr and "sudo" not in result.stderr
     assert "Traceback" not in result.stderr
     after = {p.name: p.read_bytes() for p in s.models.iterdir() if p.name != install.LOCK_NAME}
@@ -149,6 +152,30 @@ def test_commit_failing_on_quota_removes_backups_it_created(tmp_path, monkeypatc
     with pytest.raises(install.NotWritable, match="no space left on"):
         install.commit([change])
     assert [p.name for p in tmp_path.iterdir()] == ["m.py"]
+
+
+def test_commit_that_cannot_put_a_target_back_says_so_and_keeps_its_backup(tmp_path, monkeypatch):
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_bytes(b"a = 1\n")
+    second.write_bytes(b"b = 1\n")
+    real = install.atomic_write
+
+    def disk_fills_after_first(path, data):
+        if path == second or (path == first and data == b"a = 1\n"):
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(install, "atomic_write", disk_fills_after_first)
+    meta = install.BackupMeta("x", "y", "0", "0")
+    changes = [install.FileChange(p, p.read_bytes(), new, backup=p.read_bytes(), meta=meta)
+               for p, new in ((first, b"a = 2\n"), (second, b"b = 2\n"))]
+    with pytest.raises(install.NotWritable) as failed:
+        install.commit(changes)
+    assert f"Putting back {first} failed too" in failed.value.message
+    assert "nothing was changed" not in failed.value.message
+    assert first.read_bytes() == b"a = 2\n" and second.read_bytes() == b"b = 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ["a.py", "a.py.eagle3-bak", "a.py.eagle3-bak.json", "b.py"]
 
 
 # --- the lock ------------------------------------------------------------------------
@@ -215,3 +242,14 @@ def test_unreadable_model_file_is_a_clear_error_not_a_bug(user_site, command):
     assert f"Cannot read {user_site.file()}" in result.stderr
     assert "a bug" not in result.stderr and "Traceback" not in result.stderr
     assert f"chmod a+r {user_site.file()}" in result.stderr
+
+
+def test_unreadable_models_folder_is_a_clear_error_not_a_bug(user_site):
+    user_site.models.chmod(0o000)
+    try:
+        result = _as_user(user_site, "status")
+    finally:
+        user_site.models.chmod(0o755)
+    assert result.returncode == 5, result.stderr
+    assert f"Cannot read {user_site.models}" in result.stderr
+    assert f"chmod a+rx {user_site.models}" in result.stderr and "a bug" not in result.stderr

@@ -61,6 +61,15 @@ def parse_source(name: str, path: Path, data: bytes) -> SourceFile:
     return SourceFile(name, path, data, tree, text.splitlines(), classes)
 
 
+def _unreadable(path: Path, exc: OSError, mode: str) -> TargetUnreadable:
+    return TargetUnreadable(
+        f"Cannot read {path}: {exc.strerror}.",
+        "eagle3-patch reads the model files to tell their state, and this user may not.",
+        "Run the command as a user who can read them (e.g. the owner of that site-packages, or "
+        f"with sudo), or make them readable: chmod {mode} {shlex.quote(str(path))}",
+    )
+
+
 class Sources(Mapping):
     """Model files by name, each read and parsed on first use.
 
@@ -69,7 +78,11 @@ class Sources(Mapping):
     """
 
     def __init__(self, folder: Path, names: Iterable[str]) -> None:
-        self._paths = {name: folder / name for name in sorted(names) if (folder / name).is_file()}
+        try:
+            self._paths = {name: folder / name for name in sorted(names)
+                           if (folder / name).is_file()}
+        except OSError as exc:
+            raise _unreadable(folder, exc, "a+rx") from None
         self._parsed: dict[str, SourceFile] = {}
 
     def __getitem__(self, name: str) -> SourceFile:
@@ -78,12 +91,7 @@ class Sources(Mapping):
             try:
                 data = path.read_bytes()
             except OSError as exc:
-                raise TargetUnreadable(
-                    f"Cannot read {path}: {exc.strerror}.",
-                    "eagle3-patch reads the model file to tell its state, and this user may not.",
-                    f"Run the command as a user who can read it (e.g. the owner of that "
-                    f"site-packages, or with sudo), or make it readable: chmod a+r {shlex.quote(str(path))}",
-                ) from None
+                raise _unreadable(path, exc, "a+r") from None
             self._parsed[name] = parse_source(name, path, data)
         return self._parsed[name]
 

@@ -113,17 +113,22 @@ def _mount_of(path: Path) -> tuple[str, str]:
     return device, mount
 
 
-def _write_failed(path: Path, exc: OSError) -> NotWritable:
-    """The error for a write that failed midway; the caller has undone what it wrote."""
+def _write_failed(path: Path, exc: OSError, stuck: list[Path] = ()) -> NotWritable:
+    """The error for a write that failed midway, after undoing what could be undone."""
+    undone = ("Everything this attempt wrote was removed; nothing was changed." if not stuck else
+              f"Putting back {', '.join(map(str, stuck))} failed too: it is left patched, with "
+              f"its backup, and the other files are unchanged.")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         device, mount = _mount_of(path.parent)
         return NotWritable(
             f"Cannot write {path}: no space left on {device} (mounted at {mount}).",
-            f"{exc.strerror}: the file system, or this user's disk quota on it, is full. "
-            "Everything this attempt wrote was removed; nothing was changed.",
-            f"Free some space on {mount} (check with: df -h {shlex.quote(mount)}), then run the same "
-            "command again.",
+            f"{exc.strerror}: the file system, or this user's disk quota on it, is full. {undone}",
+            f"Free some space on {mount} (check with: df -h {shlex.quote(mount)}), then run the "
+            "same command again.",
         )
+    if stuck:
+        return NotWritable(f"Cannot write {path}.", f"Writing failed: {exc.strerror}. {undone}",
+                           "Fix the cause, then run the same command again.")
     return _refuse(path, f"Writing failed: {exc.strerror}.")
 
 
@@ -235,9 +240,11 @@ def atomic_write(path: Path, data: bytes) -> None:
             with contextlib.suppress(PermissionError):  # only root may give files away
                 os.chown(tmp, info.st_uid, info.st_gid)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a failed write() names no file; say which one
         raise
     _fsync_folder(path.parent)
 
@@ -288,6 +295,19 @@ def _undo_backups(undo: dict[Path, bytes | None]) -> None:
                 atomic_write(path, before)
 
 
+def _roll_back(done: list[FileChange], undo: dict[Path, bytes | None]) -> list[Path]:
+    """Put written targets and backups back; the targets that could not be, with their backups kept."""
+    stuck = []
+    for change in reversed(done):
+        try:
+            atomic_write(change.path, change.old)
+        except OSError:
+            stuck.append(change.path)
+    kept = {p for path in stuck for p in (backup_path(path), meta_path(path))}
+    _undo_backups({path: before for path, before in undo.items() if path not in kept})
+    return stuck
+
+
 def drop_backup(target: Path) -> None:
     """Remove our backup and its record (after revert, or when an upgrade made them stale)."""
     for path in (meta_path(target), backup_path(target)):
@@ -308,10 +328,8 @@ def commit(changes: list[FileChange]) -> None:
                 atomic_write(change.path, change.new)
             done.append(change)
     except OSError as exc:
-        for change in reversed(done):
-            atomic_write(change.path, change.old)
-        _undo_backups(undo)
-        raise _write_failed(Path(exc.filename or changes[0].path), exc) from None
+        stuck = _roll_back(done, undo)
+        raise _write_failed(Path(exc.filename or changes[0].path), exc, stuck) from None
     for change in changes:
         drop_bytecode(change.path)
         if change.drop_backup:
