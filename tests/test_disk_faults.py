@@ -80,6 +80,25 @@ def test_killed_revert_debris_is_reported_on_read_only_install_and_removed_once_
     assert not debris.exists() and s.read() == patched
 
 
+def test_debris_beside_a_symlinks_target_is_found_and_removed(site, tmp_path):
+    s = site("0.5.21")
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "qwen3_5.py").write_bytes(s.read())
+    original = s.read()
+    s.file().unlink()
+    s.file().symlink_to(store / "qwen3_5.py")
+    assert s.run("apply").returncode == 0
+    debris = _kill_mid_write(s, "revert")
+    assert debris.parent == store
+    status = json.loads(s.run("status", "--json").stdout)
+    assert status["leftover_temp_files"] == [str(debris)]
+    reverted = s.run("revert")
+    assert reverted.returncode == 0 and f"removed {debris}" in reverted.stdout
+    assert sorted(p.name for p in store.iterdir()) == ["qwen3_5.py"]
+    assert s.file().is_symlink() and s.read() == original
+
+
 def test_temp_files_of_other_names_are_not_ours_to_remove(site):
     s = site("0.5.21")
     foreign = [s.models / ".qwen3_vl.py.abcd1234.tmp", s.models / ".qwen3_5.py.notours.tmp",

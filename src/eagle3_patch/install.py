@@ -150,7 +150,8 @@ def ensure_writable(paths: list[Path]) -> None:
         if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             raise _refuse(path, "The file is read-only.")
         if not os.access(link.parent, os.W_OK | os.X_OK):
-            raise _refuse(link, f"Its folder {link.parent} (for the backup) is not writable by this user.")
+            raise _refuse(link, f"Its folder {link.parent} (for the backup) is not writable "
+                                "by this user.")
         for pyc in _bytecode(link):
             if not os.access(pyc.parent, os.W_OK | os.X_OK):
                 raise _refuse(pyc, f"Its cached bytecode in {pyc.parent} cannot be refreshed.")
@@ -296,7 +297,8 @@ def _undo_backups(undo: dict[Path, bytes | None]) -> None:
 
 
 def _roll_back(done: list[FileChange], undo: dict[Path, bytes | None]) -> list[Path]:
-    """Put written targets and backups back; the targets that could not be, with their backups kept."""
+    """Put written targets and backups back; returns the targets that could not be
+    (their backups are kept, so revert still works)."""
     stuck = []
     for change in reversed(done):
         try:
