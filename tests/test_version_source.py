@@ -1,4 +1,4 @@
-"""Which SGLang release a folder holds: dist-info, else _version.py, else an honest 'unknown'."""
+"""Which SGLang release a folder holds: _version.py, else dist-info, else an honest 'unknown'."""
 
 from __future__ import annotations
 
@@ -37,8 +37,17 @@ def test_source_tree_without_version_file_says_the_fallback_is_not_a_release(sit
     assert "SGLang 0.0.0.dev0 (version.py's fallback: the real release is unknown) at" in text
 
 
-def test_dist_info_wins_over_a_stale_version_file_copied_in_behind_pip(site):
+def test_version_file_wins_over_dist_info_as_sglang_itself_reports(site):
+    # sglang.__version__ comes from _version.py: a newer tree copied over an
+    # installed wheel is that newer release, whatever pip recorded.
     s = site("0.5.21")
     (s.package / "_version.py").write_text("__version__ = version = '0.5.12'\n")
+    status = _status(s)
+    assert (status["sglang_version"], status["sglang_version_from"]) == ("0.5.12", "_version.py")
+
+
+def test_dist_info_is_used_when_there_is_no_version_file(site):
+    s = site("0.5.21")
+    (s.package / "_version.py").unlink()
     status = _status(s)
     assert (status["sglang_version"], status["sglang_version_from"]) == ("0.5.21", "dist-info")

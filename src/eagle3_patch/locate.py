@@ -129,15 +129,17 @@ def read_version(package_dir: Path) -> Version | None:
 def read_version_from(package_dir: Path) -> tuple[Version | None, str]:
     """The release of the SGLang in ``package_dir`` and where it was read (VERSION_SOURCES).
 
-    A dist-info beside the package folder comes first: it is pip's record of
-    what it installed there (its RECORD is what tells a pristine file), and pip
-    rewrites ``_version.py`` with every install, so the two only disagree when
-    a file was copied in behind pip's back — then pip's word is the one
-    ``pip install --force-reinstall`` acts on. Source trees and editable
-    installs have no dist-info beside the package; there setuptools-scm's
-    ``_version.py`` holds the release. Without either, SGLang's ``version.py``
-    falls back to ``0.0.0.dev0``, which says nothing about the code.
+    setuptools-scm's ``_version.py`` comes first: it is what ``sglang.__version__``
+    itself reports (``version.py`` imports it), so it describes the code that
+    is really in the folder even when files were copied in behind pip's back
+    (then pip's RECORD, not the version, tells that the files differ). Source
+    trees and editable installs have it but no dist-info beside the package.
+    A wheel install has both, and they agree. Without either, SGLang's
+    ``version.py`` falls back to ``0.0.0.dev0``, which says nothing about the code.
     """
+    generated = _source_version(package_dir / "_version.py")
+    if generated is not None:
+        return generated, "_version.py"
     found: list[Version] = []
     for dist_info in package_dir.parent.glob("sglang-*.dist-info"):
         version = _metadata_version(dist_info / "METADATA")
@@ -147,9 +149,6 @@ def read_version_from(package_dir: Path) -> tuple[Version | None, str]:
         # More than one dist-info means a botched upgrade left one behind;
         # the newest is what pip last installed over this folder.
         return max(found), "dist-info"
-    generated = _source_version(package_dir / "_version.py")
-    if generated is not None:
-        return generated, "_version.py"
     fallback = _source_version(package_dir / "version.py")
     return fallback, FALLBACK if fallback is not None else "none"
 
