@@ -17,6 +17,7 @@ matter how fast this machine is.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import queue
@@ -271,3 +272,18 @@ class NotSGLang:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def server_info(client: Any) -> Any:
+    """``client.server_info()`` in a session of its own, for tests of one call."""
+    return asyncio.run(_once(client, "server_info"))
+
+
+def generate(client: Any, *args: Any, **kwargs: Any) -> Any:
+    """``client.generate(...)`` in a session of its own, for tests of one call."""
+    return asyncio.run(_once(client, "generate", *args, **kwargs))
+
+
+async def _once(client: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    async with client:
+        return await getattr(client, method)(*args, **kwargs)

@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
+from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script, generate
 from click.testing import CliRunner
 
-from eagle3_patch.bench import client as client_module
 from eagle3_patch.bench.client import BenchFailed, SGLangClient
 from eagle3_patch.bench.command import bench
 
@@ -28,10 +27,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    shared = ScriptedClock()
-    monkeypatch.setattr(client_module, "DEFAULT_CLOCK", shared)
-    return shared
+def clock():
+    return ScriptedClock()
 
 
 @pytest.fixture(autouse=True)
@@ -39,13 +36,13 @@ def no_inherited_key(monkeypatch):
     monkeypatch.delenv("SGLANG_API_KEY", raising=False)
 
 
-def run(*args, env=None):
-    return CliRunner().invoke(bench, [*args], env=env)
+def run(clock, *args, env=None):
+    return CliRunner().invoke(bench, [*args], obj={"clock": clock}, env=env)
 
 
 def test_api_key_is_sent_and_the_run_is_measured_normally(clock):
     with StandIn(clock, eagle3_script, api_key=KEY) as eagle3:
-        result = run("--url", eagle3.url, "--api-key", KEY, *ARGS, "--json")
+        result = run(clock, "--url", eagle3.url, "--api-key", KEY, *ARGS, "--json")
     assert result.exit_code == 0, result.output
     overall = json.loads(result.stdout)["summary"]["overall"]
     assert overall["eagle3"]["decode_tok_s"]["median"] == 192.0
@@ -54,7 +51,7 @@ def test_api_key_is_sent_and_the_run_is_measured_normally(clock):
 
 def test_api_key_is_read_from_the_sglang_api_key_environment_variable(clock):
     with StandIn(clock, eagle3_script, api_key=KEY) as eagle3:
-        result = run("--url", eagle3.url, *ARGS, env={"SGLANG_API_KEY": KEY})
+        result = run(clock, "--url", eagle3.url, *ARGS, env={"SGLANG_API_KEY": KEY})
     assert result.exit_code == 0, result.output
 
 
@@ -64,8 +61,8 @@ def test_baseline_uses_the_api_key_unless_given_its_own(clock):
         StandIn(clock, baseline_script, speculative=False, api_key=KEY) as same,
         StandIn(clock, baseline_script, speculative=False, api_key="other") as own,
     ):
-        shared = run("--url", eagle3.url, "--baseline-url", same.url, "--api-key", KEY, *ARGS)
-        separate = run("--url", eagle3.url, "--baseline-url", own.url,
+        shared = run(clock, "--url", eagle3.url, "--baseline-url", same.url, "--api-key", KEY, *ARGS)
+        separate = run(clock, "--url", eagle3.url, "--baseline-url", own.url,
                        "--api-key", KEY, "--baseline-api-key", "other", *ARGS)
     assert shared.exit_code == 0, shared.output
     assert separate.exit_code == 0, separate.output
@@ -78,7 +75,7 @@ def test_baseline_uses_the_api_key_unless_given_its_own(clock):
 )
 def test_refused_key_fails_with_exit_10_and_names_the_api_key_option(clock, key_args, what):
     with StandIn(clock, eagle3_script, api_key=KEY) as eagle3:
-        result = run("--url", eagle3.url, *key_args, *ARGS)
+        result = run(clock, "--url", eagle3.url, *key_args, *ARGS)
     assert isinstance(result.exception, BenchFailed)
     assert result.exception.exit_code == 10
     message = result.exception.message
@@ -93,7 +90,7 @@ def test_forbidden_generate_is_reported_as_a_key_problem_too():
     forbidden = lambda body: dataclasses.replace(eagle3_script(body), http_status=403)  # noqa: E731
     with StandIn(clock, forbidden) as server:
         with pytest.raises(BenchFailed, match="requires an API key \\(POST /generate answered HTTP 403\\)"):
-            SGLangClient(server.url, timeout=5, clock=clock).generate("Hello", 4, ignore_eos=False)
+            generate(SGLangClient(server.url, timeout=5, clock=clock), "Hello", 4, ignore_eos=False)
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,16 @@ import dataclasses
 import socket
 
 import pytest
-from bench_standin import NotSGLang, ScriptedClock, StandIn, baseline_script, eagle3_script, token_ids
+from bench_standin import (
+    NotSGLang,
+    ScriptedClock,
+    StandIn,
+    baseline_script,
+    eagle3_script,
+    generate,
+    server_info,
+    token_ids,
+)
 
 from eagle3_patch.bench.client import BenchFailed, Chunk, SGLangClient
 from eagle3_patch.errors import BadInput
@@ -15,7 +24,7 @@ from eagle3_patch.errors import BadInput
 def test_request_body_is_greedy_streamed_and_passes_sglang_contract():
     clock = ScriptedClock()
     with StandIn(clock, eagle3_script) as server:
-        SGLangClient(server.url, timeout=5, clock=clock).generate("Hello", 8, ignore_eos=True)
+        generate(SGLangClient(server.url, timeout=5, clock=clock), "Hello", 8, ignore_eos=True)
     assert server.bodies == [
         {
             "text": "Hello",
@@ -28,7 +37,7 @@ def test_request_body_is_greedy_streamed_and_passes_sglang_contract():
 def test_recording_carries_scripted_chunk_times_and_final_meta():
     clock = ScriptedClock(start=100.0)
     with StandIn(clock, eagle3_script) as server:
-        rec = SGLangClient(server.url, timeout=5, clock=clock).generate("Hello", 7, ignore_eos=False)
+        rec = generate(SGLangClient(server.url, timeout=5, clock=clock), "Hello", 7, ignore_eos=False)
     # eagle3_script: ttft 1/16, then one chunk every 1/64 s; sizes 1, 3, 3.
     assert rec.sent_at == 100.0
     assert rec.chunks == [Chunk(100.0625, 1), Chunk(100.078125, 4), Chunk(100.09375, 7)]
@@ -41,8 +50,8 @@ def test_incremental_streaming_output_deltas_are_joined():
     clock = ScriptedClock()
     with StandIn(clock, eagle3_script, incremental=True) as server:
         client = SGLangClient(server.url, timeout=5, clock=clock)
-        assert client.server_info().incremental_streaming_output
-        rec = client.generate("Hello", 10, ignore_eos=False)
+        assert server_info(client).incremental_streaming_output
+        rec = generate(client, "Hello", 10, ignore_eos=False)
     assert rec.output_ids == token_ids("Hello", 10)
     assert [c.completion_tokens for c in rec.chunks] == [1, 4, 7, 10]
 
@@ -50,7 +59,7 @@ def test_incremental_streaming_output_deltas_are_joined():
 def test_server_info_reports_the_speculative_configuration():
     clock = ScriptedClock()
     with StandIn(clock, eagle3_script, version="0.5.23") as server:
-        info = SGLangClient(server.url + "/", timeout=5, clock=clock).server_info()
+        info = server_info(SGLangClient(server.url + "/", timeout=5, clock=clock))
     assert info.url == server.url
     assert (info.model_path, info.version, info.speculative_algorithm) == ("Qwen/Qwen3.6-27B", "0.5.23", "EAGLE3")
     assert (info.speculative_num_steps, info.speculative_eagle_topk, info.speculative_num_draft_tokens) == (3, 1, 4)
@@ -60,7 +69,7 @@ def test_server_info_reports_the_speculative_configuration():
 def test_plain_server_reports_no_speculative_decoding():
     clock = ScriptedClock()
     with StandIn(clock, baseline_script, speculative=False) as server:
-        info = SGLangClient(server.url, timeout=5, clock=clock).server_info()
+        info = server_info(SGLangClient(server.url, timeout=5, clock=clock))
     assert not info.speculative
     assert "no speculative decoding" in info.describe()
 
@@ -74,7 +83,7 @@ def free_port() -> int:
 def test_unreachable_server_raises_bench_failed():
     client = SGLangClient(f"http://127.0.0.1:{free_port()}", timeout=5)
     with pytest.raises(BenchFailed, match="Cannot reach the server") as caught:
-        client.server_info()
+        server_info(client)
     assert caught.value.exit_code == 10
     assert "eagle3-patch serve" in caught.value.fix
 
@@ -82,11 +91,11 @@ def test_unreachable_server_raises_bench_failed():
 def test_a_web_server_that_is_not_sglang_is_named_as_such():
     with NotSGLang() as server:
         with pytest.raises(BenchFailed, match="does not look like SGLang"):
-            SGLangClient(server.url, timeout=5).server_info()
+            server_info(SGLangClient(server.url, timeout=5))
 
 
 def test_url_without_scheme_is_bad_input():
-    with pytest.raises(BadInput, match="not an HTTP URL"):
+    with pytest.raises(BadInput, match="not a usable HTTP URL"):
         SGLangClient("127.0.0.1:30000", timeout=5)
 
 
@@ -108,7 +117,7 @@ def test_a_request_that_fails_raises_bench_failed(changes, message):
     clock = ScriptedClock()
     with StandIn(clock, scripted(**changes)) as server:
         with pytest.raises(BenchFailed, match=message):
-            SGLangClient(server.url, timeout=5, clock=clock).generate("Hello", 10, ignore_eos=False)
+            generate(SGLangClient(server.url, timeout=5, clock=clock), "Hello", 10, ignore_eos=False)
 
 
 def test_proxy_environment_is_ignored_so_timings_are_direct(monkeypatch):
@@ -118,5 +127,5 @@ def test_proxy_environment_is_ignored_so_timings_are_direct(monkeypatch):
     monkeypatch.delenv("NO_PROXY", raising=False)
     clock = ScriptedClock()
     with StandIn(clock, eagle3_script) as server:
-        rec = SGLangClient(server.url, timeout=5, clock=clock).generate("Hello", 4, ignore_eos=False)
+        rec = generate(SGLangClient(server.url, timeout=5, clock=clock), "Hello", 4, ignore_eos=False)
     assert rec.output_ids == token_ids("Hello", 4)

@@ -14,7 +14,6 @@ import pytest
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
 
-from eagle3_patch.bench import client as client_module
 from eagle3_patch.bench.client import BenchFailed
 from eagle3_patch.bench.command import bench
 from eagle3_patch.errors import BadInput
@@ -28,23 +27,22 @@ ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup",
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    shared = ScriptedClock()
-    monkeypatch.setattr(client_module, "DEFAULT_CLOCK", shared)
-    return shared
+def clock():
+    return ScriptedClock()
 
 
 def slow_baseline(body):
     return baseline_script(body, step=1 / 32)
 
 
-def run(*args, **kwargs):
-    return CliRunner().invoke(bench, [*args], **kwargs)
+def run(clock, *args, **kwargs):
+    """The command with its clock replaced by the stand-ins' scripted one."""
+    return CliRunner().invoke(bench, [*args], obj={"clock": clock}, **kwargs)
 
 
 def test_bench_reports_exact_decode_rates_speedup_tau_and_match_rate(clock):
     with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, slow_baseline, speculative=False) as baseline:
-        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
+        result = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["partial"] is False and report["error"] is None
@@ -67,7 +65,7 @@ def test_bench_reports_exact_decode_rates_speedup_tau_and_match_rate(clock):
 
 def test_warmup_requests_are_sent_but_not_counted(clock):
     with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, slow_baseline, speculative=False) as baseline:
-        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS[:-1], "2", "--json")
+        result = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS[:-1], "2", "--json")
     assert result.exit_code == 0, result.output
     assert len(eagle3.bodies) == len(baseline.bodies) == 2 + 3 * 2
     assert len(json.loads(result.stdout)["requests"]) == 2 * 3 * 2
@@ -81,8 +79,8 @@ def test_mismatch_reports_the_first_diverging_position(clock):
         return script
 
     with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, diverging, speculative=False) as baseline:
-        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
-        table = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS)
+        result = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
+        table = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     mismatches = [c for c in report["comparisons"] if not c["match"]]
@@ -105,7 +103,7 @@ def test_early_stop_with_json_prints_partial_figures_then_fails(clock):
         StandIn(clock, stops_on_fourth_request) as eagle3,
         StandIn(clock, slow_baseline, speculative=False) as baseline,
     ):
-        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
+        result = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
     assert result.exit_code != 0
     assert isinstance(result.exception, BenchFailed)
     assert result.exception.exit_code == 10
@@ -123,7 +121,7 @@ def test_unreachable_server_fails_with_bench_failed_and_partial_json(clock):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    result = run("--url", url, "--json")
+    result = run(clock, "--url", url, "--json")
     assert isinstance(result.exception, BenchFailed)
     report = json.loads(result.stdout)
     assert report["partial"] is True and report["requests"] == []
@@ -132,7 +130,7 @@ def test_unreachable_server_fails_with_bench_failed_and_partial_json(clock):
 
 def test_table_shows_configuration_buckets_and_na_tau_without_speculation(clock):
     with StandIn(clock, slow_baseline, speculative=False, version="0.5.23") as plain:
-        result = run("--url", plain.url, *ARGS)
+        result = run(clock, "--url", plain.url, *ARGS)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert f"EAGLE-3   {plain.url}  Qwen/Qwen3.6-27B  (no speculative decoding; SGLang 0.5.23)" in out
@@ -144,8 +142,8 @@ def test_table_shows_configuration_buckets_and_na_tau_without_speculation(clock)
 
 def test_no_color_environment_variable_turns_styling_off(clock):
     with StandIn(clock, eagle3_script) as eagle3:
-        coloured = run("--url", eagle3.url, *ARGS, color=True)
-        plain = run("--url", eagle3.url, *ARGS, color=True, env={"NO_COLOR": "1"})
+        coloured = run(clock, "--url", eagle3.url, *ARGS, color=True)
+        plain = run(clock, "--url", eagle3.url, *ARGS, color=True, env={"NO_COLOR": "1"})
     assert "\x1b[" in coloured.stdout
     assert "\x1b[" not in plain.stdout and "overall" in plain.stdout
 
@@ -153,7 +151,7 @@ def test_no_color_environment_variable_turns_styling_off(clock):
 def test_plot_is_written_as_png(clock, tmp_path):
     target = tmp_path / "bench.png"
     with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, slow_baseline, speculative=False) as baseline:
-        result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--plot", str(target))
+        result = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--plot", str(target))
     assert result.exit_code == 0, result.output
     assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -161,7 +159,7 @@ def test_plot_is_written_as_png(clock, tmp_path):
 def test_plot_without_matplotlib_is_bad_input_before_any_request(clock, tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
     with StandIn(clock, eagle3_script) as eagle3:
-        result = run("--url", eagle3.url, *ARGS, "--plot", str(tmp_path / "x.png"))
+        result = run(clock, "--url", eagle3.url, *ARGS, "--plot", str(tmp_path / "x.png"))
     assert isinstance(result.exception, BadInput)
     assert "pip install 'eagle3-patch[plot]'" in result.exception.fix
     assert eagle3.bodies == []
@@ -169,14 +167,14 @@ def test_plot_without_matplotlib_is_bad_input_before_any_request(clock, tmp_path
 
 def test_plot_into_a_missing_folder_is_bad_input_before_any_request(clock, tmp_path):
     with StandIn(clock, eagle3_script) as eagle3:
-        result = run("--url", eagle3.url, *ARGS, "--plot", str(tmp_path / "no" / "x.png"))
+        result = run(clock, "--url", eagle3.url, *ARGS, "--plot", str(tmp_path / "no" / "x.png"))
     assert isinstance(result.exception, BadInput)
     assert "does not exist" in result.exception.why
     assert eagle3.bodies == []
 
 
 def test_unreadable_prompts_file_is_bad_input(clock, tmp_path):
-    result = run("--url", "http://127.0.0.1:9", "--prompts", str(tmp_path / "none.jsonl"))
+    result = run(clock, "--url", "http://127.0.0.1:9", "--prompts", str(tmp_path / "none.jsonl"))
     assert isinstance(result.exception, BadInput)
 
 
@@ -184,7 +182,7 @@ def test_custom_prompts_file_is_reported_per_bucket(clock, tmp_path):
     prompts = tmp_path / "mine.jsonl"
     prompts.write_text('{"id": "a", "bucket": "sql", "text": "SELECT"}\n{"id": "b", "bucket": "rust", "text": "fn"}\n')
     with StandIn(clock, eagle3_script) as eagle3:
-        result = run("--url", eagle3.url, "--prompts", str(prompts), "--runs", "2", "--max-new-tokens", "10", "--json")
+        result = run(clock, "--url", eagle3.url, "--prompts", str(prompts), "--runs", "2", "--max-new-tokens", "10", "--json")
     report = json.loads(result.stdout)
     assert [b["name"] for b in report["summary"]["buckets"]] == ["sql", "rust"]
     assert report["settings"]["prompt_source"] == str(prompts)

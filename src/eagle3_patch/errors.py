@@ -90,3 +90,12 @@ class BenchFailed(Eagle3PatchError):
     """A server could not be measured: unreachable, not SGLang, errored or stopped early."""
 
     exit_code = EXIT_BENCH_FAILED
+
+
+class Interrupted(Eagle3PatchError):
+    """A signal (Ctrl-C's SIGINT, or SIGTERM) stopped the run; exits 128 + its number, as a shell would."""
+
+    def __init__(self, signum: int, what: str, why: str = "", fix: str = "") -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(what, why, fix)

@@ -12,7 +12,7 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
   ``completion_tokens`` and ``finish_reason`` (null until the last chunk; a dict whose
   ``type`` is stop/length/abort) (``managers/tokenizer_manager.py``). ``output_ids`` (and
   ``text``) are cumulative unless the server runs with ``incremental_streaming_output``,
-  then they are per-chunk deltas.
+  then they are per-chunk deltas. SGLang never sends more than ``max_new_tokens``.
 - Speculative counters appear only in the finished chunk and only on a speculative
   server: ``spec_verify_ct`` (verify passes) and ``spec_accept_length``
   (= completion_tokens / spec_verify_ct) (``_calculate_spec_decoding_metrics``).
@@ -28,27 +28,26 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
 
 from __future__ import annotations
 
-import http.client
+import asyncio
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from eagle3_patch.errors import BadInput, BenchFailed
-
-# Module-level so a test can substitute a scripted clock for the whole process.
-DEFAULT_CLOCK: Callable[[], float] = time.perf_counter
 
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
 # in front of it. Both mean "this request's credentials", never "this is not SGLang".
 _AUTH_STATUSES = (401, 403)
 
-# Ignore http(s)_proxy: a proxy between us and the server would buffer the stream
-# and add its own latency to every figure we measure.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# A cumulative chunk of a long generation is one long SSE line; aiohttp refuses a line
+# longer than twice its read buffer, so give it room for ~250k token ids.
+_READ_BUFSIZE = 2**21
 
 
 @dataclass(frozen=True)
@@ -100,38 +99,77 @@ class Recording:
     meta_info: dict[str, Any] = field(default_factory=dict)
 
 
-class SGLangClient:
-    """One server. ``clock`` is called once before each request and once per data chunk.
+def check_url(url: str) -> str:
+    """The URL without a trailing slash, or ``BadInput`` if it cannot name an HTTP server."""
+    why = None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:
+        why = f"It does not parse: {exc}."
+    else:
+        if parts.scheme not in ("http", "https"):
+            why = "The benchmark talks to SGLang's HTTP server, so the URL needs http:// or https://."
+        elif not parts.hostname:
+            why = "It names no host."
+    if why:
+        raise BadInput(f"{url!r} is not a usable HTTP URL.", why,
+                       "Pass the server's address with scheme, host and port, e.g. --url http://127.0.0.1:30000")
+    return url.rstrip("/")
 
-    ``api_key`` is sent as a bearer token on every request; it is never put in a message.
+
+class SGLangClient:
+    """One server, used as ``async with``. ``clock`` is called once before each request and
+    once per data chunk.
+
+    ``timeout`` bounds the connection, each read, and each request as a whole: a server that
+    sends only keep-alive comments cannot hold the benchmark forever. ``api_key`` is sent as a
+    bearer token on every request; it is never put in a message.
     """
 
     def __init__(
-        self, url: str, timeout: float, clock: Callable[[], float] | None = None, api_key: str | None = None
+        self,
+        url: str,
+        timeout: float,
+        clock: Callable[[], float] = time.perf_counter,
+        api_key: str | None = None,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise BadInput(
-                f"{url!r} is not an HTTP URL.",
-                "The benchmark talks to SGLang's HTTP server.",
-                "Pass it with its scheme, e.g. --url http://127.0.0.1:30000",
-            )
-        self.url = url.rstrip("/")
+        self.url = check_url(url)
         self.timeout = timeout
-        self._clock = clock or DEFAULT_CLOCK
+        self._clock = clock
         self._incremental = False
         self._api_key = api_key or None
+        self._session: aiohttp.ClientSession | None = None
 
-    def server_info(self) -> ServerInfo:
+    async def __aenter__(self) -> SGLangClient:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
+        self._session = aiohttp.ClientSession(
+            headers=headers,
+            # limit=0: the benchmark decides how many requests are in flight, not the pool.
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=self.timeout, sock_read=self.timeout),
+            read_bufsize=_READ_BUFSIZE,
+            # trust_env=False (the default) ignores http(s)_proxy: a proxy between us and the
+            # server would buffer the stream and add its own latency to every figure.
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def server_info(self) -> ServerInfo:
         """Read ``/server_info``; anything that is not SGLang's answer is a ``BenchFailed``."""
         try:
-            with _OPENER.open(self._request("/server_info"), timeout=self.timeout) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code in _AUTH_STATUSES:
-                raise self._auth_rejected("GET /server_info", exc) from exc
-            raise self._not_sglang(f"GET /server_info answered HTTP {exc.code}") from exc
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            raise self._unreachable(exc) from exc
+            async with self._open("GET", "/server_info") as response:
+                await self._check_status("GET /server_info", response)
+                text = await response.read()
+        except aiohttp.ClientResponseError as exc:
+            raise self._not_sglang(f"GET /server_info answered badly: {exc.message}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise self._failed_to_connect("GET /server_info", exc) from exc
+        try:
+            body = json.loads(text)
         except ValueError as exc:
             raise self._not_sglang("GET /server_info did not return JSON") from exc
         if not isinstance(body, dict) or "version" not in body or "model_path" not in body:
@@ -149,59 +187,60 @@ class SGLangClient:
             incremental_streaming_output=self._incremental,
         )
 
-    def generate(self, text: str, max_new_tokens: int, ignore_eos: bool) -> Recording:
+    async def generate(self, text: str, max_new_tokens: int, ignore_eos: bool) -> Recording:
         """Stream one greedy generation and record every chunk's arrival."""
         body = {
             "text": text,
-            "sampling_params": {
-                "temperature": 0.0,
-                "max_new_tokens": max_new_tokens,
-                "ignore_eos": ignore_eos,
-            },
+            "sampling_params": {"temperature": 0.0, "max_new_tokens": max_new_tokens, "ignore_eos": ignore_eos},
             "stream": True,
         }
-        request = self._request("/generate", json.dumps(body).encode())
         recording = Recording(sent_at=self._clock())
+        streaming = False
         try:
-            response = _OPENER.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code in _AUTH_STATUSES:
-                raise self._auth_rejected("POST /generate", exc) from exc
-            detail = exc.read()[:500].decode("utf-8", "replace")
-            raise BenchFailed(
-                f"The server at {self.url} refused a /generate request with HTTP {exc.code}.",
-                f"It said: {detail or exc.reason}",
-                "Check the server's log; if the prompt is too long for its context, "
-                "lower --max-new-tokens or shorten the prompt.",
-            ) from exc
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            raise self._unreachable(exc) from exc
-        with response:
-            self._read_stream(response, recording)
+            async with self._open("POST", "/generate", body) as response:
+                await self._check_status("POST /generate", response)
+                streaming = True
+                await self._read_stream(response, recording, max_new_tokens)
+        except aiohttp.ClientResponseError as exc:
+            raise self._not_sglang(f"POST /generate answered badly: {exc.message}") from exc
+        except HttpProcessingError as exc:  # e.g. a line longer than any SGLang chunk
+            raise self._not_sglang(f"its /generate stream was malformed: {exc.message}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if streaming:
+                raise self._stopped_early(recording, self._stream_failure(exc)) from exc
+            raise self._failed_to_connect("POST /generate", exc) from exc
         return recording
 
-    def _request(self, path: str, data: bytes | None = None) -> urllib.request.Request:
-        request = urllib.request.Request(self.url + path, data=data, method="GET" if data is None else "POST")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        if self._api_key:
-            # Unredirected: urllib copies ordinary headers onto a redirect to any host,
-            # which would hand the key to whoever the server points us at.
-            request.add_unredirected_header("Authorization", f"Bearer {self._api_key}")
-        return request
+    def _open(self, method: str, path: str, body: Any = None) -> Any:
+        if self._session is None:
+            raise RuntimeError("SGLangClient is used outside `async with`")
+        # No redirects: following one would hand the bearer key to whatever host it names.
+        return self._session.request(method, self.url + path, json=body, allow_redirects=False)
 
-    def _read_stream(self, response: Any, recording: Recording) -> None:
+    async def _check_status(self, request: str, response: aiohttp.ClientResponse) -> None:
+        if response.status == 200:
+            return
+        if response.status in _AUTH_STATUSES:
+            raise self._auth_rejected(request, response.status)
+        if request.startswith("POST"):
+            detail = (await response.content.read(500)).decode("utf-8", "replace")
+            raise BenchFailed(
+                f"The server at {self.url} refused a /generate request with HTTP {response.status}.",
+                f"It said: {detail or response.reason}",
+                "Check the server's log; if the prompt is too long for its context, "
+                "lower --max-new-tokens or shorten the prompt.",
+            )
+        raise self._not_sglang(f"{request} answered HTTP {response.status}")
+
+    async def _read_stream(self, response: aiohttp.ClientResponse, recording: Recording, limit: int) -> None:
         finished = False
         while not finished:
-            try:
-                line = response.readline()
-            except (OSError, http.client.HTTPException) as exc:
-                raise self._stopped_early(recording, f"reading failed: {exc}") from exc
+            line = await response.content.readline()
             if not line:
                 raise self._stopped_early(recording, "the connection closed")
             payload = line.strip()
             if not payload.startswith(b"data:"):
-                continue
+                continue  # blank separators and ": ping" keep-alive comments
             payload = payload[len(b"data:"):].strip()
             if payload == b"[DONE]":
                 raise self._stopped_early(recording, "[DONE] came before a finished chunk")
@@ -212,9 +251,9 @@ class SGLangClient:
                 raise self._not_sglang("a /generate stream chunk was not JSON") from exc
             if not isinstance(out, dict):
                 raise self._not_sglang("a /generate stream chunk was not a JSON object")
-            finished = self._take_chunk(out, at, recording)
+            finished = self._take_chunk(out, at, recording, limit)
 
-    def _take_chunk(self, out: dict[str, Any], at: float, recording: Recording) -> bool:
+    def _take_chunk(self, out: dict[str, Any], at: float, recording: Recording, limit: int) -> bool:
         if "error" in out:
             error = out["error"]
             message = error.get("message", error) if isinstance(error, dict) else error
@@ -223,12 +262,32 @@ class SGLangClient:
                 f"It said: {message}",
                 "Check the server's log for the cause, then rerun.",
             )
-        ids = [int(i) for i in out.get("output_ids") or []]
+        ids = out.get("output_ids") or []
+        if not isinstance(ids, list) or not all(_is_count(i) for i in ids):
+            raise self._not_sglang("a /generate chunk's 'output_ids' is not a list of token ids")
+        meta = out.get("meta_info") or {}
+        if not isinstance(meta, dict):
+            raise self._not_sglang("a /generate chunk's 'meta_info' is not a JSON object")
         recording.output_ids = recording.output_ids + ids if self._incremental else ids
-        recording.meta_info = out.get("meta_info") or {}
-        count = recording.meta_info.get("completion_tokens", len(recording.output_ids))
-        recording.chunks.append(Chunk(at, int(count)))
-        reason = recording.meta_info.get("finish_reason")
+        count = meta.get("completion_tokens", len(recording.output_ids))
+        if not _is_count(count):
+            raise self._not_sglang("a /generate chunk's 'meta_info.completion_tokens' is not a token count")
+        verify_ct = meta.get("spec_verify_ct")
+        if verify_ct is not None and not _is_count(verify_ct):
+            raise self._not_sglang("a /generate chunk's 'meta_info.spec_verify_ct' is not a count")
+        recording.meta_info = meta
+        recording.chunks.append(Chunk(at, count))
+        if max(count, len(recording.output_ids)) > limit:
+            raise BenchFailed(
+                f"The server at {self.url} kept generating past max_new_tokens={limit} "
+                f"({max(count, len(recording.output_ids))} tokens received).",
+                "SGLang stops every generation at max_new_tokens; this stream did not, so its figures "
+                "would be meaningless.",
+                "Point --url/--baseline-url at SGLang's own HTTP port, or check what answers there.",
+            )
+        reason = meta.get("finish_reason")
+        if reason is not None and not isinstance(reason, (dict, str)):
+            raise self._not_sglang("a /generate chunk's 'meta_info.finish_reason' is neither null, text nor an object")
         if isinstance(reason, dict) and reason.get("type") == "abort":
             raise BenchFailed(
                 f"The server at {self.url} aborted a generation after {count} tokens.",
@@ -237,18 +296,36 @@ class SGLangClient:
             )
         return reason is not None
 
-    def _unreachable(self, exc: BaseException) -> BenchFailed:
-        reason = getattr(exc, "reason", exc)
+    def _stream_failure(self, exc: BaseException) -> str:
+        if isinstance(exc, aiohttp.SocketTimeoutError):
+            return f"no data arrived for {self.timeout:g} s (--timeout)"
+        if isinstance(exc, TimeoutError):
+            return f"the request took longer than {self.timeout:g} s in all (--timeout)"
+        return f"reading failed: {exc}"
+
+    def _failed_to_connect(self, request: str, exc: BaseException) -> BenchFailed:
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            return BenchFailed(
+                f"Cannot reach the server at {self.url}.",
+                f"Reason: {getattr(exc, 'os_error', None) or exc or 'no connection within --timeout'}.",
+                "Start it (e.g. `eagle3-patch serve`), wait until it logs that it is ready, "
+                "and check the host and port; raise --timeout if it is merely slow.",
+            )
+        if isinstance(exc, TimeoutError):
+            return BenchFailed(
+                f"Connected to {self.url}, but {request} got no answer within {self.timeout:g} s.",
+                "Something accepts connections on that port but does not respond: a server still "
+                "starting up, a stuck process, or something that is not an HTTP server.",
+                "Wait until SGLang logs that it is ready (or check what listens on that port), "
+                "then rerun; raise --timeout if it is merely slow.",
+            )
         return BenchFailed(
-            f"Cannot reach the server at {self.url}.",
-            f"Reason: {reason}.",
-            "Start it (e.g. `eagle3-patch serve`), wait until it logs that it is ready, "
-            "and check the host and port; raise --timeout if it is merely slow.",
+            f"The connection to {self.url} failed during {request}.",
+            f"Reason: {exc or type(exc).__name__}.",
+            "Check that the URL is SGLang's HTTP port and that the server is still running.",
         )
 
-    def _auth_rejected(self, request: str, exc: urllib.error.HTTPError) -> BenchFailed:
-        status = exc.code
-        exc.close()  # its unread body holds the socket open otherwise
+    def _auth_rejected(self, request: str, status: int) -> BenchFailed:
         if self._api_key:
             what = f"The server at {self.url} rejected the API key given ({request} answered HTTP {status})."
             fix = "Pass the key the server was started with (its --api-key)"
@@ -277,3 +354,7 @@ class SGLangClient:
             f"Reason: {why}.",
             "The server may have crashed or restarted; check its log. Raise --timeout if it is slow.",
         )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

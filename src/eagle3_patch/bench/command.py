@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import click
 
-from eagle3_patch.bench.client import BenchFailed, SGLangClient
+from eagle3_patch.bench.client import SGLangClient
+from eagle3_patch.bench.interrupt import run_interruptible
 from eagle3_patch.bench.prompts import (
+    Prompt,
     BUILTIN_NAME,
     builtin_prompts,
     load_prompts,
@@ -18,6 +22,7 @@ from eagle3_patch.bench.prompts import (
 from eagle3_patch.bench.report import check_plot_target, render_text, to_json, write_plot
 from eagle3_patch.bench.runner import BenchSession, BenchSettings, Step, run_bench
 from eagle3_patch.bench.stats import BASELINE, EAGLE3, summarise
+from eagle3_patch.errors import BenchFailed, Interrupted
 
 
 @click.command("bench")
@@ -43,11 +48,13 @@ from eagle3_patch.bench.stats import BASELINE, EAGLE3, summarise
               help="Uncounted requests per server first.")
 @click.option("--ignore-eos", is_flag=True, help="Always generate --max-new-tokens tokens, past end-of-sequence.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
-              help="Seconds to wait for a connection or for the next streamed chunk.")
+              help="Seconds allowed for a connection, for each read, and for each request as a whole.")
 @click.option("--json", "as_json", is_flag=True, help="Print every per-request figure as JSON on stdout.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png",
               help="Also draw tok/s per bucket, baseline vs EAGLE-3 (needs the 'plot' extra).")
+@click.pass_context
 def bench(
+    ctx: click.Context,
     url: str,
     baseline_url: str | None,
     api_key: str | None,
@@ -67,26 +74,32 @@ def bench(
     One request at a time, greedy, streamed: time to first token is kept apart from
     decode speed. With --baseline-url the same prompts run on both servers and the
     greedy outputs are compared token by token.
+
+    A caller may pass ``obj={"clock": callable}`` to read time from another clock than
+    ``time.perf_counter``.
     """
     if plot is not None:
         check_plot_target(plot)  # fail now, not after minutes of measuring
     prompts = load_prompts(prompts_file) if prompts_file else builtin_prompts()
     prompts = select_buckets(prompts, buckets)
-    clients = {EAGLE3: SGLangClient(url, timeout, api_key=api_key)}
+    clock = (ctx.obj or {}).get("clock", time.perf_counter)
+    clients = {EAGLE3: SGLangClient(url, timeout, clock, api_key=api_key)}
     if baseline_url:
         # A key sent to a server that has none is ignored by SGLang, so defaulting is safe.
         key = api_key if baseline_api_key is None else baseline_api_key
-        clients[BASELINE] = SGLangClient(baseline_url, timeout, api_key=key)
+        clients[BASELINE] = SGLangClient(baseline_url, timeout, clock, api_key=key)
     source = str(prompts_file) if prompts_file else BUILTIN_NAME
     settings = BenchSettings(max_new_tokens, runs, warmup, ignore_eos, source)
     session = BenchSession(settings)
     try:
-        run_bench(session, prompts, clients, progress=_show_progress)
-    except (BenchFailed, KeyboardInterrupt) as exc:
+        run_interruptible(_measure(session, prompts, clients))
+    except (BenchFailed, Interrupted) as exc:
+        # Whatever finished is still worth having: JSON always, the table once a request did.
+        summary = summarise(session.requests, session.comparisons)
         if as_json:
-            error = exc.message if isinstance(exc, BenchFailed) else "interrupted"
-            summary = summarise(session.requests, session.comparisons)
-            click.echo(json.dumps(to_json(session, summary, partial=True, error=error), indent=2))
+            click.echo(json.dumps(to_json(session, summary, partial=True, error=exc.message), indent=2))
+        elif session.requests:
+            click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR"), partial=exc.what))
         raise
     summary = summarise(session.requests, session.comparisons)
     if as_json:
@@ -96,6 +109,13 @@ def bench(
     if plot is not None:
         write_plot(summary, session, plot)
         click.echo(f"Plot written to {plot}", err=True)
+
+
+async def _measure(session: BenchSession, prompts: list[Prompt], clients: dict[str, SGLangClient]) -> None:
+    async with AsyncExitStack() as stack:
+        for client in clients.values():
+            await stack.enter_async_context(client)
+        await run_bench(session, prompts, clients, progress=_show_progress)
 
 
 def _show_progress(step: Step) -> None:

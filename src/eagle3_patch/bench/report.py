@@ -47,14 +47,21 @@ def to_json(session: BenchSession, summary: Summary, partial: bool = False, erro
     }
 
 
-def render_text(session: BenchSession, summary: Summary, color: bool) -> str:
-    """The readable report: configuration, per-bucket table, per-prompt speedups, mismatches."""
+def render_text(session: BenchSession, summary: Summary, color: bool, partial: str | None = None) -> str:
+    """The readable report: configuration, per-bucket table, per-prompt speedups, mismatches.
+
+    ``partial`` says why the run stopped early; the report then opens with that warning.
+    """
 
     def bold(text: str) -> str:
         return click.style(text, bold=True) if color else text
 
     settings = session.settings
-    lines = [
+    lines = []
+    if partial:
+        lines.append(_warn(f"PARTIAL: {partial} Figures of the {len(session.requests)} measured "
+                           "request(s) that finished:", color))
+    lines += [
         bold("eagle3-patch bench")
         + f"  greedy, max_new_tokens={settings.max_new_tokens}, {settings.runs} run(s) after "
         f"{settings.warmup} warm-up request(s) per server, prompts: {settings.prompt_source}",

@@ -53,16 +53,17 @@ class Step:
     figures: RequestFigures | None
 
 
-def run_bench(
+async def run_bench(
     session: BenchSession,
     prompts: list[Prompt],
     clients: dict[str, SGLangClient],
     progress: Callable[[Step], None] = lambda step: None,
 ) -> None:
-    """Measure ``prompts`` on ``clients`` (keys ``eagle3`` and optionally ``baseline``)."""
+    """Measure ``prompts`` on ``clients`` (keys ``eagle3`` and optionally ``baseline``, each
+    already entered with ``async with``)."""
     settings = session.settings
     for role, client in clients.items():
-        session.servers[role] = client.server_info()
+        session.servers[role] = await client.server_info()
     session.notes.extend(_configuration_notes(session.servers))
 
     roles = [role for role in (EAGLE3, BASELINE) if role in clients]
@@ -71,7 +72,7 @@ def run_bench(
     done = 0
     # Warm-up pays for CUDA-graph first use and fills the radix cache; never counted.
     for role, prompt in warmups:
-        clients[role].generate(prompt.render(), settings.max_new_tokens, settings.ignore_eos)
+        await clients[role].generate(prompt.render(), settings.max_new_tokens, settings.ignore_eos)
         done += 1
         progress(Step(done, total, role, prompt, 0, None))
 
@@ -80,7 +81,7 @@ def run_bench(
         for prompt in prompts:
             measured: dict[str, RequestFigures] = {}
             for role in roles:
-                recording = clients[role].generate(prompt.render(), settings.max_new_tokens, settings.ignore_eos)
+                recording = await clients[role].generate(prompt.render(), settings.max_new_tokens, settings.ignore_eos)
                 figures = request_figures(recording, role, prompt.id, prompt.bucket, run)
                 session.requests.append(figures)
                 measured[role] = figures
