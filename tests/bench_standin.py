@@ -71,6 +71,13 @@ class Script:
     error_after_chunks: int | None = None
     abort_after_chunks: int | None = None
     http_status: int = 200
+    # Hostile servers: keep-alive comments instead of the next chunk, a stream held open
+    # until the stand-in shuts down, fields of the wrong type in every chunk.
+    ping_after_chunks: int | None = None
+    ping_every: float = 0.05
+    hold_after_chunks: int | None = None
+    chunk_fields: dict[str, Any] = field(default_factory=dict)
+    meta_fields: dict[str, Any] = field(default_factory=dict)
 
 
 def token_ids(text: str, count: int) -> list[int]:
@@ -103,6 +110,7 @@ class StandIn:
     incremental: bool = False
     api_key: str | None = None
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def server_info(self) -> dict[str, Any]:
         spec = {
@@ -138,6 +146,7 @@ class StandIn:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -201,6 +210,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.wfile.flush()
                 return
+            if index == script.ping_after_chunks:
+                while not self.owner.released.wait(script.ping_every):
+                    self._chunk(b": ping\n\n")
+                self.close_connection = True
+                return
+            if index == script.hold_after_chunks:
+                self.owner.released.wait()
+                self.close_connection = True
+                return
             if index == script.error_after_chunks:
                 self._event({"error": {"message": "scripted generation error", "code": 400}})
                 break
@@ -224,10 +242,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if script.verify_ct:
                     meta["spec_verify_ct"] = script.verify_ct
                     meta["spec_accept_length"] = sent / script.verify_ct
+            meta.update(script.meta_fields)
             ids = delta if self.owner.incremental else script.output_ids[:sent]
             self.owner.clock.push(base + script.ttft + script.step * index)
-            self._event({"text": f"<{sent}>", "output_ids": ids, "meta_info": meta})
-            if meta["finish_reason"] is not None:
+            self._event({"text": f"<{sent}>", "output_ids": ids, "meta_info": meta, **script.chunk_fields})
+            if meta.get("finish_reason") is not None:
                 break
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")

@@ -33,8 +33,11 @@ async def _until_signal(measurement: Coroutine[Any, Any, None]) -> None:
             task.cancel()
 
     # Signal handlers can only be installed from the main thread (a library caller's
-    # worker thread keeps Python's defaults).
-    handled = list(_SIGNALS) if threading.current_thread() is threading.main_thread() else []
+    # worker thread keeps Python's defaults), and a signal the parent chose to ignore (a
+    # shell's background job ignores SIGINT, `nohup` SIGHUP) stays ignored.
+    handled = []
+    if threading.current_thread() is threading.main_thread():
+        handled = [signum for signum in _SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
     for signum in handled:
         loop.add_signal_handler(signum, stop, signum)
     try:

@@ -1,0 +1,96 @@
+"""Ctrl-C and SIGTERM, sent as real signals to `bench` running as a real process.
+
+The stand-in answers three requests, then holds the fourth open forever; the test waits
+for the third progress line, signals, and checks what the user is left with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bench_standin import ScriptedClock, StandIn, eagle3_script
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "0"]
+
+
+def holds_the_fourth_request():
+    served = []
+
+    def respond(body):
+        served.append(body)
+        script = eagle3_script(body)
+        return dataclasses.replace(script, hold_after_chunks=1) if len(served) == 4 else script
+
+    return respond
+
+
+def interrupt_after_three_requests(url: str, signum: int, *extra: str) -> tuple[int, str, str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "eagle3_patch", "bench", "--url", url, *ARGS, *extra],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell's background job inherits SIGINT ignored; a terminal user's Ctrl-C is not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if line.startswith("[3/6]"):
+            break
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, "".join(seen) + err
+
+
+@pytest.mark.parametrize(
+    "signum, code, name",
+    [(signal.SIGINT, 130, "Ctrl-C (SIGINT)"), (signal.SIGTERM, 143, "SIGTERM")],
+    ids=["sigint", "sigterm"],
+)
+def test_a_signal_in_human_mode_prints_finished_figures_marked_partial(signum, code, name):
+    with StandIn(ScriptedClock(), holds_the_fourth_request()) as server:
+        returncode, out, err = interrupt_after_three_requests(server.url, signum)
+    assert returncode == code, err
+    assert out.startswith("PARTIAL: Interrupted by")
+    assert f"Interrupted by {name}." in out and "Figures of the 3 measured request(s)" in out
+    chat_row = next(line for line in out.splitlines() if line.startswith("chat "))
+    assert chat_row.split()[1] == "3"  # the three finished requests, not the held one
+    assert f"error: Interrupted by {name}." in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
+def test_a_signal_in_json_mode_prints_the_finished_requests_as_partial_json(signum, code):
+    with StandIn(ScriptedClock(), holds_the_fourth_request()) as server:
+        returncode, out, err = interrupt_after_three_requests(server.url, signum, "--json")
+    assert returncode == code, err
+    report = json.loads(out)
+    assert report["partial"] is True and "Interrupted by" in report["error"]
+    assert [r["prompt_id"] for r in report["requests"]] == ["chat-espresso", "chat-trip", "chat-explain"]
+
+
+def test_sigint_ignored_by_the_parent_stays_ignored():
+    """`bench ... &` from a script: the shell set SIGINT to ignored, and bench keeps running."""
+    with StandIn(ScriptedClock(), holds_the_fourth_request()) as server:
+        env = {**os.environ, "PYTHONPATH": str(SRC), "NO_COLOR": "1"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "eagle3_patch", "bench", "--url", server.url, *ARGS],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+        for line in process.stderr:
+            if line.startswith("[3/6]"):
+                break
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # the one this test can wait for
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert "Interrupted by SIGTERM" in out
