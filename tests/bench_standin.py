@@ -78,6 +78,51 @@ class Script:
     hold_after_chunks: int | None = None
     chunk_fields: dict[str, Any] = field(default_factory=dict)
     meta_fields: dict[str, Any] = field(default_factory=dict)
+    # Acceptance detail in the finished chunk, under this release's field names (None: none).
+    acceptance_release: str | None = None
+
+
+# What _calculate_spec_decoding_metrics names the accepted and proposed counts and the histogram.
+ACCEPTANCE_NAMES = {
+    "0.5.10": [("spec_accept_token_num", "spec_draft_token_num", "spec_accept_histogram")],
+    "0.5.11": [("spec_accepted_drafts", "spec_proposed_drafts", "spec_accept_histogram")],
+    "0.5.12": [("spec_num_correct_drafts", "spec_num_proposed_drafts", "spec_correct_drafts_histogram"),
+               ("spec_accepted_drafts", "spec_proposed_drafts", "spec_accept_histogram")],
+    "0.5.21": [("spec_num_correct_drafts", "spec_num_proposed_drafts", "spec_correct_drafts_histogram")],
+}
+
+
+def acceptance_fields(release: str, decode_chunk_sizes: list[int], draft_tokens: int = 4) -> dict[str, Any]:
+    """A verify pass that brought k tokens accepted k - 1 drafts (the last token is the target's own)."""
+    histogram = [0] * draft_tokens
+    for size in decode_chunk_sizes:
+        histogram[size - 1] += 1
+    accepted = sum(size - 1 for size in decode_chunk_sizes)
+    proposed = len(decode_chunk_sizes) * (draft_tokens - 1)
+    fields: dict[str, Any] = {}
+    for accepted_name, proposed_name, histogram_name in ACCEPTANCE_NAMES[release]:
+        fields.update({accepted_name: accepted, proposed_name: proposed, histogram_name: histogram})
+    return fields
+
+
+class Gauge:
+    """Requests in flight across every stand-in that shares it, and the most seen at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.overlapped = False  # were two servers ever serving at the same time?
+
+    def enter(self, server: str) -> None:
+        with self._lock:
+            self.now[server] = self.now.get(server, 0) + 1
+            self.peak[server] = max(self.peak.get(server, 0), self.now[server])
+            self.overlapped |= sum(1 for count in self.now.values() if count) > 1
+
+    def leave(self, server: str) -> None:
+        with self._lock:
+            self.now[server] -= 1
 
 
 def token_ids(text: str, count: int) -> list[int]:
@@ -111,6 +156,7 @@ class StandIn:
     api_key: str | None = None
     bodies: list[dict[str, Any]] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
+    gauge: Gauge | None = None
 
     def server_info(self) -> dict[str, Any]:
         spec = {
@@ -197,7 +243,19 @@ class _Handler(BaseHTTPRequestHandler):
         if script.http_status != 200:
             self._send_json(script.http_status, {"error": {"message": "scripted failure"}})
             return
-        self._stream(body, script)
+        self._in_flight = self.owner.gauge is not None
+        if self._in_flight:
+            self.owner.gauge.enter(self.owner.url)
+        try:
+            self._stream(body, script)
+        finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        """Counted out before the finished chunk goes: once the client has it, it may send its next."""
+        if getattr(self, "_in_flight", False):
+            self._in_flight = False
+            self.owner.gauge.leave(self.owner.url)
 
     def _stream(self, body: dict[str, Any], script: Script) -> None:
         self.send_response(200)
@@ -242,9 +300,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if script.verify_ct:
                     meta["spec_verify_ct"] = script.verify_ct
                     meta["spec_accept_length"] = sent / script.verify_ct
+                if script.acceptance_release:
+                    meta.update(acceptance_fields(script.acceptance_release, script.chunk_sizes[1:]))
             meta.update(script.meta_fields)
             ids = delta if self.owner.incremental else script.output_ids[:sent]
             self.owner.clock.push(base + script.ttft + script.step * index)
+            if meta.get("finish_reason") is not None:
+                self._leave()
             self._event({"text": f"<{sent}>", "output_ids": ids, "meta_info": meta, **script.chunk_fields})
             if meta.get("finish_reason") is not None:
                 break

@@ -22,17 +22,21 @@ ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup",
 
 
 def holds_the_fourth_request():
+    return holds_request(4)
+
+
+def holds_request(number: int):
     served = []
 
     def respond(body):
         served.append(body)
         script = eagle3_script(body)
-        return dataclasses.replace(script, hold_after_chunks=1) if len(served) == 4 else script
+        return dataclasses.replace(script, hold_after_chunks=1) if len(served) == number else script
 
     return respond
 
 
-def interrupt_after_three_requests(url: str, signum: int, *extra: str) -> tuple[int, str, str]:
+def interrupt_after_three_requests(url: str, signum: int, *extra: str, after: str = "[3/6]") -> tuple[int, str, str]:
     env = {**os.environ, "PYTHONPATH": str(SRC), "NO_COLOR": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "eagle3_patch", "bench", "--url", url, *ARGS, *extra],
@@ -43,7 +47,7 @@ def interrupt_after_three_requests(url: str, signum: int, *extra: str) -> tuple[
     seen = []
     for line in process.stderr:
         seen.append(line)
-        if line.startswith("[3/6]"):
+        if line.startswith(after):
             break
     process.send_signal(signum)
     out, err = process.communicate(timeout=60)
@@ -94,3 +98,15 @@ def test_sigint_ignored_by_the_parent_stays_ignored():
         out, err = process.communicate(timeout=60)
     assert process.returncode == 143, err
     assert "Interrupted by SIGTERM" in out
+
+
+def test_sigterm_under_load_keeps_the_finished_level_and_requests():
+    # Level 1 sends 6 requests; the 8th (the second of level 2) is held open.
+    with StandIn(ScriptedClock(), holds_request(8)) as server:
+        returncode, out, err = interrupt_after_three_requests(
+            server.url, signal.SIGTERM, "--concurrency", "1,2", "--json", after="[level 1/2]")
+    assert returncode == 143, err
+    report = json.loads(out)
+    assert report["partial"] is True
+    assert [level["concurrency"] for level in report["levels"]] == [1]
+    assert sum(r["concurrency"] == 1 for r in report["requests"]) == 6

@@ -28,7 +28,6 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
+from eagle3_patch.bench.acceptance import COUNT_FIELDS, HISTOGRAM_FIELDS
 from eagle3_patch.errors import BadInput, BenchFailed
 
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
@@ -272,9 +272,13 @@ class SGLangClient:
         count = meta.get("completion_tokens", len(recording.output_ids))
         if not _is_count(count):
             raise self._not_sglang("a /generate chunk's 'meta_info.completion_tokens' is not a token count")
-        verify_ct = meta.get("spec_verify_ct")
-        if verify_ct is not None and not _is_count(verify_ct):
-            raise self._not_sglang("a /generate chunk's 'meta_info.spec_verify_ct' is not a count")
+        for name in ("spec_verify_ct", *COUNT_FIELDS):
+            if meta.get(name) is not None and not _is_count(meta[name]):
+                raise self._not_sglang(f"a /generate chunk's 'meta_info.{name}' is not a count")
+        for name in HISTOGRAM_FIELDS:
+            histogram = meta.get(name)
+            if histogram is not None and not (isinstance(histogram, list) and all(map(_is_count, histogram))):
+                raise self._not_sglang(f"a /generate chunk's 'meta_info.{name}' is not a list of counts")
         recording.meta_info = meta
         recording.chunks.append(Chunk(at, count))
         if max(count, len(recording.output_ids)) > limit:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import click
 
 from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.bench.interrupt import run_interruptible
+from eagle3_patch.bench.load import server_load
 from eagle3_patch.bench.prompts import (
     Prompt,
     BUILTIN_NAME,
@@ -19,10 +22,28 @@ from eagle3_patch.bench.prompts import (
     load_prompts,
     select_buckets,
 )
-from eagle3_patch.bench.report import check_plot_target, render_text, to_json, write_plot
-from eagle3_patch.bench.runner import BenchSession, BenchSettings, Step, run_bench
-from eagle3_patch.bench.stats import BASELINE, EAGLE3, summarise
+from eagle3_patch.bench.report import check_plot_target, render_text, summary_of, to_json, write_plot
+from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Step, run_bench, run_levels
+from eagle3_patch.bench.stats import BASELINE, EAGLE3
 from eagle3_patch.errors import BenchFailed, Interrupted
+
+
+class ConcurrencyLevels(click.ParamType):
+    """``1,4,16,64``: the load levels, measured in ascending order."""
+
+    name = "LIST"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            levels = [int(part) for part in str(value).split(",")]
+        except ValueError:
+            levels = []
+        if not levels or min(levels) < 1:
+            self.fail(f"{value!r} is not a comma-separated list of positive whole numbers, e.g. 1,4,16,64.",
+                      param, ctx)
+        return tuple(sorted(set(levels)))
 
 
 @click.command("bench")
@@ -49,6 +70,11 @@ from eagle3_patch.errors import BenchFailed, Interrupted
 @click.option("--ignore-eos", is_flag=True, help="Always generate --max-new-tokens tokens, past end-of-sequence.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
               help="Seconds allowed for a connection, for each read, and for each request as a whole.")
+@click.option("--concurrency", type=ConcurrencyLevels(), default="1", show_default=True,
+              help="Requests kept in flight per server, one level after another, e.g. 1,4,16,64: "
+                   "throughput, tail latency and the speedup per level, and where EAGLE-3 stops paying.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Measure each level for this long instead of a request count.")
 @click.option("--json", "as_json", is_flag=True, help="Print every per-request figure as JSON on stdout.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png",
               help="Also draw tok/s per bucket, baseline vs EAGLE-3 (needs the 'plot' extra).")
@@ -66,6 +92,8 @@ def bench(
     warmup: int,
     ignore_eos: bool,
     timeout: float,
+    concurrency: tuple[int, ...],
+    duration: float | None,
     as_json: bool,
     plot: Path | None,
 ) -> None:
@@ -73,7 +101,9 @@ def bench(
 
     One request at a time, greedy, streamed: time to first token is kept apart from
     decode speed. With --baseline-url the same prompts run on both servers and the
-    greedy outputs are compared token by token.
+    greedy outputs are compared token by token. With --concurrency or --duration, each
+    level keeps N requests in flight per server, and the report says up to which level
+    EAGLE-3 is faster.
 
     A caller may pass ``obj={"clock": callable}`` to read time from another clock than
     ``time.perf_counter``.
@@ -89,19 +119,19 @@ def bench(
         key = api_key if baseline_api_key is None else baseline_api_key
         clients[BASELINE] = SGLangClient(baseline_url, timeout, clock, api_key=key)
     source = str(prompts_file) if prompts_file else BUILTIN_NAME
-    settings = BenchSettings(max_new_tokens, runs, warmup, ignore_eos, source)
+    settings = BenchSettings(max_new_tokens, runs, warmup, ignore_eos, source, concurrency, duration)
     session = BenchSession(settings)
     try:
-        run_interruptible(_measure(session, prompts, clients))
+        run_interruptible(_measure(session, prompts, clients, clock))
     except (BenchFailed, Interrupted) as exc:
         # Whatever finished is still worth having: JSON always, the table once a request did.
-        summary = summarise(session.requests, session.comparisons)
+        summary = summary_of(session)
         if as_json:
             click.echo(json.dumps(to_json(session, summary, partial=True, error=exc.message), indent=2))
         elif session.requests:
             click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR"), partial=exc.what))
         raise
-    summary = summarise(session.requests, session.comparisons)
+    summary = summary_of(session)
     if as_json:
         click.echo(json.dumps(to_json(session, summary), indent=2))
     else:
@@ -111,14 +141,22 @@ def bench(
         click.echo(f"Plot written to {plot}", err=True)
 
 
-async def _measure(session: BenchSession, prompts: list[Prompt], clients: dict[str, SGLangClient]) -> None:
+async def _measure(
+    session: BenchSession, prompts: list[Prompt], clients: dict[str, SGLangClient], clock: Callable[[], float]
+) -> None:
     async with AsyncExitStack() as stack:
         for client in clients.values():
             await stack.enter_async_context(client)
-        await run_bench(session, prompts, clients, progress=_show_progress)
+        if session.settings.under_load:
+            await run_levels(session, prompts, clients, clock, progress=_show_progress)
+        else:
+            await run_bench(session, prompts, clients, progress=_show_progress)
 
 
-def _show_progress(step: Step) -> None:
+def _show_progress(step: Step | LevelStep) -> None:
+    if isinstance(step, LevelStep):
+        _show_level(step)
+        return
     where = f"[{step.done:>{len(str(step.total))}}/{step.total}]"
     label = "EAGLE-3 " if step.server == EAGLE3 else "baseline"
     if step.figures is None:
@@ -128,4 +166,16 @@ def _show_progress(step: Step) -> None:
     rate = f"{figures.decode_tok_s:.1f} tok/s" if figures.decode_tok_s is not None else "- tok/s"
     tau = f"tau {figures.tau:.2f}" if figures.tau is not None else "tau n/a"
     click.echo(f"{where} run {step.run}    {label} {step.prompt.id}: {figures.output_tokens} tokens, {rate}, {tau}",
+               err=True)
+
+
+def _show_level(step: LevelStep) -> None:
+    run = step.run
+    load = server_load(run)
+    label = "EAGLE-3 " if run.server == EAGLE3 else "baseline"
+    tps = f"{load.throughput_tok_s:.1f} tok/s" if load.throughput_tok_s is not None else "- tok/s"
+    median = f"{load.decode_tok_s['median']:.1f}" if load.decode_tok_s else "-"
+    tau = f"tau {load.tau:.2f}" if load.tau is not None else "tau n/a"
+    click.echo(f"[level {step.index}/{step.total}] concurrency {run.concurrency:<4} {label} "
+               f"{load.requests} requests: {tps} throughput, {median} tok/s per request (median), {tau}",
                err=True)

@@ -1,4 +1,5 @@
-"""The measurement loop: server info, warm-up, then every prompt on every server, run by run.
+"""The measurement loops: server info, warm-up, then either every prompt on every server one
+request at a time (``run_bench``), or closed loops of N workers per load level (``run_levels``).
 
 Figures are appended to a ``BenchSession`` as they are measured, so when a request fails
 the caller still holds everything gathered before it (``--json`` prints it as partial).
@@ -6,10 +7,13 @@ the caller still holds everything gathered before it (``--json`` prints it as pa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from eagle3_patch.bench.client import ServerInfo, SGLangClient
+from eagle3_patch.bench.load import LevelRun, Timeline
 from eagle3_patch.bench.prompts import Prompt
 from eagle3_patch.bench.stats import (
     BASELINE,
@@ -28,6 +32,13 @@ class BenchSettings:
     warmup: int
     ignore_eos: bool
     prompt_source: str
+    concurrency: tuple[int, ...] = (1,)
+    duration_s: float | None = None
+
+    @property
+    def under_load(self) -> bool:
+        """Anything but today's one-request-at-a-time run."""
+        return self.concurrency != (1,) or self.duration_s is not None
 
 
 @dataclass
@@ -39,6 +50,7 @@ class BenchSession:
     requests: list[RequestFigures] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    level_runs: list[LevelRun] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -62,11 +74,7 @@ async def run_bench(
     """Measure ``prompts`` on ``clients`` (keys ``eagle3`` and optionally ``baseline``, each
     already entered with ``async with``)."""
     settings = session.settings
-    for role, client in clients.items():
-        session.servers[role] = await client.server_info()
-    session.notes.extend(_configuration_notes(session.servers))
-
-    roles = [role for role in (EAGLE3, BASELINE) if role in clients]
+    roles = await _introduce(session, clients)
     warmups = [(role, prompts[i % len(prompts)]) for role in roles for i in range(settings.warmup)]
     total = len(warmups) + settings.runs * len(prompts) * len(roles)
     done = 0
@@ -89,6 +97,99 @@ async def run_bench(
                 progress(Step(done, total, role, prompt, run, figures))
             if len(measured) == 2:
                 session.comparisons.append(compare(measured[EAGLE3], measured[BASELINE]))
+
+
+@dataclass(frozen=True)
+class LevelStep:
+    """One server finished one load level, for the progress display."""
+
+    index: int
+    total: int
+    run: LevelRun
+
+
+async def run_levels(
+    session: BenchSession,
+    prompts: list[Prompt],
+    clients: dict[str, SGLangClient],
+    clock: Callable[[], float],
+    progress: Callable[[Step | LevelStep], None] = lambda step: None,
+) -> None:
+    """For each concurrency level, a closed loop of N workers on each server in turn: every
+    worker sends its next prompt as soon as its last one finished. The servers are never
+    measured at the same time, so neither steals the other's GPU or host CPU."""
+    settings = session.settings
+    roles = await _introduce(session, clients)
+    warmups = [(role, prompts[i % len(prompts)]) for role in roles for i in range(settings.warmup)]
+    for done, (role, prompt) in enumerate(warmups, 1):
+        await clients[role].generate(prompt.render(), settings.max_new_tokens, settings.ignore_eos)
+        progress(Step(done, len(warmups), role, prompt, 0, None))
+    total = len(settings.concurrency) * len(roles)
+    for level, n in enumerate(settings.concurrency):
+        runs: dict[str, LevelRun] = {}
+        for index, role in enumerate(roles, 1):
+            runs[role] = await _closed_loop(session, prompts, clients[role], role, n, clock)
+            session.level_runs.append(runs[role])
+            progress(LevelStep(level * len(roles) + index, total, runs[role]))
+        if len(runs) == 2:
+            baseline = {(r.prompt_id, r.run): r for r in runs[BASELINE].requests}
+            session.comparisons.extend(
+                compare(r, baseline[(r.prompt_id, r.run)])
+                for r in runs[EAGLE3].requests
+                if (r.prompt_id, r.run) in baseline
+            )
+
+
+async def _closed_loop(
+    session: BenchSession,
+    prompts: list[Prompt],
+    client: SGLangClient,
+    role: str,
+    n: int,
+    clock: Callable[[], float],
+) -> LevelRun:
+    settings = session.settings
+    # Enough requests that every worker sends several and every prompt runs --runs times.
+    count = None if settings.duration_s is not None else max(4 * n, settings.runs * len(prompts))
+    work: Iterator[int] = itertools.count() if count is None else iter(range(count))
+    deadline = None if settings.duration_s is None else clock() + settings.duration_s
+    requests: list[RequestFigures] = []
+    timelines: list[Timeline] = []
+    drained: list[float] = []
+
+    async def worker() -> None:
+        while deadline is None or clock() < deadline:
+            item = next(work, None)
+            if item is None:
+                break
+            prompt, run = prompts[item % len(prompts)], item // len(prompts) + 1
+            recording = await client.generate(prompt.render(), settings.max_new_tokens, settings.ignore_eos)
+            figures = request_figures(recording, role, prompt.id, prompt.bucket, run, n)
+            requests.append(figures)
+            timelines.append(Timeline(recording.sent_at, tuple(recording.chunks)))
+            session.requests.append(figures)
+        drained.append(clock())
+
+    await _together([worker() for _ in range(n)])
+    return LevelRun(n, role, tuple(requests), tuple(timelines), min(drained))
+
+
+async def _together(jobs: list[Awaitable[None]]) -> None:
+    """Run all; the first failure (or a cancellation) stops the others before it propagates."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _introduce(session: BenchSession, clients: dict[str, SGLangClient]) -> list[str]:
+    for role, client in clients.items():
+        session.servers[role] = await client.server_info()
+    session.notes.extend(_configuration_notes(session.servers))
+    return [role for role in (EAGLE3, BASELINE) if role in clients]
 
 
 def _configuration_notes(servers: dict[str, ServerInfo]) -> list[str]:

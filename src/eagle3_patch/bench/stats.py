@@ -9,6 +9,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from eagle3_patch.bench.acceptance import Acceptance, read_acceptance
 from eagle3_patch.bench.client import Recording
 
 EAGLE3, BASELINE = "eagle3", "baseline"
@@ -30,9 +31,13 @@ class RequestFigures:
     tau: float | None
     finish_reason: str | None
     output_ids: tuple[int, ...]
+    acceptance: Acceptance | None = None
+    concurrency: int = 1
 
 
-def request_figures(recording: Recording, server: str, prompt_id: str, bucket: str, run: int) -> RequestFigures:
+def request_figures(
+    recording: Recording, server: str, prompt_id: str, bucket: str, run: int, concurrency: int = 1
+) -> RequestFigures:
     """Figures for one request from its chunk arrival times.
 
     TTFT runs from sending to the first chunk that carried a token. Decode time runs
@@ -69,6 +74,8 @@ def request_figures(recording: Recording, server: str, prompt_id: str, bucket: s
         tau=tau,
         finish_reason=reason.get("type") if isinstance(reason, dict) else reason,
         output_ids=tuple(recording.output_ids),
+        acceptance=read_acceptance(meta),
+        concurrency=concurrency,
     )
 
 
@@ -83,6 +90,7 @@ class Comparison:
     first_divergence: int | None
     eagle3_tokens: int
     baseline_tokens: int
+    concurrency: int = 1
 
 
 def first_divergence(a: tuple[int, ...], b: tuple[int, ...]) -> int | None:
@@ -103,6 +111,7 @@ def compare(eagle3: RequestFigures, baseline: RequestFigures) -> Comparison:
         first_divergence=position,
         eagle3_tokens=len(eagle3.output_ids),
         baseline_tokens=len(baseline.output_ids),
+        concurrency=eagle3.concurrency,
     )
 
 

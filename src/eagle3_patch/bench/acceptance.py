@@ -1,0 +1,96 @@
+"""How many drafted tokens the target accepted: the fields each SGLang release sends, pooled.
+
+``_calculate_spec_decoding_metrics`` (``managers/tokenizer_manager.py``) puts these in the
+finished chunk's ``meta_info`` of a speculative server, under names that changed:
+
+- 0.5.9 - 0.5.10: ``spec_accept_token_num``, ``spec_draft_token_num``, ``spec_accept_histogram``
+- 0.5.11: ``spec_accepted_drafts``, ``spec_proposed_drafts``, ``spec_accept_histogram``
+- 0.5.12 - 0.5.20: ``spec_num_correct_drafts``, ``spec_num_proposed_drafts``,
+  ``spec_correct_drafts_histogram``, plus 0.5.11's names as aliases
+- 0.5.21 - 0.5.23: ``spec_num_correct_drafts``, ``spec_num_proposed_drafts``,
+  ``spec_correct_drafts_histogram`` only
+
+The proposed count is verify passes x (``speculative_num_draft_tokens`` - 1); the histogram's
+entry k counts the verify passes that accepted exactly k drafts (``schedule_batch.py``), and is
+sent only when non-empty. A server that sends none of these gets ``None``: never a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AcceptanceFields:
+    """One release family's names for the accepted and proposed counts and the histogram."""
+
+    accepted: str
+    proposed: str
+    histogram: str
+
+
+# Newest first: 0.5.12 - 0.5.20 send both of the first two sets, and the newest names win.
+FIELD_SETS = (
+    AcceptanceFields("spec_num_correct_drafts", "spec_num_proposed_drafts", "spec_correct_drafts_histogram"),
+    AcceptanceFields("spec_accepted_drafts", "spec_proposed_drafts", "spec_accept_histogram"),
+    AcceptanceFields("spec_accept_token_num", "spec_draft_token_num", "spec_accept_histogram"),
+)
+COUNT_FIELDS = tuple(dict.fromkeys(name for f in FIELD_SETS for name in (f.accepted, f.proposed)))
+HISTOGRAM_FIELDS = tuple(dict.fromkeys(f.histogram for f in FIELD_SETS))
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """Drafts accepted over drafts proposed, and passes per number of drafts accepted."""
+
+    accepted_drafts: int
+    proposed_drafts: int
+    histogram: tuple[int, ...] | None
+    fields: str  # the accepted-count field it was read from, so a reader knows the release family
+
+    @property
+    def rate(self) -> float | None:
+        return self.accepted_drafts / self.proposed_drafts if self.proposed_drafts else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted_drafts": self.accepted_drafts,
+            "proposed_drafts": self.proposed_drafts,
+            "rate": self.rate,
+            "histogram": list(self.histogram) if self.histogram is not None else None,
+            "fields": self.fields,
+        }
+
+
+def read_acceptance(meta: Mapping[str, Any]) -> Acceptance | None:
+    """The acceptance a finished chunk reports, or None when its release sends none."""
+    for names in FIELD_SETS:
+        if names.accepted in meta and names.proposed in meta:
+            histogram = meta.get(names.histogram)
+            return Acceptance(
+                accepted_drafts=meta[names.accepted],
+                proposed_drafts=meta[names.proposed],
+                histogram=tuple(histogram) if histogram is not None else None,
+                fields=names.accepted,
+            )
+    return None
+
+
+def pool(items: Iterable[Acceptance | None]) -> Acceptance | None:
+    """All requests' counts summed; histograms summed entry by entry where every request sent one."""
+    present = [a for a in items if a is not None]
+    if not present:
+        return None
+    histograms = [a.histogram for a in present]
+    histogram = None
+    if all(h is not None for h in histograms):
+        width = max(len(h) for h in histograms)
+        histogram = tuple(sum(h[k] for h in histograms if k < len(h)) for k in range(width))
+    return Acceptance(
+        accepted_drafts=sum(a.accepted_drafts for a in present),
+        proposed_drafts=sum(a.proposed_drafts for a in present),
+        histogram=histogram,
+        fields=present[0].fields,
+    )
