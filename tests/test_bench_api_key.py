@@ -18,8 +18,9 @@ import pytest
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script, generate
 from click.testing import CliRunner
 
-from eagle3_patch.bench.client import BenchFailed, SGLangClient
+from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.bench.command import bench
+from eagle3_patch.errors import BenchFailed
 
 KEY = "sk-standin-7f3a9c"
 ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "1"]

@@ -17,8 +17,8 @@ from bench_standin import (
     token_ids,
 )
 
-from eagle3_patch.bench.client import BenchFailed, Chunk, SGLangClient
-from eagle3_patch.errors import BadInput
+from eagle3_patch.bench.client import Chunk, SGLangClient
+from eagle3_patch.errors import BadInput, BenchFailed
 
 
 def test_request_body_is_greedy_streamed_and_passes_sglang_contract():

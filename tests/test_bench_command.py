@@ -14,9 +14,8 @@ import pytest
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
 
-from eagle3_patch.bench.client import BenchFailed
 from eagle3_patch.bench.command import bench
-from eagle3_patch.errors import BadInput
+from eagle3_patch.errors import BadInput, BenchFailed
 
 # Scripts for --max-new-tokens 10: EAGLE-3 sends 1 + 3 + 3 + 3 tokens 1/64 s apart
 # (9 decode tokens in 3/64 s = 192 tok/s, 3 verify passes, tau 10/3); the baseline

@@ -28,6 +28,7 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -38,8 +39,9 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
+from eagle3_patch.bench import failures
 from eagle3_patch.bench.acceptance import COUNT_FIELDS, HISTOGRAM_FIELDS
-from eagle3_patch.errors import BadInput, BenchFailed
+from eagle3_patch.errors import BadInput
 
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
 # in front of it. Both mean "this request's credentials", never "this is not SGLang".
@@ -165,15 +167,15 @@ class SGLangClient:
                 await self._check_status("GET /server_info", response)
                 text = await response.read()
         except aiohttp.ClientResponseError as exc:
-            raise self._not_sglang(f"GET /server_info answered badly: {exc.message}") from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise self._failed_to_connect("GET /server_info", exc) from exc
+            raise failures.not_sglang(self.url, f"GET /server_info answered badly: {exc.message}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise failures.failed_to_connect(self.url, "GET /server_info", self.timeout, exc) from exc
         try:
             body = json.loads(text)
         except ValueError as exc:
-            raise self._not_sglang("GET /server_info did not return JSON") from exc
+            raise failures.not_sglang(self.url, "GET /server_info did not return JSON") from exc
         if not isinstance(body, dict) or "version" not in body or "model_path" not in body:
-            raise self._not_sglang("its /server_info has no 'version' and 'model_path'")
+            raise failures.not_sglang(self.url, "its /server_info has no 'version' and 'model_path'")
         self._incremental = bool(body.get("incremental_streaming_output", False))
         return ServerInfo(
             url=self.url,
@@ -202,13 +204,13 @@ class SGLangClient:
                 streaming = True
                 await self._read_stream(response, recording, max_new_tokens)
         except aiohttp.ClientResponseError as exc:
-            raise self._not_sglang(f"POST /generate answered badly: {exc.message}") from exc
+            raise failures.not_sglang(self.url, f"POST /generate answered badly: {exc.message}") from exc
         except HttpProcessingError as exc:  # e.g. a line longer than any SGLang chunk
-            raise self._not_sglang(f"its /generate stream was malformed: {exc.message}") from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise failures.not_sglang(self.url, f"its /generate stream was malformed: {exc.message}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             if streaming:
-                raise self._stopped_early(recording, self._stream_failure(exc)) from exc
-            raise self._failed_to_connect("POST /generate", exc) from exc
+                raise failures.stopped_early(self.url, recording, failures.stream_failure(self.timeout, exc)) from exc
+            raise failures.failed_to_connect(self.url, "POST /generate", self.timeout, exc) from exc
         return recording
 
     def _open(self, method: str, path: str, body: Any = None) -> Any:
@@ -221,143 +223,65 @@ class SGLangClient:
         if response.status == 200:
             return
         if response.status in _AUTH_STATUSES:
-            raise self._auth_rejected(request, response.status)
+            raise failures.auth_rejected(self.url, request, response.status, bool(self._api_key))
         if request.startswith("POST"):
             detail = (await response.content.read(500)).decode("utf-8", "replace")
-            raise BenchFailed(
-                f"The server at {self.url} refused a /generate request with HTTP {response.status}.",
-                f"It said: {detail or response.reason}",
-                "Check the server's log; if the prompt is too long for its context, "
-                "lower --max-new-tokens or shorten the prompt.",
-            )
-        raise self._not_sglang(f"{request} answered HTTP {response.status}")
+            raise failures.refused(self.url, response.status, detail or str(response.reason))
+        raise failures.not_sglang(self.url, f"{request} answered HTTP {response.status}")
 
     async def _read_stream(self, response: aiohttp.ClientResponse, recording: Recording, limit: int) -> None:
         finished = False
         while not finished:
             line = await response.content.readline()
             if not line:
-                raise self._stopped_early(recording, "the connection closed")
+                raise failures.stopped_early(self.url, recording, "the connection closed")
             payload = line.strip()
             if not payload.startswith(b"data:"):
                 continue  # blank separators and ": ping" keep-alive comments
             payload = payload[len(b"data:"):].strip()
             if payload == b"[DONE]":
-                raise self._stopped_early(recording, "[DONE] came before a finished chunk")
+                raise failures.stopped_early(self.url, recording, "[DONE] came before a finished chunk")
             at = self._clock()
             try:
                 out = json.loads(payload)
             except ValueError as exc:
-                raise self._not_sglang("a /generate stream chunk was not JSON") from exc
+                raise failures.not_sglang(self.url, "a /generate stream chunk was not JSON") from exc
             if not isinstance(out, dict):
-                raise self._not_sglang("a /generate stream chunk was not a JSON object")
+                raise failures.not_sglang(self.url, "a /generate stream chunk was not a JSON object")
             finished = self._take_chunk(out, at, recording, limit)
 
     def _take_chunk(self, out: dict[str, Any], at: float, recording: Recording, limit: int) -> bool:
         if "error" in out:
             error = out["error"]
             message = error.get("message", error) if isinstance(error, dict) else error
-            raise BenchFailed(
-                f"The server at {self.url} reported an error during generation.",
-                f"It said: {message}",
-                "Check the server's log for the cause, then rerun.",
-            )
+            raise failures.generation_error(self.url, message)
         ids = out.get("output_ids") or []
         if not isinstance(ids, list) or not all(_is_count(i) for i in ids):
-            raise self._not_sglang("a /generate chunk's 'output_ids' is not a list of token ids")
+            raise failures.not_sglang(self.url, "a /generate chunk's 'output_ids' is not a list of token ids")
         meta = out.get("meta_info") or {}
         if not isinstance(meta, dict):
-            raise self._not_sglang("a /generate chunk's 'meta_info' is not a JSON object")
+            raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info' is not a JSON object")
         recording.output_ids = recording.output_ids + ids if self._incremental else ids
         count = meta.get("completion_tokens", len(recording.output_ids))
         if not _is_count(count):
-            raise self._not_sglang("a /generate chunk's 'meta_info.completion_tokens' is not a token count")
+            raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info.completion_tokens' is not a token count")
         for name in ("spec_verify_ct", *COUNT_FIELDS):
             if meta.get(name) is not None and not _is_count(meta[name]):
-                raise self._not_sglang(f"a /generate chunk's 'meta_info.{name}' is not a count")
+                raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a count")
         for name in HISTOGRAM_FIELDS:
             histogram = meta.get(name)
             if histogram is not None and not (isinstance(histogram, list) and all(map(_is_count, histogram))):
-                raise self._not_sglang(f"a /generate chunk's 'meta_info.{name}' is not a list of counts")
+                raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a list of counts")
         recording.meta_info = meta
         recording.chunks.append(Chunk(at, count))
         if max(count, len(recording.output_ids)) > limit:
-            raise BenchFailed(
-                f"The server at {self.url} kept generating past max_new_tokens={limit} "
-                f"({max(count, len(recording.output_ids))} tokens received).",
-                "SGLang stops every generation at max_new_tokens; this stream did not, so its figures "
-                "would be meaningless.",
-                "Point --url/--baseline-url at SGLang's own HTTP port, or check what answers there.",
-            )
+            raise failures.overran(self.url, limit, max(count, len(recording.output_ids)))
         reason = meta.get("finish_reason")
         if reason is not None and not isinstance(reason, (dict, str)):
-            raise self._not_sglang("a /generate chunk's 'meta_info.finish_reason' is neither null, text nor an object")
+            raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info.finish_reason' is neither null, text nor an object")
         if isinstance(reason, dict) and reason.get("type") == "abort":
-            raise BenchFailed(
-                f"The server at {self.url} aborted a generation after {count} tokens.",
-                f"It said: {reason.get('message') or 'no reason given'}",
-                "Check the server's log (out of memory, a restart, or another client's abort).",
-            )
+            raise failures.aborted(self.url, count, reason.get("message"))
         return reason is not None
-
-    def _stream_failure(self, exc: BaseException) -> str:
-        if isinstance(exc, aiohttp.SocketTimeoutError):
-            return f"no data arrived for {self.timeout:g} s (--timeout)"
-        if isinstance(exc, TimeoutError):
-            return f"the request took longer than {self.timeout:g} s in all (--timeout)"
-        return f"reading failed: {exc}"
-
-    def _failed_to_connect(self, request: str, exc: BaseException) -> BenchFailed:
-        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
-            return BenchFailed(
-                f"Cannot reach the server at {self.url}.",
-                f"Reason: {getattr(exc, 'os_error', None) or exc or 'no connection within --timeout'}.",
-                "Start it (e.g. `eagle3-patch serve`), wait until it logs that it is ready, "
-                "and check the host and port; raise --timeout if it is merely slow.",
-            )
-        if isinstance(exc, TimeoutError):
-            return BenchFailed(
-                f"Connected to {self.url}, but {request} got no answer within {self.timeout:g} s.",
-                "Something accepts connections on that port but does not respond: a server still "
-                "starting up, a stuck process, or something that is not an HTTP server.",
-                "Wait until SGLang logs that it is ready (or check what listens on that port), "
-                "then rerun; raise --timeout if it is merely slow.",
-            )
-        return BenchFailed(
-            f"The connection to {self.url} failed during {request}.",
-            f"Reason: {exc or type(exc).__name__}.",
-            "Check that the URL is SGLang's HTTP port and that the server is still running.",
-        )
-
-    def _auth_rejected(self, request: str, status: int) -> BenchFailed:
-        if self._api_key:
-            what = f"The server at {self.url} rejected the API key given ({request} answered HTTP {status})."
-            fix = "Pass the key the server was started with (its --api-key)"
-        else:
-            what = f"The server at {self.url} requires an API key ({request} answered HTTP {status})."
-            fix = "It was started with --api-key; pass the same key"
-        return BenchFailed(
-            what,
-            "SGLang started with --api-key refuses requests without that key as a bearer token.",
-            f"{fix}: --api-key KEY or the SGLANG_API_KEY environment variable "
-            "(--baseline-api-key KEY for the --baseline-url server, if its key differs).",
-        )
-
-    def _not_sglang(self, why: str) -> BenchFailed:
-        return BenchFailed(
-            f"The server at {self.url} does not look like SGLang.",
-            f"Reason: {why}.",
-            "Point --url/--baseline-url at SGLang's own HTTP port (python -m sglang.launch_server), "
-            "not at a router or another engine's port.",
-        )
-
-    def _stopped_early(self, recording: Recording, why: str) -> BenchFailed:
-        got = recording.chunks[-1].completion_tokens if recording.chunks else 0
-        return BenchFailed(
-            f"The stream from {self.url} stopped before the generation finished ({got} tokens received).",
-            f"Reason: {why}.",
-            "The server may have crashed or restarted; check its log. Raise --timeout if it is slow.",
-        )
 
 
 def _is_count(value: Any) -> bool:

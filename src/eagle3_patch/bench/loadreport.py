@@ -142,7 +142,7 @@ def _load_row(level: Level, role: str, load: ServerLoad, color: bool) -> str:
 def _row(*cells: str) -> str:
     conc, server, reqs, tps, med, p10, ttft, p99, tau, accept, speedup, match = cells
     return (f"{conc:>4}  {server:<8} {reqs:>5} {tps:>9} {med:>8} {p10:>8} {ttft:>8} {p99:>8} "
-            f"{tau:>5} {accept:>6} {speedup:>7}  {match}")
+            f"{tau:>5} {accept:>6} {speedup:>7}  {match}").rstrip()
 
 
 def _bold(text: str, color: bool) -> str:
