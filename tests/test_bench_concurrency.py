@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 
 import pytest
 from bench_standin import Gauge, ScriptedClock, StandIn, baseline_script, eagle3_script
@@ -198,3 +199,25 @@ def test_the_crossover_sentence(pairs, sentence):
 def test_no_crossover_sentence_without_a_baseline():
     levels = [Level(1, load(2), None, None, 0)]
     assert describe_crossover(crossover(levels), levels, with_baseline=False) == "Crossover: needs --baseline-url."
+
+
+@pytest.fixture
+def open_file_limit():
+    resource = pytest.importorskip("resource")
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, before[1]))
+    yield 256
+    resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
+def test_more_concurrent_requests_than_open_files_allow_is_a_usage_error(open_file_limit):
+    refused = run("--url", "http://127.0.0.1:9", "--concurrency", "1,193")
+    assert refused.exit_code == 2
+    assert "193 concurrent requests need 257 open files, and this process may open 256" in refused.output
+    assert "ulimit -n 257" in refused.output
+    with socket.socket() as sock:  # a closed port: 192 passes the check and fails on connecting
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    accepted = run("--url", url, "--concurrency", "1,192")
+    assert isinstance(accepted.exception, BenchFailed)
+    assert "Cannot reach the server" in accepted.exception.what

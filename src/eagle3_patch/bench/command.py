@@ -43,7 +43,27 @@ class ConcurrencyLevels(click.ParamType):
         if not levels or min(levels) < 1:
             self.fail(f"{value!r} is not a comma-separated list of positive whole numbers, e.g. 1,4,16,64.",
                       param, ctx)
+        # One socket per request in flight: past the open-file limit, connections would fail
+        # midway through a level and read as a server problem.
+        limit = _open_file_limit()
+        if limit is not None and max(levels) + _SPARE_FILES > limit:
+            self.fail(f"{max(levels)} concurrent requests need {max(levels) + _SPARE_FILES} open files, and this "
+                      f"process may open {limit}. Raise the limit first (ulimit -n {max(levels) + _SPARE_FILES}) "
+                      "or lower --concurrency.", param, ctx)
         return tuple(sorted(set(levels)))
+
+
+# Interpreter, event loop and stdio files besides the sockets.
+_SPARE_FILES = 64
+
+
+def _open_file_limit() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to read
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 @click.command("bench")
