@@ -125,8 +125,9 @@ def bench(
     level keeps N requests in flight per server, and the report says up to which level
     EAGLE-3 is faster.
 
+    \f
     A caller may pass ``obj={"clock": callable}`` to read time from another clock than
-    ``time.perf_counter``.
+    ``time.perf_counter`` (click leaves everything after the form feed out of --help).
     """
     if plot is not None:
         check_plot_target(plot)  # fail now, not after minutes of measuring
