@@ -82,6 +82,15 @@ def test_malformed_stream_fields_are_not_sglang_and_name_the_field(changes, fiel
     assert field in result.exception.why
 
 
+def test_a_stream_line_longer_than_any_sglang_chunk_is_not_sglang():
+    clock = ScriptedClock()
+    with StandIn(clock, scripted(chunk_fields={"text": "x" * 5_000_000})) as server:
+        result = run(clock, "--url", server.url, *ARGS)
+    assert isinstance(result.exception, BenchFailed), result.output
+    assert "does not look like SGLang" in result.exception.what
+    assert "stream was malformed" in result.exception.why
+
+
 def test_a_port_that_accepts_but_never_answers_is_reported_as_connected_and_timed_out():
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -101,10 +110,11 @@ def test_a_port_that_accepts_but_never_answers_is_reported_as_connected_and_time
         ("http://[::1]:30000x", "does not parse"),
         ("http://127.0.0.1:99999", "does not parse"),
         ("http://:30000", "names no host"),
+        ("http://127.0.0.1:0", "Port 0 names no server"),
         ("ftp://127.0.0.1:30000", "needs http:// or https://"),
         ("127.0.0.1:30000", "needs http:// or https://"),
     ],
-    ids=["unclosed-ipv6", "port-not-a-number", "port-out-of-range", "no-host", "ftp", "no-scheme"],
+    ids=["unclosed-ipv6", "port-not-a-number", "port-out-of-range", "no-host", "port-zero", "ftp", "no-scheme"],
 )
 def test_a_url_that_names_no_server_is_bad_input_exit_8(url, why, capsys):
     with pytest.raises(SystemExit) as exited:

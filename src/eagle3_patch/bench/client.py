@@ -106,11 +106,13 @@ def check_url(url: str) -> str:
     why = None
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
+        port = parts.port  # raises ValueError for a port out of range or not a number
     except ValueError as exc:
         why = f"It does not parse: {exc}."
     else:
-        if parts.scheme not in ("http", "https"):
+        if port == 0:
+            why = "Port 0 names no server: nothing can listen there."
+        elif parts.scheme not in ("http", "https"):
             why = "The benchmark talks to SGLang's HTTP server, so the URL needs http:// or https://."
         elif not parts.hostname:
             why = "It names no host."
@@ -205,8 +207,9 @@ class SGLangClient:
                 await self._read_stream(response, recording, max_new_tokens)
         except aiohttp.ClientResponseError as exc:
             raise failures.not_sglang(self.url, f"POST /generate answered badly: {exc.message}") from exc
-        except HttpProcessingError as exc:  # e.g. a line longer than any SGLang chunk
-            raise failures.not_sglang(self.url, f"its /generate stream was malformed: {exc.message}") from exc
+        except (HttpProcessingError, ValueError) as exc:  # a line longer than any SGLang chunk
+            why = f"its /generate stream was malformed: {getattr(exc, 'message', exc)}"
+            raise failures.not_sglang(self.url, why) from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             if streaming:
                 raise failures.stopped_early(self.url, recording, failures.stream_failure(self.timeout, exc)) from exc
