@@ -185,3 +185,20 @@ def test_custom_prompts_file_is_reported_per_bucket(clock, tmp_path):
     report = json.loads(result.stdout)
     assert [b["name"] for b in report["summary"]["buckets"]] == ["sql", "rust"]
     assert report["settings"]["prompt_source"] == str(prompts)
+
+
+def test_early_stop_in_human_mode_prints_the_finished_requests_marked_partial(clock):
+    served = []
+
+    def stops_on_fourth_request(body):
+        served.append(body)
+        script = eagle3_script(body)
+        return dataclasses.replace(script, stop_after_chunks=2) if len(served) == 4 else script
+
+    with StandIn(clock, stops_on_fourth_request) as eagle3:
+        result = run(clock, "--url", eagle3.url, *ARGS)
+    assert isinstance(result.exception, BenchFailed)
+    assert result.stdout.startswith(f"PARTIAL: The stream from {eagle3.url} stopped before the generation finished")
+    assert "Figures of the 2 measured request(s) that finished:" in result.stdout
+    chat_row = next(line for line in result.stdout.splitlines() if line.startswith("chat "))
+    assert chat_row.split()[1] == "2" and "192.0 (192.0-192.0)" in chat_row
