@@ -41,6 +41,15 @@ def test_keep_alive_comments_cannot_hold_a_request_past_timeout():
     assert report["partial"] is True and report["requests"] == []
 
 
+def test_a_stream_that_goes_silent_ends_at_timeout():
+    clock = ScriptedClock()
+    with StandIn(clock, scripted(hold_after_chunks=1)) as server:
+        result = run(clock, "--url", server.url, *ARGS, "--timeout", "0.5")
+    assert isinstance(result.exception, BenchFailed), result.output
+    assert "stopped before the generation finished (1 tokens received)" in result.exception.what
+    assert "took longer than 0.5 s in all (--timeout)" in result.exception.why
+
+
 def overrun(body):
     """Chunks of one token that go on past max_new_tokens."""
     n = body["sampling_params"]["max_new_tokens"] + 20

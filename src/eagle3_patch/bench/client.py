@@ -151,7 +151,9 @@ class SGLangClient:
             headers=headers,
             # limit=0: the benchmark decides how many requests are in flight, not the pool.
             connector=aiohttp.TCPConnector(limit=0),
-            timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=self.timeout, sock_read=self.timeout),
+            # total bounds every read too: a read can only outlast --timeout inside a request that
+            # does. sock_connect is there so a connection that never completes reads as unreachable.
+            timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=self.timeout),
             read_bufsize=_READ_BUFSIZE,
             # trust_env=False (the default) ignores http(s)_proxy: a proxy between us and the
             # server would buffer the stream and add its own latency to every figure.

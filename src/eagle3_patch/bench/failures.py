@@ -48,8 +48,6 @@ def failed_to_connect(url: str, request: str, timeout: float, exc: BaseException
 
 def stream_failure(timeout: float, exc: BaseException) -> str:
     """Why a stream that had started broke off."""
-    if isinstance(exc, aiohttp.SocketTimeoutError):
-        return f"no data arrived for {timeout:g} s (--timeout)"
     if isinstance(exc, asyncio.TimeoutError):
         return f"the request took longer than {timeout:g} s in all (--timeout)"
     return f"reading failed: {exc}"
