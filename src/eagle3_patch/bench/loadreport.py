@@ -110,7 +110,9 @@ def write_load_plot(session: BenchSession, path: Path, pyplot: Any) -> None:
             axes.axvspan(result.last_win, result.first_loss, color="#f4b400", alpha=0.2, label="crossover")
         axes.legend(fontsize=8)
     info = session.servers.get(EAGLE3)
-    figure.suptitle(f"{info.model_path} · SGLang {info.version}" if info else "eagle3-patch bench", fontsize=10)
+    title = f"{info.model_path} · SGLang {info.version}" if info else "eagle3-patch bench"
+    sentence = describe_crossover(result, levels, BASELINE in session.servers)
+    figure.suptitle(f"{title}\n{sentence}", fontsize=10)
     figure.tight_layout()
     try:
         figure.savefig(path)
