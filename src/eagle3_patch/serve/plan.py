@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -29,6 +30,18 @@ FLAG_ALIASES: dict[str, frozenset[str]] = {
     RADIX_FLAG: frozenset({SCHEDULER_FLAG}),
     SCHEDULER_FLAG: frozenset({RADIX_FLAG}),
 }
+DRAFTER_FLAG = "--speculative-draft-model-path"
+# SGLang's parser accepts unambiguous abbreviations (argparse allow_abbrev), so
+# `--speculative-draft-model-p X` names the drafter too; shorter is ambiguous
+# with --speculative-draft-model-revision and SGLang refuses it itself.
+_DRAFTER_ABBREV_FROM = len("--speculative-draft-model-p")
+
+# Values never shown in clear: whole last word `key` or `token` (so
+# --ssl-keyfile and --max-total-tokens stay visible), and abbreviations SGLang
+# would expand to --api-key / --admin-api-key.
+_SECRET_LAST_WORD = re.compile(r"[-_](key|token)$")
+_SECRET_PREFIXES = (("--api-key", len("--api-")), ("--admin-api-key", len("--admin-")))
+MASK = "***"
 
 
 @dataclass(frozen=True)
@@ -39,11 +52,12 @@ class LaunchPlan:
     env: dict[str, str]
 
     def shell_command(self) -> str:
-        """The plan as one copy-pasteable POSIX shell line (env assignments first)."""
+        """The plan as one POSIX shell line (env assignments first), secret values masked."""
         assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
-        return " ".join([*assignments, shlex.join(self.argv)])
+        return " ".join([*assignments, shlex.join(masked(self.argv))])
 
     def to_json(self) -> dict[str, object]:
+        """The exact argv and env, secrets included: it is what a machine re-runs."""
         return {"argv": list(self.argv), "env": dict(self.env)}
 
 
@@ -74,3 +88,38 @@ def build_plan(
 def user_flags(user_args: list[str] | tuple[str, ...]) -> set[str]:
     """Long-option names in ``user_args``, whether written ``--flag value`` or ``--flag=value``."""
     return {arg.split("=", 1)[0] for arg in user_args if arg.startswith("--") and arg != "--"}
+
+
+def names_drafter(flag: str) -> bool:
+    """Whether SGLang would read ``flag`` (a long-option name) as the draft model path."""
+    return flag in {DRAFTER_FLAG, *FLAG_ALIASES[DRAFTER_FLAG]} or (
+        len(flag) >= _DRAFTER_ABBREV_FROM and DRAFTER_FLAG.startswith(flag)
+    )
+
+
+def is_secret(flag: str) -> bool:
+    """Whether the value of ``flag`` (a long-option name) must not be printed."""
+    if _SECRET_LAST_WORD.search(flag):
+        return True
+    return any(len(flag) >= shortest and full.startswith(flag) for full, shortest in _SECRET_PREFIXES)
+
+
+def masked(argv: list[str]) -> list[str]:
+    """``argv`` with the value of every secret flag replaced, in both ``--flag v`` and ``--flag=v``."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            shown.append(MASK)
+            hide_next = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if arg.startswith("--") and is_secret(name):
+            if eq:
+                shown.append(f"{name}={MASK}")
+            else:
+                shown.append(arg)
+                hide_next = True
+            continue
+        shown.append(arg)
+    return shown
