@@ -106,8 +106,9 @@ def test_dry_run_plan_per_release_writes_nothing(version: str, tmp_path: Path, i
     model, drafter = inputs
     untouched = tree_digest(site)
 
+    # This interpreter imports that SGLang (PYTHONPATH), so serve may exec it.
     done = serve(["--sglang-dir", str(package_dir), "--model", str(model), "--drafter", str(drafter),
-                  "--dry-run", "--json"], base_env())
+                  "--dry-run", "--json"], base_env(PYTHONPATH=str(site)))
 
     assert tree_digest(site) == untouched
     if version in UNSUPPORTED:
@@ -131,7 +132,8 @@ def test_bad_drafter_fails_before_anything_is_written(tmp_path: Path, inputs: tu
     (wrong / "config.json").write_text(json.dumps({**config, "hidden_size": 4096}))
     untouched = tree_digest(site)
 
-    done = serve(["--sglang-dir", str(package_dir), "--model", str(model), "--drafter", str(wrong)], base_env())
+    done = serve(["--sglang-dir", str(package_dir), "--model", str(model), "--drafter", str(wrong)],
+                 base_env(PYTHONPATH=str(site)))
 
     assert done.returncode == 8, done.stderr  # EXIT_BAD_INPUT
     assert "`hidden_size`" in done.stderr and "Found 4096; expected 5120" in done.stderr

@@ -10,9 +10,9 @@ from typing import NoReturn
 
 from eagle3_patch.engine import capture_state, ensure_capture
 from eagle3_patch.errors import LaunchFailed
-from eagle3_patch.locate import locate_sglang
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
 from eagle3_patch.serve.drafter import hub_variant, local_drafter
+from eagle3_patch.serve.interpreter import serving_install
 from eagle3_patch.serve.plan import LaunchPlan, build_plan
 from eagle3_patch.serve.validate import DrafterReport, check_drafter, target_text_config
 
@@ -67,7 +67,7 @@ def prepare_launch(
     dry_run: bool,
 ) -> PreparedLaunch:
     """Locate SGLang, validate the drafter, make sure capture works (unless dry-run), build the plan."""
-    install = locate_sglang(python, sglang_dir)
+    install = serving_install(python, sglang_dir)
     folder = local_drafter(drafter, drafter_repo)
     # The state is read up front only where it is needed: for the dry-run
     # summary, and to refuse an unsupported release (with apply's own message)
