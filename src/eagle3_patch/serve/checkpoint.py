@@ -7,6 +7,7 @@ refusal is ``BadInput`` naming the file and the field, never a crash.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
@@ -115,7 +116,12 @@ def check_header(source: str, header: object) -> dict[str, dict]:
 
 
 def _sharded(folder: Path, index: Path) -> dict[str, dict]:
-    weight_map = read_json(index, "sharded weights index").get("weight_map")
+    return sharded_tensors(index, read_json(index, "sharded weights index"), lambda shard: read_header(folder / shard))
+
+
+def sharded_tensors(index: Path | str, data: dict, read_shard: Callable[[str], dict[str, dict]]) -> dict[str, dict]:
+    """Every tensor listed by a ``model.safetensors.index.json`` (``data``), each proven to be in its shard's header."""
+    weight_map = data.get("weight_map")
     if not (isinstance(weight_map, dict) and weight_map
             and all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items())):
         _bad(str(index), "weight_map", weight_map, "a non-empty object mapping tensor names to shard file names")
@@ -124,7 +130,7 @@ def _sharded(folder: Path, index: Path) -> dict[str, dict]:
         # A shard is a file beside the index; anything else would read outside the drafter.
         if PurePosixPath(shard).name != shard or shard in (".", ".."):
             _bad(str(index), "weight_map", shard, "shard file names in the same folder (no paths)")
-        found = read_header(folder / shard)
+        found = read_shard(shard)
         for name, file in weight_map.items():
             if file == shard and name not in found:
                 _bad(str(index), f"weight_map.{name}", shard, f"a shard whose header lists {name}")

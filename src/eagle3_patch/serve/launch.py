@@ -11,9 +11,9 @@ from typing import NoReturn
 from eagle3_patch.engine import capture_state, ensure_capture
 from eagle3_patch.errors import LaunchFailed
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
-from eagle3_patch.serve.drafter import hub_variant, local_drafter
+from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.interpreter import serving_install
-from eagle3_patch.serve.plan import LaunchPlan, build_plan
+from eagle3_patch.serve.plan import LaunchPlan, build_plan, flag_value
 from eagle3_patch.serve.validate import DrafterReport, check_drafter, target_text_config
 
 DEFAULT_MODEL = "Qwen/Qwen3.6-27B"
@@ -76,9 +76,15 @@ def prepare_launch(
     state = capture_state(install) if dry_run or folder is None else None
     if state == "unsupported":
         ensure_capture(install, False)
-    target, skipped = target_text_config(model)
-    folder = folder or hub_variant(drafter_repo, drafter)
-    report = check_drafter(folder, target, skipped)
+    target, skipped = target_text_config(model, flag_value(user_args, "--revision"))
+    if folder is not None:
+        report = check_drafter(folder, target, skipped)
+    else:
+        from eagle3_patch.serve.hub import fetch_hub_drafter
+
+        # --dry-run validates from config.json and the weights' header alone; it downloads no weights.
+        report = fetch_hub_drafter(drafter_repo, drafter, target, skipped, download=not dry_run)
+        folder = report.path
     dialect = detect_dialect(install.package_dir, install.version)
     if not dry_run:
         capture = ensure_capture(install, apply)

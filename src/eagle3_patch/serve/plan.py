@@ -90,6 +90,17 @@ def user_flags(user_args: list[str] | tuple[str, ...]) -> set[str]:
     return {arg.split("=", 1)[0] for arg in user_args if arg.startswith("--") and arg != "--"}
 
 
+def flag_value(user_args: list[str] | tuple[str, ...], flag: str) -> str | None:
+    """The last value given to ``flag`` in ``user_args`` (``--flag v`` or ``--flag=v``), as argparse keeps it."""
+    value = None
+    for at, arg in enumerate(user_args):
+        if arg == flag and at + 1 < len(user_args):
+            value = user_args[at + 1]
+        elif arg.startswith(flag + "="):
+            value = arg[len(flag) + 1:]
+    return value
+
+
 def names_drafter(flag: str) -> bool:
     """Whether SGLang would read ``flag`` (a long-option name) as the draft model path."""
     return flag in {DRAFTER_FLAG, *FLAG_ALIASES[DRAFTER_FLAG]} or (

@@ -43,8 +43,8 @@ class DrafterReport:
     notes: tuple[str, ...]
 
 
-def target_text_config(model: str) -> tuple[TargetText | None, str]:
-    """The target's text config when readable locally, else None and the reason why not."""
+def target_text_config(model: str, revision: str | None = None) -> tuple[TargetText | None, str]:
+    """The target's text config when readable locally (``revision`` of a Hub id), else None and why not."""
     folder = Path(model).expanduser()
     if folder.is_dir():
         config_file = folder / "config.json"
@@ -61,10 +61,24 @@ def target_text_config(model: str) -> tuple[TargetText | None, str]:
             "--model takes a local model folder or an id like Qwen/Qwen3.6-27B.",
             "Check the path (it is resolved from the current directory).",
         )
-    cached = _hub_cached_file(model, "config.json")
+    at = f"{model}@{revision}" if revision else model
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None, f"huggingface_hub is not installed, so the cache of {at} cannot be read"
+    try:
+        cached = try_to_load_from_cache(model, "config.json", revision=revision)
+    except ValueError as exc:  # an id huggingface_hub itself refuses (HFValidationError)
+        raise BadInput(
+            f"Target model '{model}' is not a valid Hub repo id.",
+            str(exc).splitlines()[0],
+            "--model takes a local model folder or an id like Qwen/Qwen3.6-27B.",
+        ) from None
     if cached is None:
-        return None, f"{model} config.json is not in the local Hugging Face cache (SGLang will download it)"
-    return _text_of(cached, read_json(cached, "target config")), ""
+        return None, f"{at} config.json is not in the local Hugging Face cache (SGLang will download it)"
+    if not isinstance(cached, str):
+        return None, f"the Hugging Face cache records that {at} has no config.json (a .no_exist marker)"
+    return _text_of(Path(cached), read_json(Path(cached), "target config")), ""
 
 
 def check_drafter(folder: Path, target: TargetText | None, skipped_because: str = "no target config given") -> DrafterReport:
@@ -173,23 +187,6 @@ def _refuse(file: Path | str, field: str, found: object, expected: str, fix: str
         f"Found {shown}; expected {expected}.",
         fix,
     )
-
-
-def _hub_cached_file(repo_id: str, filename: str) -> Path | None:
-    # The cache layout (refs/<branch> -> snapshots/<commit>/<file>) is what
-    # try_to_load_from_cache reads; importing that function costs ~0.15 s of the
-    # 0.3 s hand-off budget, the constants module a few ms.
-    try:
-        from huggingface_hub.constants import HF_HUB_CACHE
-    except ImportError:
-        return None
-    repo_dir = Path(HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
-    try:
-        commit = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    found = repo_dir / "snapshots" / commit / filename
-    return found if found.is_file() else None
 
 
 def _text_of(config_file: Path, config: dict) -> TargetText:
