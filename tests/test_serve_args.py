@@ -62,23 +62,30 @@ def test_options_after_dashes_still_reach_sglang_even_when_they_look_like_ours(w
     assert json.loads(done.stdout)["argv"][-3:] == ["--dry-run", "--tp", "2"]
 
 
-@pytest.mark.parametrize("flag", [
-    ["--speculative-draft-model-path", "/other"], ["--speculative-draft-model-path=/other"],
-    ["--speculative-draft-model", "/other"], ["--speculative-draft-model-p", "/other"],
+@pytest.mark.parametrize(("flag", "option"), [
+    (["--speculative-draft-model-path", "/other"], "--drafter"),
+    (["--speculative-draft-model-path=/other"], "--drafter"),
+    (["--speculative-draft-model", "/other"], "--drafter"),
+    (["--speculative-draft-model-p", "/other"], "--drafter"),
+    (["--model-path", "/other"], "--model"),
+    (["--model=/other"], "--model"),
+    (["--model-pat", "/other"], "--model"),
 ])
-def test_drafter_path_after_dashes_is_refused_with_the_option_to_use(world: dict, flag: list[str]) -> None:
+def test_validated_path_after_dashes_is_refused_with_the_option_to_use(world: dict, flag: list[str],
+                                                                       option: str) -> None:
     untouched = tree_digest(world["site"])
 
     done = serve([*world["args"], "--", *flag], world["env"])
 
     assert done.returncode == 2, done.stderr
-    assert "--drafter" in done.stderr and "would replace the drafter" in done.stderr
+    assert f"would replace the {option[2:]} serve validated" in done.stderr
+    assert f"Pass it as {option} PATH instead" in done.stderr
     assert tree_digest(world["site"]) == untouched and not world["record"].exists()
 
 
-def test_other_draft_model_flags_still_pass(world: dict) -> None:
-    done = serve([*world["args"], "--dry-run", "--json", "--", "--speculative-draft-model-revision", "main"],
-                 world["env"])
+def test_other_draft_model_and_model_flags_still_pass(world: dict) -> None:
+    done = serve([*world["args"], "--dry-run", "--json", "--", "--speculative-draft-model-revision", "main",
+                  "--model-impl", "sglang", "--model-loader-extra-config", "{}"], world["env"])
 
     assert done.returncode == 0, done.stderr
 

@@ -11,7 +11,7 @@ import click
 from eagle3_patch.cli import target_options
 from eagle3_patch.serve.drafter import DEFAULT_DRAFTER_REPO
 from eagle3_patch.serve.launch import DEFAULT_MODEL, exec_plan, prepare_launch
-from eagle3_patch.serve.plan import names_drafter, user_flags
+from eagle3_patch.serve.plan import user_flags, validated_by
 
 _AFTER_DASHES = "SGLang's own options go after `--`: eagle3-patch serve --drafter ... -- {}"
 
@@ -34,10 +34,11 @@ class ServeCommand(click.Command):
                 ctx,
             )
         for flag in sorted(user_flags(theirs)):
-            if names_drafter(flag):
+            option = validated_by(flag)
+            if option:
                 raise click.UsageError(
-                    f"{flag} after `--` would replace the drafter serve validated. "
-                    "Pass the draft model as --drafter PATH instead (before `--`).",
+                    f"{flag} after `--` would replace the {option.lstrip('-')} serve validated.\n"
+                    f"Pass it as {option} PATH instead, before `--`.",
                     ctx,
                 )
         ctx.params["sglang_args"] = tuple(theirs)
@@ -82,7 +83,7 @@ def serve(
 
     Options before `--` are serve's own. Everything after `--` goes to SGLang
     unchanged; where it repeats a flag serve sets, your value wins (except the
-    draft model path: use --drafter).
+    model and draft model paths: use --model and --drafter).
     """
     if as_json and not dry_run:
         raise click.UsageError("--json describes a plan; use it with --dry-run.")

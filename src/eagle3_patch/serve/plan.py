@@ -30,11 +30,15 @@ FLAG_ALIASES: dict[str, frozenset[str]] = {
     RADIX_FLAG: frozenset({SCHEDULER_FLAG}),
     SCHEDULER_FLAG: frozenset({RADIX_FLAG}),
 }
-DRAFTER_FLAG = "--speculative-draft-model-path"
+# Flags that would replace what serve validated, with the serve option to use instead.
 # SGLang's parser accepts unambiguous abbreviations (argparse allow_abbrev), so
-# `--speculative-draft-model-p X` names the drafter too; shorter is ambiguous
-# with --speculative-draft-model-revision and SGLang refuses it itself.
-_DRAFTER_ABBREV_FROM = len("--speculative-draft-model-p")
+# `--speculative-draft-model-p X` names the drafter too; a shorter prefix is
+# ambiguous with a sibling flag (--speculative-draft-model-revision, --model-impl)
+# and SGLang refuses it itself.
+VALIDATED_FLAGS: dict[str, tuple[str, int]] = {
+    "--speculative-draft-model-path": ("--drafter", len("--speculative-draft-model-p")),
+    "--model-path": ("--model", len("--model-p")),
+}
 
 # Values never shown in clear: whole last word `key` or `token` (so
 # --ssl-keyfile and --max-total-tokens stay visible), and abbreviations SGLang
@@ -101,11 +105,12 @@ def flag_value(user_args: list[str] | tuple[str, ...], flag: str) -> str | None:
     return value
 
 
-def names_drafter(flag: str) -> bool:
-    """Whether SGLang would read ``flag`` (a long-option name) as the draft model path."""
-    return flag in {DRAFTER_FLAG, *FLAG_ALIASES[DRAFTER_FLAG]} or (
-        len(flag) >= _DRAFTER_ABBREV_FROM and DRAFTER_FLAG.startswith(flag)
-    )
+def validated_by(flag: str) -> str | None:
+    """The serve option to use instead when SGLang would read ``flag`` as a path serve validated."""
+    for full, (option, shortest) in VALIDATED_FLAGS.items():
+        if flag in {full, *FLAG_ALIASES[full]} or (len(flag) >= shortest and full.startswith(flag)):
+            return option
+    return None
 
 
 def is_secret(flag: str) -> bool:
