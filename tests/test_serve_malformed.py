@@ -14,7 +14,7 @@ from safetensors.numpy import save_file
 from eagle3_patch.cli import main
 from eagle3_patch.errors import EXIT_BAD_INPUT, BadInput
 from eagle3_patch.serve.checkpoint import INDEX_FILE
-from eagle3_patch.serve.validate import check_drafter
+from eagle3_patch.serve.validate import check_drafter, target_text_config
 from releases import install_release
 from serve_fixtures import DRAFT_VOCAB, drafter_config, drafter_tensors, write_drafter, write_target
 
@@ -190,3 +190,29 @@ def test_malformed_index_is_bad_input(weight_map: object, tmp_path: Path) -> Non
         check_drafter(drafter, None)
 
     assert "internal" not in excinfo.value.message
+
+
+FIELD_VALUES = [None, True, False, 0, -1, 5120, 2**70, 1.5, "", "x", [], [1], [True], ["a"], [[1]], {}, {"a": 1},
+                {"eagle_aux_hidden_state_layer_ids": "x"}, {"eagle_aux_hidden_state_layer_ids": [99]}]
+
+
+def test_random_field_types_in_drafter_and_target_configs_never_crash(tmp_path: Path) -> None:
+    drafter, target = write_drafter(tmp_path / "d"), write_target(tmp_path / "t")
+    fields = ["architectures", "hidden_size", "vocab_size", "draft_vocab_size", "eagle_config"]
+    rng = random.Random(10)
+    refused = 0
+    for _ in range(1500):
+        config = drafter_config()
+        for _ in range(rng.randint(1, 3)):
+            config[rng.choice(fields)] = rng.choice(FIELD_VALUES)
+        text = {"hidden_size": 5120, "num_hidden_layers": 64}
+        text[rng.choice(["hidden_size", "num_hidden_layers"])] = rng.choice([*FIELD_VALUES, 5120, 64])
+        (drafter / "config.json").write_text(json.dumps(config))
+        (target / "config.json").write_text(json.dumps({"text_config": rng.choice([text, text, [], "x"])}))
+        try:
+            check_drafter(drafter, *target_text_config(str(target)))
+        except BadInput as exc:
+            named = (drafter / "config.json", drafter / "model.safetensors", target / "config.json")
+            assert any(str(file) in exc.what for file in named) and "`" in exc.what
+            refused += 1
+    assert refused > 500

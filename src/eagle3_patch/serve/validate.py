@@ -100,7 +100,8 @@ def judge_drafter(
 ) -> DrafterReport:
     """The checks on an already-read config and weights header (local files, or the Hub's before download)."""
     architectures = config.get("architectures")
-    known = [a for a in architectures or [] if a in EAGLE3_DRAFT_CLASSES] if isinstance(architectures, list) else []
+    names = architectures if isinstance(architectures, list) else []
+    known = [a for a in names if isinstance(a, str) and a in EAGLE3_DRAFT_CLASSES]
     if not known:
         _refuse(config_file, "architectures", architectures,
                 f"a list naming an EAGLE-3 draft class SGLang knows: {', '.join(sorted(EAGLE3_DRAFT_CLASSES))}",
