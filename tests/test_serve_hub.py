@@ -11,7 +11,7 @@ import pytest
 from eagle3_patch.errors import EXIT_BAD_INPUT
 from hub_standin import COMMIT, StandInHub
 from releases import install_release
-from serve_fixtures import HUB_REPO, drafter_config, tree_digest, write_drafter, write_target
+from serve_fixtures import HUB_REPO, drafter_config, run_python, tree_digest, write_drafter, write_target
 from test_serve_handoff import _standin_env, serve
 from test_serve_malformed import write_header, write_sharded
 
@@ -114,3 +114,42 @@ def test_unknown_repo_on_the_hub_is_refused(world: dict) -> None:
 
     assert done.returncode == EXIT_BAD_INPUT, done.stderr
     assert "the Hub refused access" in done.stderr
+
+
+HUB_FUZZ = """
+import json, os, random, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from hub_standin import COMMIT, StandInHub
+from serve_fixtures import HUB_REPO
+weights = Path({weights!r})
+pristine = weights.read_bytes()
+length = int.from_bytes(pristine[:8], "little")
+with StandInHub(HUB_REPO, weights.parent.parent) as hub:
+    os.environ["HF_ENDPOINT"] = hub.endpoint  # before huggingface_hub is imported
+    from eagle3_patch.errors import BadInput
+    from eagle3_patch.serve.hub import _remote_header
+    rng, outcomes = random.Random(3), {{"ok": 0, "refused": 0}}
+    for _ in range(200):
+        corrupt = bytearray(pristine[: 8 + length + 64])
+        for _ in range(rng.randint(1, 4)):
+            corrupt[rng.randrange(0, 8 + length)] = rng.randrange(256)
+        weights.write_bytes(bytes(corrupt))
+        try:
+            _remote_header(HUB_REPO, "compressed/model.safetensors", COMMIT)
+            outcomes["ok"] += 1
+        except BadInput as exc:
+            assert "compressed/model.safetensors" in exc.what, exc.what
+            outcomes["refused"] += 1
+print(json.dumps(outcomes))
+"""
+
+
+def test_randomly_corrupted_headers_on_the_hub_are_refused_never_crash(tmp_path: Path) -> None:
+    drafter = write_drafter(tmp_path / "repo" / "compressed")
+    code = HUB_FUZZ.format(tests=str(Path(__file__).parent), weights=str(drafter / "model.safetensors"))
+
+    done = run_python(code, {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"})
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["refused"] > 100
