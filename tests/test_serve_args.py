@@ -4,16 +4,13 @@ replaced behind validation's back, secrets never reach the terminal."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from eagle3_patch.serve.plan import MASK, masked
 from releases import install_release
-from serve_fixtures import tree_digest, write_drafter, write_target
-from test_serve_handoff import _standin_env, serve
+from serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
 
 
 @pytest.fixture
@@ -21,7 +18,7 @@ def world(tmp_path: Path) -> dict:
     """A real SGLang 0.5.12 site, the recording stand-in interpreter, a target and a drafter."""
     site = tmp_path / "site"
     package_dir = install_release("0.5.12", site)
-    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    standin, record, env = standin_env(tmp_path, site, package_dir)
     model, drafter = write_target(tmp_path / "Qwen3.6-27B"), write_drafter(tmp_path / "compressed")
     args = ["--python", str(standin), "--model", str(model), "--drafter", str(drafter)]
     return {"site": site, "record": record, "env": env, "args": args}

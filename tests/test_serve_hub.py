@@ -11,16 +11,17 @@ import pytest
 from eagle3_patch.errors import EXIT_BAD_INPUT
 from hub_standin import COMMIT, StandInHub
 from releases import install_release
-from serve_fixtures import HUB_REPO, drafter_config, run_python, tree_digest, write_drafter, write_target
-from test_serve_handoff import _standin_env, serve
-from test_serve_malformed import write_header, write_sharded
+from serve_fixtures import (
+    HUB_REPO, drafter_config, run_python, serve, standin_env, tree_digest, write_drafter, write_header, write_sharded,
+    write_target,
+)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> dict:
     site = tmp_path / "site"
     package_dir = install_release("0.5.12", site)
-    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    standin, record, env = standin_env(tmp_path, site, package_dir)
     env.pop("HF_HUB_OFFLINE")
     env.update(HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     args = ["--python", str(standin), "--model", str(write_target(tmp_path / "target")), "--drafter", "compressed"]

@@ -11,8 +11,7 @@ import pytest
 
 from eagle3_patch.errors import EXIT_NOT_FOUND
 from releases import install_release
-from serve_fixtures import tree_digest, write_drafter, write_target
-from test_serve_handoff import _standin_env, base_env, serve
+from serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ def test_python_and_sglang_dir_naming_different_sglangs_is_refused_before_patchi
 ) -> None:
     theirs = install_release("0.5.12", tmp_path / "site-a")  # what --python imports
     other = install_release("0.5.12", tmp_path / "site-b")   # what --sglang-dir names
-    standin, record, env = _standin_env(tmp_path, tmp_path / "site-a", theirs)
+    standin, record, env = standin_env(tmp_path, tmp_path / "site-a", theirs)
     untouched = (tree_digest(tmp_path / "site-a"), tree_digest(tmp_path / "site-b"))
 
     done = serve(["--python", str(standin), "--sglang-dir", str(other), *inputs, *mode], env)
@@ -41,7 +40,7 @@ def test_python_and_sglang_dir_naming_different_sglangs_is_refused_before_patchi
 
 def test_python_and_sglang_dir_naming_the_same_sglang_launch_it(tmp_path: Path, inputs: list[str]) -> None:
     package = install_release("0.5.12", tmp_path / "site")
-    standin, record, env = _standin_env(tmp_path, tmp_path / "site", package)
+    standin, record, env = standin_env(tmp_path, tmp_path / "site", package)
 
     done = serve(["--python", str(standin), "--sglang-dir", str(package), *inputs], env)
 

@@ -16,7 +16,9 @@ from eagle3_patch.errors import EXIT_BAD_INPUT, BadInput
 from eagle3_patch.serve.checkpoint import INDEX_FILE
 from eagle3_patch.serve.validate import check_drafter, target_text_config
 from releases import install_release
-from serve_fixtures import DRAFT_VOCAB, drafter_config, drafter_tensors, write_drafter, write_target
+from serve_fixtures import (
+    DRAFT_VOCAB, drafter_config, drafter_tensors, write_drafter, write_header, write_sharded, write_target,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +34,6 @@ def run_serve(sglang: Path, model: Path, drafter: Path, monkeypatch: pytest.Monk
               "--drafter", str(drafter), "--dry-run", "--json"])
     out, err = capsys.readouterr()
     return exited.value.code, out, err
-
-
-def write_header(path: Path, header: bytes, body: bytes = b"\0" * 64) -> None:
-    path.write_bytes(len(header).to_bytes(8, "little") + header + body)
 
 
 HEADERS = {
@@ -140,22 +138,6 @@ def test_malformed_target_config_field_is_named(text: object, field: str, tmp_pa
 
     assert code == EXIT_BAD_INPUT, err
     assert str(target / "config.json") in err and f"`{field}`" in err
-
-
-def write_sharded(folder: Path, weight_map: object | None = None) -> Path:
-    """The compressed drafter split in two shards, with the index transformers writes."""
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps(drafter_config()))
-    tensors = drafter_tensors()
-    first = {k: v for k, v in tensors.items() if k in ("d2t", "fc.weight")}
-    second = {k: v for k, v in tensors.items() if k not in first}
-    names = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")
-    save_file(first, str(folder / names[0]))
-    save_file(second, str(folder / names[1]))
-    if weight_map is None:
-        weight_map = {**{k: names[0] for k in first}, **{k: names[1] for k in second}}
-    (folder / INDEX_FILE).write_text(json.dumps({"metadata": {"total_size": 1}, "weight_map": weight_map}))
-    return folder
 
 
 def test_sharded_drafter_is_validated_through_its_index(tmp_path: Path, sglang: Path,
