@@ -154,3 +154,22 @@ def test_randomly_corrupted_headers_on_the_hub_are_refused_never_crash(tmp_path:
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1])["refused"] > 100
+
+
+@pytest.mark.parametrize("repo", ["a b/c", "x/y/z", "../nope"])
+def test_drafter_repo_that_is_neither_folder_nor_repo_id_is_bad_input(world: dict, repo: str) -> None:
+    done = serve([*world["args"], "--drafter-repo", repo, "--dry-run"], world["env"])
+
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr
+    assert f"--drafter-repo '{repo}' is neither a local folder nor a valid Hub repo id" in done.stderr
+
+
+@pytest.mark.parametrize("model", ["a b/c", "org/", "Qwen/Qwen3.6-27B:x"])
+def test_target_that_is_neither_folder_nor_repo_id_is_bad_input(world: dict, model: str, tmp_path: Path) -> None:
+    drafter = write_drafter(tmp_path / "local-drafter")
+    args = [*world["args"][:2], "--model", model, "--drafter", str(drafter), "--dry-run"]
+
+    done = serve(args, world["env"])
+
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr
+    assert f"Target model '{model}' is not a valid Hub repo id" in done.stderr

@@ -30,6 +30,7 @@ def fetch_hub_drafter(
             EntryNotFoundError,
             GatedRepoError,
             HfHubHTTPError,
+            HFValidationError,
             LocalEntryNotFoundError,
             RepositoryNotFoundError,
         )
@@ -51,6 +52,12 @@ def fetch_hub_drafter(
         if not download:
             return report
         snapshot = Path(snapshot_download(repo_id, revision=commit, allow_patterns=[f"{variant}/*"]))
+    except HFValidationError as exc:
+        raise BadInput(
+            f"--drafter-repo '{repo_id}' is neither a local folder nor a valid Hub repo id.",
+            str(exc).splitlines()[0],
+            "Pass a folder that exists, or an id like Ex0bit/Qwen3.6-27B-PRISM-EAGLE3.",
+        ) from None
     except LocalEntryNotFoundError as exc:
         raise _not_cached(repo_id, variant, offline, command, str(exc)) from None
     except (RepositoryNotFoundError, GatedRepoError) as exc:
