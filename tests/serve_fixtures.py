@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
+from eagle3_patch.serve.checkpoint import INDEX_FILE
+from eagle3_patch.serve.dialect import SPEC_V2_ENV
+
 HUB_REPO = "Ex0bit/Qwen3.6-27B-PRISM-EAGLE3"
 HIDDEN = 5120
 LAYERS = 64
@@ -109,3 +112,61 @@ def run_python(code: str, env_overrides: dict[str, str], cwd: Path | None = None
     env.update(env_overrides)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=120)
+
+
+MARKER = "[EAGLE3-PATCH]"
+STANDIN = """#!{real}
+import json, os, sys
+if sys.argv[1:3] == ["-m", "sglang.launch_server"]:
+    watched = open(os.environ["STANDIN_WATCH"], encoding="utf-8").read()
+    with open(os.environ["STANDIN_RECORD"], "w") as out:
+        json.dump({{"argv": sys.argv, "env": dict(os.environ), "pid": os.getpid(),
+                    "patched": {marker!r} in watched}}, out)
+    sys.exit(int(os.environ.get("STANDIN_EXIT", "0")))
+os.execv({real!r}, [{real!r}, *sys.argv[1:]])
+"""
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != SPEC_V2_ENV and not k.startswith("HF_")}
+    return {**env, "HF_HUB_OFFLINE": "1", **extra}
+
+
+def serve(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "eagle3_patch", "serve", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def standin_env(tmp_path: Path, site: Path, package_dir: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A stand-in SGLang interpreter and the environment serve runs it in: started as
+    `-m sglang.launch_server` it records its argv, environment, PID and whether qwen3_5.py
+    already carried the patch, then exits with $STANDIN_EXIT; for anything else (the
+    find_spec/metadata queries) it becomes the real Python."""
+    standin = tmp_path / "bin" / "python"
+    standin.parent.mkdir(exist_ok=True)
+    standin.write_text(STANDIN.format(real=sys.executable, marker=MARKER))
+    standin.chmod(0o755)
+    record = tmp_path / "launch.json"
+    env = base_env(PYTHONPATH=str(site), STANDIN_RECORD=str(record),
+                   STANDIN_WATCH=str(package_dir / "srt" / "models" / "qwen3_5.py"))
+    return standin, record, env
+
+
+def write_header(path: Path, header: bytes, body: bytes = b"\0" * 64) -> None:
+    path.write_bytes(len(header).to_bytes(8, "little") + header + body)
+
+
+def write_sharded(folder: Path, weight_map: object | None = None) -> Path:
+    """The compressed drafter split in two shards, with the index transformers writes."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(drafter_config()))
+    tensors = drafter_tensors()
+    first = {k: v for k, v in tensors.items() if k in ("d2t", "fc.weight")}
+    second = {k: v for k, v in tensors.items() if k not in first}
+    names = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")
+    save_file(first, str(folder / names[0]))
+    save_file(second, str(folder / names[1]))
+    if weight_map is None:
+        weight_map = {**{k: names[0] for k in first}, **{k: names[1] for k in second}}
+    (folder / INDEX_FILE).write_text(json.dumps({"metadata": {"total_size": 1}, "weight_map": weight_map}))
+    return folder

@@ -146,3 +146,76 @@ def test_script_quotes_every_variable_and_passes_args_through(recorder: tuple[Pa
         "serve", "--model", env["MODEL"], "--drafter", "./my drafter", "--drafter-repo", "/repos/a b",
         "--python", "/opt/my venv/bin/python", "--", "--tp", "2", "--api-key", "k e y*",
     ]
+
+
+def test_script_own_flags_go_to_serve_and_everything_else_after_dashes(recorder: tuple[Path, Path]) -> None:
+    fake, record = recorder
+
+    done = run_script(fake, {}, "--tp", "2", "--dry-run", "--port", "31000", "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(record.read_text()) == [
+        "serve", "--model", "Qwen/Qwen3.6-27B", "--drafter", "compressed", "--dry-run", "--json",
+        "--", "--tp", "2", "--port", "31000",
+    ]
+
+
+def test_script_dashes_end_its_own_flags(recorder: tuple[Path, Path]) -> None:
+    fake, record = recorder
+
+    done = run_script(fake, {}, "--dry-run", "--", "--json", "--tp", "2")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(record.read_text())[-5:] == ["--dry-run", "--", "--json", "--tp", "2"]
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_script_help_says_where_sglang_args_go_and_launches_nothing(recorder: tuple[Path, Path], flag: str) -> None:
+    fake, record = recorder
+
+    done = run_script(fake, {}, "--tp", "2", flag)
+
+    assert done.returncode == 0 and not record.exists()
+    assert "exactly --dry-run, --json and -h/--help" in done.stdout and "after `--`" in done.stdout
+
+
+def _without_eagle3_patch(tmp_path: Path, python: Path) -> dict[str, str]:
+    """Environment where PATH holds no eagle3-patch and $PYTHON is ``python``."""
+    bin_dir = tmp_path / "path"
+    bin_dir.mkdir()
+    for tool in ("bash", "env"):
+        (bin_dir / tool).symlink_to(subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip())
+    clean = {k: v for k, v in os.environ.items() if k not in {"MODEL", "DRAFTER", "DRAFTER_REPO", "EAGLE3_PATCH"}}
+    return {**clean, "PATH": str(bin_dir), "PYTHON": str(python)}
+
+
+def test_script_falls_back_to_python_m_eagle3_patch(tmp_path: Path) -> None:
+    record = tmp_path / "argv.json"
+    python = tmp_path / "python"
+    python.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                      f"if sys.argv[1:3] == ['-m', 'eagle3_patch']:\n"
+                      f"    json.dump(sys.argv[1:], open({str(record)!r}, 'w')); sys.exit(0)\n"
+                      f"os.execv({sys.executable!r}, [{sys.executable!r}, *sys.argv[1:]])\n")
+    python.chmod(0o755)
+
+    done = subprocess.run([str(SCRIPT), "--dry-run", "--tp", "2"], env=_without_eagle3_patch(tmp_path, python),
+                          capture_output=True, text=True, timeout=30)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(record.read_text()) == [
+        "-m", "eagle3_patch", "serve", "--model", "Qwen/Qwen3.6-27B", "--drafter", "compressed",
+        "--python", str(python), "--dry-run", "--", "--tp", "2",
+    ]
+
+
+def test_script_without_eagle3_patch_says_how_to_install_it(tmp_path: Path) -> None:
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nexit 1\n")
+    python.chmod(0o755)
+
+    done = subprocess.run([str(SCRIPT), "--dry-run"], env=_without_eagle3_patch(tmp_path, python),
+                          capture_output=True, text=True, timeout=30)
+
+    assert done.returncode == 127
+    assert "eagle3-patch is not installed" in done.stderr and "pipx install ." in done.stderr
+    assert "command not found" not in done.stderr

@@ -1,15 +1,12 @@
 """`eagle3-patch serve` end to end, as a user runs it, on real releases (needs the patch engine).
 
-The SGLang interpreter is a stand-in script: started as `-m sglang.launch_server`
-it records its argv, environment, PID and whether qwen3_5.py already carried the
-patch, then exits with a code of our choosing; for anything else (the engine's
-find_spec/metadata queries) it becomes the real Python.
+The SGLang interpreter is serve_fixtures' stand-in script (records what it was
+launched with, see ``standin_env``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,46 +17,13 @@ from packaging.version import Version
 from eagle3_patch.errors import EXIT_UNSUPPORTED
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, SPEC_V2_ENV
 from releases import RELEASES, UNSUPPORTED, install_release
-from serve_fixtures import tree_digest, write_drafter, write_target
-
-MARKER = "[EAGLE3-PATCH]"
-STANDIN = """#!{real}
-import json, os, sys
-if sys.argv[1:3] == ["-m", "sglang.launch_server"]:
-    watched = open(os.environ["STANDIN_WATCH"], encoding="utf-8").read()
-    with open(os.environ["STANDIN_RECORD"], "w") as out:
-        json.dump({{"argv": sys.argv, "env": dict(os.environ), "pid": os.getpid(),
-                    "patched": {marker!r} in watched}}, out)
-    sys.exit(int(os.environ.get("STANDIN_EXIT", "0")))
-os.execv({real!r}, [{real!r}, *sys.argv[1:]])
-"""
+from serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
 
 
 def expected(version: str) -> tuple[str, dict[str, str]]:
     if Version(version) < Version("0.5.14"):
         return SCHEDULER_FLAG, {SPEC_V2_ENV: "1"}
     return RADIX_FLAG, {}
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != SPEC_V2_ENV and not k.startswith("HF_")}
-    return {**env, "HF_HUB_OFFLINE": "1", **extra}
-
-
-def serve(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "eagle3_patch", "serve", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
-def _standin_env(tmp_path: Path, site: Path, package_dir: Path) -> tuple[Path, Path, dict[str, str]]:
-    standin = tmp_path / "bin" / "python"
-    standin.parent.mkdir(exist_ok=True)
-    standin.write_text(STANDIN.format(real=sys.executable, marker=MARKER))
-    standin.chmod(0o755)
-    record = tmp_path / "launch.json"
-    env = base_env(PYTHONPATH=str(site), STANDIN_RECORD=str(record),
-                   STANDIN_WATCH=str(package_dir / "srt" / "models" / "qwen3_5.py"))
-    return standin, record, env
 
 
 @pytest.fixture
@@ -74,7 +38,7 @@ def test_handoff_runs_exactly_the_dry_run_plan_after_patching(
     site = tmp_path / "site"
     package_dir = install_release(version, site)
     model, drafter = inputs
-    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    standin, record, env = standin_env(tmp_path, site, package_dir)
     env["STANDIN_EXIT"] = "7"
     args = ["--python", str(standin), "--model", str(model), "--drafter", str(drafter)]
     untouched = tree_digest(site)
@@ -106,8 +70,9 @@ def test_dry_run_plan_per_release_writes_nothing(version: str, tmp_path: Path, i
     model, drafter = inputs
     untouched = tree_digest(site)
 
+    # This interpreter imports that SGLang (PYTHONPATH), so serve may exec it.
     done = serve(["--sglang-dir", str(package_dir), "--model", str(model), "--drafter", str(drafter),
-                  "--dry-run", "--json"], base_env())
+                  "--dry-run", "--json"], base_env(PYTHONPATH=str(site)))
 
     assert tree_digest(site) == untouched
     if version in UNSUPPORTED:
@@ -131,7 +96,8 @@ def test_bad_drafter_fails_before_anything_is_written(tmp_path: Path, inputs: tu
     (wrong / "config.json").write_text(json.dumps({**config, "hidden_size": 4096}))
     untouched = tree_digest(site)
 
-    done = serve(["--sglang-dir", str(package_dir), "--model", str(model), "--drafter", str(wrong)], base_env())
+    done = serve(["--sglang-dir", str(package_dir), "--model", str(model), "--drafter", str(wrong)],
+                 base_env(PYTHONPATH=str(site)))
 
     assert done.returncode == 8, done.stderr  # EXIT_BAD_INPUT
     assert "`hidden_size`" in done.stderr and "Found 4096; expected 5120" in done.stderr
@@ -141,7 +107,7 @@ def test_bad_drafter_fails_before_anything_is_written(tmp_path: Path, inputs: tu
 def test_no_apply_refuses_a_broken_release_and_launches_nothing(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
     site = tmp_path / "site"
     package_dir = install_release("0.5.12", site)
-    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    standin, record, env = standin_env(tmp_path, site, package_dir)
     model, drafter = inputs
     untouched = tree_digest(site)
 
@@ -156,7 +122,7 @@ def test_no_apply_refuses_a_broken_release_and_launches_nothing(tmp_path: Path, 
 def test_no_apply_launches_a_native_release_without_writing(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
     site = tmp_path / "site"
     package_dir = install_release("0.5.22", site)
-    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    standin, record, env = standin_env(tmp_path, site, package_dir)
     model, drafter = inputs
     untouched = tree_digest(site)
 
@@ -172,7 +138,7 @@ def test_unsupported_release_is_refused_with_the_same_message_as_apply(tmp_path:
                                                                         inputs: tuple[Path, Path]) -> None:
     site = tmp_path / "site"
     package_dir = install_release("0.5.10", site)
-    standin, record, env = _standin_env(tmp_path, site, package_dir)
+    standin, record, env = standin_env(tmp_path, site, package_dir)
     model, drafter = inputs
 
     launched = serve(["--python", str(standin), "--model", str(model), "--drafter", str(drafter)], env)

@@ -113,7 +113,7 @@ def test_sglang_aliases_of_our_flags_override_them(alias: str, ours: str) -> Non
 
 
 def test_shell_command_is_copy_pasteable() -> None:
-    odd = build_plan("/opt/my venv/bin/python", "./Qwen3.6 27B", "/d/it's", OLD, ["--api-key", "a b;c"])
+    odd = build_plan("/opt/my venv/bin/python", "./Qwen3.6 27B", "/d/it's", OLD, ["--served-model-name", "a b;c"])
 
     words = shlex.split(odd.shell_command())
 

@@ -13,19 +13,23 @@ from pathlib import Path
 import pytest
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.serve.drafter import download_command, resolve_drafter
+from eagle3_patch.serve.drafter import download_command, local_drafter as resolve_drafter
 from serve_fixtures import HUB_REPO, hub_snapshot, run_python, write_drafter, write_target
 
 RESOLVE = """
 import json, sys
 from eagle3_patch.errors import BadInput
-from eagle3_patch.serve.drafter import resolve_drafter
+from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.validate import check_drafter, target_text_config
 try:
     target, skipped = target_text_config({model!r})
-    folder = resolve_drafter({drafter!r}, {repo!r})
-    report = check_drafter(folder, target, skipped)
-    print(json.dumps({{"path": str(folder), "notes": report.notes, "modules": sorted(sys.modules)}}))
+    folder = local_drafter({drafter!r}, {repo!r})
+    if folder is None:
+        from eagle3_patch.serve.hub import fetch_hub_drafter
+        report = fetch_hub_drafter({repo!r}, {drafter!r}, target, skipped)
+    else:
+        report = check_drafter(folder, target, skipped)
+    print(json.dumps({{"path": str(report.path), "notes": report.notes, "modules": sorted(sys.modules)}}))
 except BadInput as exc:
     print(json.dumps({{"error": exc.message, "modules": sorted(sys.modules)}}))
 """
@@ -122,15 +126,45 @@ def test_local_drafter_and_model_never_import_huggingface_hub(tmp_path: Path) ->
     assert not [m for m in result["modules"] if m.split(".")[0] == "huggingface_hub"]
 
 
-def test_hub_model_id_reads_only_the_cache_constants(tmp_path: Path) -> None:
-    drafter = write_drafter(tmp_path / "compressed")
-    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+TARGET_AT = """
+import json
+from eagle3_patch.serve.validate import target_text_config
+target, why = target_text_config("Qwen/Qwen3.6-27B", {revision!r})
+print(json.dumps({{"hidden": target and target.hidden_size, "source": target and str(target.source), "why": why}}))
+"""
 
-    result = resolve_in_fresh_process(str(drafter), HUB_REPO, "Qwen/Qwen3.6-27B", env, tmp_path)
 
-    assert "path" in result
-    assert "huggingface_hub.file_download" not in result["modules"]
-    assert "huggingface_hub._snapshot_download" not in result["modules"]
+def target_in_fresh_process(hf_home: Path, revision: str | None) -> dict:
+    done = run_python(TARGET_AT.format(revision=revision), {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_hub_target_config_follows_the_revision_sglang_will_load(tmp_path: Path) -> None:
+    hf_home = tmp_path / "hf"
+    write_target(hub_snapshot(hf_home, "Qwen/Qwen3.6-27B", "a" * 40))
+    other = hub_snapshot(hf_home, "Qwen/Qwen3.6-27B", "b" * 40)
+    write_target(other, hidden=4096)
+    (other.parent.parent / "refs" / "main").write_text("a" * 40)
+    (other.parent.parent / "refs" / "v2").write_text("b" * 40)
+
+    assert target_in_fresh_process(hf_home, None)["hidden"] == 5120
+    at_v2 = target_in_fresh_process(hf_home, "v2")
+    assert at_v2["hidden"] == 4096 and at_v2["source"] == str(other / "config.json")
+    assert target_in_fresh_process(hf_home, "b" * 40)["hidden"] == 4096
+    assert "not in the local Hugging Face cache" in target_in_fresh_process(hf_home, "v3")["why"]
+
+
+def test_hub_target_no_exist_marker_is_reported_as_such(tmp_path: Path) -> None:
+    hf_home = tmp_path / "hf"
+    snapshot = hub_snapshot(hf_home, "Qwen/Qwen3.6-27B", "c" * 40)
+    marker = snapshot.parent.parent / ".no_exist" / ("c" * 40) / "config.json"
+    marker.parent.mkdir(parents=True)
+    marker.touch()
+
+    result = target_in_fresh_process(hf_home, None)
+
+    assert result["hidden"] is None and ".no_exist" in result["why"]
 
 
 @pytest.mark.parametrize(("version", "cli"), [("0.33.5", "huggingface-cli download"), ("1.2.0", "hf download")])

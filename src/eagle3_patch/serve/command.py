@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -10,12 +11,52 @@ import click
 from eagle3_patch.cli import target_options
 from eagle3_patch.serve.drafter import DEFAULT_DRAFTER_REPO
 from eagle3_patch.serve.launch import DEFAULT_MODEL, exec_plan, prepare_launch
+from eagle3_patch.serve.plan import user_flags, validated_by
+
+_AFTER_DASHES = "SGLang's own options go after `--`: eagle3-patch serve --drafter ... -- {}"
 
 
-@click.command(
-    "serve",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-)
+class ServeCommand(click.Command):
+    """Options before `--` are serve's own (a typo is a usage error); everything after is SGLang's."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ours, theirs = _split_at_dashes(args)
+        try:
+            rest = super().parse_args(ctx, ours)
+        except click.NoSuchOption as exc:
+            # click's own text keeps its "Did you mean ...?" for typos of serve's options.
+            raise click.UsageError(
+                f"{exc.format_message()}\n{_AFTER_DASHES.format(shlex.quote(exc.option_name))}", ctx
+            ) from None
+        if rest:
+            raise click.UsageError(
+                f"Unexpected argument {shlex.quote(rest[0])} before `--`.\n" + _AFTER_DASHES.format(shlex.join(rest)),
+                ctx,
+            )
+        for flag in sorted(user_flags(theirs)):
+            option = validated_by(flag)
+            if option:
+                raise click.UsageError(
+                    f"{flag} after `--` would replace the {option.lstrip('-')} serve validated.\n"
+                    f"Pass it as {option} PATH instead, before `--`.",
+                    ctx,
+                )
+        ctx.params["sglang_args"] = tuple(theirs)
+        return []
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), "[-- SGLANG_ARGS...]"]
+
+
+def _split_at_dashes(args: list[str]) -> tuple[list[str], list[str]]:
+    if "--" not in args:
+        return list(args), []
+    at = args.index("--")
+    return list(args[:at]), list(args[at + 1:])
+
+
+# Extra arguments are let through click only so that ServeCommand can refuse them with its own message.
+@click.command("serve", cls=ServeCommand, context_settings={"allow_extra_args": True})
 @click.option("--model", default=DEFAULT_MODEL, show_default=True,
               help="Target: a local model folder or a Hub repo id.")
 @click.option("--drafter", required=True,
@@ -27,7 +68,6 @@ from eagle3_patch.serve.launch import DEFAULT_MODEL, exec_plan, prepare_launch
 @click.option("--dry-run", is_flag=True, help="Write nothing; print the exact command and environment.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print {\"argv\": [...], \"env\": {...}}.")
 @target_options
-@click.argument("sglang_args", nargs=-1, type=click.UNPROCESSED)
 def serve(
     model: str,
     drafter: str,
@@ -41,8 +81,9 @@ def serve(
 ) -> None:
     """Launch SGLang with EAGLE-3 at the validated chain config.
 
-    Everything after `--` goes to SGLang unchanged; where it repeats a flag
-    serve sets, your value wins.
+    Options before `--` are serve's own. Everything after `--` goes to SGLang
+    unchanged; where it repeats a flag serve sets, your value wins (except the
+    model and draft model paths: use --model and --drafter).
     """
     if as_json and not dry_run:
         raise click.UsageError("--json describes a plan; use it with --dry-run.")

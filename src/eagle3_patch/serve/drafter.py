@@ -1,8 +1,6 @@
-"""Find the EAGLE-3 drafter the user named: a folder, or a variant of a local or Hub repo.
+"""Find the EAGLE-3 drafter the user named on disk: a folder, or a variant of a local repo folder.
 
-``huggingface_hub`` is imported only when a variant has to come from the Hub
-(importing it costs about half the hand-off budget). Its progress bar, HF_HOME,
-HF_HUB_OFFLINE and HF_TOKEN then behave exactly as in any other Hub tool.
+A variant of a Hub repo is left to ``serve.hub`` (validated before download).
 """
 
 from __future__ import annotations
@@ -14,11 +12,6 @@ from eagle3_patch.errors import BadInput
 
 DEFAULT_DRAFTER_REPO = "Ex0bit/Qwen3.6-27B-PRISM-EAGLE3"
 DRAFTER_VARIANTS = ("full", "compressed")
-
-
-def resolve_drafter(drafter: str, repo: str = DEFAULT_DRAFTER_REPO) -> Path:
-    """The folder holding the drafter's config.json: ``drafter`` itself, or a variant of ``repo``."""
-    return local_drafter(drafter, repo) or hub_variant(repo, drafter)
 
 
 def local_drafter(drafter: str, repo: str = DEFAULT_DRAFTER_REPO) -> Path | None:
@@ -53,65 +46,6 @@ def local_drafter(drafter: str, repo: str = DEFAULT_DRAFTER_REPO) -> Path | None
         f"--drafter takes a folder holding config.json, or one of: {', '.join(DRAFTER_VARIANTS)} "
         f"(resolved inside --drafter-repo, default {DEFAULT_DRAFTER_REPO}).",
         "Example: eagle3-patch serve --drafter compressed",
-    )
-
-
-def hub_variant(repo_id: str, variant: str) -> Path:
-    """Download (or find in the Hub cache) one variant folder of ``repo_id``; its path."""
-    try:
-        import huggingface_hub
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import (
-            GatedRepoError,
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-        )
-    except ImportError:
-        raise BadInput(
-            f"Cannot download drafter '{variant}' from {repo_id}: huggingface_hub is not installed.",
-            "Hub drafters are fetched with huggingface_hub.",
-            "pip install huggingface_hub, or pass --drafter a local folder.",
-        ) from None
-    command = download_command(repo_id, variant, huggingface_hub.__version__)
-    offline = bool(huggingface_hub.constants.HF_HUB_OFFLINE)
-    try:
-        snapshot = Path(snapshot_download(repo_id, allow_patterns=[f"{variant}/*"]))
-    except LocalEntryNotFoundError as exc:
-        raise _not_cached(repo_id, variant, offline, command, str(exc)) from None
-    except (RepositoryNotFoundError, GatedRepoError) as exc:
-        raise BadInput(
-            f"Cannot download drafter '{variant}' from {repo_id}: the Hub refused access.",
-            str(exc).splitlines()[0],
-            "Check the repo id (--drafter-repo), or log in (hf auth login / HF_TOKEN) if it is gated or private.",
-        ) from None
-    except HfHubHTTPError as exc:
-        raise BadInput(
-            f"Downloading drafter '{variant}' from {repo_id} failed.",
-            str(exc).splitlines()[0],
-            f"Retry, or download it yourself and pass the folder: {command}",
-        ) from None
-    found = snapshot / variant
-    if not (found / "config.json").is_file():
-        # Offline with the repo cached but not this variant: snapshot_download returns the snapshot anyway.
-        raise _not_cached(repo_id, variant, offline, command, f"{found / 'config.json'} is missing")
-    return found
-
-
-def _not_cached(repo_id: str, variant: str, offline: bool, command: str, detail: str) -> BadInput:
-    import huggingface_hub.constants
-
-    why = (
-        "HF_HUB_OFFLINE is set, so nothing can be downloaded now."
-        if offline
-        else f"The Hub could not be reached ({detail.splitlines()[0] if detail else 'no detail'})."
-    )
-    return BadInput(
-        f"Drafter '{variant}' of {repo_id} is not in the local Hugging Face cache "
-        f"({huggingface_hub.constants.HF_HUB_CACHE}).",
-        why,
-        f"Download it where the Hub is reachable:\n  {command}\n"
-        "or pass --drafter a local folder holding config.json and model.safetensors.",
     )
 
 

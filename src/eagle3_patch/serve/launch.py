@@ -10,10 +10,10 @@ from typing import NoReturn
 
 from eagle3_patch.engine import capture_state, ensure_capture
 from eagle3_patch.errors import LaunchFailed
-from eagle3_patch.locate import locate_sglang
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
-from eagle3_patch.serve.drafter import hub_variant, local_drafter
-from eagle3_patch.serve.plan import LaunchPlan, build_plan
+from eagle3_patch.serve.drafter import local_drafter
+from eagle3_patch.serve.interpreter import serving_install
+from eagle3_patch.serve.plan import LaunchPlan, build_plan, flag_value
 from eagle3_patch.serve.validate import DrafterReport, check_drafter, target_text_config
 
 DEFAULT_MODEL = "Qwen/Qwen3.6-27B"
@@ -67,7 +67,7 @@ def prepare_launch(
     dry_run: bool,
 ) -> PreparedLaunch:
     """Locate SGLang, validate the drafter, make sure capture works (unless dry-run), build the plan."""
-    install = locate_sglang(python, sglang_dir)
+    install = serving_install(python, sglang_dir)
     folder = local_drafter(drafter, drafter_repo)
     # The state is read up front only where it is needed: for the dry-run
     # summary, and to refuse an unsupported release (with apply's own message)
@@ -76,9 +76,15 @@ def prepare_launch(
     state = capture_state(install) if dry_run or folder is None else None
     if state == "unsupported":
         ensure_capture(install, False)
-    target, skipped = target_text_config(model)
-    folder = folder or hub_variant(drafter_repo, drafter)
-    report = check_drafter(folder, target, skipped)
+    target, skipped = target_text_config(model, flag_value(user_args, "--revision"))
+    if folder is not None:
+        report = check_drafter(folder, target, skipped)
+    else:
+        from eagle3_patch.serve.hub import fetch_hub_drafter
+
+        # --dry-run validates from config.json and the weights' header alone; it downloads no weights.
+        report = fetch_hub_drafter(drafter_repo, drafter, target, skipped, download=not dry_run)
+        folder = report.path
     dialect = detect_dialect(install.package_dir, install.version)
     if not dry_run:
         capture = ensure_capture(install, apply)

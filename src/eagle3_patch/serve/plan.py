@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -29,6 +30,22 @@ FLAG_ALIASES: dict[str, frozenset[str]] = {
     RADIX_FLAG: frozenset({SCHEDULER_FLAG}),
     SCHEDULER_FLAG: frozenset({RADIX_FLAG}),
 }
+# Flags that would replace what serve validated, with the serve option to use instead.
+# SGLang's parser accepts unambiguous abbreviations (argparse allow_abbrev), so
+# `--speculative-draft-model-p X` names the drafter too; a shorter prefix is
+# ambiguous with a sibling flag (--speculative-draft-model-revision, --model-impl)
+# and SGLang refuses it itself.
+VALIDATED_FLAGS: dict[str, tuple[str, int]] = {
+    "--speculative-draft-model-path": ("--drafter", len("--speculative-draft-model-p")),
+    "--model-path": ("--model", len("--model-p")),
+}
+
+# Values never shown in clear: whole last word `key` or `token` (so
+# --ssl-keyfile and --max-total-tokens stay visible), and abbreviations SGLang
+# would expand to --api-key / --admin-api-key.
+_SECRET_LAST_WORD = re.compile(r"[-_](key|token)$")
+_SECRET_PREFIXES = (("--api-key", len("--api-")), ("--admin-api-key", len("--admin-")))
+MASK = "***"
 
 
 @dataclass(frozen=True)
@@ -39,11 +56,12 @@ class LaunchPlan:
     env: dict[str, str]
 
     def shell_command(self) -> str:
-        """The plan as one copy-pasteable POSIX shell line (env assignments first)."""
+        """The plan as one POSIX shell line (env assignments first), secret values masked."""
         assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
-        return " ".join([*assignments, shlex.join(self.argv)])
+        return " ".join([*assignments, shlex.join(masked(self.argv))])
 
     def to_json(self) -> dict[str, object]:
+        """The exact argv and env, secrets included: it is what a machine re-runs."""
         return {"argv": list(self.argv), "env": dict(self.env)}
 
 
@@ -74,3 +92,50 @@ def build_plan(
 def user_flags(user_args: list[str] | tuple[str, ...]) -> set[str]:
     """Long-option names in ``user_args``, whether written ``--flag value`` or ``--flag=value``."""
     return {arg.split("=", 1)[0] for arg in user_args if arg.startswith("--") and arg != "--"}
+
+
+def flag_value(user_args: list[str] | tuple[str, ...], flag: str) -> str | None:
+    """The last value given to ``flag`` in ``user_args`` (``--flag v`` or ``--flag=v``), as argparse keeps it."""
+    value = None
+    for at, arg in enumerate(user_args):
+        if arg == flag and at + 1 < len(user_args):
+            value = user_args[at + 1]
+        elif arg.startswith(flag + "="):
+            value = arg[len(flag) + 1:]
+    return value
+
+
+def validated_by(flag: str) -> str | None:
+    """The serve option to use instead when SGLang would read ``flag`` as a path serve validated."""
+    for full, (option, shortest) in VALIDATED_FLAGS.items():
+        if flag in {full, *FLAG_ALIASES[full]} or (len(flag) >= shortest and full.startswith(flag)):
+            return option
+    return None
+
+
+def is_secret(flag: str) -> bool:
+    """Whether the value of ``flag`` (a long-option name) must not be printed."""
+    if _SECRET_LAST_WORD.search(flag):
+        return True
+    return any(len(flag) >= shortest and full.startswith(flag) for full, shortest in _SECRET_PREFIXES)
+
+
+def masked(argv: list[str]) -> list[str]:
+    """``argv`` with the value of every secret flag replaced, in both ``--flag v`` and ``--flag=v``."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            shown.append(MASK)
+            hide_next = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if arg.startswith("--") and is_secret(name):
+            if eq:
+                shown.append(f"{name}={MASK}")
+            else:
+                shown.append(arg)
+                hide_next = True
+            continue
+        shown.append(arg)
+    return shown

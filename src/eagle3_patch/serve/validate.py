@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
+from eagle3_patch.serve.checkpoint import checkpoint_tensors, read_json
 
 # EntryClass names of EAGLE-3 draft models in sglang/srt/models/*.py across
 # 0.5.8-0.5.23 (Eagle3DeepseekV2ForCausalLM from 0.5.12). Eagle-1/2 classes
 # (LlamaForCausalLMEagle, ...) take no aux hidden states and are not accepted.
 EAGLE3_DRAFT_CLASSES = frozenset({"LlamaForCausalLMEagle3", "Eagle3DeepseekV2ForCausalLM"})
-WEIGHTS_FILE = "model.safetensors"
-# The safetensors format itself refuses headers above 100 MB.
-_HEADER_LIMIT = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -45,8 +43,8 @@ class DrafterReport:
     notes: tuple[str, ...]
 
 
-def target_text_config(model: str) -> tuple[TargetText | None, str]:
-    """The target's text config when readable locally, else None and the reason why not."""
+def target_text_config(model: str, revision: str | None = None) -> tuple[TargetText | None, str]:
+    """The target's text config when readable locally (``revision`` of a Hub id), else None and why not."""
     folder = Path(model).expanduser()
     if folder.is_dir():
         config_file = folder / "config.json"
@@ -63,41 +61,72 @@ def target_text_config(model: str) -> tuple[TargetText | None, str]:
             "--model takes a local model folder or an id like Qwen/Qwen3.6-27B.",
             "Check the path (it is resolved from the current directory).",
         )
-    cached = _hub_cached_file(model, "config.json")
+    at = f"{model}@{revision}" if revision else model
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None, f"huggingface_hub is not installed, so the cache of {at} cannot be read"
+    try:
+        cached = try_to_load_from_cache(model, "config.json", revision=revision)
+    except ValueError as exc:  # an id huggingface_hub itself refuses (HFValidationError)
+        raise BadInput(
+            f"Target model '{model}' is not a valid Hub repo id.",
+            str(exc).splitlines()[0],
+            "--model takes a local model folder or an id like Qwen/Qwen3.6-27B.",
+        ) from None
     if cached is None:
-        return None, f"{model} config.json is not in the local Hugging Face cache (SGLang will download it)"
-    return _text_of(cached, read_json(cached, "target config")), ""
+        return None, f"{at} config.json is not in the local Hugging Face cache (SGLang will download it)"
+    if not isinstance(cached, str):
+        return None, f"the Hugging Face cache records that {at} has no config.json (a .no_exist marker)"
+    return _text_of(Path(cached), read_json(Path(cached), "target config")), ""
 
 
 def check_drafter(folder: Path, target: TargetText | None, skipped_because: str = "no target config given") -> DrafterReport:
     """Validate the drafter in ``folder`` against ``target`` (None: only self-consistency)."""
     config_file = folder / "config.json"
     config = read_json(config_file, "drafter config")
+    weights, tensors = checkpoint_tensors(folder)
+    return judge_drafter(folder, config_file, config, weights, tensors, target, skipped_because)
 
+
+def judge_drafter(
+    folder: Path,
+    config_file: Path | str,
+    config: dict,
+    weights: Path | str,
+    tensors: dict[str, dict],
+    target: TargetText | None,
+    skipped_because: str = "no target config given",
+) -> DrafterReport:
+    """The checks on an already-read config and weights header (local files, or the Hub's before download)."""
     architectures = config.get("architectures")
-    known = [a for a in architectures or [] if a in EAGLE3_DRAFT_CLASSES] if isinstance(architectures, list) else []
+    names = architectures if isinstance(architectures, list) else []
+    known = [a for a in names if isinstance(a, str) and a in EAGLE3_DRAFT_CLASSES]
     if not known:
         _refuse(config_file, "architectures", architectures,
                 f"a list naming an EAGLE-3 draft class SGLang knows: {', '.join(sorted(EAGLE3_DRAFT_CLASSES))}",
                 "This is not an EAGLE-3 drafter; use the full/ or compressed/ variant of an EAGLE-3 drafter repo.")
     hidden = config.get("hidden_size")
-    if not isinstance(hidden, int):
-        _refuse(config_file, "hidden_size", hidden, "an integer", "Re-download the drafter's config.json.")
+    if not _count(hidden):
+        _refuse(config_file, "hidden_size", hidden, "a positive integer", "Re-download the drafter's config.json.")
     vocab, draft_vocab = config.get("vocab_size"), config.get("draft_vocab_size")
+    for field, value in (("vocab_size", vocab), ("draft_vocab_size", draft_vocab)):
+        if value is not None and not _count(value):
+            _refuse(config_file, field, value, "a positive integer", "Re-download the drafter's config.json.")
     eagle_config = config.get("eagle_config")
-    aux = eagle_config.get("eagle_aux_hidden_state_layer_ids") if isinstance(eagle_config, dict) else None
-    if aux is not None and not (isinstance(aux, list) and all(isinstance(i, int) and i >= 0 for i in aux)):
+    if eagle_config is not None and not isinstance(eagle_config, dict):
+        _refuse(config_file, "eagle_config", eagle_config, "a JSON object", "Re-download the drafter's config.json.")
+    aux = eagle_config.get("eagle_aux_hidden_state_layer_ids") if eagle_config else None
+    if aux is not None and not (isinstance(aux, list) and all(_index(i) for i in aux)):
         _refuse(config_file, "eagle_config.eagle_aux_hidden_state_layer_ids", aux,
                 "a list of non-negative layer indices", "Re-download the drafter's config.json.")
 
-    weights = folder / WEIGHTS_FILE
-    tensors = read_safetensors_header(weights)
     notes = [f"architecture {known[0]}"]
-    if isinstance(draft_vocab, int) and isinstance(vocab, int) and draft_vocab < vocab:
+    if draft_vocab is not None and vocab is not None and draft_vocab < vocab:
         d2t = tensors.get("d2t")
         if d2t is None:
             _refuse(weights, "tensor d2t", "absent",
-                    f"a d2t tensor (draft->target token offsets), since {config_file.name} sets "
+                    f"a d2t tensor (draft->target token offsets), since config.json sets "
                     f"draft_vocab_size {draft_vocab} < vocab_size {vocab}",
                     "Re-download the drafter: the compressed variant ships d2t and t2d.")
         if d2t.get("shape") != [draft_vocab]:
@@ -140,7 +169,16 @@ def check_drafter(folder: Path, target: TargetText | None, skipped_because: str 
     )
 
 
-def _refuse(file: Path, field: str, found: object, expected: str, fix: str) -> NoReturn:
+def _count(value: object) -> bool:
+    # bool is an int subclass in Python; `true` is not a size.
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _index(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _refuse(file: Path | str, field: str, found: object, expected: str, fix: str) -> NoReturn:
     if found is None:
         shown = "no value (the field is missing)"
     else:
@@ -152,90 +190,25 @@ def _refuse(file: Path, field: str, found: object, expected: str, fix: str) -> N
     )
 
 
-def _hub_cached_file(repo_id: str, filename: str) -> Path | None:
-    # The cache layout (refs/<branch> -> snapshots/<commit>/<file>) is what
-    # try_to_load_from_cache reads; importing that function costs ~0.15 s of the
-    # 0.3 s hand-off budget, the constants module a few ms.
-    try:
-        from huggingface_hub.constants import HF_HUB_CACHE
-    except ImportError:
-        return None
-    repo_dir = Path(HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
-    try:
-        commit = (repo_dir / "refs" / "main").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    found = repo_dir / "snapshots" / commit / filename
-    return found if found.is_file() else None
-
-
 def _text_of(config_file: Path, config: dict) -> TargetText:
     # Qwen3.5/3.6 multimodal checkpoints nest the decoder under text_config.
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
-    hidden, layers = text.get("hidden_size"), text.get("num_hidden_layers")
-    return TargetText(
-        config_file,
-        hidden if isinstance(hidden, int) else None,
-        layers if isinstance(layers, int) else None,
+    text, prefix = config, ""
+    if "text_config" in config:
+        text, prefix = config["text_config"], "text_config."
+        if not isinstance(text, dict):
+            _refuse_target(config_file, "text_config", text, "a JSON object (the text decoder's config)")
+    values = []
+    for field in ("hidden_size", "num_hidden_layers"):
+        value = text.get(field)
+        if value is not None and not _count(value):
+            _refuse_target(config_file, prefix + field, value, "a positive integer")
+        values.append(value)
+    return TargetText(config_file, *values)
+
+
+def _refuse_target(file: Path, field: str, found: object, expected: str) -> NoReturn:
+    raise BadInput(
+        f"Target check failed: {file}, field `{field}`.",
+        f"Found {json.dumps(found)}; expected {expected}.",
+        "Re-download the target's config.json; --model must name an intact model folder or Hub repo.",
     )
-
-
-def read_json(path: Path, role: str) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(
-            f"{path} not found.",
-            f"The {role} is read from this file.",
-            "Point the option at the folder that holds config.json.",
-        ) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise BadInput(
-            f"{path} is not readable JSON.",
-            f"Reading the {role} failed: {exc}.",
-            "Re-download the file; a truncated download is the usual cause.",
-        ) from None
-    if not isinstance(data, dict):
-        raise BadInput(f"{path} is not a JSON object.", f"The {role} must be a JSON object.", "Re-download the file.")
-    return data
-
-
-def read_safetensors_header(path: Path) -> dict[str, dict]:
-    """Tensor name -> {dtype, shape, data_offsets}, from the header alone (8-byte LE length + JSON)."""
-    redownload = "Re-download the drafter; a truncated or interrupted download is the usual cause."
-    try:
-        with path.open("rb") as handle:
-            size = path.stat().st_size
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise BadInput(
-                    f"{path}: safetensors header is truncated.",
-                    f"Field `header length` (first 8 bytes): found a {size}-byte file, expected at least 8 bytes.",
-                    redownload,
-                )
-            length = int.from_bytes(prefix, "little")
-            if length > min(size - 8, _HEADER_LIMIT):
-                raise BadInput(
-                    f"{path}: safetensors header is truncated or corrupt.",
-                    f"Field `header length` (first 8 bytes): found {length}, "
-                    f"expected at most {min(size - 8, _HEADER_LIMIT)} (the bytes that follow it).",
-                    redownload,
-                )
-            raw = handle.read(length)
-    except FileNotFoundError:
-        raise BadInput(
-            f"{path} not found.",
-            f"An EAGLE-3 drafter folder holds config.json and {WEIGHTS_FILE}.",
-            "Point --drafter at the complete variant folder.",
-        ) from None
-    try:
-        header = json.loads(raw)
-    except ValueError as exc:
-        raise BadInput(
-            f"{path}: safetensors header is not valid JSON.",
-            f"Field `header` ({length} bytes after the length): {exc}.",
-            redownload,
-        ) from None
-    if not isinstance(header, dict):
-        raise BadInput(f"{path}: safetensors header is not a JSON object.", "", redownload)
-    return {name: meta for name, meta in header.items() if name != "__metadata__"}

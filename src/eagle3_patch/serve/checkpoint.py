@@ -1,0 +1,154 @@
+"""A drafter's files read without torch: JSON configs and safetensors headers, single or sharded.
+
+Everything here is untrusted input: any shape of JSON, any byte count. Every
+refusal is ``BadInput`` naming the file and the field, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import NoReturn
+
+from eagle3_patch.errors import BadInput
+
+WEIGHTS_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+# The safetensors format itself refuses headers above 100 MB.
+HEADER_LIMIT = 100_000_000
+_REDOWNLOAD = "Re-download the drafter; a truncated or interrupted download is the usual cause."
+
+
+def read_json(path: Path, role: str) -> dict:
+    """``path`` parsed as a JSON object, or BadInput saying why not."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(
+            f"{path} not found.",
+            f"The {role} is read from this file.",
+            "Point the option at the folder that holds config.json.",
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadInput(
+            f"{path} is not readable JSON.",
+            f"Reading the {role} failed: {type(exc).__name__}: {exc}.",
+            "Re-download the file; a truncated download is the usual cause.",
+        ) from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path} is not a JSON object.", f"The {role} must be a JSON object.", "Re-download the file.")
+    return data
+
+
+def checkpoint_tensors(folder: Path) -> tuple[Path, dict[str, dict]]:
+    """(the file to name in messages, tensor name -> header entry) of the weights in ``folder``.
+
+    A single ``model.safetensors``, or shards listed by ``model.safetensors.index.json``.
+    """
+    single, index = folder / WEIGHTS_FILE, folder / INDEX_FILE
+    if single.exists() or not index.is_file():
+        return single, read_header(single)
+    return index, _sharded(folder, index)
+
+
+def read_header(path: Path) -> dict[str, dict]:
+    """Tensor name -> {dtype, shape, data_offsets}, from the header alone (8-byte LE length + JSON)."""
+    try:
+        with path.open("rb") as handle:
+            size = path.stat().st_size
+            prefix = handle.read(8)
+            if len(prefix) < 8:
+                raise BadInput(
+                    f"{path}: safetensors header is truncated.",
+                    f"Field `header length` (first 8 bytes): found a {size}-byte file, expected at least 8 bytes.",
+                    _REDOWNLOAD,
+                )
+            length = int.from_bytes(prefix, "little")
+            if length > min(size - 8, HEADER_LIMIT):
+                raise BadInput(
+                    f"{path}: safetensors header is truncated or corrupt.",
+                    f"Field `header length` (first 8 bytes): found {length}, "
+                    f"expected at most {min(size - 8, HEADER_LIMIT)} (the bytes that follow it).",
+                    _REDOWNLOAD,
+                )
+            raw = handle.read(length)
+    except FileNotFoundError:
+        raise BadInput(
+            f"{path} not found.",
+            f"An EAGLE-3 drafter folder holds config.json and {WEIGHTS_FILE} (or {INDEX_FILE} and its shards).",
+            "Point --drafter at the complete variant folder.",
+        ) from None
+    except OSError as exc:
+        raise BadInput(f"{path} cannot be read.", f"{exc.strerror or exc}.", _REDOWNLOAD) from None
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadInput(
+            f"{path}: safetensors header is not valid JSON.",
+            f"Field `header` ({length} bytes after the length): {type(exc).__name__}: {exc}.",
+            _REDOWNLOAD,
+        ) from None
+    return check_header(str(path), header)
+
+
+def check_header(source: str, header: object) -> dict[str, dict]:
+    """The tensor entries of a parsed header, each proven to be {dtype: str, shape: [int], data_offsets: [int, int]}."""
+    if not isinstance(header, dict):
+        _bad(source, "header", header, "a JSON object mapping tensor names to their dtype, shape and offsets")
+    tensors: dict[str, dict] = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            if not isinstance(entry, dict):
+                _bad(source, "__metadata__", entry, "a JSON object of strings")
+            continue
+        if not isinstance(entry, dict):
+            _bad(source, f"tensor {name}", entry, "a JSON object with dtype, shape and data_offsets")
+        if not isinstance(entry.get("dtype"), str):
+            _bad(source, f"tensor {name} dtype", entry.get("dtype"), "a dtype name such as \"BF16\"")
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not _ints(shape):
+            _bad(source, f"tensor {name} shape", shape, "a list of non-negative integers")
+        if not (_ints(offsets) and len(offsets) == 2 and offsets[0] <= offsets[1]):
+            _bad(source, f"tensor {name} data_offsets", offsets, "[begin, end] with 0 <= begin <= end")
+        tensors[name] = entry
+    return tensors
+
+
+def _sharded(folder: Path, index: Path) -> dict[str, dict]:
+    return sharded_tensors(index, read_json(index, "sharded weights index"), lambda shard: read_header(folder / shard))
+
+
+def sharded_tensors(index: Path | str, data: dict, read_shard: Callable[[str], dict[str, dict]]) -> dict[str, dict]:
+    """Every tensor listed by a ``model.safetensors.index.json`` (``data``), each proven to be in its shard's header."""
+    weight_map = data.get("weight_map")
+    if not (isinstance(weight_map, dict) and weight_map
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items())):
+        _bad(str(index), "weight_map", weight_map, "a non-empty object mapping tensor names to shard file names")
+    tensors: dict[str, dict] = {}
+    for shard in sorted(set(weight_map.values())):
+        # A shard is a file beside the index; anything else would read outside the drafter.
+        if PurePosixPath(shard).name != shard or shard in (".", ".."):
+            _bad(str(index), "weight_map", shard, "shard file names in the same folder (no paths)")
+        found = read_shard(shard)
+        for name, file in weight_map.items():
+            if file == shard and name not in found:
+                _bad(str(index), f"weight_map.{name}", shard, f"a shard whose header lists {name}")
+        tensors.update(found)
+    return tensors
+
+
+def _ints(value: object) -> bool:
+    # bool is an int subclass in Python; `true` is not a dimension.
+    return isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+
+
+def _bad(source: str, field: str, found: object, expected: str) -> NoReturn:
+    shown = found if isinstance(found, str) else json.dumps(found)
+    if len(shown) > 200:
+        shown = shown[:200] + "..."
+    raise BadInput(
+        f"{source}: malformed safetensors header, field `{field}`.",
+        f"Found {shown}; expected {expected}.",
+        _REDOWNLOAD,
+    )
