@@ -71,7 +71,7 @@ def test_revert_refuses_stale_backup_after_upgrade(site):
     assert status["files"][0]["backup"]["stale"] is True
     result = _clean(s.run("revert"))
     assert result.returncode == 0 and "Nothing to revert" in result.stdout
-    assert "0.5.12" in result.stdout and "downgrade" in result.stdout
+    assert "0.5.12" in result.stdout and "another release's file" in result.stdout
     assert s.read() == new
     assert not s.file("qwen3_5.py.eagle3-bak").exists()
 

@@ -66,7 +66,8 @@ def test_malformed_header_is_bad_input_naming_the_file(header: bytes, tmp_path: 
     code, out, err = run_serve(sglang, write_target(tmp_path / "target"), drafter, monkeypatch, capsys)
 
     assert code == EXIT_BAD_INPUT, err
-    assert str(drafter / "model.safetensors") in err and "internal error" not in err and out == ""
+    assert str(drafter / "model.safetensors") in err and "internal error" not in err
+    assert json.loads(out)["exit_code"] == EXIT_BAD_INPUT   # --json: the error as one object
 
 
 @pytest.mark.parametrize("length", [2**64 - 1, 2**63, 10**9, 73])

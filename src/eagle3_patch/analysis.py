@@ -18,7 +18,7 @@ from enum import Enum
 from pathlib import Path
 
 from eagle3_patch import probe, sourcetext
-from eagle3_patch.errors import TargetUnreadable
+from eagle3_patch.errors import NotPython, TargetUnreadable
 from eagle3_patch.hooks import (CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, MARKER, METHOD,
                                 TARGET_FILES, HookSpec)
 
@@ -29,10 +29,24 @@ class HookState(str, Enum):
     MISSING = "missing"    # needs our method
     ALTERED = "altered"    # a marked method that is not what we wrote, or is shadowed
 
+    @property
+    def works(self) -> bool:
+        return self in (HookState.PATCHED, HookState.NATIVE)
 
-# Installation / file states reported by status and used by apply.
-UNPATCHED, PATCHED, NATIVE, DAMAGED, UNSUPPORTED = (
-    "unpatched", "patched", "native", "damaged", "unsupported")
+
+class State(str, Enum):
+    """The state of a model file, and of the installation as a whole."""
+
+    UNPATCHED = "unpatched"      # capture is broken; apply patches
+    PATCHED = "patched"          # our marked methods are present, intact and working
+    NATIVE = "native"            # upstream routes capture to the layer flags itself
+    DAMAGED = "damaged"          # a marker is present but a hook is missing or altered
+    UNSUPPORTED = "unsupported"  # no qwen3_5.py, or its decoder has no per-layer capture
+
+    @property
+    def capture_works(self) -> bool:
+        """The one answer to "does EAGLE-3 capture work?" (check, status, serve)."""
+        return self in (State.PATCHED, State.NATIVE)
 
 
 @dataclass
@@ -51,7 +65,7 @@ def parse_source(name: str, path: Path, data: bytes) -> SourceFile:
         text = sourcetext.decode(data)
         tree = ast.parse(text, filename=str(path))
     except (UnicodeDecodeError, SyntaxError, ValueError, LookupError) as exc:
-        raise TargetUnreadable(
+        raise NotPython(
             f"{path} is not valid Python, so eagle3-patch will not touch it.",
             f"Parsing failed: {exc}.",
             "Reinstall the release it came from (pip install --force-reinstall --no-deps "
@@ -68,6 +82,14 @@ def _unreadable(path: Path, exc: OSError, mode: str) -> TargetUnreadable:
         "Run the command as a user who can read them (e.g. the owner of that site-packages, or "
         f"with sudo), or make them readable: chmod {mode} {shlex.quote(str(path))}",
     )
+
+
+def read_model_file(path: Path) -> bytes:
+    """A model file's bytes; one this user cannot read is a clear error, not a bug."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(path, exc, "a+r") from None
 
 
 class Sources(Mapping):
@@ -88,11 +110,7 @@ class Sources(Mapping):
     def __getitem__(self, name: str) -> SourceFile:
         if name not in self._parsed:
             path = self._paths[name]
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise _unreadable(path, exc, "a+r") from None
-            self._parsed[name] = parse_source(name, path, data)
+            self._parsed[name] = parse_source(name, path, read_model_file(path))
         return self._parsed[name]
 
     def __iter__(self):
@@ -114,19 +132,16 @@ class HookReport:
 class FileReport:
     name: str
     path: Path
-    state: str
+    state: State
     hooks: tuple[HookReport, ...]
     orphan_markers: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class Analysis:
-    state: str
+    state: State
     files: tuple[FileReport, ...]
     reason: str = ""
-
-    def file(self, name: str) -> FileReport | None:
-        return next((report for report in self.files if report.name == name), None)
 
 
 def first_line(node: ast.FunctionDef) -> int:
@@ -255,27 +270,27 @@ def _unsupported_reason(files: Mapping[str, SourceFile]) -> str:
     return ""
 
 
-def _file_state(reports: list[HookReport], orphans: list[int]) -> str:
+def _file_state(reports: list[HookReport], orphans: list[int]) -> State:
     states = {report.state for report in reports}
     if HookState.ALTERED in states or orphans:
-        return DAMAGED
+        return State.DAMAGED
     if HookState.PATCHED in states and HookState.MISSING in states:
-        return DAMAGED
+        return State.DAMAGED
     if states == {HookState.NATIVE}:
-        return NATIVE
+        return State.NATIVE
     if HookState.MISSING in states:
-        return UNPATCHED
-    return PATCHED
+        return State.UNPATCHED
+    return State.PATCHED
 
 
 def analyze(files: Mapping[str, SourceFile]) -> Analysis:
     """The state of every hook, file and of the installation as a whole."""
     reason = _unsupported_reason(files)
     if reason:
-        return Analysis(UNSUPPORTED, (), reason)
+        return Analysis(State.UNSUPPORTED, (), reason)
     current = _decoder_methods(files, decoder_fallback=False)
     decoder = _classify(files, DECODER_HOOK, current, current)
-    future = current if decoder.state in (HookState.PATCHED, HookState.NATIVE) else \
+    future = current if decoder.state.works else \
         _decoder_methods(files, decoder_fallback=True)
     reports: list[FileReport] = []
     for target in TARGET_FILES:
@@ -290,12 +305,12 @@ def analyze(files: Mapping[str, SourceFile]) -> Analysis:
         reports.append(FileReport(target.name, source.path, _file_state(hooks, orphans),
                                   tuple(hooks), tuple(orphans)))
     states = {report.state for report in reports}
-    if DAMAGED in states:
-        overall = DAMAGED
-    elif states == {NATIVE}:
-        overall = NATIVE
-    elif UNPATCHED in states:
-        overall = UNPATCHED
+    if State.DAMAGED in states:
+        overall = State.DAMAGED
+    elif states == {State.NATIVE}:
+        overall = State.NATIVE
+    elif State.UNPATCHED in states:
+        overall = State.UNPATCHED
     else:
-        overall = PATCHED
+        overall = State.PATCHED
     return Analysis(overall, tuple(reports))

@@ -47,8 +47,16 @@ def target_options(command):
              "(default: the one running eagle3-patch).")(command)
 
 
+def remember_json(ctx: click.Context, _param, value: bool) -> bool:
+    """--json's callback: ``main`` then reports errors as JSON too."""
+    if value and isinstance(ctx.obj, dict):
+        ctx.obj["json"] = True
+    return value
+
+
 def json_option(command):
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(command)
+    return click.option("--json", "as_json", is_flag=True, callback=remember_json,
+                        help="Print one JSON object (errors too).")(command)
 
 
 def _locate(python, sglang_dir):
@@ -76,13 +84,17 @@ def apply(dry_run, as_json, python, sglang_dir):
 
 
 @cli.command()
+@click.option("--from-backup", is_flag=True,
+              help="Put the backup back (discarding later edits), only if it is provably the "
+                   "file SGLang shipped.")
 @json_option
 @target_options
-def revert(as_json, python, sglang_dir):
-    """Remove exactly what apply added: the files SGLang shipped, byte for byte."""
-    from eagle3_patch import engine, render
+def revert(from_backup, as_json, python, sglang_dir):
+    """Remove exactly what apply added, keeping everything else byte for byte."""
+    from eagle3_patch import render
+    from eagle3_patch.revert import revert as revert_install
 
-    render.emit(engine.revert(_locate(python, sglang_dir)), as_json)
+    render.emit(revert_install(_locate(python, sglang_dir), from_backup=from_backup), as_json)
 
 
 @cli.command()
@@ -103,39 +115,47 @@ def check(as_json, python, sglang_dir):
     from eagle3_patch import engine, render
 
     result = engine.check(_locate(python, sglang_dir))
-    render.emit(result, as_json)
-    if not result.analysis or result.state not in ("patched", "native"):
+    if not result.capture_works:
+        if not as_json:  # with --json the error and this result are printed as one object
+            render.emit(result, as_json)
         raise engine.not_working(result)
+    render.emit(result, as_json)
 
 
 @cli.command()
+@json_option
 @target_options
-def diff(python, sglang_dir):
+def diff(as_json, python, sglang_dir):
     """Print, as a unified diff, what apply would change."""
     from eagle3_patch import engine, render
 
     result = engine.diff(_locate(python, sglang_dir))
-    if result.diff:
+    if as_json:
+        render.emit(result, as_json)
+    elif result.diff:
         sys.stdout.write(result.diff)
     else:
-        render.echo(f"Nothing to change: the installation is {result.state}.", err=True)
+        render.echo(f"Nothing to change: the installation is {result.state.value}.", err=True)
 
 
-def _report(exc: Eagle3PatchError) -> None:
+def _report(exc: Eagle3PatchError, as_json: bool) -> None:
     from eagle3_patch import render
 
     render.echo(click.style("error: ", fg="red", bold=True) + exc.what, err=True)
     for part in (exc.why, exc.fix):
         if part:
             render.echo(part, err=True)
+    if as_json:
+        render.emit_error(exc.what, exc.why, exc.fix, exc.exit_code, getattr(exc, "result", None))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every outcome to an exit code."""
+    run: dict = {}  # filled while the command line is parsed (see remember_json)
     try:
-        code = cli.main(args=argv, prog_name="eagle3-patch", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="eagle3-patch", standalone_mode=False, obj=run)
     except Eagle3PatchError as exc:
-        _report(exc)
+        _report(exc, run.get("json", False))
         code = exc.exit_code
     except click.ClickException as exc:
         exc.show()
@@ -146,9 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # the one place a bug becomes a message, not a traceback
         if os.environ.get("EAGLE3_PATCH_DEBUG"):
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc}\n"
-                   "This is a bug in eagle3-patch. Rerun with EAGLE3_PATCH_DEBUG=1 for the "
-                   "traceback and report it.", err=True)
+        _report(Eagle3PatchError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "This is a bug in eagle3-patch.",
+            "Rerun with EAGLE3_PATCH_DEBUG=1 for the traceback and report it."), run.get("json", False))
         code = EXIT_INTERNAL
     sys.exit(code if isinstance(code, int) else 0)
 

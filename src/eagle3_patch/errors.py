@@ -8,7 +8,6 @@ run next, because the user reading it is usually in a Dockerfile or CI log.
 from __future__ import annotations
 
 # Exit codes are part of the public interface (README, "Exit codes").
-EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
@@ -19,6 +18,7 @@ EXIT_LOCKED = 7
 EXIT_BAD_INPUT = 8
 EXIT_LAUNCH_FAILED = 9
 EXIT_BENCH_FAILED = 10
+EXIT_CANNOT_REVERT = 11
 EXIT_INTERNAL = 70
 
 
@@ -37,9 +37,16 @@ class Eagle3PatchError(Exception):
 
 
 class CheckFailed(Eagle3PatchError):
-    """EAGLE-3 capture does not work in this installation (unpatched or damaged)."""
+    """EAGLE-3 capture does not work in this installation (unpatched or damaged).
+
+    ``result`` is the status that showed it, so ``--json`` can print both as one object.
+    """
 
     exit_code = EXIT_CHECK_FAILED
+
+    def __init__(self, what: str, why: str = "", fix: str = "", result=None) -> None:
+        super().__init__(what, why, fix)
+        self.result = result
 
 
 class SGLangNotFound(Eagle3PatchError):
@@ -62,8 +69,18 @@ class TargetUnreadable(Eagle3PatchError):
     exit_code = EXIT_BAD_TARGET
 
 
+class NotPython(TargetUnreadable):
+    """The file to patch does not parse; the fix is reinstalling the release it came from."""
+
+
 class NotWritable(Eagle3PatchError):
     exit_code = EXIT_NOT_WRITABLE
+
+
+class CannotRevert(Eagle3PatchError):
+    """revert cannot remove exactly what apply added; the file and its backup are untouched."""
+
+    exit_code = EXIT_CANNOT_REVERT
 
 
 class LockTimeout(Eagle3PatchError):

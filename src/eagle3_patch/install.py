@@ -336,3 +336,16 @@ def commit(changes: list[FileChange]) -> None:
         drop_bytecode(change.path)
         if change.drop_backup:
             drop_backup(change.path)
+
+
+def remove_after_uninstall(paths: list[Path], top: Path) -> None:
+    """Delete our files from an uninstalled package, then the folders left empty, up to ``top``."""
+    try:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        for folder in sorted({p.parent for p in paths}, key=lambda p: len(p.parts), reverse=True):
+            while folder != top.parent and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+    except OSError as exc:
+        raise _refuse(Path(exc.filename or top), f"Removing it failed: {exc.strerror}.") from None

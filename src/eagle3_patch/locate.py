@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ class SGLangInstall:
     package_dir: Path
     version: Version | None
     version_from: str = "dist-info"   # one of VERSION_SOURCES
+    # The option the user chose this installation with ("--python X",
+    # "--sglang-dir Y", "" for the default), repeated in every command we print.
+    selector: str = ""
 
     @property
     def models_dir(self) -> Path:
@@ -81,7 +85,11 @@ def locate_sglang(python: str | None = None, sglang_dir: Path | None = None) -> 
             "(without importing it) and found none.",
             _FIX,
         )
-    return SGLangInstall(interpreter, package_dir, *read_version_from(package_dir))
+    if sglang_dir is not None:
+        selector = f"--sglang-dir {shlex.quote(str(package_dir))}"
+    else:
+        selector = f"--python {shlex.quote(python)}" if python else ""
+    return SGLangInstall(interpreter, package_dir, *read_version_from(package_dir), selector)
 
 
 def _find_in_this_process() -> Path | None:

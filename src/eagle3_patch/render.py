@@ -9,7 +9,6 @@ import sys
 import click
 
 from eagle3_patch import __version__
-from eagle3_patch.analysis import NATIVE, PATCHED
 from eagle3_patch.engine import Result
 
 _COLOURS = {"patched": "green", "native": "green", "unpatched": "yellow",
@@ -23,6 +22,7 @@ _SUMMARY = {
     "would-patch": "apply would make these changes (nothing was written):",
     "reverted": "Reverted: the patched files are back to what SGLang shipped.",
     "nothing-to-revert": "Nothing to revert: no eagle3-patch changes are installed.",
+    "removed-after-uninstall": "Removed eagle3-patch's files left behind after SGLang was uninstalled:",
 }
 
 
@@ -45,19 +45,19 @@ def to_json(result: Result) -> dict:
     return {
         "action": result.action,
         "outcome": result.outcome,
-        "state": result.state,
-        "capture_works": result.state in (PATCHED, NATIVE),
+        "state": result.state.value,
+        "capture_works": result.capture_works,
         "sglang_version": str(sglang.version) if sglang.version else None,
         "sglang_version_from": sglang.version_from,
         "sglang_dir": str(sglang.package_dir),
         "python": sglang.python,
         "tool_version": __version__,
-        "reason": analysis.reason if analysis else "",
+        "reason": analysis.reason,
         "files": [
             {
                 "file": report.name,
                 "path": str(report.path),
-                "state": report.state,
+                "state": report.state.value,
                 "backup": result.backups.get(report.name),
                 "orphan_marker_lines": list(report.orphan_markers),
                 "hooks": [
@@ -66,8 +66,9 @@ def to_json(result: Result) -> dict:
                     for h in report.hooks
                 ],
             }
-            for report in (analysis.files if analysis else ())
+            for report in analysis.files
         ],
+        "after_uninstall": [str(path) for path in result.after_uninstall],
         "changed": [str(path) for path in result.changed],
         "leftover_temp_files": [str(path) for path in result.leftovers],
         "notes": list(result.notes),
@@ -75,17 +76,42 @@ def to_json(result: Result) -> dict:
     }
 
 
-def human(result: Result, verbose: bool) -> str:
+def _backup_line(backup: dict) -> str:
+    said = []
+    if backup["backup"] != "present":
+        said.append(f"the backup file is {backup['backup']}")
+    if backup["metadata"] != "ok":
+        said.append(f"its record {backup['metadata_path']} is {backup['metadata']}")
+    if backup["intact"] is False:
+        said.append("it does not match its record")
+    if backup["stale"]:
+        said.append(f"stale: made from SGLang {backup['sglang_version']}")
+    if backup["modified_since_patch"]:
+        said.append("the file was modified since it was patched")
+    return f"    backup: {backup['path']}" + (f" ({'; '.join(said)})" if said else "")
+
+
+def _after_uninstall(result: Result) -> list[str]:
+    if not result.after_uninstall:
+        return []
+    folder = shlex.quote(str(result.install.package_dir))
+    return [f"SGLang is no longer installed at {result.install.package_dir}; only "
+            f"eagle3-patch's files are left there:",
+            *(f"  {path}" for path in result.after_uninstall),
+            f"Remove them with: eagle3-patch revert --sglang-dir {folder}"]
+
+
+def human(result: Result) -> str:
     sglang = result.install
     lines = []
-    if result.action in ("status", "check") or verbose:
+    if result.action in ("status", "check"):
         lines.append(f"SGLang {sglang.version_text} at {sglang.package_dir}")
         lines.append(f"  interpreter: {sglang.python}")
-        lines.append(f"  state: {_styled(result.state)}")
-        if result.analysis and result.analysis.reason:
+        lines.append(f"  state: {_styled(result.state.value)}")
+        if result.analysis.reason:
             lines.append(f"  why: {result.analysis.reason}")
-        for report in result.analysis.files if result.analysis else ():
-            lines.append(f"  {report.name}: {_styled(report.state)}")
+        for report in result.analysis.files:
+            lines.append(f"  {report.name}: {_styled(report.state.value)}")
             for h in report.hooks:
                 where = f" (resolves {h.resolved_from})" if h.resolved_from else ""
                 lines.append(f"    {h.hook.cls}.{h.hook.method}: {_styled(h.state.value)}{where}")
@@ -93,13 +119,13 @@ def human(result: Result, verbose: bool) -> str:
                     lines.append(f"      {h.detail}")
             if report.orphan_markers:
                 lines.append(f"    stray marker comments at lines {list(report.orphan_markers)}")
-            backup = result.backups.get(report.name) or {}
-            if backup.get("path"):
-                flags = [k.replace("_", " ") for k in ("stale", "modified_since_patch") if backup.get(k)]
-                lines.append(f"    backup: {backup['path']}" + (f" ({', '.join(flags)})" if flags else ""))
-    if result.action not in ("status", "check"):
+            if result.backups.get(report.name):
+                lines.append(_backup_line(result.backups[report.name]))
+        lines.extend(_after_uninstall(result))
+    else:
         lines.append(_SUMMARY.get(result.outcome, result.outcome))
-        lines.extend(f"  wrote {path}" for path in result.changed)
+        verb = "removed" if result.outcome == "removed-after-uninstall" else "wrote"
+        lines.extend(f"  {verb} {path}" for path in result.changed)
     lines.extend(f"note: {note}" for note in result.notes)
     if result.leftovers:
         lines.append("note: temp files left by an interrupted eagle3-patch write (the next apply "
@@ -108,12 +134,20 @@ def human(result: Result, verbose: bool) -> str:
     return "\n".join(lines)
 
 
-def emit(result: Result, as_json: bool, verbose: bool = False) -> None:
+def emit(result: Result, as_json: bool) -> None:
     import json
 
     if as_json:
         echo(json.dumps(to_json(result), indent=2))
     else:
-        echo(human(result, verbose))
+        echo(human(result))
         if result.diff:
             sys.stdout.write(result.diff)
+
+
+def emit_error(what: str, why: str, fix: str, exit_code: int, result: Result | None = None) -> None:
+    """One JSON object on stdout for a failed command: the error, and the state it found."""
+    import json
+
+    error = {"error": {"what": what, "why": why, "fix": fix}, "exit_code": exit_code}
+    echo(json.dumps({**to_json(result), **error} if result else error, indent=2))

@@ -1,0 +1,139 @@
+"""What is on disk beside a model file: our backup, its record, and pip's RECORD.
+
+Reading only; ``install.py`` does every write. Status reports these facts
+without consulting pip's RECORD (``importlib.metadata`` costs tens of
+milliseconds to import, and paths that write nothing must stay fast); revert,
+which may delete or restore a backup, asks RECORD whether the backup is
+provably the file SGLang shipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from eagle3_patch import install
+from eagle3_patch.hooks import TARGET_FILES
+from eagle3_patch.locate import SGLangInstall
+
+
+@dataclass(frozen=True)
+class Backup:
+    """Our backup of one model file and its record, as found on disk."""
+
+    target: Path
+    data: bytes | None          # the backed-up bytes, None unless readable
+    state: str                  # "present", "missing" or "unreadable"
+    meta: install.BackupMeta | None
+    meta_state: str             # "ok", "missing", "corrupt" or "unreadable"
+
+    @property
+    def exists(self) -> bool:
+        return self.state != "missing" or self.meta_state != "missing"
+
+    @property
+    def path(self) -> Path:
+        return install.backup_path(self.target)
+
+    def matches_meta(self) -> bool:
+        return (self.data is not None and self.meta is not None
+                and install.sha256(self.data) == self.meta.original_sha256)
+
+
+def read_backup(target: Path) -> Backup:
+    try:
+        data, state = install.backup_path(target).read_bytes(), "present"
+    except FileNotFoundError:
+        data, state = None, "missing"
+    except OSError:
+        data, state = None, "unreadable"
+    try:
+        raw = json.loads(install.meta_path(target).read_bytes())
+        meta = install.BackupMeta(**{k: str(raw[k]) for k in install.BackupMeta.__dataclass_fields__})
+        meta_state = "ok"
+    except FileNotFoundError:
+        meta, meta_state = None, "missing"
+    except OSError:
+        meta, meta_state = None, "unreadable"
+    except (ValueError, KeyError, TypeError):
+        meta, meta_state = None, "corrupt"
+    return Backup(target, data, state, meta, meta_state)
+
+
+def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> dict | None:
+    """The backup as status shows it: what is on disk, each part said as such."""
+    if not backup.exists:
+        return None
+    meta = backup.meta
+    return {
+        "path": str(backup.path),
+        "backup": backup.state,
+        "metadata": backup.meta_state,
+        "metadata_path": str(install.meta_path(backup.target)),
+        # The backed-up bytes are the ones the record describes.
+        "intact": backup.matches_meta() if meta and backup.data is not None else None,
+        # Recorded under another release than the one installed: it cannot be
+        # this release's file (revert confirms with pip's RECORD before deleting).
+        "stale": (meta.sglang_version != version_text) if meta else None,
+        "modified_since_patch": (marked and install.sha256(current) != meta.patched_sha256)
+        if meta else None,
+        "tool_version": meta.tool_version if meta else None,
+        "sglang_version": meta.sglang_version if meta else None,
+    }
+
+
+def shipped_sha256(sglang: SGLangInstall, path: Path) -> str | None:
+    """The hex SHA-256 pip recorded for ``path`` when it installed this SGLang.
+
+    None where pip recorded nothing for it (a source tree, an editable install).
+    """
+    from importlib.metadata import Distribution  # only on paths that may write
+
+    site = sglang.package_dir.parent
+    try:
+        relative = path.relative_to(site).as_posix()
+    except ValueError:
+        return None
+    for dist_info in _dist_infos(site, sglang.version):
+        for entry in Distribution.at(dist_info).files or ():
+            if entry.as_posix() == relative and entry.hash and entry.hash.mode == "sha256":
+                digest = entry.hash.value
+                return base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
+    return None
+
+
+def _dist_infos(site: Path, version: Version | None) -> list[Path]:
+    """SGLang's dist-info folders, the installed release's first."""
+    def rank(folder: Path) -> tuple[bool, str]:
+        try:
+            found = Version(folder.name[len("sglang-"):-len(".dist-info")])
+        except InvalidVersion:
+            found = None
+        return (found != version, folder.name)
+
+    return sorted(site.glob("sglang-*.dist-info"), key=rank)
+
+
+def after_uninstall(sglang: SGLangInstall) -> list[Path]:
+    """Our files in a package folder pip has uninstalled (nothing but ours is left in it).
+
+    ``pip uninstall`` removes the files its RECORD lists and the folders that
+    become empty; our backups, their records and the lock keep the folders alive.
+    """
+    if (sglang.package_dir / "__init__.py").exists():
+        return []
+    found = [path for path in sglang.package_dir.rglob("*") if not path.is_dir()]
+    return sorted(found) if found and all(map(_ours, found)) else []
+
+
+def _ours(path: Path) -> bool:
+    name = path.name
+    if name == install.LOCK_NAME or name.endswith((install.BACKUP_SUFFIX, install.META_SUFFIX)):
+        return True
+    # A temp file of an interrupted atomic write: ".<target>.<random>.tmp".
+    return name.startswith(".") and name.endswith(".tmp") and any(
+        name[1:].startswith(target.name + ".") for target in TARGET_FILES)

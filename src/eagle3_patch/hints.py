@@ -1,0 +1,40 @@
+"""Commands printed for the user to run next, each pasteable as is.
+
+They repeat the selector the user typed (``--python X`` / ``--sglang-dir Y``)
+and name pip through the interpreter that owns the installation, so they act
+on the SGLang the message is about, not on whatever ``pip`` is first on PATH.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from eagle3_patch.locate import FALLBACK, SGLangInstall
+
+
+def command(sglang: SGLangInstall, *words: str) -> str:
+    """``eagle3-patch <words> <selector>``."""
+    return " ".join(["eagle3-patch", *words, *filter(None, [sglang.selector])])
+
+
+def pip(sglang: SGLangInstall, *args: str) -> str:
+    return " ".join([shlex.quote(_interpreter(sglang)), "-m", "pip", *args])
+
+
+def reinstall(sglang: SGLangInstall) -> str:
+    """Put back exactly the files of the installed release."""
+    # version.py's 0.0.0.dev0 fallback names no release pip could install.
+    known = sglang.version is not None and sglang.version_from != FALLBACK
+    version = str(sglang.version) if known else "<version>"
+    return pip(sglang, "install", "--force-reinstall", "--no-deps", f"sglang=={version}")
+
+
+def _interpreter(sglang: SGLangInstall) -> str:
+    # --sglang-dir names a folder, not an interpreter: when it sits in a venv,
+    # that venv's python is the one whose pip owns it.
+    if sglang.selector.startswith("--sglang-dir"):
+        for folder in sglang.package_dir.parents:
+            python = folder / "bin" / "python"
+            if (folder / "pyvenv.cfg").is_file() and python.exists():
+                return str(python)
+    return sglang.python

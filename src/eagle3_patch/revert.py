@@ -1,0 +1,214 @@
+"""revert: remove exactly what apply added, or refuse and say how else to get back.
+
+revert removes the methods marked ``[EAGLE3-PATCH]`` and keeps every other byte
+(the user's own edits included). Where it cannot tell ours from the rest — the
+markers were deleted or reworded while our methods remain, or the file is
+empty or no longer parses — it refuses and touches nothing. ``--from-backup``
+puts the backup back instead, but only when pip's RECORD (or, where pip
+recorded nothing, our own record) proves it is the file SGLang shipped.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from eagle3_patch import backups, hints, install, sourcetext
+from eagle3_patch.engine import Result, observed, removed_note, target_paths, tidy
+from eagle3_patch.analysis import read_model_file
+from eagle3_patch.errors import CannotRevert
+from eagle3_patch.hooks import HOOKS, MARKER, TARGET_FILES
+from eagle3_patch.locate import SGLangInstall
+
+
+@dataclass(frozen=True)
+class _Decision:
+    path: Path
+    change: install.FileChange | None = None   # new file content (the backup goes with it)
+    drop_backup: bool = False                  # the file stays; only our backup goes
+    note: str = ""
+
+
+def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
+    """Remove what apply added (or restore the proven backup); the state afterwards."""
+    ours = backups.after_uninstall(sglang)
+    if ours:
+        install.remove_after_uninstall(ours, sglang.package_dir)
+        return observed(sglang, "revert", "removed-after-uninstall", changed=tuple(ours))
+    candidates = [path for path in (sglang.models_dir / t.name for t in TARGET_FILES)
+                  if path.is_file() and (MARKER.encode() in read_model_file(path)
+                                         or backups.read_backup(path).exists)]
+    if not candidates:
+        return observed(sglang, "revert", "nothing-to-revert", notes=tuple(tidy(sglang)))
+    install.ensure_writable(candidates)
+    with install.locked(sglang.models_dir):
+        tidied = removed_note(install.remove_leftovers(target_paths(sglang)))
+        # Every file is decided before anything is written: one refusal leaves all untouched.
+        decisions = [_decide(sglang, path, from_backup) for path in candidates]
+        install.commit([d.change for d in decisions if d.change])
+        for decision in decisions:
+            if decision.drop_backup:
+                install.drop_backup(decision.path)
+    changed = tuple(d.path for d in decisions if d.change and d.change.new != d.change.old)
+    return observed(sglang, "revert", "reverted" if changed else "nothing-to-revert",
+                    changed=changed, notes=(*tidied, *(d.note for d in decisions if d.note)))
+
+
+def _decide(sglang: SGLangInstall, path: Path, from_backup: bool) -> _Decision:
+    data = read_model_file(path)
+    backup = backups.read_backup(path)
+    if from_backup and backup.exists:
+        return _restore(sglang, path, data, backup)
+    problem = _unparseable(data)
+    if problem:
+        raise _refusal(sglang, path, backup, problem)
+    if MARKER.encode() in data:
+        return _remove_marked(sglang, path, data, backup)
+    if _ours_remaining(path.name, data, backup):
+        raise _refusal(sglang, path, backup, f"methods eagle3-patch added are still there, "
+                       f"but the {MARKER} comments that mark them are gone")
+    if backup.data is None:
+        return _Decision(path, drop_backup=True, note=(
+            f"{backup.path} is {backup.state}, so its record {install.meta_path(path)} "
+            f"described nothing; it was removed."))
+    if _belongs(sglang, path, backup) is False:
+        made = backup.meta.sglang_version if backup.meta else "an unknown release"
+        return _Decision(path, drop_backup=True, note=(
+            f"{backup.path} was left by SGLang {made} and is not the file pip installed for "
+            f"SGLang {sglang.version_text}, so restoring it would put another release's file "
+            f"back; it was removed."))
+    shipped = _shipped(sglang, path, backup)
+    if shipped == install.sha256(data):
+        return _Decision(path, drop_backup=True,
+                         note=f"{backup.path} matched the unpatched file and is no longer needed; "
+                              f"it was removed.")
+    return _Decision(path, note=(
+        f"{path} has no eagle3-patch methods but differs from what SGLang shipped (your own "
+        f"edits); {backup.path} was kept. To put the shipped file back, discarding those edits: "
+        f"{hints.command(sglang, 'revert', '--from-backup')}"))
+
+
+def _remove_marked(sglang: SGLangInstall, path: Path, data: bytes,
+                   backup: backups.Backup) -> _Decision:
+    meta = backup.meta
+    if meta and install.sha256(data) == meta.patched_sha256 and backup.matches_meta():
+        # The file is exactly what we wrote, so the backup is exactly what was
+        # there before: restore it byte for byte (and skip libcst altogether).
+        new = backup.data
+    else:
+        from eagle3_patch import transform  # libcst: only on paths that may write
+
+        new = sourcetext.encode(transform.remove_hooks(sourcetext.decode(data)), data)
+        problem = _unparseable(new)
+        if problem:
+            raise _refusal(sglang, path, backup, f"removing the marked methods would leave a "
+                                                 f"file that {problem.removeprefix('it ')}")
+        if _ours_remaining(path.name, new, backup):
+            raise _refusal(sglang, path, backup, f"methods eagle3-patch added would remain "
+                           f"after removing the marked ones (a {MARKER} comment was removed "
+                           f"or reworded)")
+    note = ""
+    if install.sha256(new) != _shipped(sglang, path, backup):
+        note = (f"{path} was changed after eagle3-patch wrote it; only the methods marked "
+                f"{MARKER} were removed, everything else was kept as found.")
+    return _Decision(path, install.FileChange(path, data, new, drop_backup=True), note=note)
+
+
+def _restore(sglang: SGLangInstall, path: Path, data: bytes, backup: backups.Backup) -> _Decision:
+    why_not = _not_restorable(sglang, path, backup)
+    if why_not:
+        raise CannotRevert(
+            f"Cannot restore {path} from {backup.path}: {why_not}.",
+            "--from-backup only puts back a file proven to be the one SGLang shipped; "
+            f"{path} and the backup were left untouched.",
+            f"Reinstall SGLang's files instead: {hints.reinstall(sglang)}")
+    note = f"{path} was restored from {backup.path}, the file SGLang {sglang.version_text} shipped."
+    return _Decision(path, install.FileChange(path, data, backup.data, drop_backup=True),
+                     note="" if data == backup.data else note)
+
+
+def _unparseable(data: bytes) -> str:
+    if not data.strip():
+        return "it is empty"
+    try:
+        ast.parse(sourcetext.decode(data))
+    except (UnicodeDecodeError, SyntaxError, ValueError, LookupError) as exc:
+        return f"it is not valid Python ({exc})"
+    return ""
+
+
+def _classes(data: bytes | None) -> dict[str, ast.ClassDef] | None:
+    if data is None or _unparseable(data):
+        return None
+    tree = ast.parse(sourcetext.decode(data))
+    return {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+
+
+def _own(cls: ast.ClassDef | None, method: str) -> list[ast.FunctionDef]:
+    return [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == method] if cls else []
+
+
+def _ours_remaining(name: str, data: bytes, backup: backups.Backup) -> bool:
+    """Does ``data`` still hold a method apply added, marked or not?
+
+    Compared with the backup: a hook method the backed-up class lacks is ours.
+    Without a readable backup, a method identical to what we inject is ours.
+    """
+    now, before = _classes(data), _classes(backup.data)
+    for hook in (h for h in HOOKS if h.file == name):
+        methods = _own(now.get(hook.cls), hook.method)
+        if before is not None:
+            if methods and not _own(before.get(hook.cls), hook.method):
+                return True
+        elif any(ast.dump(m) == ast.dump(ast.parse(hook.source).body[0]) for m in methods):
+            return True
+    return False
+
+
+def _shipped(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> str | None:
+    """The SHA-256 of the file SGLang shipped: pip's RECORD, else what our record says."""
+    recorded = backups.shipped_sha256(sglang, path)
+    if recorded:
+        return recorded
+    if backup.meta:
+        return backup.meta.original_sha256
+    return install.sha256(backup.data) if backup.data is not None else None
+
+
+def _belongs(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> bool | None:
+    """Can the backup be the installed release's file? None when nothing can tell."""
+    recorded = backups.shipped_sha256(sglang, path)
+    if recorded and backup.data is not None:
+        return install.sha256(backup.data) == recorded
+    if backup.meta:
+        return backup.meta.sglang_version == sglang.version_text
+    return None
+
+
+def _not_restorable(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> str:
+    if backup.data is None:
+        return f"the backup is {backup.state}"
+    recorded = backups.shipped_sha256(sglang, path)
+    if recorded:
+        if install.sha256(backup.data) != recorded:
+            return (f"its SHA-256 is not the one pip recorded for SGLang {sglang.version_text} "
+                    f"(it belongs to another release, or was changed)")
+        return ""
+    if not backup.matches_meta():
+        return (f"pip recorded no hash for this file and the backup's record is "
+                f"{backup.meta_state if backup.meta is None else 'for other bytes'}")
+    return ""
+
+
+def _refusal(sglang: SGLangInstall, path: Path, backup: backups.Backup, why: str) -> CannotRevert:
+    ways = [f"reinstall SGLang's files: {hints.reinstall(sglang)}"]
+    if backup.data is not None and not _not_restorable(sglang, path, backup):
+        ways.insert(0, f"restore the backup (discards any later edits): "
+                       f"{hints.command(sglang, 'revert', '--from-backup')}")
+    kept = f" and its backup {backup.path}" if backup.data is not None else ""
+    return CannotRevert(
+        f"Cannot revert {path}: {why}.",
+        f"revert removes only the methods marked {MARKER} and keeps everything else; here it "
+        f"cannot, so {path}{kept} were left untouched.",
+        "To get the file SGLang shipped back, either\n  " + "\n  or ".join(ways))

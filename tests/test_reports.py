@@ -1,0 +1,144 @@
+"""What status, --json and the printed hints say: the truth on disk, machine-readable, pasteable."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from releases import release_file
+from serve_fixtures import write_drafter, write_target
+
+
+def _one_json(stdout: str) -> dict:
+    """stdout holds exactly one JSON object (json.loads rejects anything after it)."""
+    return json.loads(stdout)
+
+
+@pytest.mark.parametrize("command", [["apply"], ["revert"], ["status"], ["check"], ["diff"],
+                                     ["apply", "--dry-run"]])
+def test_json_errors_are_one_object_on_stdout(site, command):
+    s = site("0.5.21")
+    s.file().write_bytes(s.read() + b"\ndef broken(:\n")
+    result = s.run(*command, "--json")
+    report = _one_json(result.stdout)
+    assert result.returncode == report["exit_code"] == 5
+    assert set(report["error"]) == {"what", "why", "fix"}
+    assert str(s.file()) in report["error"]["what"]
+
+
+def test_check_json_prints_one_object_with_the_state_and_the_error(site):
+    s = site("0.5.21")
+    result = s.run("check", "--json")
+    report = _one_json(result.stdout)
+    assert result.returncode == report["exit_code"] == 1
+    assert report["state"] == "unpatched" and report["capture_works"] is False
+    assert report["error"]["fix"] == "Patch it: eagle3-patch apply"
+    assert s.run("apply").returncode == 0
+    ok = s.run("check", "--json")
+    assert ok.returncode == 0 and _one_json(ok.stdout)["capture_works"] is True
+
+
+def test_check_json_on_an_unsupported_release_is_one_error_object(site):
+    s = site("0.5.10")
+    result = s.run("check", "--json")
+    assert result.returncode == 4 and _one_json(result.stdout)["exit_code"] == 4
+
+
+def test_serve_dry_run_json_errors_are_one_object(site, tmp_path):
+    s = site("0.5.10")
+    drafter = write_drafter(tmp_path / "drafter")
+    model = write_target(tmp_path / "model")
+    result = s.run("serve", "--model", str(model), "--drafter", str(drafter), "--dry-run", "--json")
+    report = _one_json(result.stdout)
+    assert result.returncode == report["exit_code"] == 4
+    assert "cannot serve Qwen3.5/3.6" in report["error"]["what"]
+
+
+def test_hints_repeat_sglang_dir_and_name_pip_through_the_interpreter(site, tmp_path):
+    s = site("0.5.21")
+    env = {"PYTHONPATH": str(tmp_path)}  # this interpreter alone would find no SGLang
+    check = subprocess.run([sys.executable, "-m", "eagle3_patch", "check", "--sglang-dir",
+                            str(s.package)], capture_output=True, text=True, env=env)
+    assert check.returncode == 1
+    assert f"Patch it: eagle3-patch apply --sglang-dir {s.package}\n" in check.stderr
+    old = site("0.5.10")
+    refused = old.run("apply", "--python", sys.executable)
+    assert refused.returncode == 4
+    assert (f"{shlex.quote(sys.executable)} -m pip install -U 'sglang>=0.5.11' && "
+            f"eagle3-patch apply --python {shlex.quote(sys.executable)}") in refused.stderr
+
+
+def test_status_says_when_the_backup_is_missing(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    s.file("qwen3_5.py.eagle3-bak").unlink()
+    report = json.loads(s.run("status", "--json").stdout)["files"][0]["backup"]
+    assert report["backup"] == "missing" and report["metadata"] == "ok"
+    assert "the backup file is missing" in s.run("status").stdout
+
+
+def test_corrupt_backup_record_is_said_and_revert_does_not_blame_the_user(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    s.file("qwen3_5.py.eagle3-bak.json").write_text("{truncated")
+    report = json.loads(s.run("status", "--json").stdout)["files"][0]["backup"]
+    assert report["backup"] == "present" and report["metadata"] == "corrupt"
+    assert "is corrupt" in s.run("status").stdout
+    result = s.run("revert")
+    assert result.returncode == 0 and "changed after eagle3-patch wrote it" not in result.stdout
+    assert s.read() == release_file("0.5.21", "sglang/srt/models/qwen3_5.py")
+    assert not s.file("qwen3_5.py.eagle3-bak.json").exists()
+
+
+def _pip_uninstall(s):
+    """What `pip uninstall sglang` does: remove every file its RECORD lists, then empty folders."""
+    record = next(s.root.glob("sglang-*.dist-info/RECORD"))
+    for line in record.read_text().splitlines():
+        (s.root / line.split(",")[0]).unlink(missing_ok=True)
+    for folder in sorted((p for p in s.root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def test_after_pip_uninstall_status_names_our_leftovers_and_revert_removes_them(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    _pip_uninstall(s)
+    left = sorted(p.name for p in s.models.iterdir())
+    assert left == [".eagle3-patch.lock", "qwen3_5.py.eagle3-bak", "qwen3_5.py.eagle3-bak.json",
+                    "qwen3_5_text.py.eagle3-bak", "qwen3_5_text.py.eagle3-bak.json"]
+    status = s.run("status")
+    assert status.returncode == 0
+    assert "SGLang is no longer installed" in status.stdout
+    assert f"Remove them with: eagle3-patch revert --sglang-dir {s.package}" in status.stdout
+    assert len(json.loads(s.run("status", "--json").stdout)["after_uninstall"]) == 5
+    revert = s.run("revert", "--sglang-dir", str(s.package))
+    assert revert.returncode == 0, revert.stderr
+    assert not s.package.exists()
+
+
+def test_leftovers_are_only_ever_our_files(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    _pip_uninstall(s)
+    (s.models / "notes.txt").write_text("mine")
+    status = s.run("status")
+    assert "no longer installed" not in status.stdout
+    assert s.run("revert").returncode == 0
+    assert (s.models / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("command", [["status"], ["check"], ["apply"]])
+def test_paths_that_write_nothing_never_import_importlib_metadata(site, command):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "eagle3_patch", *command],
+                          capture_output=True, text=True, env=s.env())
+    assert done.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "eagle3_patch.engine" in imported and "importlib.metadata" not in imported
+

@@ -1,0 +1,148 @@
+"""revert keeps its promise or refuses; --from-backup restores only a provably shipped file."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+import pytest
+
+from releases import release_file
+
+MODELS = "sglang/srt/models/"
+SHIPPED = {name: MODELS + name for name in ("qwen3_5.py", "qwen3_5_text.py")}
+
+
+def _ours(s):
+    """Every file in the models folder: the target files and our backups beside them."""
+    return {p.name: p.read_bytes() for p in s.models.iterdir() if p.is_file()}
+
+
+def _drop_marker_lines(data: bytes) -> bytes:
+    return b"".join(line for line in data.splitlines(keepends=True) if b"[EAGLE3-PATCH]" not in line)
+
+
+DAMAGE = {
+    "markers deleted": _drop_marker_lines,
+    "markers reworded": lambda data: data.replace(b"[EAGLE3-PATCH]", b"[EAGLE3 PATCH]"),
+    "emptied": lambda data: b"",
+    "not valid Python": lambda data: data + b"\ndef broken(:\n",
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_revert_refuses_what_it_cannot_undo_exactly_and_touches_nothing(site, damage):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    s.file().write_bytes(DAMAGE[damage](s.read()))
+    before = _ours(s)
+    result = s.run("revert")
+    assert result.returncode == 11, result
+    assert "Traceback" not in result.stderr
+    assert _ours(s) == before   # the file, the other patched file and both backups
+    assert "eagle3-patch revert --from-backup\n" in result.stderr
+    pip = f"{shlex.quote(sys.executable)} -m pip install --force-reinstall --no-deps sglang==0.5.21"
+    assert pip in result.stderr
+    assert "would downgrade" not in result.stderr + result.stdout
+
+
+def test_refusal_hints_repeat_the_selector_the_user_typed(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    s.file().write_bytes(b"")
+    result = s.run("revert", "--sglang-dir", str(s.package))
+    assert result.returncode == 11
+    assert f"eagle3-patch revert --from-backup --sglang-dir {s.package}\n" in result.stderr
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_from_backup_puts_back_exactly_the_shipped_files(site, damage):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    s.file().write_bytes(DAMAGE[damage](s.read()))
+    result = s.run("revert", "--from-backup", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["state"] == "unpatched" and report["outcome"] == "reverted"
+    for name, shipped in SHIPPED.items():
+        assert s.read(name) == release_file("0.5.21", shipped)
+    assert not [name for name in _ours(s) if ".eagle3-bak" in name]
+
+
+def test_from_backup_refuses_a_backup_pip_did_not_install(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    s.file().write_bytes(b"")
+    backup = s.file("qwen3_5.py.eagle3-bak")
+    backup.write_bytes(backup.read_bytes() + b"# not what pip installed\n")
+    before = _ours(s)
+    restore = s.run("revert", "--from-backup")
+    assert restore.returncode == 11
+    assert "not the one pip recorded for SGLang 0.5.21" in restore.stderr
+    plain = s.run("revert")
+    assert plain.returncode == 11 and "--from-backup" not in plain.stderr
+    assert "-m pip install --force-reinstall --no-deps sglang==0.5.21" in plain.stderr
+    assert _ours(s) == before
+
+
+def _forget_record(s):
+    """A source tree or an editable install: pip recorded no hash for the model files."""
+    for record in s.root.glob("sglang-*.dist-info/RECORD"):
+        record.unlink()
+
+
+def test_without_pips_record_from_backup_trusts_our_own_record(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    _forget_record(s)
+    s.file().write_bytes(_drop_marker_lines(s.read()))
+    assert s.run("revert").returncode == 11
+    assert s.run("revert", "--from-backup").returncode == 0
+    assert s.read() == release_file("0.5.21", SHIPPED["qwen3_5.py"])
+
+
+def test_without_either_record_from_backup_refuses(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    _forget_record(s)
+    s.file().write_bytes(b"")
+    s.file("qwen3_5.py.eagle3-bak.json").write_text("{not json")
+    before = _ours(s)
+    result = s.run("revert", "--from-backup")
+    assert result.returncode == 11 and "record is corrupt" in result.stderr
+    assert _ours(s) == before
+
+
+def test_revert_removes_exactly_our_methods_around_user_edits_on_both_sides(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    edited = b"# mine, first line\n" + s.read().replace(b"class Qwen3_5ForCausalLM",
+                                                       b"# mine, mid-file\nclass Qwen3_5ForCausalLM", 1)
+    s.file().write_bytes(edited)
+    assert s.run("revert").returncode == 0
+    shipped = release_file("0.5.21", SHIPPED["qwen3_5.py"])
+    assert s.read() == b"# mine, first line\n" + shipped.replace(
+        b"class Qwen3_5ForCausalLM", b"# mine, mid-file\nclass Qwen3_5ForCausalLM", 1)
+    assert not s.file("qwen3_5.py.eagle3-bak").exists()
+
+
+@pytest.mark.parametrize("version,state", [("0.5.21", "unpatched"), ("0.5.22", "native")])
+def test_revert_json_reports_the_state_after_it_with_its_files(site, version, state):
+    s = site(version)
+    assert s.run("apply").returncode == 0
+    report = json.loads(s.run("revert", "--json").stdout)
+    assert report["state"] == state and report["capture_works"] is (state == "native")
+    assert [f["file"] for f in report["files"]] == ["qwen3_5.py", "qwen3_5_text.py"]
+
+
+def test_apply_json_reports_the_state_after_it_and_dry_run_the_state_now(site):
+    s = site("0.5.21")
+    dry = json.loads(s.run("apply", "--dry-run", "--json").stdout)
+    assert dry["state"] == "unpatched" and "+    # [EAGLE3-PATCH]" in dry["diff"]
+    done = json.loads(s.run("apply", "--json").stdout)
+    assert done["state"] == "patched" and done["capture_works"] is True
+    assert [f["state"] for f in done["files"]] == ["patched", "patched"]
+    assert done["files"][0]["backup"]["backup"] == "present"
+    again = json.loads(s.run("apply", "--json").stdout)
+    assert again["outcome"] == "already-patched" and again["files"] == done["files"]
