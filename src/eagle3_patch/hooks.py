@@ -85,9 +85,6 @@ class HookSpec:
     # "decoder": sets the per-layer flags itself. "wrapper": holds the decoder
     # as ``self.model`` and must reach those flags through it.
     role: str
-    # How the wrapper knows the decoder's layer count: ``config`` reads
-    # ``self.config.num_hidden_layers``, ``layers`` counts ``self.model.layers``.
-    layer_count: str = "config"
     # Subclasses in the same file that inherit this hook and must resolve it too.
     inherited_by: tuple[str, ...] = ()
     method: str = METHOD
@@ -111,11 +108,7 @@ HOOKS = (
     HookSpec("qwen3_5.py", "Qwen3_5MoeForConditionalGeneration", MULTIMODAL_WRAPPER_SOURCE,
              role="wrapper"),
     HookSpec("qwen3_5_text.py", "Qwen3_5ForCausalLM", TEXT_WRAPPER_SOURCE, role="wrapper",
-             layer_count="layers", inherited_by=("Qwen3_5MoeForCausalLM",)),
+             inherited_by=("Qwen3_5MoeForCausalLM",)),
 )
 
 DECODER_HOOK = next(hook for hook in HOOKS if (hook.file, hook.cls) == DECODER)
-
-
-def hooks_for(file: str) -> tuple[HookSpec, ...]:
-    return tuple(hook for hook in HOOKS if hook.file == file)
