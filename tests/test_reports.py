@@ -116,6 +116,9 @@ def test_after_pip_uninstall_status_names_our_leftovers_and_revert_removes_them(
     assert "SGLang is no longer installed" in status.stdout
     assert f"Remove them with: eagle3-patch revert --sglang-dir {s.package}" in status.stdout
     assert len(json.loads(s.run("status", "--json").stdout)["after_uninstall"]) == 5
+    for command in ("apply", "check"):
+        refused = s.run(command)
+        assert refused.returncode == 3 and "SGLang is no longer installed" in refused.stderr
     revert = s.run("revert", "--sglang-dir", str(s.package))
     assert revert.returncode == 0, revert.stderr
     assert not s.package.exists()

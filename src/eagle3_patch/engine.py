@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import shlex
 from collections import ChainMap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,8 @@ from pathlib import Path
 from eagle3_patch import __version__, backups, hints, install, sourcetext
 from eagle3_patch.analysis import (Analysis, HookState, Sources, State, analyze, parse_source,
                                    read_model_file)
-from eagle3_patch.errors import (CheckFailed, NotPython, NotWritable, UnsupportedRelease,
-                                 ValidationFailed)
+from eagle3_patch.errors import (CheckFailed, Eagle3PatchError, NotPython, NotWritable,
+                                 SGLangNotFound, UnsupportedRelease, ValidationFailed)
 from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
 
@@ -74,8 +75,15 @@ def tidy(sglang: SGLangInstall) -> list[str]:
         return removed_note(install.remove_leftovers(target_paths(sglang)))
 
 
-def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> UnsupportedRelease:
+def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> Eagle3PatchError:
     upgrade = hints.pip(sglang, "install", "-U", f"'sglang>={MINIMUM_SUPPORTED}'")
+    if backups.after_uninstall(sglang):
+        return SGLangNotFound(
+            f"SGLang is no longer installed at {sglang.package_dir}: only eagle3-patch's own "
+            f"files are left there.",
+            "pip uninstall removed SGLang's files; our backups and lock kept the folder alive.",
+            f"Remove them: eagle3-patch revert --sglang-dir {shlex.quote(str(sglang.package_dir))}"
+            f"\nor install SGLang again: {upgrade}")
     return UnsupportedRelease(
         f"SGLang {sglang.version_text} at {sglang.package_dir} cannot serve Qwen3.5/3.6 with "
         f"EAGLE-3: {analysis.reason}.",
