@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 
@@ -146,3 +147,18 @@ def test_apply_json_reports_the_state_after_it_and_dry_run_the_state_now(site):
     assert done["files"][0]["backup"]["backup"] == "present"
     again = json.loads(s.run("apply", "--json").stdout)
     assert again["outcome"] == "already-patched" and again["files"] == done["files"]
+
+
+def test_a_deleted_file_is_refused_then_restored_from_backup_readable_by_all(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    s.file().unlink()
+    assert "is missing; its backup" in s.run("status").stdout
+    refused = s.run("revert")
+    assert refused.returncode == 11 and "it is missing" in refused.stderr
+    assert not s.file().exists() and s.file("qwen3_5.py.eagle3-bak").exists()
+    assert s.run("revert", "--from-backup").returncode == 0
+    assert s.read() == release_file("0.5.21", SHIPPED["qwen3_5.py"])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert s.file().stat().st_mode & 0o777 == 0o666 & ~umask

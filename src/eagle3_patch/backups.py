@@ -119,15 +119,14 @@ def _dist_infos(site: Path, version: Version | None) -> list[Path]:
 
 
 def after_uninstall(sglang: SGLangInstall) -> list[Path]:
-    """Our files in a package folder pip has uninstalled (nothing but ours is left in it).
+    """Our files in a package folder pip has uninstalled (it has no ``__init__.py`` left).
 
     ``pip uninstall`` removes the files its RECORD lists and the folders that
     become empty; our backups, their records and the lock keep the folders alive.
     """
     if (sglang.package_dir / "__init__.py").exists():
         return []
-    found = [path for path in sglang.package_dir.rglob("*") if not path.is_dir()]
-    return sorted(found) if found and all(map(_ours, found)) else []
+    return sorted(path for path in sglang.package_dir.rglob("*") if _ours(path) and path.is_file())
 
 
 def _ours(path: Path) -> bool:

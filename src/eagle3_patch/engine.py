@@ -116,9 +116,17 @@ def observed(sglang: SGLangInstall, action: str, outcome: str, files: Sources | 
         data = read_model_file(path)
         reports[name] = backups.report(backups.read_backup(path), data,
                                        MARKER.encode() in data, sglang.version_text)
-    return Result(action, outcome, sglang, analysis, backups=reports,
+    ours = tuple(backups.after_uninstall(sglang))
+    # A backup whose file was deleted by hand (SGLang itself still installed) is
+    # said, with the way back.
+    lost = [f"{path} is missing; its backup {install.backup_path(path)} is still there: "
+            f"{hints.command(sglang, 'revert', '--from-backup')} puts it back if it is the "
+            f"file SGLang shipped." for path in target_paths(sglang)
+            if not ours and not path.exists() and install.backup_path(path).exists()]
+    notes = (*done.pop("notes", ()), *lost)
+    return Result(action, outcome, sglang, analysis, backups=reports, notes=notes,
                   leftovers=tuple(install.leftovers(target_paths(sglang))),
-                  after_uninstall=tuple(backups.after_uninstall(sglang)), **done)
+                  after_uninstall=ours, **done)
 
 
 def status(sglang: SGLangInstall, action: str = "status") -> Result:

@@ -144,7 +144,10 @@ def ensure_writable(paths: list[Path]) -> None:
         folder = path.parent
         if not os.access(folder, os.W_OK | os.X_OK):
             raise _refuse(path, f"Its folder {folder} is not writable by this user.")
-        mode = path.stat().st_mode
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            continue  # a deleted file being restored: only its folder must be writable
         # A file with every write bit cleared was made read-only on purpose (an
         # image that must not change); root could replace it anyway, we don't.
         if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
@@ -240,6 +243,12 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.chmod(tmp, stat.S_IMODE(info.st_mode))
             with contextlib.suppress(PermissionError):  # only root may give files away
                 os.chown(tmp, info.st_uid, info.st_gid)
+        else:
+            # A new file (a backup, a deleted file restored) gets the mode any new
+            # file gets here, not mkstemp's private 0600 that a server user cannot read.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):

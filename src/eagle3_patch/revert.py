@@ -37,8 +37,8 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
         install.remove_after_uninstall(ours, sglang.package_dir)
         return observed(sglang, "revert", "removed-after-uninstall", changed=tuple(ours))
     candidates = [path for path in (sglang.models_dir / t.name for t in TARGET_FILES)
-                  if path.is_file() and (MARKER.encode() in read_model_file(path)
-                                         or backups.read_backup(path).exists)]
+                  if backups.read_backup(path).exists
+                  or (path.is_file() and MARKER.encode() in read_model_file(path))]
     if not candidates:
         return observed(sglang, "revert", "nothing-to-revert", notes=tuple(tidy(sglang)))
     install.ensure_writable(candidates)
@@ -56,10 +56,12 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
 
 
 def _decide(sglang: SGLangInstall, path: Path, from_backup: bool) -> _Decision:
-    data = read_model_file(path)
     backup = backups.read_backup(path)
+    data = read_model_file(path) if path.exists() else None
     if from_backup and backup.exists:
-        return _restore(sglang, path, data, backup)
+        return _restore(sglang, path, data or b"", backup)
+    if data is None:
+        raise _refusal(sglang, path, backup, "it is missing")
     problem = _unparseable(data)
     if problem:
         raise _refusal(sglang, path, backup, problem)
