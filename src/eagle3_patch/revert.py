@@ -113,7 +113,8 @@ def _remove_marked(sglang: SGLangInstall, path: Path, data: bytes,
     note = ""
     if install.sha256(new) != _shipped(sglang, path, backup):
         note = (f"{path} was changed after eagle3-patch wrote it; only the methods marked "
-                f"{MARKER} were removed, everything else was kept as found.")
+                f"{MARKER} were removed, everything else was kept as found"
+                + (f" (its backup {backup.path} was removed)." if backup.exists else "."))
     return _Decision(path, install.FileChange(path, data, new, drop_backup=True), note=note)
 
 
