@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from releases import release_file
+from releases import install_release, release_file
 from serve_fixtures import write_drafter, write_target
 
 
@@ -145,3 +145,15 @@ def test_paths_that_write_nothing_never_import_importlib_metadata(site, command)
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
     assert "eagle3_patch.engine" in imported and "importlib.metadata" not in imported
 
+
+
+def test_with_sglang_dir_in_a_venv_pip_is_named_through_that_venvs_python(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site_dir = next(venv.glob("lib/python*/site-packages"))
+    package = install_release("0.5.10", site_dir)
+    result = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply", "--sglang-dir",
+                             str(package)], capture_output=True, text=True)
+    assert result.returncode == 4
+    assert (f"{venv / 'bin' / 'python'} -m pip install -U 'sglang>=0.5.11' && "
+            f"eagle3-patch apply --sglang-dir {package}") in result.stderr

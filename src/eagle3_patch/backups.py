@@ -99,10 +99,13 @@ def shipped_sha256(sglang: SGLangInstall, path: Path) -> str | None:
     except ValueError:
         return None
     for dist_info in _dist_infos(site, sglang.version):
-        for entry in Distribution.at(dist_info).files or ():
-            if entry.as_posix() == relative and entry.hash and entry.hash.mode == "sha256":
-                digest = entry.hash.value
-                return base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
+        try:
+            for entry in Distribution.at(dist_info).files or ():
+                if entry.as_posix() == relative and entry.hash and entry.hash.mode == "sha256":
+                    digest = entry.hash.value
+                    return base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
+        except (OSError, ValueError, TypeError):
+            pass  # an unreadable or mangled RECORD proves nothing
     return None
 
 
