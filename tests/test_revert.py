@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sys
 
 import pytest
 
-from releases import release_file
+from releases import install_release, release_file
 
 MODELS = "sglang/srt/models/"
 SHIPPED = {name: MODELS + name for name in ("qwen3_5.py", "qwen3_5_text.py")}
@@ -173,3 +174,22 @@ def test_a_mangled_record_proves_nothing_and_our_own_record_decides(site):
     result = s.run("revert", "--from-backup")
     assert result.returncode == 0, result.stderr
     assert s.read() == release_file("0.5.21", SHIPPED["qwen3_5.py"])
+
+
+@pytest.mark.parametrize("record", ["with RECORD", "without RECORD"])
+def test_revert_after_upgrading_to_a_native_release_drops_the_old_backup(site, record):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    for dist in s.root.glob("sglang-*.dist-info"):
+        shutil.rmtree(dist)
+    install_release("0.5.22", s.root)   # what `pip install -U sglang==0.5.22` does
+    if record == "without RECORD":
+        _forget_record(s)
+        restore = s.run("revert", "--from-backup")
+        assert restore.returncode == 11 and "made from SGLang 0.5.21" in restore.stderr
+    result = s.run("revert", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["state"] == "native" and "another release's file" in report["notes"][0]
+    assert s.read() == release_file("0.5.22", SHIPPED["qwen3_5.py"])
+    assert not [name for name in _ours(s) if ".eagle3-bak" in name]

@@ -67,7 +67,12 @@ def _decide(sglang: SGLangInstall, path: Path, from_backup: bool) -> _Decision:
         raise _refusal(sglang, path, backup, problem)
     if MARKER.encode() in data:
         return _remove_marked(sglang, path, data, backup)
-    if _ours_remaining(path.name, data, backup):
+    pristine = backups.shipped_sha256(sglang, path) == install.sha256(data)
+    # A backup of another release means pip has since replaced the file, and
+    # with it everything we had added.
+    replaced = _belongs(sglang, path, backup) is False
+    if not (pristine or replaced) and _ours_remaining(path.name, data,
+                                                      _reference(sglang, path, backup)):
         raise _refusal(sglang, path, backup, f"methods eagle3-patch added are still there, "
                        f"but the {MARKER} comments that mark them are gone")
     if backup.data is None:
@@ -106,7 +111,7 @@ def _remove_marked(sglang: SGLangInstall, path: Path, data: bytes,
         if problem:
             raise _refusal(sglang, path, backup, f"removing the marked methods would leave a "
                                                  f"file that {problem.removeprefix('it ')}")
-        if _ours_remaining(path.name, new, backup):
+        if _ours_remaining(path.name, new, _reference(sglang, path, backup)):
             raise _refusal(sglang, path, backup, f"methods eagle3-patch added would remain "
                            f"after removing the marked ones (a {MARKER} comment was removed "
                            f"or reworded)")
@@ -152,13 +157,18 @@ def _own(cls: ast.ClassDef | None, method: str) -> list[ast.FunctionDef]:
     return [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == method] if cls else []
 
 
-def _ours_remaining(name: str, data: bytes, backup: backups.Backup) -> bool:
+def _reference(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> bytes | None:
+    """The backup's bytes, when they can be this release's file (after an upgrade they are not)."""
+    return backup.data if _belongs(sglang, path, backup) is not False else None
+
+
+def _ours_remaining(name: str, data: bytes, before_patch: bytes | None) -> bool:
     """Does ``data`` still hold a method apply added, marked or not?
 
-    Compared with the backup: a hook method the backed-up class lacks is ours.
-    Without a readable backup, a method identical to what we inject is ours.
+    Compared with the file before the patch: a hook method its class lacks is
+    ours. Without it, a method identical to what we inject is ours.
     """
-    now, before = _classes(data), _classes(backup.data)
+    now, before = _classes(data), _classes(before_patch)
     for hook in (h for h in HOOKS if h.file == name):
         methods = _own(now.get(hook.cls), hook.method)
         if before is not None:
@@ -201,6 +211,9 @@ def _not_restorable(sglang: SGLangInstall, path: Path, backup: backups.Backup) -
     if not backup.matches_meta():
         return (f"pip recorded no hash for this file and the backup's record is "
                 f"{backup.meta_state if backup.meta is None else 'for other bytes'}")
+    if backup.meta.sglang_version != sglang.version_text:
+        return (f"pip recorded no hash for this file and the backup was made from SGLang "
+                f"{backup.meta.sglang_version}, not the installed {sglang.version_text}")
     return ""
 
 
