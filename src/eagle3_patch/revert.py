@@ -131,9 +131,12 @@ def _restore(sglang: SGLangInstall, path: Path, data: bytes, backup: backups.Bac
             "--from-backup only puts back a file proven to be the one SGLang shipped; "
             f"{path} and the backup were left untouched.",
             f"Reinstall SGLang's files instead: {hints.reinstall(sglang)}")
-    note = f"{path} was restored from {backup.path}, the file SGLang {sglang.version_text} shipped."
-    return _Decision(path, install.FileChange(path, data, backup.data, drop_backup=True),
-                     note="" if data == backup.data else note)
+    if data == backup.data:
+        note = f"{backup.path} matched the file and is no longer needed; it was removed."
+    else:
+        note = (f"{path} was restored from {backup.path}, the file SGLang "
+                f"{sglang.version_text} shipped.")
+    return _Decision(path, install.FileChange(path, data, backup.data, drop_backup=True), note=note)
 
 
 def _unparseable(data: bytes) -> str:
