@@ -24,6 +24,7 @@ class LazyGroup(click.Group):
     lazy = {
         "serve": "eagle3_patch.serve.command:serve",
         "bench": "eagle3_patch.bench.command:bench",
+        "run": "eagle3_patch.inmemory.command:run",
     }
 
     def list_commands(self, ctx):

@@ -226,6 +226,20 @@ def diff(sglang: SGLangInstall) -> Result:
     return dataclasses.replace(result, action="diff")
 
 
+def planned_changes(sglang: SGLangInstall) -> tuple[Analysis, list[install.FileChange]]:
+    """The analysis and, if unpatched, exactly what apply would write (validated); writes nothing.
+
+    ``run`` and ``serve --in-memory`` hand these bytes to SGLang's processes
+    instead of writing them.
+    """
+    files, analysis = inspect(sglang)
+    if analysis.state is State.UNSUPPORTED:
+        raise _unsupported(sglang, analysis)
+    if analysis.state is not State.UNPATCHED:
+        return analysis, []
+    return analysis, _plan(sglang, files, analysis)[0]
+
+
 def capture_state(sglang: SGLangInstall) -> State:
     """The installation's state now; writes nothing."""
     return inspect(sglang)[1].state

@@ -10,6 +10,7 @@ import click
 
 from eagle3_patch import __version__
 from eagle3_patch.engine import Result
+from eagle3_patch.inmemory.planner import works_in_memory
 
 _COLOURS = {"patched": "green", "native": "green", "unpatched": "yellow",
             "damaged": "red", "unsupported": "red", "missing": "yellow", "altered": "red"}
@@ -47,6 +48,7 @@ def to_json(result: Result) -> dict:
         "outcome": result.outcome,
         "state": result.state.value,
         "capture_works": result.capture_works,
+        "in_memory_ok": works_in_memory(result.state),
         "sglang_version": str(sglang.version) if sglang.version else None,
         "sglang_version_from": sglang.version_from,
         "sglang_dir": str(sglang.package_dir),
@@ -108,6 +110,8 @@ def human(result: Result) -> str:
         lines.append(f"SGLang {sglang.version_text} at {sglang.package_dir}")
         lines.append(f"  interpreter: {sglang.python}")
         lines.append(f"  state: {_styled(result.state.value)}")
+        lines.append("  in memory (eagle3-patch run, serve --in-memory): "
+                     + ("works, nothing written" if works_in_memory(result.state) else "refused"))
         if result.analysis.reason:
             lines.append(f"  why: {result.analysis.reason}")
         for report in result.analysis.files:

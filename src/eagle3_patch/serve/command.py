@@ -65,6 +65,8 @@ def _split_at_dashes(args: list[str]) -> tuple[list[str], list[str]]:
               help="Where variant names are resolved: a local folder or a Hub repo id.")
 @click.option("--no-apply", is_flag=True,
               help="Do not patch SGLang; refuse to launch if EAGLE-3 capture would not work.")
+@click.option("--in-memory", is_flag=True,
+              help="Patch SGLang's processes in memory (as `eagle3-patch run`); never write site-packages.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; print the exact command and environment.")
 @click.option("--json", "as_json", is_flag=True, callback=remember_json, help="With --dry-run: print {\"argv\": [...], \"env\": {...}}.")
 @target_options
@@ -73,6 +75,7 @@ def serve(
     drafter: str,
     drafter_repo: str,
     no_apply: bool,
+    in_memory: bool,
     dry_run: bool,
     as_json: bool,
     python: str | None,
@@ -87,9 +90,12 @@ def serve(
     """
     if as_json and not dry_run:
         raise click.UsageError("--json describes a plan; use it with --dry-run.")
+    if in_memory and no_apply:
+        raise click.UsageError("--no-apply promises an image patched at build time; "
+                               "--in-memory patches at run time. Pass one of them.")
     prepared = prepare_launch(
         model=model, drafter=drafter, drafter_repo=drafter_repo, python=python,
-        sglang_dir=sglang_dir, user_args=sglang_args, apply=not no_apply, dry_run=dry_run,
+        sglang_dir=sglang_dir, user_args=sglang_args, apply=not no_apply, dry_run=dry_run, in_memory=in_memory,
     )
     if dry_run:
         click.echo(json.dumps(prepared.plan.to_json(), indent=2) if as_json else prepared.dry_run_text())

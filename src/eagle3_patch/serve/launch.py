@@ -10,6 +10,7 @@ from typing import NoReturn
 
 from eagle3_patch.engine import capture_state, ensure_capture
 from eagle3_patch.errors import LaunchFailed
+from eagle3_patch.inmemory.planner import in_memory_handoff, redacted, unwritable_reason
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
 from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.interpreter import serving_install
@@ -52,7 +53,8 @@ class PreparedLaunch:
 
     def banner(self) -> str:
         """One stderr line before the hand-off, so logs show what was launched."""
-        return f"eagle3-patch: EAGLE-3 capture: {self.capture}; exec: {self.plan.shell_command()}"
+        shown = LaunchPlan(self.plan.argv, redacted(self.plan.env))
+        return f"eagle3-patch: EAGLE-3 capture: {self.capture}; exec: {shown.shell_command()}"
 
 
 def prepare_launch(
@@ -65,9 +67,15 @@ def prepare_launch(
     user_args: list[str] | tuple[str, ...],
     apply: bool,
     dry_run: bool,
+    in_memory: bool = False,
 ) -> PreparedLaunch:
-    """Locate SGLang, validate the drafter, make sure capture works (unless dry-run), build the plan."""
+    """Locate SGLang, validate the drafter, make sure capture works (unless dry-run), build the plan.
+
+    ``in_memory`` (or an unpatched installation this user cannot write) hands
+    the patch to SGLang's processes through the environment and writes nothing.
+    """
     install = serving_install(python, sglang_dir)
+    unwritable = unwritable_reason(install) if apply and not in_memory else None
     folder = local_drafter(drafter, drafter_repo)
     # The state is read up front only where it is needed: for the dry-run
     # summary, and to refuse an unsupported release (with apply's own message)
@@ -86,7 +94,12 @@ def prepare_launch(
         report = fetch_hub_drafter(drafter_repo, drafter, target, skipped, download=not dry_run)
         folder = report.path
     dialect = detect_dialect(install.package_dir, install.version)
-    if not dry_run:
+    handoff = in_memory_handoff(install) if in_memory or unwritable else None
+    if handoff:
+        capture = handoff.summary
+        if unwritable and handoff.env:
+            capture += f"; serve fell back to in-memory: {unwritable}"
+    elif not dry_run:
         capture = ensure_capture(install, apply)
     elif apply and state in _WOULD_WRITE:
         capture = _WOULD_WRITE[state]
@@ -94,6 +107,8 @@ def prepare_launch(
         # Check-only, writes nothing: --dry-run previews the launch's result or refusal.
         capture = ensure_capture(install, False)
     plan = build_plan(install.python, model, str(folder), dialect, list(user_args))
+    if handoff:
+        plan = LaunchPlan(plan.argv, {**plan.env, **handoff.env})
     version = str(install.version) if install.version else "(version unknown)"
     where = f"SGLang {version} at {install.package_dir}, run by {install.python}"
     return PreparedLaunch(plan=plan, dialect=dialect, drafter=report, capture=capture, sglang=where)

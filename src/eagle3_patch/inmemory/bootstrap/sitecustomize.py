@@ -1,0 +1,134 @@
+"""eagle3-patch's in-memory bootstrap, run at start-up by every Python under `eagle3-patch run`.
+
+`eagle3-patch run` / `serve --in-memory` put this folder first on PYTHONPATH
+and the patched model sources, validated by the parent, in the environment
+variable EAGLE3_PATCH_INMEMORY (gzip + base64 JSON). SGLang's scheduler,
+detokenizer and tensor-parallel workers are multiprocessing *spawn* children
+that inherit only the environment, so this is how the patch reaches them.
+
+This file runs in interpreters where neither eagle3-patch nor libcst is
+importable (another venv's Python), so it uses the standard library only.
+
+- A meta-path finder serves each listed module from the patched text, after
+  checking that the file Python would import is the one the parent validated
+  (path and SHA-256). If not, it fails loudly: SGLang's model registry turns an
+  ImportError into a log line and a fallback class, so this process prints a
+  message naming eagle3-patch and exits instead.
+- The patched text is compiled here; SGLang's __pycache__ is never read (its
+  .pyc holds the stock code) nor written (a later plain run must see SGLang's
+  own code).
+- linecache is seeded, so tracebacks and inspect.getsource show what ran.
+- The sitecustomize this file shadows (the user's on PYTHONPATH, conda's,
+  Debian's in the stdlib folder) is run afterwards, as Python would have.
+"""
+
+import os
+import sys
+
+ENV_VAR = "EAGLE3_PATCH_INMEMORY"
+# Distinct from every eagle3-patch CLI exit code (README, "Exit codes").
+EXIT_STALE = 11
+
+
+def _die(message):
+    sys.stderr.write(
+        f"eagle3-patch: {message}\n"
+        f"eagle3-patch: this process (pid {os.getpid()}) stops here instead of running SGLang "
+        "without EAGLE-3 capture. Start it again with `eagle3-patch run -- ...`, so the "
+        "installed files are analysed afresh (or patch them: `eagle3-patch apply`).\n")
+    sys.stderr.flush()
+    os._exit(EXIT_STALE)
+
+
+class _PatchedSourceLoader:
+    def __init__(self, path, source):
+        self.path = path
+        self.source = source
+
+    def create_module(self, spec):
+        return None
+
+    def get_filename(self, fullname):
+        return self.path
+
+    def get_source(self, fullname):
+        return self.source
+
+    def is_package(self, fullname):
+        return False
+
+    def get_code(self, fullname):
+        return compile(self.source, self.path, "exec", dont_inherit=True)
+
+    def exec_module(self, module):
+        import linecache
+
+        # mtime None: linecache.checkcache keeps the entry instead of re-reading
+        # the stock file on disk, which is what a traceback would otherwise show.
+        linecache.cache[self.path] = (len(self.source), None,
+                                      self.source.splitlines(True), self.path)
+        module.__cached__ = None
+        exec(self.get_code(module.__name__), module.__dict__)
+
+
+class _PatchedSourceFinder:
+    def __init__(self, modules):
+        self.modules = modules
+
+    def find_spec(self, fullname, path=None, target=None):
+        entry = self.modules.get(fullname)
+        if entry is None:
+            return None
+        import hashlib
+        from importlib.machinery import ModuleSpec, PathFinder
+
+        found = PathFinder.find_spec(fullname, path)
+        origin = found.origin if found is not None else None
+        if origin is None or os.path.realpath(origin) != entry["path"]:
+            _die(f"{fullname} would be imported from {origin}, not from {entry['path']} "
+                 "which eagle3-patch validated before starting this program.")
+        try:
+            with open(origin, "rb") as handle:
+                digest = hashlib.sha256(handle.read()).hexdigest()
+        except OSError as exc:
+            _die(f"cannot read {origin}: {exc}.")
+        if digest != entry["sha256"]:
+            _die(f"{origin} changed after eagle3-patch validated it (SHA-256 {digest}, "
+                 f"expected {entry['sha256']}).")
+        spec = ModuleSpec(fullname, _PatchedSourceLoader(origin, entry["source"]), origin=origin)
+        spec.has_location = True
+        return spec
+
+
+def _install_finder():
+    encoded = os.environ.get(ENV_VAR)
+    if not encoded:
+        return
+    import base64
+    import gzip
+    import json
+
+    try:
+        payload = json.loads(gzip.decompress(base64.b64decode(encoded)))
+        modules = {entry["name"]: entry for entry in payload["modules"]}
+    except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
+        _die(f"the environment variable {ENV_VAR} is damaged ({type(exc).__name__}: {exc}).")
+    sys.meta_path.insert(0, _PatchedSourceFinder(modules))
+
+
+def _run_shadowed_sitecustomize():
+    from importlib.machinery import PathFinder
+    from importlib.util import module_from_spec
+
+    here = os.path.realpath(os.path.dirname(__file__))
+    rest = [entry for entry in sys.path if os.path.realpath(entry or os.curdir) != here]
+    spec = PathFinder.find_spec("sitecustomize", rest)
+    if spec is None or spec.loader is None:
+        return
+    module = module_from_spec(spec)
+    sys.modules[__name__] = module
+    spec.loader.exec_module(module)
+
+
+_install_finder()
+_run_shadowed_sitecustomize()

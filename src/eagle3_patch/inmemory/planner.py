@@ -1,0 +1,166 @@
+"""Decide what `run` and `serve --in-memory` hand to SGLang's processes. Writes nothing.
+
+The parent decides, the children only serve: the installation is analysed and
+the patched sources computed and validated exactly as ``apply`` would
+(``engine.planned_changes``), then passed on through the environment (see
+``payload.py`` and ``bootstrap/sitecustomize.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from eagle3_patch import __version__, engine, install
+from eagle3_patch.analysis import DAMAGED, NATIVE, PATCHED, UNPATCHED
+from eagle3_patch.errors import BadInput, CheckFailed, LaunchFailed, NotWritable
+from eagle3_patch.hooks import TARGET_FILES
+from eagle3_patch.inmemory.payload import ENV_VAR, ModulePatch, child_env, encode
+from eagle3_patch.locate import SGLangInstall, locate_sglang
+from eagle3_patch.serve.plan import LaunchPlan
+
+MODULE_PACKAGE = "sglang.srt.models"
+_PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
+# Interpreter options that would silently drop the patch in COMMAND's process.
+_DROPS_HOOK = {
+    "I": "isolated mode ignores PYTHONPATH and the sitecustomize that carries the patch",
+    "E": "it ignores PYTHONPATH, which carries the patch",
+    "S": "it skips the site module, which runs the sitecustomize that carries the patch",
+}
+
+
+def works_in_memory(state: str) -> bool:
+    """Whether `run` / `serve --in-memory` give working capture for an installation in ``state``."""
+    return state in (UNPATCHED, PATCHED, NATIVE)
+
+
+@dataclass(frozen=True)
+class InMemoryHandoff:
+    """The variables to add to COMMAND's environment (none: the installed files already work)."""
+
+    env: dict[str, str]
+    summary: str
+
+
+def in_memory_handoff(sglang: SGLangInstall) -> InMemoryHandoff:
+    """Analyse ``sglang`` as apply does; for an unpatched one, the validated sources as variables."""
+    analysis, changes = engine.planned_changes(sglang)
+    if analysis.state == DAMAGED:
+        failure = engine.not_working(engine.Result("run", DAMAGED, sglang, analysis))
+        raise CheckFailed(
+            failure.what, failure.why,
+            "eagle3-patch will not guess which code to serve from a damaged file. As the "
+            "owner of that site-packages, repair it (eagle3-patch apply) or restore what "
+            "SGLang shipped (eagle3-patch revert), then run again.")
+    if not changes:
+        return InMemoryHandoff({}, "native: this SGLang needs no patch" if analysis.state == NATIVE
+                               else "already patched on disk; nothing to add in memory")
+    patches = [ModulePatch(f"{MODULE_PACKAGE}.{change.path.stem}", str(change.path.resolve()),
+                           install.sha256(change.old), change.new.decode("utf-8"))
+               for change in changes]
+    env = child_env(encode(patches, __version__), os.environ)
+    names = ", ".join(change.path.name for change in changes)
+    return InMemoryHandoff(env, f"patched in memory in every SGLang process ({names}); "
+                                "nothing written")
+
+
+def unwritable_reason(sglang: SGLangInstall) -> str | None:
+    """Why this installation's model files cannot be patched on disk by this user, or None.
+
+    Only permissions and read-only filesystems count: a full disk passes this
+    check and still fails the write (exit 6), since falling back would hide it.
+    """
+    paths = [sglang.models_dir / t.name for t in TARGET_FILES if (sglang.models_dir / t.name).is_file()]
+    try:
+        install.ensure_writable(paths)
+    except NotWritable as exc:
+        return exc.why
+    return None
+
+
+def redacted(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a log line: the payload's size instead of 30 KB of base64."""
+    return {k: f"<{len(v)} bytes>" if k == ENV_VAR else v for k, v in env.items()}
+
+
+def _is_python(program: str, sglang: SGLangInstall | None = None) -> bool:
+    if _PYTHON_NAME.fullmatch(Path(program).name):
+        return True
+    found = shutil.which(program)
+    return bool(sglang and found and Path(found).resolve() == Path(sglang.python).resolve())
+
+
+def refused_flag(argv: list[str]) -> str | None:
+    """The first interpreter option in a Python command line that would drop the patch."""
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "--" or arg == "-" or not arg.startswith("-"):
+            return None  # the script, stdin, or the end of the interpreter's options
+        if arg.startswith("--"):
+            if arg == "--check-hash-based-pycs":
+                next(args, None)
+            continue
+        letters = arg[1:]
+        for index, letter in enumerate(letters):
+            if letter in _DROPS_HOOK:
+                return letter
+            if letter in "cm":
+                return None  # -c CODE / -m MODULE: the rest belongs to the program
+            if letter in "WX":
+                if index == len(letters) - 1:
+                    next(args, None)
+                break
+    return None
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    plan: LaunchPlan
+    summary: str
+    sglang: str
+
+    def dry_run_text(self) -> str:
+        added = " ".join(sorted(self.plan.env)) or "none"
+        return "\n".join([f"# {self.sglang}", f"# EAGLE-3 capture: {self.summary}",
+                          f"# environment added: {added}", self.plan.shell_command()])
+
+    def banner(self) -> str:
+        return f"eagle3-patch: EAGLE-3 capture: {self.summary}; exec: {shlex.join(self.plan.argv)}"
+
+
+def prepare_run(command: list[str], python: str | None, sglang_dir: Path | None) -> PreparedRun:
+    """Locate the SGLang COMMAND will import, refuse what would drop the patch, build the hand-off."""
+    # `run -- python -m sglang.launch_server`: that python's SGLang is the one to analyse.
+    if python is None and sglang_dir is None and _is_python(command[0]):
+        python = shutil.which(command[0]) or command[0]
+    sglang = locate_sglang(python, sglang_dir)
+    letter = refused_flag(command) if _is_python(command[0], sglang) else None
+    if letter:
+        raise BadInput(
+            f"eagle3-patch run refuses `{command[0]} -{letter}`: {_DROPS_HOOK[letter]}.",
+            "The program would run SGLang's stock code, without EAGLE-3 capture, and say nothing.",
+            f"Remove -{letter} from `{shlex.join(command)}` and run it again under eagle3-patch run.")
+    handoff = in_memory_handoff(sglang)
+    where = f"SGLang {sglang.version_text} at {sglang.package_dir}, run by {sglang.python}"
+    return PreparedRun(LaunchPlan(list(command), handoff.env), handoff.summary, where)
+
+
+def exec_command(plan: LaunchPlan) -> NoReturn:
+    """Replace this process with COMMAND (its PID, signals and exit code). No shell."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(plan.argv[0], plan.argv, {**os.environ, **plan.env})
+    except OSError as exc:
+        raise LaunchFailed(
+            f"Could not start {plan.argv[0]}.",
+            f"exec failed: {exc.strerror or exc}.",
+            "Name a program on PATH or give its path, e.g. "
+            "eagle3-patch run -- /opt/venv/bin/python -m sglang.launch_server ...",
+        ) from None
