@@ -1,0 +1,246 @@
+"""The bootstrap sitecustomize in real child interpreters: chaining, verification, bytecode, tracebacks.
+
+The children are real Python processes started with the environment `run`
+hands over. Most run Debian's /usr/bin/python3, which has neither eagle3-patch
+nor libcst and has its own sitecustomize in the stdlib folder. The module
+served is a small stand-in at sglang/srt/models/qwen3_5.py, so these tests
+need no torch; test_run_command.py and test_inmemory_real.py use SGLang's own.
+"""
+
+from __future__ import annotations
+
+import compileall
+import hashlib
+import json
+import os
+import py_compile
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR, ModulePatch, child_env, encode
+
+DEBIAN_PYTHON = Path("/usr/bin/python3")
+MODULE = "sglang.srt.models.qwen3_5"
+STOCK = '''\
+class Qwen3_5ForCausalLM:
+    def set_eagle3_layers_to_capture(self, layers):
+        return "stock"
+'''
+PATCHED = '''\
+class Qwen3_5ForCausalLM:
+    def set_eagle3_layers_to_capture(self, layers):
+        return "patched"
+
+    def fail(self):
+        raise RuntimeError("raised inside a patched method")
+'''
+REPORT = '''\
+import importlib.util, inspect, json, sys, traceback
+from sglang.srt.models.qwen3_5 import Qwen3_5ForCausalLM as C
+try:
+    C().fail()
+    trace = ""
+except Exception:
+    trace = traceback.format_exc()
+except AttributeError:
+    trace = ""
+print(json.dumps({
+    "result": C().set_eagle3_layers_to_capture([1]),
+    "eagle3_patch": importlib.util.find_spec("eagle3_patch") is not None,
+    "libcst": importlib.util.find_spec("libcst") is not None,
+    "sitecustomize": getattr(sys.modules.get("sitecustomize"), "__file__", None),
+    "user_sitecustomize": getattr(sys.modules.get("sitecustomize"), "MARK", None),
+    "sys_path": sys.path,
+    "traceback": trace,
+    "getsource": inspect.getsource(C),
+}))
+'''
+
+
+@pytest.fixture(scope="module")
+def bare_python() -> str:
+    assert DEBIAN_PYTHON.exists(), "these tests run children on Debian's /usr/bin/python3"
+    return str(DEBIAN_PYTHON)
+
+
+def _sglang_site(root: Path) -> Path:
+    for package in ("sglang", "sglang/srt", "sglang/srt/models"):
+        (root / package).mkdir(parents=True, exist_ok=True)
+        (root / package / "__init__.py").write_text("")
+    (root / "sglang/srt/models/qwen3_5.py").write_text(STOCK)
+    return root
+
+
+@pytest.fixture
+def stand_in(tmp_path) -> Path:
+    return _sglang_site(tmp_path / "site")
+
+
+def _module(site: Path) -> Path:
+    return site / "sglang/srt/models/qwen3_5.py"
+
+
+def handoff(site: Path, pythonpath: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment `run` would give COMMAND, for the stand-in module."""
+    module = _module(site)
+    patch = ModulePatch(MODULE, str(module.resolve()),
+                        hashlib.sha256(module.read_bytes()).hexdigest(), PATCHED)
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME")}
+    given = {"PYTHONPATH": pythonpath or str(site)}
+    return {**base, **given, **child_env(encode([patch], "test"), given), **extra}
+
+
+def plain(site: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME", ENV_VAR)}
+    return {**base, "PYTHONPATH": str(site)}
+
+
+def run(python: str, code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([python, "-c", code], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=60)
+
+
+def report(python: str, env: dict[str, str], cwd: Path) -> dict:
+    done = run(python, REPORT, env, cwd)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_child_without_eagle3_patch_or_libcst_gets_the_patched_class(bare_python, stand_in, tmp_path):
+    seen = report(bare_python, handoff(stand_in), tmp_path)
+    assert seen["result"] == "patched"
+    assert seen["eagle3_patch"] is False and seen["libcst"] is False
+    assert report(bare_python, plain(stand_in), tmp_path)["result"] == "stock"
+
+
+def test_bootstrap_chains_to_debians_sitecustomize_in_the_stdlib_folder(bare_python, stand_in, tmp_path):
+    stdlib = subprocess.run([bare_python, "-c", "import sitecustomize; print(sitecustomize.__file__)"],
+                            env=plain(stand_in), capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(stdlib).parent != BOOTSTRAP_DIR
+    seen = report(bare_python, handoff(stand_in), tmp_path)
+    assert seen["sitecustomize"] == stdlib
+    assert seen["result"] == "patched"
+
+
+def test_users_sitecustomize_on_pythonpath_still_runs_and_keeps_its_place(bare_python, stand_in, tmp_path):
+    user = tmp_path / "user-site"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text("MARK = 'the user sitecustomize ran'\n")
+    env = handoff(stand_in, pythonpath=os.pathsep.join([str(user), str(stand_in)]))
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(BOOTSTRAP_DIR), str(user), str(stand_in)]
+
+    for python in (bare_python, sys.executable):
+        seen = report(python, env, tmp_path)
+        assert seen["user_sitecustomize"] == "the user sitecustomize ran"
+        assert seen["result"] == "patched"
+        order = [seen["sys_path"].index(p) for p in (str(BOOTSTRAP_DIR), str(user), str(stand_in))]
+        assert order == sorted(order)
+
+
+def test_traceback_and_getsource_show_the_patched_lines(bare_python, stand_in, tmp_path):
+    seen = report(bare_python, handoff(stand_in), tmp_path)
+    assert 'raise RuntimeError("raised inside a patched method")' in seen["traceback"]
+    assert f'File "{_module(stand_in).resolve()}", line 6, in fail' in seen["traceback"]
+    assert 'return "patched"' in seen["getsource"] and "stock" not in seen["getsource"]
+
+
+CAUGHT_LIKE_THE_REGISTRY = '''\
+import importlib
+try:
+    importlib.import_module("sglang.srt.models.qwen3_5")
+except Exception as exc:  # SGLang's registry: log a line, fall back, carry on
+    print("swallowed", exc)
+print("carried on")
+'''
+
+
+def test_a_file_changed_after_validation_stops_the_process_even_under_a_catch_all(
+        bare_python, stand_in, tmp_path):
+    env = handoff(stand_in)
+    _module(stand_in).write_text(STOCK + "# edited after eagle3-patch looked\n")
+
+    done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
+
+    assert done.returncode == 11
+    assert "eagle3-patch:" in done.stderr and "changed after eagle3-patch validated it" in done.stderr
+    assert "swallowed" not in done.stdout and "carried on" not in done.stdout
+
+
+def test_a_module_found_at_another_path_stops_the_process(bare_python, stand_in, tmp_path):
+    other = _sglang_site(tmp_path / "other-site")
+    env = handoff(stand_in)
+    env["PYTHONPATH"] = os.pathsep.join([str(BOOTSTRAP_DIR), str(other), str(stand_in)])
+
+    done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
+
+    assert done.returncode == 11
+    assert str(_module(other).resolve()) in done.stderr and "eagle3-patch" in done.stderr
+
+
+def test_a_damaged_variable_stops_every_python_loudly(bare_python, stand_in, tmp_path):
+    env = {**handoff(stand_in), ENV_VAR: "not-base64-gzip"}
+    done = run(bare_python, "print('ran')", env, tmp_path)
+    assert done.returncode == 11 and "ran" not in done.stdout
+    assert f"eagle3-patch: the environment variable {ENV_VAR} is damaged" in done.stderr
+
+
+def _bytecode(site: Path) -> dict[str, tuple[bytes, int]]:
+    cache = site / "sglang/srt/models/__pycache__"
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(cache.iterdir())}
+
+
+@pytest.mark.parametrize("mode", [py_compile.PycInvalidationMode.TIMESTAMP,
+                                  py_compile.PycInvalidationMode.UNCHECKED_HASH],
+                         ids=["timestamp", "unchecked-hash"])
+def test_stock_bytecode_is_neither_read_nor_written(bare_python, stand_in, tmp_path, mode):
+    # As pip leaves an installation: every module compiled up front.
+    assert compileall.compile_dir(str(stand_in), quiet=1, invalidation_mode=mode)
+    before = _bytecode(stand_in)
+    assert any(name.startswith("qwen3_5.") for name in before)
+
+    # PYTHONDONTWRITEBYTECODE is unset in both children (see handoff/plain).
+    assert report(bare_python, handoff(stand_in), tmp_path)["result"] == "patched"
+    assert _bytecode(stand_in) == before
+    # A later plain run still loads SGLang's own code.
+    assert report(bare_python, plain(stand_in), tmp_path)["result"] == "stock"
+
+
+def test_no_bytecode_is_created_for_a_served_module(bare_python, stand_in, tmp_path):
+    env = handoff(stand_in)
+    assert report(bare_python, env, tmp_path)["result"] == "patched"
+    cache = stand_in / "sglang/srt/models/__pycache__"
+    assert not list(cache.glob("qwen3_5.*")), "the served module must leave no .pyc"
+    # The same interpreter does write bytecode for an ordinary module.
+    assert list(cache.glob("__init__.*.pyc"))
+
+
+SPAWN_MAIN = '''\
+import multiprocessing, os, sys
+
+def capture(queue):
+    from sglang.srt.models.qwen3_5 import Qwen3_5ForCausalLM
+    queue.put((os.getpid(), Qwen3_5ForCausalLM().set_eagle3_layers_to_capture([1])))
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")  # as SGLang's engine forces
+    queue = context.Queue()
+    worker = context.Process(target=capture, args=(queue,))
+    worker.start()
+    pid, result = queue.get(timeout=60)
+    worker.join()
+    print(pid != os.getpid(), result)
+'''
+
+
+def test_a_multiprocessing_spawn_child_gets_the_patched_class(bare_python, stand_in, tmp_path):
+    main = tmp_path / "server.py"
+    main.write_text(SPAWN_MAIN)
+    done = subprocess.run([bare_python, str(main)], env=handoff(stand_in), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "patched"]
