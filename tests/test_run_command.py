@@ -1,0 +1,239 @@
+"""`eagle3-patch run` and `serve --in-memory` as a user runs them, on real releases from PyPI."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR
+from serve_fixtures import tree_digest, write_drafter, write_target
+from test_serve_handoff import _standin_env, serve
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+MARKED_LINE = 'setattr(self.layers[layer_id], "_is_layer_to_capture", True)'
+
+
+def decode(encoded: str) -> dict:
+    return json.loads(gzip.decompress(base64.b64decode(encoded)))
+
+
+def dry_run(s, *command: str) -> dict:
+    done = s.run("run", "--dry-run", "--json", "--", *command)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+# The served modules' parents run SGLang's own __init__ (which imports torch);
+# a stand-in parent package lets a torch-less child ask for the real module's spec.
+FIND_SPEC = '''\
+import hashlib, os, sys, types, importlib.util
+root = sys.argv[1]
+for name, sub in (("sglang", ""), ("sglang.srt", "srt"), ("sglang.srt.models", "srt/models")):
+    package = types.ModuleType(name)
+    package.__path__ = [os.path.join(root, "sglang", sub)]
+    sys.modules[name] = package
+for name in sys.argv[2:]:
+    spec = importlib.util.find_spec(name)
+    source = spec.loader.get_source(name)
+    print(name, spec.origin, hashlib.sha256(source.encode()).hexdigest())
+'''
+
+
+def test_dry_run_json_hands_children_exactly_what_apply_writes(site):
+    s = site("0.5.21")
+    untouched = tree_digest(s.root)
+    plan = dry_run(s, sys.executable, "-m", "sglang.launch_server", "--port", "31000")
+
+    assert plan["argv"] == [sys.executable, "-m", "sglang.launch_server", "--port", "31000"]
+    assert set(plan["env"]) == {ENV_VAR, "PYTHONPATH"}
+    assert plan["env"]["PYTHONPATH"].split(os.pathsep) == [str(BOOTSTRAP_DIR), str(s.root)]
+    assert tree_digest(s.root) == untouched
+    modules = decode(plan["env"][ENV_VAR])["modules"]
+    assert [m["name"] for m in modules] == ["sglang.srt.models.qwen3_5", "sglang.srt.models.qwen3_5_text"]
+    originals = {m["name"]: hashlib.sha256(Path(m["path"]).read_bytes()).hexdigest() for m in modules}
+
+    served = subprocess.run([DEBIAN_PYTHON, "-c", FIND_SPEC, str(s.root), *originals],
+                            env={**os.environ, **plan["env"]}, capture_output=True, text=True)
+    assert served.returncode == 0, served.stderr
+
+    assert s.run("apply").returncode == 0
+    for module, line in zip(modules, served.stdout.splitlines()):
+        written = Path(module["path"]).read_bytes()
+        assert module["source"].encode() == written
+        assert module["sha256"] == originals[module["name"]]
+        assert line.split() == [module["name"], module["path"], hashlib.sha256(written).hexdigest()]
+
+
+def test_a_child_refuses_a_file_changed_since_the_parent_validated_it(site):
+    s = site("0.5.12")
+    plan = dry_run(s, sys.executable, "-c", "pass")
+    with s.file().open("a") as handle:
+        handle.write("# a later pip install -U, or an edit\n")
+    served = subprocess.run([DEBIAN_PYTHON, "-c", FIND_SPEC, str(s.root), "sglang.srt.models.qwen3_5"],
+                            env={**os.environ, **plan["env"]}, capture_output=True, text=True)
+    assert served.returncode == 11
+    assert f"eagle3-patch: {s.file()} changed after eagle3-patch validated it" in served.stderr
+
+
+RECORD = '''\
+import json, os, sys
+json.dump({"pid": os.getpid(), "env": dict(os.environ)}, open(sys.argv[1], "w"))
+sys.exit(7)
+'''
+
+
+def test_run_execs_the_command_and_its_exit_code_is_ours(site, tmp_path):
+    s = site("0.5.12")
+    untouched = tree_digest(s.root)
+    record = tmp_path / "record.json"
+    launched = subprocess.Popen([sys.executable, "-m", "eagle3_patch", "run", "--", sys.executable,
+                                 "-c", RECORD, str(record)], env=s.env(), stderr=subprocess.PIPE,
+                                text=True)
+    _, stderr = launched.communicate(timeout=120)
+
+    assert launched.returncode == 7
+    seen = json.loads(record.read_text())
+    assert seen["pid"] == launched.pid  # exec, not a child
+    assert decode(seen["env"][ENV_VAR])["modules"][0]["name"] == "sglang.srt.models.qwen3_5"
+    assert "patched in memory" in stderr and seen["env"][ENV_VAR] not in stderr
+    assert tree_digest(s.root) == untouched
+
+
+@pytest.mark.parametrize("version", ["0.5.12", "0.5.22"], ids=["patched-on-disk", "native"])
+def test_patched_or_native_installations_run_untouched(site, version):
+    s = site(version)
+    assert s.run("apply").returncode == 0
+    plan = dry_run(s, sys.executable, "-c", "pass")
+    assert plan["env"] == {}
+
+
+def test_damaged_installation_is_refused_before_exec(site, tmp_path):
+    s = site("0.5.12")
+    assert s.run("apply").returncode == 0
+    s.file().write_text(s.file().read_text().replace(MARKED_LINE, "pass"))
+    record = tmp_path / "record.json"
+
+    done = s.run("run", "--", sys.executable, "-c", RECORD, str(record))
+
+    assert done.returncode == 1 and not record.exists()
+    assert "state: damaged" in done.stderr
+    assert "eagle3-patch apply" in done.stderr and "eagle3-patch revert" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unsupported_release_is_refused_with_apply_s_message(site):
+    s = site("0.5.10")
+    ran = s.run("run", "--", sys.executable, "-c", "pass")
+    applied = s.run("apply")
+    assert ran.returncode == applied.returncode == 4
+    assert ran.stderr == applied.stderr
+
+
+def test_a_command_that_cannot_start_exits_9(site, tmp_path):
+    s = site("0.5.12")
+    done = s.run("run", "--sglang-dir", str(s.package), "--", str(tmp_path / "no-such-program"))
+    assert done.returncode == 9
+    assert "Could not start" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("flags", [["-I"], ["-E"], ["-S"], ["-uS"], ["-X", "dev", "-E"],
+                                   ["-W", "ignore", "-sI"], ["--check-hash-based-pycs", "never", "-S"]])
+def test_interpreter_flags_that_drop_the_patch_are_refused(site, flags, tmp_path):
+    s = site("0.5.12")
+    record = tmp_path / "record.json"
+    done = s.run("run", "--", sys.executable, *flags, "-c", RECORD, str(record))
+    assert done.returncode == 8 and not record.exists()
+    assert "eagle3-patch run refuses" in done.stderr and "without EAGLE-3 capture" in done.stderr
+
+
+@pytest.mark.parametrize("flags", [["-s"], ["-u", "-B"], ["-c", "pass", "-I"], ["-m", "mod", "-E"]])
+def test_flags_that_keep_the_patch_or_belong_to_the_program_are_accepted(site, flags):
+    s = site("0.5.12")
+    plan = dry_run(s, sys.executable, *flags)
+    assert ENV_VAR in plan["env"]
+
+
+def test_status_json_says_whether_in_memory_mode_works(site):
+    s = site("0.5.12")
+
+    def in_memory_ok() -> bool:
+        return json.loads(s.run("status", "--json").stdout)["in_memory_ok"]
+
+    assert in_memory_ok() is True                      # unpatched
+    assert s.run("apply").returncode == 0
+    assert in_memory_ok() is True                      # patched
+    s.file().write_text(s.file().read_text().replace(MARKED_LINE, "pass"))
+    assert in_memory_ok() is False                     # damaged
+    assert "in memory (eagle3-patch run, serve --in-memory): refused" in s.run("status").stdout
+    assert json.loads(site("0.5.10").run("status", "--json").stdout)["in_memory_ok"] is False
+
+
+# serve --in-memory and serve's fallback, with the stand-in SGLang interpreter of test_serve_handoff.
+
+@pytest.fixture
+def served(tmp_path):
+    site = tmp_path / "site"
+    from releases import install_release
+
+    package = install_release("0.5.12", site)
+    standin, record, env = _standin_env(tmp_path, site, package)
+    args = ["--python", str(standin), "--model", str(write_target(tmp_path / "target")),
+            "--drafter", str(write_drafter(tmp_path / "compressed"))]
+    return site, package, record, env, args
+
+
+def test_serve_in_memory_never_writes_even_when_it_could(served):
+    site, _, record, env, args = served
+    untouched = tree_digest(site)
+
+    dry = serve(["--in-memory", *args, "--dry-run", "--json"], env)
+    launched = serve(["--in-memory", *args], env)
+
+    assert dry.returncode == launched.returncode == 0, launched.stderr
+    assert tree_digest(site) == untouched
+    seen = json.loads(record.read_text())
+    assert not seen["patched"]
+    assert seen["env"][ENV_VAR] == json.loads(dry.stdout)["env"][ENV_VAR]
+    assert seen["env"]["PYTHONPATH"].split(os.pathsep)[:2] == [str(BOOTSTRAP_DIR), str(site)]
+    assert "patched in memory" in launched.stderr and seen["env"][ENV_VAR] not in launched.stderr
+
+
+def _read_only(package: Path) -> None:
+    for name in ("qwen3_5.py",):
+        (package / "srt/models" / name).chmod(0o444)
+
+
+def test_serve_falls_back_to_in_memory_on_an_unwritable_installation_and_says_so(served):
+    site, package, record, env, args = served
+    _read_only(package)
+    untouched = tree_digest(site)
+
+    launched = serve(args, env)
+
+    assert launched.returncode == 0, launched.stderr
+    assert tree_digest(site) == untouched
+    lines = [line for line in launched.stderr.splitlines() if "fell back to in-memory" in line]
+    assert len(lines) == 1 and "The file is read-only." in lines[0]
+    assert ENV_VAR in json.loads(record.read_text())["env"]
+
+
+def test_serve_no_apply_still_refuses_an_unwritable_unpatched_installation(served):
+    site, package, record, env, args = served
+    _read_only(package)
+    done = serve(["--no-apply", *args], env)
+    assert done.returncode == 1 and not record.exists()
+    assert "fell back" not in done.stderr
+
+
+def test_serve_in_memory_and_no_apply_together_is_a_usage_error(served):
+    _, _, record, env, args = served
+    done = serve(["--in-memory", "--no-apply", *args], env)
+    assert done.returncode == 2 and not record.exists()
