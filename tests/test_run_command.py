@@ -21,6 +21,13 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 MARKED_LINE = 'setattr(self.layers[layer_id], "_is_layer_to_capture", True)'
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """run memoises its hand-off in the user's cache folder: one per test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "eagle3-patch" / "inmemory"
+
+
 def decode(encoded: str) -> dict:
     return json.loads(gzip.decompress(base64.b64decode(encoded)))
 
@@ -237,3 +244,44 @@ def test_serve_in_memory_and_no_apply_together_is_a_usage_error(served):
     _, _, record, env, args = served
     done = serve(["--in-memory", "--no-apply", *args], env)
     assert done.returncode == 2 and not record.exists()
+
+
+def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, private_cache):
+    s = site("0.5.12")
+    first = dry_run(s, sys.executable, "-c", "pass")
+    (entry,) = private_cache.iterdir()
+    # Prove the second run reads the memo: give it an answer only the memo holds.
+    memo = json.loads(entry.read_text())
+    document = decode(memo["encoded"])
+    document["modules"][0]["source"] += "# from the memo\n"
+    memo["encoded"] = base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
+    entry.write_text(json.dumps(memo))
+    assert decode(dry_run(s, sys.executable, "-c", "pass")["env"][ENV_VAR])["modules"][0]["source"] \
+        .endswith("# from the memo\n")
+
+    with s.file().open("a") as handle:
+        handle.write("# a different file now\n")
+    fresh = decode(dry_run(s, sys.executable, "-c", "pass")["env"][ENV_VAR])["modules"][0]
+    assert fresh["sha256"] == hashlib.sha256(s.read()).hexdigest()
+    assert fresh["sha256"] != decode(first["env"][ENV_VAR])["modules"][0]["sha256"]
+    assert "# from the memo" not in fresh["source"] and len(list(private_cache.iterdir())) == 2
+
+
+@pytest.mark.parametrize("damage", ["not json", '{"encoded": 1, "files": []}', "[]", '{"encoded": "x"}'])
+def test_a_damaged_memo_is_computed_afresh(site, private_cache, damage):
+    s = site("0.5.12")
+    expected = dry_run(s, sys.executable, "-c", "pass")
+    (entry,) = private_cache.iterdir()
+    entry.write_text(damage)
+    again = s.run("run", "--dry-run", "--json", "--", sys.executable, "-c", "pass")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == expected
+
+
+def test_an_unwritable_cache_folder_is_no_obstacle(site, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    s = site("0.5.12")
+    plan = dry_run(s, sys.executable, "-c", "pass")
+    assert decode(plan["env"][ENV_VAR])["modules"][0]["sha256"] == hashlib.sha256(s.read()).hexdigest()

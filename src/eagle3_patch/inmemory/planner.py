@@ -1,4 +1,7 @@
-"""Decide what `run` and `serve --in-memory` hand to SGLang's processes. Writes nothing.
+"""Decide what `run` and `serve --in-memory` hand to SGLang's processes.
+
+Nothing is written under site-packages; the computed sources are memoised in
+the user's cache folder where it is writable (``memo.py``).
 
 The parent decides, the children only serve: the installation is analysed and
 the patched sources computed and validated exactly as ``apply`` would
@@ -21,6 +24,7 @@ from eagle3_patch import __version__, engine, install
 from eagle3_patch.analysis import DAMAGED, NATIVE, PATCHED, UNPATCHED
 from eagle3_patch.errors import BadInput, CheckFailed, LaunchFailed, NotWritable
 from eagle3_patch.hooks import TARGET_FILES
+from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ENV_VAR, ModulePatch, child_env, encode
 from eagle3_patch.locate import SGLangInstall, locate_sglang
 from eagle3_patch.serve.plan import LaunchPlan
@@ -50,6 +54,16 @@ class InMemoryHandoff:
 
 def in_memory_handoff(sglang: SGLangInstall) -> InMemoryHandoff:
     """Analyse ``sglang`` as apply does; for an unpatched one, the validated sources as variables."""
+    name = memo.key(sglang)
+    entry = memo.load(name) or _compute(sglang, name)
+    if entry["encoded"] is None:
+        return InMemoryHandoff({}, entry["summary"])
+    return InMemoryHandoff(child_env(entry["encoded"], os.environ),
+                           f"patched in memory in every SGLang process ({', '.join(entry['files'])}); "
+                           "nothing written")
+
+
+def _compute(sglang: SGLangInstall, name: str) -> dict:
     analysis, changes = engine.planned_changes(sglang)
     if analysis.state == DAMAGED:
         failure = engine.not_working(engine.Result("run", DAMAGED, sglang, analysis))
@@ -59,15 +73,16 @@ def in_memory_handoff(sglang: SGLangInstall) -> InMemoryHandoff:
             "owner of that site-packages, repair it (eagle3-patch apply) or restore what "
             "SGLang shipped (eagle3-patch revert), then run again.")
     if not changes:
-        return InMemoryHandoff({}, "native: this SGLang needs no patch" if analysis.state == NATIVE
-                               else "already patched on disk; nothing to add in memory")
+        # Cheap to decide again (no libcst), and never worth a stale answer.
+        return {"encoded": None, "files": [],
+                "summary": "native: this SGLang needs no patch" if analysis.state == NATIVE
+                else "already patched on disk; nothing to add in memory"}
     patches = [ModulePatch(f"{MODULE_PACKAGE}.{change.path.stem}", str(change.path.resolve()),
                            install.sha256(change.old), change.new.decode("utf-8"))
                for change in changes]
-    env = child_env(encode(patches, __version__), os.environ)
-    names = ", ".join(change.path.name for change in changes)
-    return InMemoryHandoff(env, f"patched in memory in every SGLang process ({names}); "
-                                "nothing written")
+    entry = {"encoded": encode(patches, __version__), "files": [c.path.name for c in changes]}
+    memo.store(name, entry)
+    return entry
 
 
 def unwritable_reason(sglang: SGLangInstall) -> str | None:
