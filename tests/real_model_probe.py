@@ -5,7 +5,11 @@ imported by pytest. For each case it builds a fresh tiny model, calls
 ``set_eagle3_layers_to_capture`` the way SGLang's model runner does, and reads
 the ``_is_layer_to_capture`` flags off the real decoder layers.
 
-    python real_model_probe.py --ids '[1, 3, 5]' [--moe]
+    python real_model_probe.py --ids '[1, 3, 5]' [--moe] [--registry] [--spawn]
+
+``--registry`` takes the wrapper classes from SGLang's own model registry (which
+imports every model module and swallows import errors); ``--spawn`` does all of
+it in a ``multiprocessing`` spawn child, as SGLang runs its scheduler.
 
 stdout carries exactly one JSON object; logs and versions go to stderr.
 """
@@ -104,10 +108,20 @@ def _vision_config_kwargs() -> dict:
     )
 
 
-def _build(moe: bool):
+def _wrapper_class(moe: bool, registry: bool):
+    name = "Qwen3_5MoeForConditionalGeneration" if moe else "Qwen3_5ForConditionalGeneration"
+    if registry:
+        from sglang.srt.models.registry import ModelRegistry
+
+        return ModelRegistry.resolve_model_cls([name])[0]
+    from sglang.srt.models import qwen3_5
+
+    return getattr(qwen3_5, name)
+
+
+def _build(moe: bool, registry: bool):
     from sglang.srt.configs import qwen3_5 as configs
     from sglang.srt.configs.update_config import adjust_tp_num_heads_if_necessary
-    from sglang.srt.models import qwen3_5
 
     text = _text_config_kwargs()
     if moe:
@@ -124,16 +138,14 @@ def _build(moe: bool):
         config = configs.Qwen3_5MoeConfig(
             text_config=text_config.to_dict(), vision_config=vision_config.to_dict()
         )
-        wrapper_cls = qwen3_5.Qwen3_5MoeForConditionalGeneration
     else:
         text_config = configs.Qwen3_5TextConfig(**text)
         vision_config = configs.Qwen3_5VisionConfig(**_vision_config_kwargs())
         config = configs.Qwen3_5Config(
             text_config=text_config.to_dict(), vision_config=vision_config.to_dict()
         )
-        wrapper_cls = qwen3_5.Qwen3_5ForConditionalGeneration
     adjust_tp_num_heads_if_necessary(config.text_config, 1, True)
-    return wrapper_cls(config)
+    return _wrapper_class(moe, registry)(config)
 
 
 def _flagged(model) -> list[int]:
@@ -144,13 +156,15 @@ def _flagged(model) -> list[int]:
     ]
 
 
-def _run_case(moe: bool, layer_ids: list[int] | None) -> dict:
-    model = _build(moe)
+def _run_case(moe: bool, registry: bool, layer_ids: list[int] | None) -> dict:
+    model = _build(moe, registry)
     flagged_before = _flagged(model)
     # What ModelRunner does for a target model when the drafter uses aux hidden states.
     model.set_eagle3_layers_to_capture(layer_ids)
     return {
         "wrapper": type(model).__name__,
+        "wrapper_module": type(model).__module__,
+        "pid": os.getpid(),
         "decoder": type(model.model).__name__,
         "flagged_before_call": flagged_before,
         "flagged_layers": _flagged(model),
@@ -162,30 +176,19 @@ def _run_case(moe: bool, layer_ids: list[int] | None) -> dict:
     }
 
 
-def _run_wrapper(moe: bool, layer_ids: list[int]) -> dict:
-    return {"ids": _run_case(moe, layer_ids), "none": _run_case(moe, None)}
+def _run_wrapper(moe: bool, registry: bool, layer_ids: list[int]) -> dict:
+    return {"ids": _run_case(moe, registry, layer_ids), "none": _run_case(moe, registry, None)}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ids", default="[1, 3, 5]", help="JSON list of drafter layer ids")
-    parser.add_argument("--moe", action="store_true", help="also build the MoE wrapper")
-    args = parser.parse_args()
-    layer_ids = json.loads(args.ids)
-
-    # SGLang decides its platform at import time, so this must precede the imports.
-    os.environ["SGLANG_USE_CPU_ENGINE"] = "1"
-    # SGLang, torch and gloo print freely, some of it from C: point fd 1 at stderr
-    # for the whole run and keep a private handle for the one JSON line.
-    sys.stdout.flush()
-    report_fd = os.dup(1)
-    os.dup2(2, 1)
-
+def _collect(layer_ids: list[int], moe: bool, registry: bool) -> dict:
     started = time.monotonic()
     import torch
     import transformers
 
     import sglang
+
+    if registry:  # the registry, not this probe, must be the first to import qwen3_5
+        from sglang.srt.models import registry as _  # noqa: F401
     from sglang.srt.models import qwen3_5
 
     imported = time.monotonic()
@@ -200,15 +203,54 @@ def main() -> int:
         "sglang_version": getattr(sglang, "__version__", None),
         "n_layers": N_LAYERS,
         "layer_ids": layer_ids,
-        "results": _run_wrapper(moe=False, layer_ids=layer_ids),
+        "results": _run_wrapper(moe=False, registry=registry, layer_ids=layer_ids),
     }
-    if args.moe:
-        report["moe_results"] = _run_wrapper(moe=True, layer_ids=layer_ids)
+    if moe:
+        report["moe_results"] = _run_wrapper(moe=True, registry=registry, layer_ids=layer_ids)
     report["seconds"] = {
         "import": round(imported - started, 2),
         "build_and_call": round(time.monotonic() - imported, 2),
     }
     _log(f"built and probed in {report['seconds']['build_and_call']:.1f}s")
+    return report
+
+
+def _collect_in_child(queue, layer_ids: list[int], moe: bool, registry: bool) -> None:
+    queue.put(_collect(layer_ids, moe, registry))
+
+
+def _collect_in_spawn_child(layer_ids: list[int], moe: bool, registry: bool) -> dict:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # what SGLang's engine forces
+    queue = context.Queue()
+    child = context.Process(target=_collect_in_child, args=(queue, layer_ids, moe, registry))
+    child.start()
+    report = queue.get(timeout=600)
+    child.join(timeout=60)
+    report["parent_pid"] = os.getpid()
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ids", default="[1, 3, 5]", help="JSON list of drafter layer ids")
+    parser.add_argument("--moe", action="store_true", help="also build the MoE wrapper")
+    parser.add_argument("--registry", action="store_true", help="resolve the wrappers via ModelRegistry")
+    parser.add_argument("--spawn", action="store_true", help="probe in a multiprocessing spawn child")
+    args = parser.parse_args()
+    layer_ids = json.loads(args.ids)
+
+    # SGLang decides its platform at import time, so this must precede the imports.
+    os.environ["SGLANG_USE_CPU_ENGINE"] = "1"
+    # SGLang, torch and gloo print freely, some of it from C: point fd 1 at stderr
+    # for the whole run and keep a private handle for the one JSON line.
+    sys.stdout.flush()
+    report_fd = os.dup(1)
+    os.dup2(2, 1)
+
+    collect = _collect_in_spawn_child if args.spawn else _collect
+    report = collect(layer_ids, args.moe, args.registry)
     sys.stdout.flush()
     with os.fdopen(report_fd, "w") as out:
         out.write(json.dumps(report) + "\n")
