@@ -285,3 +285,32 @@ def test_an_unwritable_cache_folder_is_no_obstacle(site, tmp_path, monkeypatch):
     s = site("0.5.12")
     plan = dry_run(s, sys.executable, "-c", "pass")
     assert decode(plan["env"][ENV_VAR])["modules"][0]["sha256"] == hashlib.sha256(s.read()).hexdigest()
+
+
+def test_serve_on_a_full_disk_fails_with_exit_6_instead_of_falling_back(tmp_path):
+    from releases import install_release
+
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], check=True)
+    try:
+        package = install_release("0.5.12", disk / "site")
+        standin, record, env = _standin_env(tmp_path, disk / "site", package)
+        with (disk / "filler").open("wb") as filler:
+            with pytest.raises(OSError):
+                while True:
+                    filler.write(b"\0" * 65536)
+                    filler.flush()
+        untouched = tree_digest(disk / "site")
+
+        done = serve(["--python", str(standin), "--model", str(write_target(tmp_path / "target")),
+                      "--drafter", str(write_drafter(tmp_path / "compressed"))], env)
+
+        assert done.returncode == 6, done.stderr
+        assert "No space left on device" in done.stderr and "fell back" not in done.stderr
+        lock = package / "srt/models/.eagle3-patch.lock"
+        assert lock.stat().st_size == 0  # apply's documented lock file, empty
+        lock.unlink()
+        assert tree_digest(disk / "site") == untouched and not record.exists()
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
