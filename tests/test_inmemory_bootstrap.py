@@ -12,6 +12,7 @@ from __future__ import annotations
 import compileall
 import hashlib
 import json
+import marshal
 import os
 import py_compile
 import subprocess
@@ -84,14 +85,15 @@ def _module(site: Path) -> Path:
 
 
 def handoff(site: Path, pythonpath: str | None = None, **extra: str) -> dict[str, str]:
-    """The environment `run` would give COMMAND, for the stand-in module."""
+    """The environment `run` would give COMMAND, for the stand-in module (a private cache folder)."""
     module = _module(site)
     patch = ModulePatch(MODULE, str(module.resolve()),
                         hashlib.sha256(module.read_bytes()).hexdigest(), PATCHED)
     base = {k: v for k, v in os.environ.items()
             if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME")}
     given = {"PYTHONPATH": pythonpath or str(site)}
-    return {**base, **given, **child_env(encode([patch], "test"), given), **extra}
+    cache = {"XDG_CACHE_HOME": str(site.parent / "cache")}
+    return {**base, **given, **cache, **child_env(encode([patch], "test"), given), **extra}
 
 
 def plain(site: Path) -> dict[str, str]:
@@ -182,10 +184,21 @@ def test_a_module_found_at_another_path_stops_the_process(bare_python, stand_in,
     assert str(_module(other).resolve()) in done.stderr and "eagle3-patch" in done.stderr
 
 
-def test_a_damaged_variable_stops_every_python_loudly(bare_python, stand_in, tmp_path):
+def test_a_variable_without_module_names_stops_every_python_loudly(bare_python, stand_in, tmp_path):
     env = {**handoff(stand_in), ENV_VAR: "not-base64-gzip"}
     done = run(bare_python, "print('ran')", env, tmp_path)
     assert done.returncode == 11 and "ran" not in done.stdout
+    assert f"eagle3-patch: the environment variable {ENV_VAR} is damaged" in done.stderr
+
+
+@pytest.mark.parametrize("sources", ["not-base64-gzip", "H4sIAAAAAAAC/w=="])
+def test_damaged_sources_stop_the_process_that_imports_a_listed_module(bare_python, stand_in,
+                                                                     tmp_path, sources):
+    env = {**handoff(stand_in), ENV_VAR: f"{MODULE};{sources}"}
+    unrelated = run(bare_python, "import json; print('ran')", env, tmp_path)
+    assert unrelated.returncode == 0 and unrelated.stdout == "ran\n"  # decoded only when needed
+    done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
+    assert done.returncode == 11 and "carried on" not in done.stdout
     assert f"eagle3-patch: the environment variable {ENV_VAR} is damaged" in done.stderr
 
 
@@ -244,3 +257,30 @@ def test_a_multiprocessing_spawn_child_gets_the_patched_class(bare_python, stand
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "patched"]
+
+
+def test_compiled_code_is_memoised_in_the_users_cache_folder(bare_python, stand_in, tmp_path):
+    env = handoff(stand_in)
+    assert report(bare_python, env, tmp_path)["result"] == "patched"
+    (memo,) = (Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir()
+    # Prove the next process reads it: give it code only the memo holds.
+    other = PATCHED.replace('return "patched"', 'return "from the memo"')
+    memo.write_bytes(marshal.dumps(compile(other, str(_module(stand_in).resolve()), "exec")))
+    assert report(bare_python, env, tmp_path)["result"] == "from the memo"
+
+
+@pytest.mark.parametrize("damage", [b"", b"not marshal data"])
+def test_a_damaged_memo_is_compiled_afresh(bare_python, stand_in, tmp_path, damage):
+    env = handoff(stand_in)
+    report(bare_python, env, tmp_path)
+    (memo,) = (Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir()
+    memo.write_bytes(damage)
+    assert report(bare_python, env, tmp_path)["result"] == "patched"
+
+
+def test_an_unwritable_cache_folder_only_costs_a_compile(bare_python, stand_in, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    env = handoff(stand_in, XDG_CACHE_HOME=str(blocker))
+    assert report(bare_python, env, tmp_path)["result"] == "patched"
+    assert blocker.read_text() == ""

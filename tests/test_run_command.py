@@ -29,7 +29,10 @@ def private_cache(tmp_path, monkeypatch) -> Path:
 
 
 def decode(encoded: str) -> dict:
-    return json.loads(gzip.decompress(base64.b64decode(encoded)))
+    names, _, sources = encoded.partition(";")
+    document = json.loads(gzip.decompress(base64.b64decode(sources)))
+    assert names.split(",") == [m["name"] for m in document["modules"]]
+    return document
 
 
 def dry_run(s, *command: str) -> dict:
@@ -254,7 +257,8 @@ def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, priva
     memo = json.loads(entry.read_text())
     document = decode(memo["encoded"])
     document["modules"][0]["source"] += "# from the memo\n"
-    memo["encoded"] = base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
+    memo["encoded"] = memo["encoded"].partition(";")[0] + ";" + \
+        base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
     entry.write_text(json.dumps(memo))
     assert decode(dry_run(s, sys.executable, "-c", "pass")["env"][ENV_VAR])["modules"][0]["source"] \
         .endswith("# from the memo\n")

@@ -37,7 +37,9 @@ def encode(patches: list[ModulePatch], tool_version: str) -> str:
     document = {"tool_version": tool_version, "modules": [asdict(p) for p in patches]}
     raw = json.dumps(document, separators=(",", ":")).encode("utf-8")
     # mtime=0: the same sources give the same bytes, so dry runs compare equal.
-    encoded = base64.b64encode(gzip.compress(raw, mtime=0)).decode("ascii")
+    # Names first: every Python process reads them at start-up, the sources only on import.
+    encoded = ",".join(p.name for p in patches) + ";" + \
+        base64.b64encode(gzip.compress(raw, mtime=0)).decode("ascii")
     if len(ENV_VAR) + 1 + len(encoded) + 1 > MAX_VARIABLE_BYTES:
         raise ValidationFailed(
             f"The patched sources do not fit in one environment variable "

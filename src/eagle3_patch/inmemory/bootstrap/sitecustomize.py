@@ -2,7 +2,9 @@
 
 `eagle3-patch run` / `serve --in-memory` put this folder first on PYTHONPATH
 and the patched model sources, validated by the parent, in the environment
-variable EAGLE3_PATCH_INMEMORY (gzip + base64 JSON). SGLang's scheduler,
+variable EAGLE3_PATCH_INMEMORY ("<module>,<module>;" then gzip + base64 JSON;
+the names come first so that start-up, paid by every Python process, only
+splits a string: the sources are decoded when a listed module is imported). SGLang's scheduler,
 detokenizer and tensor-parallel workers are multiprocessing *spawn* children
 that inherit only the environment, so this is how the patch reaches them.
 
@@ -16,7 +18,9 @@ importable (another venv's Python), so it uses the standard library only.
   message naming eagle3-patch and exits instead.
 - The patched text is compiled here; SGLang's __pycache__ is never read (its
   .pyc holds the stock code) nor written (a later plain run must see SGLang's
-  own code).
+  own code). The compiled code is memoised in the user's cache folder where it
+  is writable (~20 ms of compile per process otherwise), keyed by the
+  interpreter's bytecode magic, the path and the patched text.
 - linecache is seeded, so tracebacks and inspect.getsource show what ran.
 - The sitecustomize this file shadows (the user's on PYTHONPATH, conda's,
   Debian's in the stdlib folder) is run afterwards, as Python would have.
@@ -58,7 +62,29 @@ class _PatchedSourceLoader:
         return False
 
     def get_code(self, fullname):
-        return compile(self.source, self.path, "exec", dont_inherit=True)
+        import hashlib
+        import marshal
+        from importlib.util import MAGIC_NUMBER
+
+        key = hashlib.sha256(b"\0".join([MAGIC_NUMBER, self.path.encode(), self.source.encode()]))
+        folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                              "eagle3-patch", "bytecode")
+        memo = os.path.join(folder, key.hexdigest() + ".bin")
+        try:
+            with open(memo, "rb") as handle:
+                return marshal.loads(handle.read())
+        except (OSError, ValueError, EOFError, TypeError):
+            pass  # absent or unreadable: compile
+        code = compile(self.source, self.path, "exec", dont_inherit=True)
+        partial = f"{memo}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(folder, exist_ok=True)
+            with open(partial, "wb") as handle:
+                handle.write(marshal.dumps(code))
+            os.replace(partial, memo)  # tensor-parallel workers may race here
+        except OSError:
+            pass  # a read-only home: compile in every process
+        return code
 
     def exec_module(self, module):
         import linecache
@@ -72,13 +98,31 @@ class _PatchedSourceLoader:
 
 
 class _PatchedSourceFinder:
-    def __init__(self, modules):
-        self.modules = modules
+    def __init__(self, names, encoded):
+        self.names = names
+        self.encoded = encoded
+        self.modules = None
 
-    def find_spec(self, fullname, path=None, target=None):
+    def _entry(self, fullname):
+        if self.modules is None:
+            import base64
+            import gzip
+            import json
+
+            try:
+                payload = json.loads(gzip.decompress(base64.b64decode(self.encoded)))
+                self.modules = {entry["name"]: entry for entry in payload["modules"]}
+            except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
+                _die(f"the environment variable {ENV_VAR} is damaged ({type(exc).__name__}: {exc}).")
         entry = self.modules.get(fullname)
         if entry is None:
+            _die(f"the environment variable {ENV_VAR} names {fullname} but carries no source for it.")
+        return entry
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.names:
             return None
+        entry = self._entry(fullname)
         import hashlib
         from importlib.machinery import ModuleSpec, PathFinder
 
@@ -101,19 +145,13 @@ class _PatchedSourceFinder:
 
 
 def _install_finder():
-    encoded = os.environ.get(ENV_VAR)
-    if not encoded:
+    value = os.environ.get(ENV_VAR)
+    if not value:
         return
-    import base64
-    import gzip
-    import json
-
-    try:
-        payload = json.loads(gzip.decompress(base64.b64decode(encoded)))
-        modules = {entry["name"]: entry for entry in payload["modules"]}
-    except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
-        _die(f"the environment variable {ENV_VAR} is damaged ({type(exc).__name__}: {exc}).")
-    sys.meta_path.insert(0, _PatchedSourceFinder(modules))
+    names, separator, encoded = value.partition(";")
+    if not separator:
+        _die(f"the environment variable {ENV_VAR} is damaged (no module names).")
+    sys.meta_path.insert(0, _PatchedSourceFinder(frozenset(names.split(",")), encoded))
 
 
 def _run_shadowed_sitecustomize():
