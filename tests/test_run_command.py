@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from eagle3_patch.cli import main
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR
 from serve_fixtures import tree_digest, write_drafter, write_target
 from test_serve_handoff import _standin_env, serve
@@ -35,10 +36,22 @@ def decode(encoded: str) -> dict:
     return document
 
 
-def dry_run(s, *command: str) -> dict:
-    done = s.run("run", "--dry-run", "--json", "--", *command)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """The CLI in this process (fast), through its real entry point: exit code, stdout, stderr."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def dry_run(s, *command: str, capsys=None) -> dict:
+    if capsys is None:
+        done = s.run("run", "--dry-run", "--json", "--", *command)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+    code, out, err = cli(capsys, "run", "--dry-run", "--json", "--sglang-dir", str(s.package), "--", *command)
+    assert code == 0, err
+    return json.loads(out)
 
 
 # The served modules' parents run SGLang's own __init__ (which imports torch);
@@ -118,10 +131,10 @@ def test_run_execs_the_command_and_its_exit_code_is_ours(site, tmp_path):
 
 
 @pytest.mark.parametrize("version", ["0.5.12", "0.5.22"], ids=["patched-on-disk", "native"])
-def test_patched_or_native_installations_run_untouched(site, version):
+def test_patched_or_native_installations_run_untouched(site, version, capsys):
     s = site(version)
-    assert s.run("apply").returncode == 0
-    plan = dry_run(s, sys.executable, "-c", "pass")
+    assert cli(capsys, "apply", "--sglang-dir", str(s.package))[0] == 0
+    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
     assert plan["env"] == {}
 
 
@@ -156,18 +169,18 @@ def test_a_command_that_cannot_start_exits_9(site, tmp_path):
 
 @pytest.mark.parametrize("flags", [["-I"], ["-E"], ["-S"], ["-uS"], ["-X", "dev", "-E"],
                                    ["-W", "ignore", "-sI"], ["--check-hash-based-pycs", "never", "-S"]])
-def test_interpreter_flags_that_drop_the_patch_are_refused(site, flags, tmp_path):
+def test_interpreter_flags_that_drop_the_patch_are_refused(site, flags, capsys):
     s = site("0.5.12")
-    record = tmp_path / "record.json"
-    done = s.run("run", "--", sys.executable, *flags, "-c", RECORD, str(record))
-    assert done.returncode == 8 and not record.exists()
-    assert "eagle3-patch run refuses" in done.stderr and "without EAGLE-3 capture" in done.stderr
+    code, out, err = cli(capsys, "run", "--dry-run", "--sglang-dir", str(s.package), "--",
+                         sys.executable, *flags, "-c", "pass")
+    assert code == 8 and out == ""
+    assert "eagle3-patch run refuses" in err and "without EAGLE-3 capture" in err
 
 
 @pytest.mark.parametrize("flags", [["-s"], ["-u", "-B"], ["-c", "pass", "-I"], ["-m", "mod", "-E"]])
-def test_flags_that_keep_the_patch_or_belong_to_the_program_are_accepted(site, flags):
+def test_flags_that_keep_the_patch_or_belong_to_the_program_are_accepted(site, flags, capsys):
     s = site("0.5.12")
-    plan = dry_run(s, sys.executable, *flags)
+    plan = dry_run(s, sys.executable, *flags, capsys=capsys)
     assert ENV_VAR in plan["env"]
 
 
@@ -249,9 +262,9 @@ def test_serve_in_memory_and_no_apply_together_is_a_usage_error(served):
     assert done.returncode == 2 and not record.exists()
 
 
-def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, private_cache):
+def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, private_cache, capsys):
     s = site("0.5.12")
-    first = dry_run(s, sys.executable, "-c", "pass")
+    first = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
     (entry,) = private_cache.iterdir()
     # Prove the second run reads the memo: give it an answer only the memo holds.
     memo = json.loads(entry.read_text())
@@ -260,34 +273,32 @@ def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, priva
     memo["encoded"] = memo["encoded"].partition(";")[0] + ";" + \
         base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
     entry.write_text(json.dumps(memo))
-    assert decode(dry_run(s, sys.executable, "-c", "pass")["env"][ENV_VAR])["modules"][0]["source"] \
+    assert decode(dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"][ENV_VAR])["modules"][0]["source"] \
         .endswith("# from the memo\n")
 
     with s.file().open("a") as handle:
         handle.write("# a different file now\n")
-    fresh = decode(dry_run(s, sys.executable, "-c", "pass")["env"][ENV_VAR])["modules"][0]
+    fresh = decode(dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"][ENV_VAR])["modules"][0]
     assert fresh["sha256"] == hashlib.sha256(s.read()).hexdigest()
     assert fresh["sha256"] != decode(first["env"][ENV_VAR])["modules"][0]["sha256"]
     assert "# from the memo" not in fresh["source"] and len(list(private_cache.iterdir())) == 2
 
 
 @pytest.mark.parametrize("damage", ["not json", '{"encoded": 1, "files": []}', "[]", '{"encoded": "x"}'])
-def test_a_damaged_memo_is_computed_afresh(site, private_cache, damage):
+def test_a_damaged_memo_is_computed_afresh(site, private_cache, damage, capsys):
     s = site("0.5.12")
-    expected = dry_run(s, sys.executable, "-c", "pass")
+    expected = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
     (entry,) = private_cache.iterdir()
     entry.write_text(damage)
-    again = s.run("run", "--dry-run", "--json", "--", sys.executable, "-c", "pass")
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout) == expected
+    assert dry_run(s, sys.executable, "-c", "pass", capsys=capsys) == expected
 
 
-def test_an_unwritable_cache_folder_is_no_obstacle(site, tmp_path, monkeypatch):
+def test_an_unwritable_cache_folder_is_no_obstacle(site, tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     s = site("0.5.12")
-    plan = dry_run(s, sys.executable, "-c", "pass")
+    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
     assert decode(plan["env"][ENV_VAR])["modules"][0]["sha256"] == hashlib.sha256(s.read()).hexdigest()
 
 
