@@ -37,4 +37,4 @@ def test_in_memory_source_equals_what_apply_writes(site, version, tmp_path):
     modules = json.loads(gzip.decompress(base64.b64decode(sources)))["modules"]
     assert sorted(m["path"] for m in modules) == sorted(changed)
     for module in modules:
-        assert module["source"].encode() == Path(module["path"]).read_bytes(), module["name"]
+        assert module["data"].encode("latin-1") == Path(module["path"]).read_bytes(), module["name"]

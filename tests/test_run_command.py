@@ -90,9 +90,53 @@ def test_dry_run_json_hands_children_exactly_what_apply_writes(site):
     assert s.run("apply").returncode == 0
     for module, line in zip(modules, served.stdout.splitlines()):
         written = Path(module["path"]).read_bytes()
-        assert module["source"].encode() == written
+        assert module["data"].encode("latin-1") == written
         assert module["sha256"] == originals[module["name"]]
         assert line.split() == [module["name"], module["path"], hashlib.sha256(written).hexdigest()]
+
+
+ODD_HEADERS = {
+    "utf8-bom": b"\xef\xbb\xbf",
+    "latin1-cookie": b"# -*- coding: latin-1 -*-\n# Qwen3.5, adapt\xe9 pour le caf\xe9\n",
+}
+COMPILE = FIND_SPEC.replace(
+    "print(name, spec.origin, hashlib.sha256(source.encode()).hexdigest())",
+    "code = spec.loader.get_code(name)\n"
+    "    print(name, 'Qwen3_5ForCausalLM' in code.co_names, source.splitlines()[1])")
+
+
+@pytest.mark.parametrize("header", ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
+def test_a_file_in_its_declared_encoding_is_served_as_apply_writes_it(site, header, capsys):
+    s = site("0.5.21")
+    s.file().write_bytes(header + s.read())
+    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    served = subprocess.run([DEBIAN_PYTHON, "-c", COMPILE, str(s.root), "sglang.srt.models.qwen3_5"],
+                            env={**os.environ, **plan["env"]}, capture_output=True, text=True)
+    assert served.returncode == 0, served.stderr
+    assert cli(capsys, "apply", "--sglang-dir", str(s.package))[0] == 0
+    written = s.read()
+    module = decode(plan["env"][ENV_VAR])["modules"][0]
+    assert module["data"].encode("latin-1") == written
+    text = written.decode("utf-8-sig" if header.startswith(b"\xef") else "latin-1")
+    assert served.stdout.split(" ", 2) == ["sglang.srt.models.qwen3_5", "True",
+                                           text.splitlines()[1] + "\n"]
+
+
+def test_a_symlinked_file_in_a_read_only_store_is_served_from_its_target(site, tmp_path, capsys):
+    s = site("0.5.21")
+    store = tmp_path / "store"            # where Nix keeps the real file
+    store.mkdir()
+    real = store / "qwen3_5.py"
+    real.write_bytes(s.read())
+    real.chmod(0o444)
+    s.file().unlink()
+    s.file().symlink_to(real)
+    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    served = subprocess.run([DEBIAN_PYTHON, "-c", COMPILE, str(s.root), "sglang.srt.models.qwen3_5"],
+                            env={**os.environ, **plan["env"]}, capture_output=True, text=True)
+    assert served.returncode == 0, served.stderr
+    assert decode(plan["env"][ENV_VAR])["modules"][0]["path"] == str(real)
+    assert sorted(p.name for p in store.iterdir()) == ["qwen3_5.py"]
 
 
 def test_a_child_refuses_a_file_changed_since_the_parent_validated_it(site):
@@ -269,11 +313,11 @@ def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, priva
     # Prove the second run reads the memo: give it an answer only the memo holds.
     memo = json.loads(entry.read_text())
     document = decode(memo["encoded"])
-    document["modules"][0]["source"] += "# from the memo\n"
+    document["modules"][0]["data"] += "# from the memo\n"
     memo["encoded"] = memo["encoded"].partition(";")[0] + ";" + \
         base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
     entry.write_text(json.dumps(memo))
-    assert decode(dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"][ENV_VAR])["modules"][0]["source"] \
+    assert decode(dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"][ENV_VAR])["modules"][0]["data"] \
         .endswith("# from the memo\n")
 
     with s.file().open("a") as handle:
@@ -281,7 +325,7 @@ def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, priva
     fresh = decode(dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"][ENV_VAR])["modules"][0]
     assert fresh["sha256"] == hashlib.sha256(s.read()).hexdigest()
     assert fresh["sha256"] != decode(first["env"][ENV_VAR])["modules"][0]["sha256"]
-    assert "# from the memo" not in fresh["source"] and len(list(private_cache.iterdir())) == 2
+    assert "# from the memo" not in fresh["data"] and len(list(private_cache.iterdir())) == 2
 
 
 @pytest.mark.parametrize("damage", ["not json", '{"encoded": 1, "files": []}', "[]", '{"encoded": "x"}'])

@@ -20,7 +20,7 @@ from eagle3_patch import __version__, install
 from eagle3_patch.hooks import HOOKS, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
 
-FORMAT = 2
+FORMAT = 3
 
 
 def cache_dir() -> Path:

@@ -25,12 +25,17 @@ MAX_VARIABLE_BYTES = 131072
 
 @dataclass(frozen=True)
 class ModulePatch:
-    """Serve module ``name`` from ``source``, if the file at ``path`` still hashes to ``sha256``."""
+    """Serve module ``name`` from ``data``, if the file at ``path`` still hashes to ``sha256``.
+
+    ``data`` is the patched file's bytes as latin-1 text (JSON carries no bytes;
+    latin-1 maps each byte to one character), so the child compiles exactly what
+    apply would write, BOM and coding cookie included.
+    """
 
     name: str
     path: str
     sha256: str
-    source: str
+    data: str
 
 
 def encode(patches: list[ModulePatch], tool_version: str) -> str:

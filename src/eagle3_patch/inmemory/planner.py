@@ -78,7 +78,7 @@ def _compute(sglang: SGLangInstall, name: str) -> dict:
                 "summary": "native: this SGLang needs no patch" if analysis.state == NATIVE
                 else "already patched on disk; nothing to add in memory"}
     patches = [ModulePatch(f"{MODULE_PACKAGE}.{change.path.stem}", str(change.path.resolve()),
-                           install.sha256(change.old), change.new.decode("utf-8"))
+                           install.sha256(change.old), change.new.decode("latin-1"))
                for change in changes]
     entry = {"encoded": encode(patches, __version__), "files": [c.path.name for c in changes]}
     memo.store(name, entry)

@@ -45,9 +45,9 @@ def _die(message):
 
 
 class _PatchedSourceLoader:
-    def __init__(self, path, source):
+    def __init__(self, path, data):
         self.path = path
-        self.source = source
+        self.data = data  # the patched file's bytes: compile() honours its BOM or coding cookie
 
     def create_module(self, spec):
         return None
@@ -56,7 +56,9 @@ class _PatchedSourceLoader:
         return self.path
 
     def get_source(self, fullname):
-        return self.source
+        from importlib.util import decode_source
+
+        return decode_source(self.data)
 
     def is_package(self, fullname):
         return False
@@ -66,7 +68,7 @@ class _PatchedSourceLoader:
         import marshal
         from importlib.util import MAGIC_NUMBER
 
-        key = hashlib.sha256(b"\0".join([MAGIC_NUMBER, self.path.encode(), self.source.encode()]))
+        key = hashlib.sha256(b"\0".join([MAGIC_NUMBER, self.path.encode(), self.data]))
         folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                               "eagle3-patch", "bytecode")
         memo = os.path.join(folder, key.hexdigest() + ".bin")
@@ -75,7 +77,7 @@ class _PatchedSourceLoader:
                 return marshal.loads(handle.read())
         except (OSError, ValueError, EOFError, TypeError):
             pass  # absent or unreadable: compile
-        code = compile(self.source, self.path, "exec", dont_inherit=True)
+        code = compile(self.data, self.path, "exec", dont_inherit=True)
         partial = f"{memo}.{os.getpid()}.tmp"
         try:
             os.makedirs(folder, exist_ok=True)
@@ -91,8 +93,8 @@ class _PatchedSourceLoader:
 
         # mtime None: linecache.checkcache keeps the entry instead of re-reading
         # the stock file on disk, which is what a traceback would otherwise show.
-        linecache.cache[self.path] = (len(self.source), None,
-                                      self.source.splitlines(True), self.path)
+        source = self.get_source(module.__name__)
+        linecache.cache[self.path] = (len(source), None, source.splitlines(True), self.path)
         module.__cached__ = None
         exec(self.get_code(module.__name__), module.__dict__)
 
@@ -139,7 +141,8 @@ class _PatchedSourceFinder:
         if digest != entry["sha256"]:
             _die(f"{origin} changed after eagle3-patch validated it (SHA-256 {digest}, "
                  f"expected {entry['sha256']}).")
-        spec = ModuleSpec(fullname, _PatchedSourceLoader(origin, entry["source"]), origin=origin)
+        spec = ModuleSpec(fullname, _PatchedSourceLoader(origin, entry["data"].encode("latin-1")),
+                          origin=origin)
         spec.has_location = True
         return spec
 
