@@ -284,3 +284,14 @@ def test_an_unwritable_cache_folder_only_costs_a_compile(bare_python, stand_in, 
     env = handoff(stand_in, XDG_CACHE_HOME=str(blocker))
     assert report(bare_python, env, tmp_path)["result"] == "patched"
     assert blocker.read_text() == ""
+
+
+def test_without_an_absolute_home_nothing_is_memoised_in_the_working_directory(bare_python, stand_in,
+                                                                                tmp_path):
+    # A container user with no passwd entry and no HOME: "~" stays "~".
+    env = handoff(stand_in, HOME="relative-home")
+    del env["XDG_CACHE_HOME"]
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    assert report(bare_python, env, workdir)["result"] == "patched"
+    assert list(workdir.iterdir()) == []

@@ -373,3 +373,15 @@ def test_serve_on_a_full_disk_fails_with_exit_6_instead_of_falling_back(tmp_path
         assert tree_digest(disk / "site") == untouched and not record.exists()
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_without_an_absolute_home_run_memoises_nothing_in_the_working_directory(site, tmp_path,
+                                                                                monkeypatch, capsys):
+    s = site("0.5.12")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "relative-home")
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    assert ENV_VAR in dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"]
+    assert list(workdir.iterdir()) == []

@@ -23,9 +23,10 @@ from eagle3_patch.locate import SGLangInstall
 FORMAT = 3
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "eagle3-patch" / "inmemory"
+def cache_dir() -> Path | None:
+    """None where there is no absolute home (a container user without a passwd entry)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"))
+    return root / "eagle3-patch" / "inmemory" if root.is_absolute() else None
 
 
 def key(sglang: SGLangInstall) -> str:
@@ -42,8 +43,11 @@ def key(sglang: SGLangInstall) -> str:
 
 
 def load(name: str) -> dict | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
     try:
-        entry = json.loads((cache_dir() / f"{name}.json").read_text("utf-8"))
+        entry = json.loads((folder / f"{name}.json").read_text("utf-8"))
     except (OSError, ValueError):
         return None  # absent, unreadable or damaged: compute afresh
     valid = (isinstance(entry, dict) and isinstance(entry.get("encoded"), str)
@@ -53,6 +57,8 @@ def load(name: str) -> dict | None:
 
 def store(name: str, entry: dict) -> None:
     folder = cache_dir()
+    if folder is None:
+        return
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True)
         install.atomic_write(folder / f"{name}.json", json.dumps(entry).encode("utf-8"))

@@ -69,8 +69,10 @@ class _PatchedSourceLoader:
         from importlib.util import MAGIC_NUMBER
 
         key = hashlib.sha256(b"\0".join([MAGIC_NUMBER, self.path.encode(), self.data]))
-        folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                              "eagle3-patch", "bytecode")
+        root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        if not os.path.isabs(root):  # no home (a user without a passwd entry): never the cwd
+            return compile(self.data, self.path, "exec", dont_inherit=True)
+        folder = os.path.join(root, "eagle3-patch", "bytecode")
         memo = os.path.join(folder, key.hexdigest() + ".bin")
         try:
             with open(memo, "rb") as handle:
