@@ -295,3 +295,13 @@ def test_without_an_absolute_home_nothing_is_memoised_in_the_working_directory(b
     workdir.mkdir()
     assert report(bare_python, env, workdir)["result"] == "patched"
     assert list(workdir.iterdir()) == []
+
+
+def test_a_memo_folder_others_may_write_is_not_trusted(bare_python, stand_in, tmp_path):
+    env = handoff(stand_in)
+    assert report(bare_python, env, tmp_path)["result"] == "patched"
+    (memo,) = (Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir()
+    other = PATCHED.replace('return "patched"', 'return "planted by another user"')
+    memo.write_bytes(marshal.dumps(compile(other, str(_module(stand_in).resolve()), "exec")))
+    memo.parent.chmod(0o777)
+    assert report(bare_python, env, tmp_path)["result"] == "patched"

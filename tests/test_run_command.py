@@ -385,3 +385,16 @@ def test_without_an_absolute_home_run_memoises_nothing_in_the_working_directory(
     monkeypatch.chdir(workdir)
     assert ENV_VAR in dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"]
     assert list(workdir.iterdir()) == []
+
+
+def test_a_memo_folder_others_may_write_is_not_trusted(site, private_cache, capsys):
+    s = site("0.5.12")
+    expected = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    (entry,) = private_cache.iterdir()
+    memo = json.loads(entry.read_text())
+    memo["files"] = ["planted.py"]
+    entry.write_text(json.dumps(memo))
+    private_cache.chmod(0o777)
+    code, out, _ = cli(capsys, "run", "--dry-run", "--sglang-dir", str(s.package), "--", "true")
+    assert code == 0 and "planted.py" not in out and "qwen3_5.py" in out
+    assert dry_run(s, sys.executable, "-c", "pass", capsys=capsys) == expected

@@ -24,9 +24,22 @@ FORMAT = 3
 
 
 def cache_dir() -> Path | None:
-    """None where there is no absolute home (a container user without a passwd entry)."""
+    """The memo folder, made if needed; None where it is unusable or others may write it.
+
+    Its entries become code in every SGLang process, so a folder another user
+    may write (a shared XDG_CACHE_HOME) is not trusted; nor is a relative one
+    (a container user with no passwd entry and no HOME), which would be the cwd.
+    """
     root = Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"))
-    return root / "eagle3-patch" / "inmemory" if root.is_absolute() else None
+    folder = root / "eagle3-patch" / "inmemory"
+    if not root.is_absolute():
+        return None
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except OSError:
+        return None
+    return folder if info.st_uid == os.getuid() and not info.st_mode & 0o022 else None
 
 
 def key(sglang: SGLangInstall) -> str:
@@ -60,5 +73,4 @@ def store(name: str, entry: dict) -> None:
     if folder is None:
         return
     with contextlib.suppress(OSError):
-        folder.mkdir(parents=True, exist_ok=True)
         install.atomic_write(folder / f"{name}.json", json.dumps(entry).encode("utf-8"))

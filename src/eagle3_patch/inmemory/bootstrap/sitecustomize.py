@@ -44,6 +44,20 @@ def _die(message):
     os._exit(EXIT_STALE)
 
 
+def _private_folder(folder):
+    """Whether ``folder`` exists or was made, and only this user can write it.
+
+    The memo holds code this process will run: a folder others may write
+    (a shared XDG_CACHE_HOME) is not trusted, the code is compiled instead.
+    """
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.stat(folder)
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
 class _PatchedSourceLoader:
     def __init__(self, path, data):
         self.path = path
@@ -73,6 +87,8 @@ class _PatchedSourceLoader:
         if not os.path.isabs(root):  # no home (a user without a passwd entry): never the cwd
             return compile(self.data, self.path, "exec", dont_inherit=True)
         folder = os.path.join(root, "eagle3-patch", "bytecode")
+        if not _private_folder(folder):
+            return compile(self.data, self.path, "exec", dont_inherit=True)
         memo = os.path.join(folder, key.hexdigest() + ".bin")
         try:
             with open(memo, "rb") as handle:
@@ -82,7 +98,6 @@ class _PatchedSourceLoader:
         code = compile(self.data, self.path, "exec", dont_inherit=True)
         partial = f"{memo}.{os.getpid()}.tmp"
         try:
-            os.makedirs(folder, exist_ok=True)
             with open(partial, "wb") as handle:
                 handle.write(marshal.dumps(code))
             os.replace(partial, memo)  # tensor-parallel workers may race here
