@@ -42,14 +42,21 @@ def cache_dir() -> Path | None:
     return folder if info.st_uid == os.getuid() and not info.st_mode & 0o022 else None
 
 
-def key(sglang: SGLangInstall) -> str:
-    """Names what the analysis would conclude: our code, and every file it may read."""
+def key(sglang: SGLangInstall) -> str | None:
+    """Names what the analysis would conclude: our code, and every file it may read.
+
+    None if a file cannot be read: the analysis then says why, with its own exit code.
+    """
     names = sorted({t.name for t in TARGET_FILES} | {b for t in TARGET_FILES for b in t.bases_from})
     files = {}
     for name in names:
         path = sglang.models_dir / name
-        with contextlib.suppress(FileNotFoundError):
+        try:
             files[str(path.resolve())] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
     document = {"format": FORMAT, "tool_version": __version__,
                 "hooks": [hook.source for hook in HOOKS], "files": files}
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()

@@ -55,7 +55,7 @@ class InMemoryHandoff:
 def in_memory_handoff(sglang: SGLangInstall) -> InMemoryHandoff:
     """Analyse ``sglang`` as apply does; for an unpatched one, the validated sources as variables."""
     name = memo.key(sglang)
-    entry = memo.load(name) or _compute(sglang, name)
+    entry = (memo.load(name) if name else None) or _compute(sglang, name)
     if entry["encoded"] is None:
         return InMemoryHandoff({}, entry["summary"])
     return InMemoryHandoff(child_env(entry["encoded"], os.environ),
@@ -63,7 +63,7 @@ def in_memory_handoff(sglang: SGLangInstall) -> InMemoryHandoff:
                            "nothing written")
 
 
-def _compute(sglang: SGLangInstall, name: str) -> dict:
+def _compute(sglang: SGLangInstall, name: str | None) -> dict:
     analysis, changes = engine.planned_changes(sglang)
     if analysis.state == DAMAGED:
         failure = engine.not_working(engine.Result("run", DAMAGED, sglang, analysis))
@@ -81,7 +81,8 @@ def _compute(sglang: SGLangInstall, name: str) -> dict:
                            install.sha256(change.old), change.new.decode("latin-1"))
                for change in changes]
     entry = {"encoded": encode(patches, __version__), "files": [c.path.name for c in changes]}
-    memo.store(name, entry)
+    if name:
+        memo.store(name, entry)
     return entry
 
 
