@@ -26,6 +26,9 @@ def run(dry_run: bool, as_json: bool, python: str | None, sglang_dir: Path | Non
     Every Python process COMMAND starts (SGLang's scheduler and workers
     included) gets the patched Qwen3.5/3.6 classes. Put COMMAND after `--`:
     eagle3-patch run -- python -m sglang.launch_server --model-path ...
+
+    The SGLang analysed is the one --python imports; without it, COMMAND's own
+    interpreter when COMMAND is a Python, else the one running eagle3-patch.
     """
     if as_json and not dry_run:
         raise click.UsageError("--json describes a plan; use it with --dry-run.")

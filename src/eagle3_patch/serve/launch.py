@@ -38,7 +38,7 @@ class PreparedLaunch:
     def dry_run_text(self) -> str:
         """Comment lines saying what was decided, then the exact copy-pasteable command."""
         spec_v2 = f"{SPEC_V2_ENV}=1" if self.dialect.spec_v2 else f"{SPEC_V2_ENV} not set"
-        added = " ".join(f"{k}={v}" for k, v in sorted(self.plan.env.items())) or "none"
+        added = " ".join(f"{k}={v}" for k, v in sorted(redacted(self.plan.env).items())) or "none"
         lines = [
             f"# {self.sglang}",
             f"# EAGLE-3 capture: {self.capture}",
