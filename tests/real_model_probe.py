@@ -176,6 +176,20 @@ def _run_case(moe: bool, registry: bool, layer_ids: list[int] | None) -> dict:
     }
 
 
+def _traceback_through_the_hook(registry: bool) -> dict:
+    """What a user sees when the hook fails: an id past the last layer raises inside it."""
+    import inspect
+    import traceback
+
+    model = _build(False, registry)
+    try:
+        model.set_eagle3_layers_to_capture([N_LAYERS + 10])
+        shown = ""
+    except IndexError:
+        shown = traceback.format_exc()
+    return {"traceback": shown, "getsource": inspect.getsource(type(model).set_eagle3_layers_to_capture)}
+
+
 def _run_wrapper(moe: bool, registry: bool, layer_ids: list[int]) -> dict:
     return {"ids": _run_case(moe, registry, layer_ids), "none": _run_case(moe, registry, None)}
 
@@ -205,6 +219,7 @@ def _collect(layer_ids: list[int], moe: bool, registry: bool) -> dict:
         "layer_ids": layer_ids,
         "results": _run_wrapper(moe=False, registry=registry, layer_ids=layer_ids),
     }
+    report["failure"] = _traceback_through_the_hook(registry)
     if moe:
         report["moe_results"] = _run_wrapper(moe=True, registry=registry, layer_ids=layer_ids)
     report["seconds"] = {

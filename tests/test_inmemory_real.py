@@ -156,6 +156,13 @@ def test_the_user_cannot_write_site_packages_and_status_says_in_memory_works(wor
 def test_flags_land_in_the_process_itself(world):
     report = _run_probe(world)
     _assert_flags_land(report, world.models)
+    # A failure inside the hook shows the patched lines, though the file on disk lacks them.
+    trace = report["failure"]["traceback"]
+    assert f'File "{world.models / PATCHED}"' in trace
+    assert 'setattr(self.layers[layer_id], "_is_layer_to_capture", True)' in trace
+    assert "self.model.set_eagle3_layers_to_capture(layers_to_capture)" in trace
+    assert "self.model.set_eagle3_layers_to_capture(layers_to_capture)" in report["failure"]["getsource"]
+    assert b"[EAGLE3-PATCH]" not in (world.models / PATCHED).read_bytes()
 
 
 def test_flags_land_in_a_multiprocessing_spawn_child(world):
@@ -178,6 +185,7 @@ def test_a_plain_run_afterwards_still_shows_sglangs_own_broken_behaviour(world):
     for wrapper in WRAPPERS:
         for case in EXPECTED:
             assert report[wrapper][case]["flagged_layers"] == [], (wrapper, case)
+    assert report["failure"]["traceback"] == ""  # the stock hook only records the list
 
 
 def test_a_file_changed_after_validation_stops_the_process_through_the_registry(world):

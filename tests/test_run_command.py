@@ -176,6 +176,19 @@ def test_run_execs_the_command_and_its_exit_code_is_ours(site, tmp_path):
     assert tree_digest(s.root) == untouched
 
 
+def test_under_run_a_users_sitecustomize_on_pythonpath_still_runs(site, tmp_path):
+    s = site("0.5.12")
+    user = tmp_path / "user-site"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text("MARK = 'the user sitecustomize ran'\n")
+    code = "import sitecustomize, sys; print(sitecustomize.MARK); print(sys.path.index(%r) < sys.path.index(%r))"
+    env = {**s.env(), "PYTHONPATH": os.pathsep.join([str(user), str(s.root)])}
+    done = subprocess.run([sys.executable, "-m", "eagle3_patch", "run", "--", DEBIAN_PYTHON, "-c",
+                           code % (str(user), str(s.root))], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["the user sitecustomize ran", "True"]
+
+
 @pytest.mark.parametrize("version", ["0.5.12", "0.5.22"], ids=["patched-on-disk", "native"])
 def test_patched_or_native_installations_run_untouched(site, version, capsys):
     s = site(version)
