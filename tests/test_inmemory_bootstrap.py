@@ -269,7 +269,8 @@ def test_compiled_code_is_memoised_in_the_users_cache_folder(bare_python, stand_
     assert report(bare_python, env, tmp_path)["result"] == "from the memo"
 
 
-@pytest.mark.parametrize("damage", [b"", b"not marshal data"])
+@pytest.mark.parametrize("damage", [b"", b"not marshal data", marshal.dumps(42), b"N"],
+                         ids=["empty", "garbage", "an-int", "none"])
 def test_a_damaged_memo_is_compiled_afresh(bare_python, stand_in, tmp_path, damage):
     env = handoff(stand_in)
     report(bare_python, env, tmp_path)

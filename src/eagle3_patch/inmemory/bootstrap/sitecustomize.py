@@ -81,6 +81,7 @@ class _PatchedSourceLoader:
         import hashlib
         import marshal
         from importlib.util import MAGIC_NUMBER
+        from types import CodeType
 
         key = hashlib.sha256(b"\0".join([MAGIC_NUMBER, self.path.encode(), self.data]))
         root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
@@ -92,7 +93,9 @@ class _PatchedSourceLoader:
         memo = os.path.join(folder, key.hexdigest() + ".bin")
         try:
             with open(memo, "rb") as handle:
-                return marshal.loads(handle.read())
+                code = marshal.loads(handle.read())
+            if isinstance(code, CodeType):
+                return code
         except (OSError, ValueError, EOFError, TypeError):
             pass  # absent or unreadable: compile
         code = compile(self.data, self.path, "exec", dont_inherit=True)
