@@ -191,7 +191,18 @@ def test_a_variable_without_module_names_stops_every_python_loudly(bare_python, 
     assert f"eagle3-patch: the environment variable {ENV_VAR} is damaged" in done.stderr
 
 
-@pytest.mark.parametrize("sources", ["not-base64-gzip", "H4sIAAAAAAAC/w=="])
+def _gzipped(document) -> str:
+    import base64
+    import gzip
+
+    return base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
+
+
+@pytest.mark.parametrize("sources", [
+    "not-base64-gzip", "H4sIAAAAAAAC/w==", _gzipped({"modules": [{"name": MODULE}]}),
+    _gzipped({"modules": [{"name": MODULE, "path": "/x", "sha256": "0", "data": 7}]}),
+    _gzipped({"modules": [{"name": MODULE, "path": "/x", "sha256": "0", "data": "\u0100"}]}),
+], ids=["not-base64", "truncated-gzip", "no-fields", "data-not-text", "data-not-bytes"])
 def test_damaged_sources_stop_the_process_that_imports_a_listed_module(bare_python, stand_in,
                                                                      tmp_path, sources):
     env = {**handoff(stand_in), ENV_VAR: f"{MODULE};{sources}"}

@@ -131,10 +131,14 @@ class _PatchedSourceFinder:
             import gzip
             import json
 
+            # Everything is checked here, where a failure is loud: an exception
+            # later, inside the import, is what SGLang's registry swallows.
             try:
                 payload = json.loads(gzip.decompress(base64.b64decode(self.encoded)))
-                self.modules = {entry["name"]: entry for entry in payload["modules"]}
-            except (ValueError, KeyError, TypeError, OSError, EOFError) as exc:
+                self.modules = {e["name"]: (str(e["path"]), str(e["sha256"]),
+                                            e["data"].encode("latin-1"))
+                                for e in payload["modules"]}
+            except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError) as exc:
                 _die(f"the environment variable {ENV_VAR} is damaged ({type(exc).__name__}: {exc}).")
         entry = self.modules.get(fullname)
         if entry is None:
@@ -144,25 +148,24 @@ class _PatchedSourceFinder:
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in self.names:
             return None
-        entry = self._entry(fullname)
+        validated, sha256, data = self._entry(fullname)
         import hashlib
         from importlib.machinery import ModuleSpec, PathFinder
 
         found = PathFinder.find_spec(fullname, path)
         origin = found.origin if found is not None else None
-        if origin is None or os.path.realpath(origin) != entry["path"]:
-            _die(f"{fullname} would be imported from {origin}, not from {entry['path']} "
+        if origin is None or os.path.realpath(origin) != validated:
+            _die(f"{fullname} would be imported from {origin}, not from {validated} "
                  "which eagle3-patch validated before starting this program.")
         try:
             with open(origin, "rb") as handle:
                 digest = hashlib.sha256(handle.read()).hexdigest()
         except OSError as exc:
             _die(f"cannot read {origin}: {exc}.")
-        if digest != entry["sha256"]:
+        if digest != sha256:
             _die(f"{origin} changed after eagle3-patch validated it (SHA-256 {digest}, "
-                 f"expected {entry['sha256']}).")
-        spec = ModuleSpec(fullname, _PatchedSourceLoader(origin, entry["data"].encode("latin-1")),
-                          origin=origin)
+                 f"expected {sha256}).")
+        spec = ModuleSpec(fullname, _PatchedSourceLoader(origin, data), origin=origin)
         spec.has_location = True
         return spec
 
