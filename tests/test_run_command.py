@@ -17,8 +17,7 @@ import pytest
 
 from eagle3_patch.cli import main
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR
-from serve_fixtures import tree_digest, write_drafter, write_target
-from test_serve_handoff import _standin_env, serve
+from serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 MARKED_LINE = 'setattr(self.layers[layer_id], "_is_layer_to_capture", True)'
@@ -266,7 +265,7 @@ def served(tmp_path):
     from releases import install_release
 
     package = install_release("0.5.12", site)
-    standin, record, env = _standin_env(tmp_path, site, package)
+    standin, record, env = standin_env(tmp_path, site, package)
     args = ["--python", str(standin), "--model", str(write_target(tmp_path / "target")),
             "--drafter", str(write_drafter(tmp_path / "compressed"))]
     return site, package, record, env, args
@@ -369,7 +368,7 @@ def test_serve_on_a_full_disk_fails_with_exit_6_instead_of_falling_back(tmp_path
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], check=True)
     try:
         package = install_release("0.5.12", disk / "site")
-        standin, record, env = _standin_env(tmp_path, disk / "site", package)
+        standin, record, env = standin_env(tmp_path, disk / "site", package)
         with (disk / "filler").open("wb") as filler:
             with pytest.raises(OSError):
                 while True:
