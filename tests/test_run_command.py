@@ -431,3 +431,33 @@ def test_an_unreadable_model_file_is_the_analysis_clear_error_not_a_bug(tmp_path
         shutil.rmtree(root)
     assert done.returncode == 5, done.stderr
     assert f"Cannot read {s.file()}" in done.stderr and "a bug" not in done.stderr
+
+
+def _interpreter_importing(site_root: Path, folder: Path) -> Path:
+    """A `python` that imports the SGLang in ``site_root`` (a venv's python, in effect)."""
+    program = folder / "python"
+    folder.mkdir(parents=True)
+    program.write_text(f"#!/bin/sh\nPYTHONPATH={site_root} exec {sys.executable} \"$@\"\n")
+    program.chmod(0o755)
+    return program
+
+
+def test_a_python_command_that_imports_another_sglang_is_refused_before_exec(site, tmp_path):
+    analysed, other = site("0.5.12"), site("0.5.21")
+    program = _interpreter_importing(other.root, tmp_path / "other-venv/bin")
+
+    done = analysed.run("run", "--sglang-dir", str(analysed.package), "--", str(program),
+                        "-m", "sglang.launch_server", "--port", "31000")
+
+    assert done.returncode == 3
+    assert f"imports {other.package}, not {analysed.package}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_python_command_that_imports_the_analysed_sglang_is_accepted(site, tmp_path):
+    s = site("0.5.12")
+    program = _interpreter_importing(s.root, tmp_path / "venv/bin")
+    done = s.run("run", "--dry-run", "--json", "--python", str(program), "--", str(program),
+                 "-Xdev", "-msglang.launch_server")
+    assert done.returncode == 0, done.stderr
+    assert ENV_VAR in json.loads(done.stdout)["env"]

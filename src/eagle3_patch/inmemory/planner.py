@@ -22,7 +22,8 @@ from typing import NoReturn
 
 from eagle3_patch import __version__, engine, install
 from eagle3_patch.analysis import DAMAGED, NATIVE, PATCHED, UNPATCHED
-from eagle3_patch.errors import BadInput, CheckFailed, LaunchFailed, NotWritable
+from eagle3_patch.errors import (BadInput, CheckFailed, InterpreterError, LaunchFailed,
+                                 NotWritable, SGLangNotFound)
 from eagle3_patch.hooks import TARGET_FILES
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ENV_VAR, ModulePatch, child_env, encode
@@ -112,27 +113,32 @@ def _is_python(program: str, sglang: SGLangInstall | None = None) -> bool:
     return bool(sglang and found and Path(found).resolve() == Path(sglang.python).resolve())
 
 
-def refused_flag(argv: list[str]) -> str | None:
-    """The first interpreter option in a Python command line that would drop the patch."""
+def _interpreter_options(argv: list[str]) -> tuple[list[str], str | None]:
+    """The option letters of a Python command line, and the module it runs with -m (if any)."""
+    letters: list[str] = []
     args = iter(argv[1:])
     for arg in args:
         if arg == "--" or arg == "-" or not arg.startswith("-"):
-            return None  # the script, stdin, or the end of the interpreter's options
+            break  # the script, stdin, or the end of the interpreter's options
         if arg.startswith("--"):
             if arg == "--check-hash-based-pycs":
                 next(args, None)
             continue
-        letters = arg[1:]
-        for index, letter in enumerate(letters):
-            if letter in _DROPS_HOOK:
-                return letter
-            if letter in "cm":
-                return None  # -c CODE / -m MODULE: the rest belongs to the program
+        for index, letter in enumerate(arg[1:]):
+            letters.append(letter)
+            rest = arg[index + 2:]
+            if letter in "cm":  # -c CODE / -m MODULE: what follows belongs to the program
+                return letters, (rest or next(args, None)) if letter == "m" else None
             if letter in "WX":
-                if index == len(letters) - 1:
+                if not rest:
                     next(args, None)
                 break
-    return None
+    return letters, None
+
+
+def refused_flag(argv: list[str]) -> str | None:
+    """The first interpreter option in a Python command line that would drop the patch."""
+    return next((letter for letter in _interpreter_options(argv)[0] if letter in _DROPS_HOOK), None)
 
 
 @dataclass(frozen=True)
@@ -152,10 +158,15 @@ class PreparedRun:
 
 def prepare_run(command: list[str], python: str | None, sglang_dir: Path | None) -> PreparedRun:
     """Locate the SGLang COMMAND will import, refuse what would drop the patch, build the hand-off."""
+    runner = shutil.which(command[0]) or command[0] if _is_python(command[0]) else None
     # `run -- python -m sglang.launch_server`: that python's SGLang is the one to analyse.
-    if python is None and sglang_dir is None and _is_python(command[0]):
-        python = shutil.which(command[0]) or command[0]
-    sglang = locate_sglang(python, sglang_dir)
+    chosen = python is not None or sglang_dir is not None
+    sglang = locate_sglang(python if chosen else runner, sglang_dir)
+    module = _interpreter_options(command)[1] if runner else None
+    # Only for `-m sglang...` does asking the interpreter predict what COMMAND imports
+    # (a script may extend sys.path itself); the children check the file either way.
+    if chosen and module and module.split(".")[0] == "sglang":
+        _refuse_another_sglang(command[0], runner, sglang)
     letter = refused_flag(command) if _is_python(command[0], sglang) else None
     if letter:
         raise BadInput(
@@ -165,6 +176,21 @@ def prepare_run(command: list[str], python: str | None, sglang_dir: Path | None)
     handoff = in_memory_handoff(sglang)
     where = f"SGLang {sglang.version_text} at {sglang.package_dir}, run by {sglang.python}"
     return PreparedRun(LaunchPlan(list(command), handoff.env), handoff.summary, where)
+
+
+def _refuse_another_sglang(program: str, runner: str, sglang: SGLangInstall) -> None:
+    """COMMAND's interpreter must import the SGLang analysed: else every SGLang process stops (exit 11)."""
+    try:
+        imported = locate_sglang(runner).package_dir
+    except SGLangNotFound:
+        imported = None
+    if imported != sglang.package_dir:
+        raise InterpreterError(
+            f"{program} does not import the SGLang eagle3-patch analysed: it imports "
+            f"{imported or 'no SGLang at all'}, not {sglang.package_dir}.",
+            "Each SGLang process it starts would stop at the model import instead of serving.",
+            f"Drop --python / --sglang-dir so that run analyses the SGLang {program} imports, "
+            f"or run the interpreter of the environment that holds {sglang.package_dir}.")
 
 
 def exec_command(plan: LaunchPlan) -> NoReturn:
