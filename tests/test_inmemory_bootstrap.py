@@ -168,7 +168,7 @@ def test_a_file_changed_after_validation_stops_the_process_even_under_a_catch_al
 
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
 
-    assert done.returncode == 11
+    assert done.returncode == 12
     assert "eagle3-patch:" in done.stderr and "changed after eagle3-patch validated it" in done.stderr
     assert "swallowed" not in done.stdout and "carried on" not in done.stdout
 
@@ -180,14 +180,14 @@ def test_a_module_found_at_another_path_stops_the_process(bare_python, stand_in,
 
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
 
-    assert done.returncode == 11
+    assert done.returncode == 12
     assert str(_module(other).resolve()) in done.stderr and "eagle3-patch" in done.stderr
 
 
 def test_a_variable_without_module_names_stops_every_python_loudly(bare_python, stand_in, tmp_path):
     env = {**handoff(stand_in), ENV_VAR: "not-base64-gzip"}
     done = run(bare_python, "print('ran')", env, tmp_path)
-    assert done.returncode == 11 and "ran" not in done.stdout
+    assert done.returncode == 12 and "ran" not in done.stdout
     assert f"eagle3-patch: the environment variable {ENV_VAR} is damaged" in done.stderr
 
 
@@ -209,7 +209,7 @@ def test_damaged_sources_stop_the_process_that_imports_a_listed_module(bare_pyth
     unrelated = run(bare_python, "import json; print('ran')", env, tmp_path)
     assert unrelated.returncode == 0 and unrelated.stdout == "ran\n"  # decoded only when needed
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
-    assert done.returncode == 11 and "carried on" not in done.stdout
+    assert done.returncode == 12 and "carried on" not in done.stdout
     assert f"eagle3-patch: the environment variable {ENV_VAR} is damaged" in done.stderr
 
 

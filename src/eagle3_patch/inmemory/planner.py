@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from eagle3_patch import __version__, engine, install
-from eagle3_patch.analysis import DAMAGED, NATIVE, PATCHED, UNPATCHED
+from eagle3_patch import __version__, engine, hints, install
+from eagle3_patch.analysis import State
 from eagle3_patch.errors import (BadInput, CheckFailed, InterpreterError, LaunchFailed,
                                  NotWritable, SGLangNotFound)
 from eagle3_patch.hooks import TARGET_FILES
@@ -40,9 +40,9 @@ _DROPS_HOOK = {
 }
 
 
-def works_in_memory(state: str) -> bool:
+def works_in_memory(state: State) -> bool:
     """Whether `run` / `serve --in-memory` give working capture for an installation in ``state``."""
-    return state in (UNPATCHED, PATCHED, NATIVE)
+    return state in (State.UNPATCHED, State.PATCHED, State.NATIVE)
 
 
 @dataclass(frozen=True)
@@ -66,17 +66,18 @@ def in_memory_handoff(sglang: SGLangInstall) -> InMemoryHandoff:
 
 def _compute(sglang: SGLangInstall, name: str | None) -> dict:
     analysis, changes = engine.planned_changes(sglang)
-    if analysis.state == DAMAGED:
-        failure = engine.not_working(engine.Result("run", DAMAGED, sglang, analysis))
+    if analysis.state is State.DAMAGED:
+        failure = engine.not_working(engine.Result("run", "refused", sglang, analysis))
         raise CheckFailed(
             failure.what, failure.why,
             "eagle3-patch will not guess which code to serve from a damaged file. As the "
-            "owner of that site-packages, repair it (eagle3-patch apply) or restore what "
-            "SGLang shipped (eagle3-patch revert), then run again.")
+            f"owner of that site-packages, repair it ({hints.command(sglang, 'apply')}) or "
+            f"restore what SGLang shipped ({hints.command(sglang, 'revert')}), then run again.",
+            result=failure.result)
     if not changes:
         # Cheap to decide again (no libcst), and never worth a stale answer.
         return {"encoded": None, "files": [],
-                "summary": "native: this SGLang needs no patch" if analysis.state == NATIVE
+                "summary": "native: this SGLang needs no patch" if analysis.state is State.NATIVE
                 else "already patched on disk; nothing to add in memory"}
     patches = [ModulePatch(f"{MODULE_PACKAGE}.{change.path.stem}", str(change.path.resolve()),
                            install.sha256(change.old), change.new.decode("latin-1"))
@@ -179,7 +180,7 @@ def prepare_run(command: list[str], python: str | None, sglang_dir: Path | None)
 
 
 def _refuse_another_sglang(program: str, runner: str, sglang: SGLangInstall) -> None:
-    """COMMAND's interpreter must import the SGLang analysed: else every SGLang process stops (exit 11)."""
+    """COMMAND's interpreter must import the SGLang analysed: else every SGLang process stops (exit 12)."""
     try:
         imported = locate_sglang(runner).package_dir
     except SGLangNotFound:

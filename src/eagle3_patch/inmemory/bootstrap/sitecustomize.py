@@ -31,7 +31,7 @@ import sys
 
 ENV_VAR = "EAGLE3_PATCH_INMEMORY"
 # Distinct from every eagle3-patch CLI exit code (README, "Exit codes").
-EXIT_STALE = 11
+EXIT_STALE = 12
 
 
 def _die(message):
