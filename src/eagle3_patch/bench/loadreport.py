@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from eagle3_patch.bench.load import Crossover, Level, ServerLoad, crossover, server_load
+from eagle3_patch.bench.plotting import save_figure
 from eagle3_patch.bench.runner import BenchSession
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
-from eagle3_patch.errors import BadInput
 
 _LABELS = {EAGLE3: "EAGLE-3", BASELINE: "baseline"}
 
@@ -114,12 +114,7 @@ def write_load_plot(session: BenchSession, path: Path, pyplot: Any) -> None:
     sentence = describe_crossover(result, levels, BASELINE in session.servers)
     figure.suptitle(f"{title}\n{sentence}", fontsize=10)
     figure.tight_layout()
-    try:
-        figure.savefig(path)
-    except OSError as exc:
-        raise BadInput(f"Cannot write the plot to {path}.", f"Reason: {exc}.", "Pass --plot a writable path.") from exc
-    finally:
-        pyplot.close(figure)
+    save_figure(figure, path)
 
 
 def _load_row(level: Level, role: str, load: ServerLoad, color: bool) -> str:

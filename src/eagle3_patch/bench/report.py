@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from eagle3_patch.bench.loadreport import load_json, render_load, write_load_plot
+from eagle3_patch.bench.plotting import save_figure
 from eagle3_patch.bench.runner import BenchSession
 from eagle3_patch.bench.stats import (
     BASELINE,
@@ -150,12 +151,7 @@ def write_plot(summary: Summary, session: BenchSession, path: Path) -> None:
     # Below the axes: inside, it can sit on the annotations of the tallest bars.
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False, fontsize=8)
     figure.tight_layout()
-    try:
-        figure.savefig(path)
-    except OSError as exc:
-        raise BadInput(f"Cannot write the plot to {path}.", f"Reason: {exc}.", "Pass --plot a writable path.") from exc
-    finally:
-        pyplot.close(figure)
+    save_figure(figure, path)
 
 
 def check_plot_target(path: Path) -> None:
@@ -215,3 +211,4 @@ def _spread(figures: ServerFigures | None) -> str:
 
 def _warn(text: str, color: bool) -> str:
     return click.style(text, fg="yellow") if color else text
+

@@ -15,18 +15,18 @@ import os
 import re
 import shlex
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch import __version__, engine, hints, install
 from eagle3_patch.analysis import State
-from eagle3_patch.errors import (BadInput, CheckFailed, InterpreterError, LaunchFailed,
+from eagle3_patch.errors import (BadInput, CheckFailed, InterpreterError,
                                  NotWritable, SGLangNotFound)
 from eagle3_patch.hooks import TARGET_FILES
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ENV_VAR, ModulePatch, child_env, encode
+from eagle3_patch.handoff import replace_process
 from eagle3_patch.locate import SGLangInstall, locate_sglang
 from eagle3_patch.serve.plan import LaunchPlan
 
@@ -195,15 +195,6 @@ def _refuse_another_sglang(program: str, runner: str, sglang: SGLangInstall) -> 
 
 
 def exec_command(plan: LaunchPlan) -> NoReturn:
-    """Replace this process with COMMAND (its PID, signals and exit code). No shell."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execvpe(plan.argv[0], plan.argv, {**os.environ, **plan.env})
-    except OSError as exc:
-        raise LaunchFailed(
-            f"Could not start {plan.argv[0]}.",
-            f"exec failed: {exc.strerror or exc}.",
-            "Name a program on PATH or give its path, e.g. "
-            "eagle3-patch run -- /opt/venv/bin/python -m sglang.launch_server ...",
-        ) from None
+    """Replace this process with COMMAND."""
+    replace_process(plan, "Name a program on PATH or give its path, e.g. "
+                          "eagle3-patch run -- /opt/venv/bin/python -m sglang.launch_server ...")

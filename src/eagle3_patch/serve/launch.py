@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch.engine import capture_state, ensure_capture
-from eagle3_patch.errors import LaunchFailed
+from eagle3_patch.handoff import replace_process
 from eagle3_patch.inmemory.planner import in_memory_handoff, redacted, unwritable_reason
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
 from eagle3_patch.serve.drafter import local_drafter
@@ -115,15 +113,5 @@ def prepare_launch(
 
 
 def exec_plan(plan: LaunchPlan) -> NoReturn:
-    """Replace this process with SGLang (its PID, signals and exit code). No shell."""
-    # exec discards Python's buffers: anything printed so far must leave now.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execvpe(plan.argv[0], plan.argv, {**os.environ, **plan.env})
-    except OSError as exc:
-        raise LaunchFailed(
-            f"Could not start {plan.argv[0]}.",
-            f"exec failed: {exc.strerror or exc}.",
-            "Pass --python the full path of the interpreter that has SGLang installed.",
-        ) from None
+    """Replace this process with SGLang."""
+    replace_process(plan, "Pass --python the full path of the interpreter that has SGLang installed.")

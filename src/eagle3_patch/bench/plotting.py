@@ -1,0 +1,19 @@
+"""Writing a bench chart: shared by the single-stream and the under-load plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eagle3_patch.errors import BadInput
+
+
+def save_figure(figure, path: Path) -> None:
+    """Write a matplotlib figure to ``path`` (a bad path is the user's input) and free it."""
+    from matplotlib import pyplot
+
+    try:
+        figure.savefig(path)
+    except OSError as exc:
+        raise BadInput(f"Cannot write the plot to {path}.", f"Reason: {exc}.", "Pass --plot a writable path.") from exc
+    finally:
+        pyplot.close(figure)
