@@ -84,3 +84,21 @@ def test_unsupported_release_is_refused_untouched(site, version):
     assert f"SGLang {version}" in result.stderr and "0.5.11" in result.stderr
     assert "Traceback" not in result.stderr
     assert {p.name: p.read_bytes() for p in s.models.iterdir()} == before
+
+
+@pytest.mark.parametrize("version", BROKEN)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_appending_to_a_class_tail_equals_appending_to_the_whole_class(version, newline):
+    from eagle3_patch.hooks import HOOKS
+    from eagle3_patch.transform import add_hooks
+    from releases import release_file
+    from test_transform import whole_class_append
+
+    for name in TARGETS:
+        try:
+            source = release_file(version, f"sglang/srt/models/{name}").decode("utf-8")
+        except KeyError:  # qwen3_5_text.py from 0.5.17
+            continue
+        source = source.replace("\n", newline)
+        hooks = [hook for hook in HOOKS if hook.file == name]
+        assert add_hooks(source, hooks) == whole_class_append(source, hooks)

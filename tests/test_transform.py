@@ -128,3 +128,49 @@ def test_every_declared_hook_compiles_and_names_the_method(hook):
     assert isinstance(node, ast.FunctionDef) and node.name == hook.method
     compile(hook.source, hook.file, "exec")
 
+
+
+def whole_class_append(source: str, hooks) -> str:
+    """Reference: libcst over each whole top-level class (not just its tail), spliced back."""
+    import libcst as cst
+
+    class Append(cst.CSTTransformer):
+        def __init__(self, methods):
+            super().__init__()
+            self.methods = methods
+
+        def visit_ClassDef(self, node):
+            return False
+
+        def leave_ClassDef(self, original_node, updated_node):
+            body = updated_node.body
+            return updated_node.with_changes(body=body.with_changes(body=[*body.body, *self.methods]))
+
+    lines = source.splitlines(keepends=True)
+    spans = {n.name: (min([n.lineno, *(d.lineno for d in n.decorator_list)]), n.end_lineno)
+             for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
+    for first, last in sorted({spans[h.cls] for h in hooks}, reverse=True):
+        methods = [cst.parse_module(h.source).body[0].with_changes(leading_lines=[
+            cst.EmptyLine(indent=False), cst.EmptyLine(comment=cst.Comment(MARKER_COMMENT))])
+            for h in hooks if spans[h.cls] == (first, last)]
+        segment = cst.parse_module("".join(lines[first - 1:last])).visit(Append(methods)).code
+        lines[first - 1:last] = [segment]
+    return "".join(lines)
+
+
+@pytest.mark.parametrize("source", [
+    BEFORE,
+    "class Target:\n    x = 1; y = 2\n",
+    "class Target:\n    @property\n    @staticmethod\n    def f():\n        return 1\n",
+    "class Target:\n    def f(self):\n        return 1\n        # inner trailing\n    # class trailing\n\nx = 1\n",
+    "class Target(\n    Base,\n):\n    '''Doc.'''\n    x = (1,\n         2)\n",
+    "@decorated\nclass Target:\n\tdef f(self):\n\t\treturn 1\n\n\nclass Other:\n\tpass\n",
+    "class Target:\n    def f(self):\n        return 1",
+], ids=["neighbours", "semicolons", "decorated-last", "trailing-comments",
+        "multiline-header", "tabs", "no-final-newline"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_appending_after_the_last_statement_equals_appending_to_the_whole_class(source, newline):
+    source = source.replace("\n", newline)
+    patched = add_hooks(source, [HOOK])
+    assert patched == whole_class_append(source, [HOOK])
+    assert remove_hooks(patched) == source
