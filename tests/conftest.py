@@ -12,15 +12,24 @@ import pytest
 from releases import install_release
 
 TESTS = Path(__file__).parent
-# Suites that walk every release or build SGLang's real classes: CI runs them,
-# the local loop (`pytest -m "not slow"`) skips them.
-SLOW_MODULES = {"test_release_matrix", "test_real_classes", "test_drift"}
+# Suites that walk every release, build SGLang's real classes or attack the memo
+# from the file system: CI runs them, the local loop (`pytest -m "not slow"`) skips them.
+SLOW_MODULES = {"test_release_matrix", "test_real_classes", "test_drift", "test_memo_hostile"}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if item.module.__name__ in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Each test its own cache folder: the analysis memo of one never answers another."""
+    cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.delenv("EAGLE3_PATCH_NO_CACHE", raising=False)
+    return cache
 
 
 class Site:

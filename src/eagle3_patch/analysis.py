@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from eagle3_patch import probe, sourcetext
+from eagle3_patch import sourcetext
 from eagle3_patch.errors import NotPython, TargetUnreadable
 from eagle3_patch.hooks import (CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, MARKER, METHOD,
                                 TARGET_FILES, HookSpec)
@@ -49,8 +49,12 @@ class State(str, Enum):
         return self in (State.PATCHED, State.NATIVE)
 
 
+# Every dataclass here has a docstring: without one, @dataclass builds it from
+# inspect.signature, a cost paid at each start of status and check.
 @dataclass
 class SourceFile:
+    """One model file: its bytes, as parsed."""
+
     name: str
     path: Path
     data: bytes
@@ -93,35 +97,45 @@ def read_model_file(path: Path) -> bytes:
 
 
 class Sources(Mapping):
-    """Model files by name, each read and parsed on first use.
+    """Model files by name: all read up front, each parsed on first use.
 
     An already-patched file resolves every hook in its own classes, so the
-    80 KB qwen3_vl.py it would otherwise inherit from is never parsed.
+    80 KB qwen3_vl.py it would otherwise inherit from is never parsed. The
+    bytes are read once, so a memo keyed on them (``memo.py``) describes
+    exactly what the analysis saw. A file whose bytes equal those in
+    ``earlier`` (the same folder read a moment ago) reuses its parse.
     """
 
-    def __init__(self, folder: Path, names: Iterable[str]) -> None:
+    def __init__(self, folder: Path, names: Iterable[str], earlier: Sources | None = None) -> None:
+        self.folder = folder
         try:
-            self._paths = {name: folder / name for name in sorted(names)
-                           if (folder / name).is_file()}
+            self.paths = {name: folder / name for name in sorted(names)
+                          if (folder / name).is_file()}
         except OSError as exc:
             raise _unreadable(folder, exc, "a+rx") from None
+        self.data = {name: read_model_file(path) for name, path in self.paths.items()}
         self._parsed: dict[str, SourceFile] = {}
+        if earlier is not None:
+            self._parsed = {name: parsed for name, parsed in earlier._parsed.items()
+                            if self.data.get(name) == parsed.data
+                            and self.paths[name] == parsed.path}
 
     def __getitem__(self, name: str) -> SourceFile:
         if name not in self._parsed:
-            path = self._paths[name]
-            self._parsed[name] = parse_source(name, path, read_model_file(path))
+            self._parsed[name] = parse_source(name, self.paths[name], self.data[name])
         return self._parsed[name]
 
     def __iter__(self):
-        return iter(self._paths)
+        return iter(self.paths)
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self.paths)
 
 
 @dataclass(frozen=True)
 class HookReport:
+    """One hook's state, and the class whose method Python resolves for it."""
+
     hook: HookSpec
     state: HookState
     resolved_from: str = ""   # "file:Class" whose method the class resolves, "" if none
@@ -130,6 +144,8 @@ class HookReport:
 
 @dataclass(frozen=True)
 class FileReport:
+    """One target file's state and its hooks'."""
+
     name: str
     path: Path
     state: State
@@ -139,6 +155,8 @@ class FileReport:
 
 @dataclass(frozen=True)
 class Analysis:
+    """The installation's state, each target file's, and why it is unsupported if it is."""
+
     state: State
     files: tuple[FileReport, ...]
     reason: str = ""
@@ -198,6 +216,8 @@ def _spec_node(hook: HookSpec) -> ast.FunctionDef:
 
 def _decoder_methods(files: Mapping[str, SourceFile], decoder_fallback: bool) -> dict:
     """The decoder methods a wrapper may call, as they are (or will be after apply)."""
+    from eagle3_patch import probe  # not imported where a memo answers (memo.py)
+
     methods = {}
     for name in (METHOD, "set_dflash_layers_to_capture"):
         found = resolve(files, *DECODER, name)
@@ -212,6 +232,8 @@ def _decoder_methods(files: Mapping[str, SourceFile], decoder_fallback: bool) ->
 
 
 def _problem(hook: HookSpec, node: ast.FunctionDef, decoder_methods: dict) -> str | None:
+    from eagle3_patch import probe
+
     try:
         function = probe.compile_method(node)
     except (SyntaxError, ValueError, TypeError) as exc:

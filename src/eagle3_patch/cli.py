@@ -60,6 +60,13 @@ def json_option(command):
                         help="Print one JSON object (errors too).")(command)
 
 
+def cache_option(command):
+    return click.option(
+        "--no-cache", is_flag=True,
+        help="Analyse the model files afresh, without reading or writing the cached analysis "
+             "(also: EAGLE3_PATCH_NO_CACHE=1).")(command)
+
+
 def _locate(python, sglang_dir):
     from eagle3_patch.locate import locate_sglang
 
@@ -76,12 +83,14 @@ def cli():
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Show the diff apply would make; write nothing.")
 @json_option
+@cache_option
 @target_options
-def apply(dry_run, as_json, python, sglang_dir):
+def apply(dry_run, as_json, no_cache, python, sglang_dir):
     """Patch the installed SGLang (idempotent; a no-op where it is native)."""
     from eagle3_patch import engine, render
 
-    render.emit(engine.apply(_locate(python, sglang_dir), dry_run=dry_run), as_json)
+    result = engine.apply(_locate(python, sglang_dir), dry_run=dry_run, cache=not no_cache)
+    render.emit(result, as_json)
 
 
 @cli.command()
@@ -100,22 +109,24 @@ def revert(from_backup, as_json, python, sglang_dir):
 
 @cli.command()
 @json_option
+@cache_option
 @target_options
-def status(as_json, python, sglang_dir):
+def status(as_json, no_cache, python, sglang_dir):
     """Show the installation's state and each hook's."""
     from eagle3_patch import engine, render
 
-    render.emit(engine.status(_locate(python, sglang_dir)), as_json)
+    render.emit(engine.status(_locate(python, sglang_dir), cache=not no_cache), as_json)
 
 
 @cli.command()
 @json_option
+@cache_option
 @target_options
-def check(as_json, python, sglang_dir):
+def check(as_json, no_cache, python, sglang_dir):
     """Exit 0 if EAGLE-3 capture works for Qwen3.5/3.6 targets, 1 if not."""
     from eagle3_patch import engine, render
 
-    result = engine.check(_locate(python, sglang_dir))
+    result = engine.check(_locate(python, sglang_dir), cache=not no_cache)
     if not result.capture_works:
         if not as_json:  # with --json the error and this result are printed as one object
             render.emit(result, as_json)
@@ -125,12 +136,13 @@ def check(as_json, python, sglang_dir):
 
 @cli.command()
 @json_option
+@cache_option
 @target_options
-def diff(as_json, python, sglang_dir):
+def diff(as_json, no_cache, python, sglang_dir):
     """Print, as a unified diff, what apply would change."""
     from eagle3_patch import engine, render
 
-    result = engine.diff(_locate(python, sglang_dir))
+    result = engine.diff(_locate(python, sglang_dir), cache=not no_cache)
     if as_json:
         render.emit(result, as_json)
     elif result.diff:

@@ -9,15 +9,13 @@ status, check and a repeated apply stay fast. ``revert`` lives in revert.py.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import shlex
 from collections import ChainMap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eagle3_patch import __version__, backups, hints, install, sourcetext
-from eagle3_patch.analysis import (Analysis, HookState, Sources, State, analyze, parse_source,
-                                   read_model_file)
+from eagle3_patch import __version__, backups, hints, install, memo, sourcetext
+from eagle3_patch.analysis import Analysis, HookState, Sources, State, analyze, parse_source
 from eagle3_patch.errors import (CheckFailed, Eagle3PatchError, NotPython, NotWritable,
                                  SGLangNotFound, UnsupportedRelease, ValidationFailed)
 from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES
@@ -48,10 +46,10 @@ class Result:
         return self.state.capture_works
 
 
-def read_sources(sglang: SGLangInstall) -> Sources:
+def read_sources(sglang: SGLangInstall, earlier: Sources | None = None) -> Sources:
     """Every target file and every file their classes inherit from (parsed on use)."""
     names = {t.name for t in TARGET_FILES} | {b for t in TARGET_FILES for b in t.bases_from}
-    return Sources(sglang.models_dir, names)
+    return Sources(sglang.models_dir, names, earlier)
 
 
 def target_paths(sglang: SGLangInstall) -> list[Path]:
@@ -93,11 +91,16 @@ def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> Eagle3PatchError:
     )
 
 
-def inspect(sglang: SGLangInstall) -> tuple[Sources, Analysis]:
-    """Read and judge the installation as it is now; writes nothing."""
-    files = read_sources(sglang)
+def inspect(sglang: SGLangInstall, cache: bool = True,
+            earlier: Sources | None = None) -> tuple[Sources, Analysis]:
+    """Read and judge the installation as it is now; writes nothing to SGLang.
+
+    The judgement comes from the memo (``memo.py``) when nothing it depends on
+    changed; ``cache=False`` analyses afresh and leaves the memo alone.
+    """
+    files = read_sources(sglang, earlier)
     try:
-        return files, analyze(files)
+        return files, memo.analysis_of(files, use=cache)
     except NotPython as exc:
         raise NotPython(
             exc.what, exc.why,
@@ -106,14 +109,14 @@ def inspect(sglang: SGLangInstall) -> tuple[Sources, Analysis]:
 
 
 def observed(sglang: SGLangInstall, action: str, outcome: str, files: Sources | None = None,
-             analysis: Analysis | None = None, **done) -> Result:
+             analysis: Analysis | None = None, cache: bool = True, **done) -> Result:
     """A result carrying the installation's state now, with every target file's backup."""
     if analysis is None:
-        files, analysis = inspect(sglang)
+        files, analysis = inspect(sglang, cache)
     reports = {}
-    for name in (t.name for t in TARGET_FILES if t.name in files):
+    for name in (t.name for t in TARGET_FILES if t.name in files.paths):
         path = sglang.models_dir / name
-        data = read_model_file(path)
+        data = files.data[name]
         reports[name] = backups.report(backups.read_backup(path), data,
                                        MARKER.encode() in data, sglang.version_text)
     ours = tuple(backups.after_uninstall(sglang))
@@ -129,13 +132,13 @@ def observed(sglang: SGLangInstall, action: str, outcome: str, files: Sources | 
                   after_uninstall=ours, **done)
 
 
-def status(sglang: SGLangInstall, action: str = "status") -> Result:
-    return observed(sglang, action, "")
+def status(sglang: SGLangInstall, action: str = "status", cache: bool = True) -> Result:
+    return observed(sglang, action, "", cache=cache)
 
 
-def check(sglang: SGLangInstall) -> Result:
+def check(sglang: SGLangInstall, cache: bool = True) -> Result:
     """Like status; the CLI exits 0 only if capture works."""
-    result = status(sglang, "check")
+    result = status(sglang, "check", cache)
     if result.state is State.UNSUPPORTED:
         raise _unsupported(sglang, result.analysis)
     return result
@@ -155,7 +158,7 @@ def _plan(sglang: SGLangInstall, files: Sources,
         source = files[report.name]
         needed = [r.hook for r in report.hooks if r.state is not HookState.NATIVE]
         text = sourcetext.decode(source.data)
-        new = sourcetext.encode(transform.add_hooks(text, needed), source.data)
+        new = sourcetext.encode(transform.add_hooks(text, needed, source.tree), source.data)
         original = (sourcetext.encode(transform.remove_hooks(text), source.data)
                     if MARKER in text else source.data)
         meta = install.BackupMeta(install.sha256(original), install.sha256(new),
@@ -185,8 +188,8 @@ def _validate(sglang: SGLangInstall, analysis: Analysis, paths: list[Path]) -> N
         )
 
 
-def apply(sglang: SGLangInstall, dry_run: bool = False) -> Result:
-    files, analysis = inspect(sglang)
+def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> Result:
+    files, analysis = inspect(sglang, cache)
     if analysis.state is State.UNSUPPORTED:
         raise _unsupported(sglang, analysis)
     if analysis.state.capture_works:
@@ -201,16 +204,21 @@ def apply(sglang: SGLangInstall, dry_run: bool = False) -> Result:
     with install.locked(sglang.models_dir):
         notes = tuple(removed_note(install.remove_leftovers(target_paths(sglang))))
         # Decide again under the lock: another process may have just patched.
-        files, analysis = inspect(sglang)
+        files, analysis = inspect(sglang, cache, earlier=files)
         if analysis.state.capture_works:
             return observed(sglang, "apply", "already-patched", files, analysis, notes=notes)
-        changes, _ = _plan(sglang, files, analysis)
+        changes, after = _plan(sglang, files, analysis)
         install.commit(changes)
+    # What was written is what the next status reads, and _plan has analysed it.
+    memo.remember(files, {c.path.name: c.new for c in changes}, after, cache)
     outcome = "repaired" if analysis.state is State.DAMAGED else "patched"
-    return observed(sglang, "apply", outcome, changed=tuple(c.path for c in changes), notes=notes)
+    return observed(sglang, "apply", outcome, changed=tuple(c.path for c in changes), notes=notes,
+                    cache=cache)
 
 
 def _diff(changes: list[install.FileChange], sglang: SGLangInstall) -> str:
+    import difflib  # only diff and --dry-run need it
+
     chunks = []
     for change in changes:
         rel = change.path.relative_to(sglang.package_dir.parent)
@@ -221,8 +229,8 @@ def _diff(changes: list[install.FileChange], sglang: SGLangInstall) -> str:
     return "".join(chunks)
 
 
-def diff(sglang: SGLangInstall) -> Result:
-    result = apply(sglang, dry_run=True)
+def diff(sglang: SGLangInstall, cache: bool = True) -> Result:
+    result = apply(sglang, dry_run=True, cache=cache)
     return dataclasses.replace(result, action="diff")
 
 
@@ -240,14 +248,14 @@ def planned_changes(sglang: SGLangInstall) -> tuple[Analysis, list[install.FileC
     return analysis, _plan(sglang, files, analysis)[0]
 
 
-def capture_state(sglang: SGLangInstall) -> State:
-    """The installation's state now; writes nothing."""
-    return inspect(sglang)[1].state
+def capture_state(sglang: SGLangInstall, cache: bool = True) -> State:
+    """The installation's state now; writes nothing to SGLang."""
+    return inspect(sglang, cache)[1].state
 
 
-def ensure_capture(sglang: SGLangInstall, apply_patch: bool = True) -> str:
+def ensure_capture(sglang: SGLangInstall, apply_patch: bool = True, cache: bool = True) -> str:
     """Make sure EAGLE-3 capture works before a launch; a one-line summary of what was done."""
-    result = apply(sglang) if apply_patch else check(sglang)
+    result = apply(sglang, cache=cache) if apply_patch else check(sglang, cache)
     if not result.capture_works:
         raise not_working(result)
     if result.changed:
