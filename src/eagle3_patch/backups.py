@@ -13,12 +13,14 @@ import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING
 
 from eagle3_patch import install
 from eagle3_patch.hooks import TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def shipped_sha256(sglang: SGLangInstall, path: Path) -> str | None:
 
 def _dist_infos(site: Path, version: Version | None) -> list[Path]:
     """SGLang's dist-info folders, the installed release's first."""
+    from packaging.version import InvalidVersion, Version  # revert only; status stays fast
+
     def rank(folder: Path) -> tuple[bool, str]:
         try:
             found = Version(folder.name[len("sglang-"):-len(".dist-info")])

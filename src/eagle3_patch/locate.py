@@ -13,14 +13,15 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 # Run by the target interpreter: find_spec on a top-level package locates it
 # without executing its __init__.
@@ -43,7 +44,7 @@ class SGLangInstall:
 
     python: str
     package_dir: Path
-    version: Version | None
+    release: str | None               # the version in PEP 440 normal form, None if unknown
     version_from: str = "dist-info"   # one of VERSION_SOURCES
     # The option the user chose this installation with ("--python X",
     # "--sglang-dir Y", "" for the default), repeated in every command we print.
@@ -54,12 +55,16 @@ class SGLangInstall:
         return self.package_dir / "srt" / "models"
 
     @property
+    def version(self) -> Version | None:
+        return _parse(self.release) if self.release else None
+
+    @property
     def version_text(self) -> str:
-        if self.version is None:
+        if self.release is None:
             return "unknown"
         if self.version_from == FALLBACK:
-            return f"{self.version} (version.py's fallback: the real release is unknown)"
-        return str(self.version)
+            return f"{self.release} (version.py's fallback: the real release is unknown)"
+        return self.release
 
 
 def locate_sglang(python: str | None = None, sglang_dir: Path | None = None) -> SGLangInstall:
@@ -89,7 +94,7 @@ def locate_sglang(python: str | None = None, sglang_dir: Path | None = None) -> 
         selector = f"--sglang-dir {shlex.quote(str(package_dir))}"
     else:
         selector = f"--python {shlex.quote(python)}" if python else ""
-    return SGLangInstall(interpreter, package_dir, *read_version_from(package_dir), selector)
+    return SGLangInstall(interpreter, package_dir, *read_release_from(package_dir), selector)
 
 
 def _find_in_this_process() -> Path | None:
@@ -101,6 +106,8 @@ def _find_in_this_process() -> Path | None:
 
 
 def _find_with_interpreter(python: str) -> Path | None:
+    import subprocess  # only --python needs it; 3 ms to import
+
     try:
         done = subprocess.run(
             [python, "-c", _QUERY], capture_output=True, text=True, timeout=60,
@@ -130,12 +137,14 @@ VERSION_SOURCES = ("dist-info", "_version.py", FALLBACK, "none")
 
 
 def read_version(package_dir: Path) -> Version | None:
-    """The release of the SGLang in ``package_dir`` (see ``read_version_from``)."""
-    return read_version_from(package_dir)[0]
+    """The release of the SGLang in ``package_dir`` (see ``read_release_from``)."""
+    release = read_release_from(package_dir)[0]
+    return _parse(release) if release else None
 
 
-def read_version_from(package_dir: Path) -> tuple[Version | None, str]:
-    """The release of the SGLang in ``package_dir`` and where it was read (VERSION_SOURCES).
+def read_release_from(package_dir: Path) -> tuple[str | None, str]:
+    """The release of the SGLang in ``package_dir``, in normal form, and where it was read
+    (VERSION_SOURCES).
 
     setuptools-scm's ``_version.py`` comes first: it is what ``sglang.__version__``
     itself reports (``version.py`` imports it), so it describes the code that
@@ -148,42 +157,54 @@ def read_version_from(package_dir: Path) -> tuple[Version | None, str]:
     generated = _source_version(package_dir / "_version.py")
     if generated is not None:
         return generated, "_version.py"
-    found: list[Version] = []
-    for dist_info in package_dir.parent.glob("sglang-*.dist-info"):
-        version = _metadata_version(dist_info / "METADATA")
-        if version is not None:
-            found.append(version)
-    if found:
+    found = [text for text in (_metadata_version(d / "METADATA")
+                               for d in package_dir.parent.glob("sglang-*.dist-info")) if text]
+    if len(found) > 1:
         # More than one dist-info means a botched upgrade left one behind;
         # the newest is what pip last installed over this folder.
-        return max(found), "dist-info"
+        return str(max(_parse(text) for text in found)), "dist-info"
+    if found:
+        return found[0], "dist-info"
     fallback = _source_version(package_dir / "version.py")
     return fallback, FALLBACK if fallback is not None else "none"
 
 
-def _metadata_version(metadata: Path) -> Version | None:
+def _metadata_version(metadata: Path) -> str | None:
     try:
         with metadata.open(encoding="utf-8") as handle:
             for line in handle:
                 if not line.strip():
                     break
                 if line.startswith("Version:"):
-                    return _parse(line.split(":", 1)[1])
+                    return _normal(line.split(":", 1)[1])
     except OSError:
         return None
     return None
 
 
-def _source_version(version_py: Path) -> Version | None:
+def _source_version(version_py: Path) -> str | None:
     try:
         match = re.search(r"^\s*__version__\s*=\s*(?:version\s*=\s*)?[\"']([^\"']+)[\"']",
                           version_py.read_text("utf-8"), re.MULTILINE)
     except OSError:
         return None
-    return _parse(match.group(1)) if match else None
+    return _normal(match.group(1)) if match else None
+
+
+def _normal(text: str) -> str | None:
+    text = text.strip()
+    # A plain release ("0.5.21") is already what packaging would print, so status
+    # and check need not import it (2 ms, a sixth of what they may add to click's import).
+    if all(part.isdecimal() and part.isascii() and (part == "0" or part[0] != "0")
+           for part in text.split(".")):
+        return text
+    version = _parse(text)
+    return str(version) if version else None
 
 
 def _parse(text: str) -> Version | None:
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(text.strip())
     except InvalidVersion:

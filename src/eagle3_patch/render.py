@@ -49,7 +49,7 @@ def to_json(result: Result) -> dict:
         "state": result.state.value,
         "capture_works": result.capture_works,
         "in_memory_ok": works_in_memory(result.state),
-        "sglang_version": str(sglang.version) if sglang.version else None,
+        "sglang_version": sglang.release,
         "sglang_version_from": sglang.version_from,
         "sglang_dir": str(sglang.package_dir),
         "python": sglang.python,
