@@ -241,3 +241,15 @@ def test_apply_remembers_the_analysis_of_what_it_wrote(site, private_cache, vers
     assert report["state"] == "patched"
     assert hit == fresh(s, "status", "--json")
     assert (memo.stat().st_ino, memo.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+
+def test_relative_home_is_no_cache_and_writes_nothing_in_the_working_folder(site, tmp_path):
+    s = patched(site)
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    env = {k: v for k, v in s.env().items() if k != "XDG_CACHE_HOME"}
+    result = subprocess.run([sys.executable, "-m", "eagle3_patch", "status", "--json"],
+                            capture_output=True, text=True, timeout=120, cwd=workdir,
+                            env={**env, "HOME": "relative-home"})
+    assert result.returncode == 0 and json.loads(result.stdout)["state"] == "patched"
+    assert list(workdir.iterdir()) == []

@@ -102,9 +102,12 @@ def _cache_root() -> Path | None:
     if os.path.isabs(root):  # the XDG spec says to ignore a relative value
         return Path(root)
     try:
-        return Path.home() / ".cache"
+        home = Path.home()
     except RuntimeError:  # no HOME and no passwd entry
         return None
+    # A relative HOME (a container user without a passwd entry) would put the
+    # cache in whatever folder the command runs in.
+    return home / ".cache" if home.is_absolute() else None
 
 
 def _file_name(models_dir: Path) -> str:
