@@ -48,6 +48,11 @@ class State(str, Enum):
         """The one answer to "does EAGLE-3 capture work?" (check, status, serve)."""
         return self in (State.PATCHED, State.NATIVE)
 
+    @property
+    def works_in_memory(self) -> bool:
+        """Whether `run` / `serve --in-memory` give working capture for an installation in this state."""
+        return self in (State.UNPATCHED, State.PATCHED, State.NATIVE)
+
 
 # Every dataclass here has a docstring: without one, @dataclass builds it from
 # inspect.signature, a cost paid at each start of status and check.

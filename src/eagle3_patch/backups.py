@@ -9,7 +9,6 @@ provably the file SGLang shipped.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +92,7 @@ def shipped_sha256(sglang: SGLangInstall, path: Path) -> str | None:
 
     None where pip recorded nothing for it (a source tree, an editable install).
     """
+    import base64
     from importlib.metadata import Distribution  # only on paths that may write
 
     site = sglang.package_dir.parent

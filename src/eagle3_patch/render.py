@@ -10,7 +10,6 @@ import click
 
 from eagle3_patch import __version__
 from eagle3_patch.engine import Result
-from eagle3_patch.inmemory.planner import works_in_memory
 
 _COLOURS = {"patched": "green", "native": "green", "unpatched": "yellow",
             "damaged": "red", "unsupported": "red", "missing": "yellow", "altered": "red"}
@@ -48,7 +47,7 @@ def to_json(result: Result) -> dict:
         "outcome": result.outcome,
         "state": result.state.value,
         "capture_works": result.capture_works,
-        "in_memory_ok": works_in_memory(result.state),
+        "in_memory_ok": result.state.works_in_memory,
         "sglang_version": sglang.release,
         "sglang_version_from": sglang.version_from,
         "sglang_dir": str(sglang.package_dir),
@@ -111,7 +110,7 @@ def human(result: Result) -> str:
         lines.append(f"  interpreter: {sglang.python}")
         lines.append(f"  state: {_styled(result.state.value)}")
         lines.append("  in memory (eagle3-patch run, serve --in-memory): "
-                     + ("works, nothing written" if works_in_memory(result.state) else "refused"))
+                     + ("works, nothing written" if result.state.works_in_memory else "refused"))
         if result.analysis.reason:
             lines.append(f"  why: {result.analysis.reason}")
         for report in result.analysis.files:

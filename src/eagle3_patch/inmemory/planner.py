@@ -40,11 +40,6 @@ _DROPS_HOOK = {
 }
 
 
-def works_in_memory(state: State) -> bool:
-    """Whether `run` / `serve --in-memory` give working capture for an installation in ``state``."""
-    return state in (State.UNPATCHED, State.PATCHED, State.NATIVE)
-
-
 @dataclass(frozen=True)
 class InMemoryHandoff:
     """The variables to add to COMMAND's environment (none: the installed files already work)."""
