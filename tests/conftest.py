@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import userenv
 from releases import install_release
 
 TESTS = Path(__file__).parent
@@ -68,3 +69,10 @@ def site(tmp_path):
         return made[-1]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def user_env():
+    """What the unprivileged users (setpriv) can read, wherever this checkout lives: see userenv."""
+    with userenv.user_env() as world:
+        yield world

@@ -235,38 +235,33 @@ def test_an_error_inside_the_locked_block_is_not_blamed_on_the_lock(tmp_path):
 # --- an unprivileged user ------------------------------------------------------------
 
 @pytest.fixture
-def user_site():
-    """A site readable by the unprivileged user USER (created once on this machine)."""
-    if subprocess.run(["id", USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--no-create-home", USER], check=True)
-    root = Path(tempfile.mkdtemp(prefix="e3i9b-site-"))
-    root.chmod(0o755)
+def user_site(user_env):
+    """A site readable by the unprivileged user USER, in the session's user_env."""
+    root = user_env.folder("e3i9b-site-")
     try:
         yield Site(root / "site", "0.5.21")
     finally:
         shutil.rmtree(root)
 
 
-def _as_user(s: Site, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--clear-groups",
-                           sys.executable, "-m", "eagle3_patch", *args],
-                          capture_output=True, text=True, env=s.env(), timeout=120)
+def _as_user(user_env, s: Site, *args: str) -> subprocess.CompletedProcess:
+    return user_env.cli(USER, *args, env=s.env(), capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", ["status", "apply", "check", "revert"])
-def test_unreadable_model_file_is_a_clear_error_not_a_bug(user_site, command):
+def test_unreadable_model_file_is_a_clear_error_not_a_bug(user_env, user_site, command):
     user_site.file().chmod(0o000)
-    result = _as_user(user_site, command)
+    result = _as_user(user_env, user_site, command)
     assert result.returncode == 5, result.stderr
     assert f"Cannot read {user_site.file()}" in result.stderr
     assert "a bug" not in result.stderr and "Traceback" not in result.stderr
     assert f"chmod a+r {user_site.file()}" in result.stderr
 
 
-def test_unreadable_models_folder_is_a_clear_error_not_a_bug(user_site):
+def test_unreadable_models_folder_is_a_clear_error_not_a_bug(user_env, user_site):
     user_site.models.chmod(0o000)
     try:
-        result = _as_user(user_site, "status")
+        result = _as_user(user_env, user_site, "status")
     finally:
         user_site.models.chmod(0o755)
     assert result.returncode == 5, result.stderr

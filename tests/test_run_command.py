@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -414,19 +413,15 @@ def test_a_memo_folder_others_may_write_is_not_trusted(site, private_cache, caps
     assert dry_run(s, sys.executable, "-c", "pass", capsys=capsys) == expected
 
 
-def test_an_unreadable_model_file_is_the_analysis_clear_error_not_a_bug(tmp_path):
+def test_an_unreadable_model_file_is_the_analysis_clear_error_not_a_bug(user_env):
     from conftest import Site
 
-    if subprocess.run(["id", "e3i7"], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--no-create-home", "e3i7"], check=True)
-    root = Path(tempfile.mkdtemp(prefix="e3i7-site-"))
-    root.chmod(0o755)
+    root = user_env.folder("e3i7-site-")
     try:
         s = Site(root / "site", "0.5.21")
         s.file().chmod(0o000)
-        done = subprocess.run(["setpriv", "--reuid=e3i7", "--regid=e3i7", "--clear-groups",
-                               sys.executable, "-m", "eagle3_patch", "run", "--dry-run", "--", "true"],
-                              capture_output=True, text=True, env=s.env(HOME=str(root)), timeout=120)
+        done = user_env.cli("e3i7", "run", "--dry-run", "--", "true",
+                            capture_output=True, text=True, env=s.env(HOME=str(root)), timeout=120)
     finally:
         shutil.rmtree(root)
     assert done.returncode == 5, done.stderr
