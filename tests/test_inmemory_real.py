@@ -1,82 +1,63 @@
 """SGLang's real classes under `eagle3-patch run`, as a user who cannot write site-packages.
 
-The cached real-SGLang venv's site-packages is bind-mounted read-only under
-/tmp (the venv itself lives under /root, which others cannot read), beside a
-venv-shaped folder whose interpreter is Debian's /usr/bin/python3.11 (same
-3.11 ABI). Everything — eagle3-patch's own analysis and SGLang's processes —
-runs as the unprivileged user e3i7 with a HOME it cannot write. The probe
-builds the real Qwen3_5(Moe)ForConditionalGeneration on the CPU, calls
-set_eagle3_layers_to_capture as SGLang's model runner does, and reads the flags
-off the real decoder layers: in the process itself, in a multiprocessing spawn
-child, and for the classes SGLang's model registry resolves.
+The cached real-SGLang venv's site-packages is bind-mounted read-only into the
+session's user_env (the venv itself lives under /root, which others cannot
+read), beside a venv-shaped folder whose interpreter is Debian's
+/usr/bin/python3.11 (same 3.11 ABI); eagle3-patch runs from user_env's
+read-only view of this checkout (see userenv). Everything — eagle3-patch's own
+analysis and SGLang's processes — runs as the unprivileged user e3i7 with a
+HOME it cannot write. The probe builds the real Qwen3_5(Moe)ForConditionalGeneration
+on the CPU, calls set_eagle3_layers_to_capture as SGLang's model runner does,
+and reads the flags off the real decoder layers: in the process itself, in a
+multiprocessing spawn child, and for the classes SGLang's model registry resolves.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import pwd
 import shutil
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 import realenv
 from test_real_classes import DRAFTER_IDS, EXPECTED, PATCHED, PROBE, WRAPPERS, _make_pristine, _wheel_models
+from userenv import UserEnv, bind_read_only, venv_shape
 
 pytestmark = pytest.mark.slow
 
 USER = "e3i7"
-DEBIAN_PYTHON = Path("/usr/bin/python3.11")
-TOOL_SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
 
 
 def _snapshot(models: Path) -> dict[str, bytes]:
     return {str(p.relative_to(models)): p.read_bytes() for p in sorted(models.rglob("*")) if p.is_file()}
 
 
-def _venv_shape(folder: Path, site_packages: Path | None = None) -> Path:
-    """A venv whose interpreter is Debian's python and whose site-packages is ``site_packages``."""
-    lib = folder / "lib" / "python3.11"
-    (folder / "bin").mkdir(parents=True)
-    lib.mkdir(parents=True)
-    (folder / "bin" / "python").symlink_to(DEBIAN_PYTHON)
-    (folder / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = false\n")
-    if site_packages is None:
-        (lib / "site-packages").mkdir()
-    else:
-        (lib / "site-packages").symlink_to(site_packages)
-    return folder / "bin" / "python"
-
-
 class ReadOnlyWorld:
     """The mounts and folders of one test module, and the commands run as the user."""
 
-    def __init__(self, root: Path, real_site: Path) -> None:
-        self.root = root
+    def __init__(self, user_env: UserEnv, real_site: Path) -> None:
+        self.user_env = user_env
+        self.root = user_env.folder("e3i7-inmemory-")
         self.mounts: list[Path] = []
-        self.sglang_python = _venv_shape(root / "sglang-venv")
-        self.site = root / "sglang-venv/lib/python3.11/site-packages"
-        self.mount(real_site, self.site)
-        # eagle3-patch's own environment (this checkout's test venv), for the user too.
-        self.tool_python = _venv_shape(root / "tool-venv", TOOL_SITE)
-        self.probe = root / PROBE.name
+        self.sglang_python = venv_shape(self.root / "sglang-venv")
+        self.site = self.root / "sglang-venv/lib/python3.11/site-packages"
+        # eagle3-patch's own environment (this checkout's src and test venv), for the user too.
+        self.tool_python = user_env.python
+        self.probe = self.root / PROBE.name
         shutil.copy(PROBE, self.probe)
         self.probe.chmod(0o644)
-        root.chmod(0o755)  # mkdtemp's 0700 would lock the user out
-        self.user = pwd.getpwnam(USER)
         self.before: dict[str, bytes] = {}
+        self.mount(real_site, self.site)  # last: nothing after it can fail and leave it mounted
 
     @property
     def models(self) -> Path:
         return self.site / "sglang/srt/models"
 
     def mount(self, source: Path, target: Path) -> None:
-        subprocess.run(["mount", "--bind", "-o", "ro", str(source), str(target)], check=True)
+        bind_read_only(source, target)
         self.mounts.append(target)
 
     def unmount_all(self) -> None:
@@ -87,23 +68,19 @@ class ReadOnlyWorld:
     def as_user(self, *argv: str, env: dict[str, str] | None = None,
                 timeout: int = 900) -> subprocess.CompletedProcess:
         base = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LANG": "C.UTF-8", "HF_HUB_OFFLINE": "1"}
-        return subprocess.run(
-            ["setpriv", f"--reuid={self.user.pw_uid}", f"--regid={self.user.pw_gid}", "--clear-groups",
-             *argv], env={**base, **(env or {})}, cwd=self.root, capture_output=True, text=True,
-            timeout=timeout)
+        return self.user_env.run(USER, *argv, env={**base, **(env or {})}, cwd=self.root,
+                                 capture_output=True, text=True, timeout=timeout)
 
     def eagle3_patch(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return self.as_user(str(self.tool_python), "-m", "eagle3_patch", *args, env=env)
+        return self.as_user(str(self.tool_python), "-m", "eagle3_patch", *args,
+                            env=self.user_env.pythonpath(env or {}))
 
     def probe_args(self, *flags: str) -> list[str]:
         return [str(self.sglang_python), str(self.probe), "--ids", json.dumps(DRAFTER_IDS), *flags]
 
 
 @pytest.fixture(scope="module")
-def world():
-    if subprocess.run(["id", USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", USER], check=True)
-    assert DEBIAN_PYTHON.exists(), "the unprivileged user runs Debian's python3.11"
+def world(user_env):
     real_python = realenv.ensure_real_venv()
     real_site = next((real_python.parent.parent / "lib").glob("python3.*/site-packages"))
     real_models = real_site / "sglang/srt/models"
@@ -111,15 +88,14 @@ def world():
     with realenv.models_lock():
         _make_pristine(real_models, _wheel_models())
         before = _snapshot(real_models)
-        root = Path(tempfile.mkdtemp(prefix="e3i7-inmemory-", dir="/tmp"))
-        world = ReadOnlyWorld(root, real_site)
+        world = ReadOnlyWorld(user_env, real_site)
         world.before = before
         world.real_models = real_models
         try:
             yield world
         finally:
             world.unmount_all()
-            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(world.root, ignore_errors=True)
         after = _snapshot(real_models)
         assert after.keys() == before.keys(), sorted(after.keys() ^ before.keys())
         assert after == before, "a file under sglang/srt/models changed"
