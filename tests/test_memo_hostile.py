@@ -15,6 +15,7 @@ import click
 import pytest
 
 import eagle3_patch
+import userenv
 from conftest import Site
 from test_memo import PLANTED, fresh, memo_path, patched, plant, status_json, trusted
 
@@ -166,13 +167,7 @@ def test_memo_folder_others_can_write_is_not_trusted(site, private_cache):
 
 
 def _uid(user: str) -> int:
-    import pwd
-
-    try:
-        return pwd.getpwnam(user).pw_uid
-    except KeyError:
-        subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", user], check=True)
-        return pwd.getpwnam(user).pw_uid
+    return userenv.ensure_user(user).pw_uid
 
 
 @pytest.fixture
@@ -276,24 +271,31 @@ def readable_site():
         shutil.rmtree(root)
 
 
-def _as_user(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    if os.geteuid() == 0:
-        uid = str(_uid(USER))
-        argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+class _AsUser:
+    """USER's side of a test: the interpreter that runs eagle3-patch, and argv run as USER.
+
+    As root, USER through setpriv in the session's user_env (see userenv): this checkout
+    and its venv may live where USER cannot reach, so eagle3-patch and click come from
+    their read-only mounts there. Without root, whoever runs the tests, with this interpreter.
+    """
+
+    def __init__(self, user_env: userenv.UserEnv | None) -> None:
+        self.user_env = user_env
+        self.python = sys.executable if user_env is None else str(user_env.python)
+
+    def __call__(self, argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+        if self.user_env is None:
+            return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+        return self.user_env.run(USER, *argv, env=self.user_env.pythonpath(env), capture_output=True,
+                                 text=True, timeout=120)
 
 
-def _user_python(env: dict[str, str]) -> str:
-    # This interpreter may live where the other user cannot reach (root's pyenv);
-    # the system one of the same version runs the same code.
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    for candidate in (sys.executable, shutil.which(version, path="/usr/local/bin:/usr/bin") or ""):
-        if candidate and _as_user([candidate, "-c", "import click, eagle3_patch"], env).returncode == 0:
-            return candidate
-    pytest.fail(f"no {version} that user {USER} can run")
+@pytest.fixture
+def as_user(request) -> _AsUser:
+    return _AsUser(request.getfixturevalue("user_env") if os.geteuid() == 0 else None)
 
 
-def test_unwritable_cache_is_no_cache_for_an_unprivileged_user(readable_site, tmp_path):
+def test_unwritable_cache_is_no_cache_for_an_unprivileged_user(readable_site, tmp_path, as_user):
     s = readable_site
     assert s.run("apply").returncode == 0
     cache = Path(tempfile.mkdtemp(prefix="e3i11-cache-"))
@@ -301,12 +303,12 @@ def test_unwritable_cache_is_no_cache_for_an_unprivileged_user(readable_site, tm
     code = [str(Path(eagle3_patch.__file__).parent.parent), str(Path(click.__file__).parent.parent)]
     try:
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join([*code, str(s.root)])}
-        python = _user_python(env)
+        python = as_user.python
         # Each twice: a second run would read whatever the first managed to write.
-        runs = [_as_user([python, "-m", "eagle3_patch", "status", "--json"], {**env, **where})
+        runs = [as_user([python, "-m", "eagle3_patch", "status", "--json"], {**env, **where})
                 for where in ({"XDG_CACHE_HOME": str(cache)}, {"HOME": "/nonexistent"})
                 for _ in range(2)]
-        nocache = _as_user([python, "-m", "eagle3_patch", "status", "--json", "--no-cache"], env)
+        nocache = as_user([python, "-m", "eagle3_patch", "status", "--json", "--no-cache"], env)
         for run in runs:
             assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
             assert run.stdout == nocache.stdout
@@ -316,7 +318,7 @@ def test_unwritable_cache_is_no_cache_for_an_unprivileged_user(readable_site, tm
         shutil.rmtree(cache)
 
 
-def test_stale_memo_in_a_read_only_cache_is_not_used_by_an_unprivileged_user(readable_site):
+def test_stale_memo_in_a_read_only_cache_is_not_used_by_an_unprivileged_user(readable_site, as_user):
     s = readable_site
     assert s.run("apply").returncode == 0
     cache = Path(tempfile.mkdtemp(prefix="e3i11-cache-"))
@@ -326,17 +328,17 @@ def test_stale_memo_in_a_read_only_cache_is_not_used_by_an_unprivileged_user(rea
     try:
         if os.geteuid() == 0:
             os.chown(cache, _uid(USER), _uid(USER))
-        python = _user_python(env)
+        python = as_user.python
         status = [python, "-m", "eagle3_patch", "status", "--json"]
-        assert _as_user(status, env).returncode == 0
+        assert as_user(status, env).returncode == 0
         memo = memo_path(cache)
         s.file().write_bytes(s.read().replace(b"[2, num_layers // 2", b"[3, num_layers // 2", 1))
         memo.chmod(0o400)
         memo.parent.chmod(0o500)
         before = memo.read_bytes()
-        stale = _as_user(status, env)
+        stale = as_user(status, env)
         assert stale.returncode == 0 and "Traceback" not in stale.stderr, stale.stderr
-        assert stale.stdout == _as_user([*status, "--no-cache"], env).stdout
+        assert stale.stdout == as_user([*status, "--no-cache"], env).stdout
         assert json.loads(stale.stdout)["state"] == "damaged"
         assert memo.read_bytes() == before
     finally:
