@@ -193,3 +193,17 @@ def test_revert_after_upgrading_to_a_native_release_drops_the_old_backup(site, r
     assert report["state"] == "native" and "another release's file" in report["notes"][0]
     assert s.read() == release_file("0.5.22", SHIPPED["qwen3_5.py"])
     assert not [name for name in _ours(s) if ".eagle3-bak" in name]
+
+
+def test_revert_of_a_file_edited_before_apply_says_the_edits_are_kept_not_that_ours_changed(site):
+    # A BOM added by the user before apply: revert gives back exactly what they had,
+    # and must not claim the file was changed after eagle3-patch wrote it.
+    s = site("0.5.21")
+    edited = b"\xef\xbb\xbf" + s.read()
+    s.file().write_bytes(edited)
+    assert s.run("apply").returncode == 0
+    reverted = s.run("revert")
+    assert reverted.returncode == 0, reverted.stderr
+    assert s.read() == edited
+    assert "changed after eagle3-patch wrote it" not in reverted.stdout
+    assert "back to what it was before eagle3-patch patched it" in reverted.stdout

@@ -20,7 +20,7 @@ _SUMMARY = {
     "already-patched": "Already patched: nothing to do.",
     "native": "This SGLang captures EAGLE-3 layers natively and needs no patch. Nothing was written.",
     "would-patch": "apply would make these changes (nothing was written):",
-    "reverted": "Reverted: the patched files are back to what SGLang shipped.",
+    "reverted": "Reverted: every method eagle3-patch added is gone.",
     "nothing-to-revert": "Nothing to revert: no eagle3-patch changes are installed.",
     "removed-after-uninstall": "Removed eagle3-patch's files left behind after SGLang was uninstalled:",
 }

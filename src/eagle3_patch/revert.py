@@ -117,9 +117,14 @@ def _remove_marked(sglang: SGLangInstall, path: Path, data: bytes,
                            f"or reworded)")
     note = ""
     if install.sha256(new) != _shipped(sglang, path, backup):
-        note = (f"{path} was changed after eagle3-patch wrote it; only the methods marked "
-                f"{MARKER} were removed, everything else was kept as found"
-                + (f" (its backup {backup.path} was removed)." if backup.exists else "."))
+        dropped = f" (its backup {backup.path} was removed)." if backup.exists else "."
+        if backup.data is not None and new == backup.data:
+            # Edited before apply, not after: the file is what the user had.
+            note = (f"{path} is back to what it was before eagle3-patch patched it, which is not "
+                    f"the file SGLang shipped: those earlier edits were kept" + dropped)
+        else:
+            note = (f"{path} was changed after eagle3-patch wrote it; only the methods marked "
+                    f"{MARKER} were removed, everything else was kept as found" + dropped)
     return _Decision(path, install.FileChange(path, data, new, drop_backup=True), note=note)
 
 
