@@ -13,9 +13,9 @@ from __future__ import annotations
 import ast
 import shlex
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 
 from eagle3_patch import sourcetext
 from eagle3_patch.errors import NotPython, TargetUnreadable
@@ -54,10 +54,9 @@ class State(str, Enum):
         return self in (State.UNPATCHED, State.PATCHED, State.NATIVE)
 
 
-# Every dataclass here has a docstring: without one, @dataclass builds it from
-# inspect.signature, a cost paid at each start of status and check.
-@dataclass
-class SourceFile:
+# Value types are NamedTuples, not dataclasses: building a dataclass costs
+# ~0.5 ms at import, a cost status and check would pay at every start.
+class SourceFile(NamedTuple):
     """One model file: its bytes, as parsed."""
 
     name: str
@@ -65,7 +64,7 @@ class SourceFile:
     data: bytes
     tree: ast.Module
     lines: list[str]
-    classes: dict[str, ast.ClassDef] = field(default_factory=dict)
+    classes: dict[str, ast.ClassDef]
 
 
 def parse_source(name: str, path: Path, data: bytes) -> SourceFile:
@@ -137,8 +136,7 @@ class Sources(Mapping):
         return len(self.paths)
 
 
-@dataclass(frozen=True)
-class HookReport:
+class HookReport(NamedTuple):
     """One hook's state, and the class whose method Python resolves for it."""
 
     hook: HookSpec
@@ -147,8 +145,7 @@ class HookReport:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class FileReport:
+class FileReport(NamedTuple):
     """One target file's state and its hooks'."""
 
     name: str
@@ -158,8 +155,7 @@ class FileReport:
     orphan_markers: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
-class Analysis:
+class Analysis(NamedTuple):
     """The installation's state, each target file's, and why it is unsupported if it is."""
 
     state: State

@@ -10,9 +10,8 @@ provably the file SGLang shipped.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch import install
 from eagle3_patch.hooks import TARGET_FILES
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
     from packaging.version import Version
 
 
-@dataclass(frozen=True)
-class Backup:
+class Backup(NamedTuple):
     """Our backup of one model file and its record, as found on disk."""
 
     target: Path
@@ -54,7 +52,7 @@ def read_backup(target: Path) -> Backup:
         data, state = None, "unreadable"
     try:
         raw = json.loads(install.meta_path(target).read_bytes())
-        meta = install.BackupMeta(**{k: str(raw[k]) for k in install.BackupMeta.__dataclass_fields__})
+        meta = install.BackupMeta(**{k: str(raw[k]) for k in install.BackupMeta._fields})
         meta_state = "ok"
     except FileNotFoundError:
         meta, meta_state = None, "missing"

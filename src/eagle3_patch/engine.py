@@ -8,11 +8,10 @@ status, check and a repeated apply stay fast. ``revert`` lives in revert.py.
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from collections import ChainMap
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from eagle3_patch import __version__, backups, hints, install, memo, sourcetext
 from eagle3_patch.analysis import Analysis, HookState, Sources, State, analyze, parse_source
@@ -22,18 +21,17 @@ from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     """What an operation found or did, and the installation's state afterwards."""
 
     action: str
     outcome: str
     install: SGLangInstall
     analysis: Analysis
+    backups: dict[str, dict | None]  # per target file, None where it has no backup
     changed: tuple[Path, ...] = ()
     notes: tuple[str, ...] = ()
     diff: str = ""
-    backups: dict[str, dict | None] = field(default_factory=dict)
     leftovers: tuple[Path, ...] = ()        # temp files a killed write left; still on disk
     after_uninstall: tuple[Path, ...] = ()  # our files in a package pip has uninstalled
 
@@ -231,7 +229,7 @@ def _diff(changes: list[install.FileChange], sglang: SGLangInstall) -> str:
 
 def diff(sglang: SGLangInstall, cache: bool = True) -> Result:
     result = apply(sglang, dry_run=True, cache=cache)
-    return dataclasses.replace(result, action="diff")
+    return result._replace(action="diff")
 
 
 def planned_changes(sglang: SGLangInstall) -> tuple[Analysis, list[install.FileChange]]:

@@ -12,7 +12,7 @@ per-layer ``_is_layer_to_capture`` flags its ``forward`` reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MARKER = "[EAGLE3-PATCH]"
 METHOD = "set_eagle3_layers_to_capture"
@@ -62,8 +62,7 @@ def set_eagle3_layers_to_capture(self, layer_ids: list[int] | None = None):
 '''
 
 
-@dataclass(frozen=True)
-class TargetFile:
+class TargetFile(NamedTuple):
     """A module under ``sglang/srt/models`` that may receive hooks."""
 
     name: str
@@ -75,8 +74,7 @@ class TargetFile:
     bases_from: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class HookSpec:
+class HookSpec(NamedTuple):
     """One method injected into one class."""
 
     file: str

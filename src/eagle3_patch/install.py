@@ -19,8 +19,8 @@ import re
 import shlex
 import stat
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from eagle3_patch.errors import LockTimeout, NotWritable
 
@@ -48,8 +48,7 @@ def sha256(data: bytes) -> str:
     return _sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
-class BackupMeta:
+class BackupMeta(NamedTuple):
     """What we need to tell an intact patch from an edited file or an upgrade."""
 
     original_sha256: str
@@ -69,7 +68,7 @@ def meta_path(target: Path) -> Path:
 def read_meta(target: Path) -> BackupMeta | None:
     try:
         raw = json.loads(meta_path(target).read_text("utf-8"))
-        return BackupMeta(**{k: str(raw[k]) for k in BackupMeta.__dataclass_fields__})
+        return BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -81,8 +80,7 @@ def read_backup(target: Path) -> bytes | None:
         return None
 
 
-@dataclass(frozen=True)
-class FileChange:
+class FileChange(NamedTuple):
     """Replace ``path`` (now ``old``) by ``new``; write or drop its backup alongside."""
 
     path: Path
@@ -296,7 +294,7 @@ def _write_backup(change: FileChange, undo: dict[Path, bytes | None]) -> None:
     if change.backup is not None:
         writes.append((backup_path(change.path), change.backup))
     if change.meta is not None:
-        meta = json.dumps(asdict(change.meta), indent=2) + "\n"
+        meta = json.dumps(change.meta._asdict(), indent=2) + "\n"
         writes.append((meta_path(change.path), meta.encode("utf-8")))
     for path, data in writes:
         if path not in undo:

@@ -14,9 +14,8 @@ import os
 import re
 import shlex
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
 
@@ -38,8 +37,7 @@ _FIX = (
 )
 
 
-@dataclass(frozen=True)
-class SGLangInstall:
+class SGLangInstall(NamedTuple):
     """One SGLang package on disk and the interpreter that runs it."""
 
     python: str

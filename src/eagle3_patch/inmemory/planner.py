@@ -62,7 +62,7 @@ def in_memory_handoff(sglang: SGLangInstall) -> InMemoryHandoff:
 def _compute(sglang: SGLangInstall, name: str | None) -> dict:
     analysis, changes = engine.planned_changes(sglang)
     if analysis.state is State.DAMAGED:
-        failure = engine.not_working(engine.Result("run", "refused", sglang, analysis))
+        failure = engine.not_working(engine.Result("run", "refused", sglang, analysis, {}))
         raise CheckFailed(
             failure.what, failure.why,
             "eagle3-patch will not guess which code to serve from a damaged file. As the "

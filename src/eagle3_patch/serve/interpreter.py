@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
@@ -39,7 +38,7 @@ def serving_install(python: str | None, sglang_dir: Path | None) -> SGLangInstal
             + (f", e.g. --python {shlex.quote(guess)}" if guess and guess != runner else "")
             + f", or drop --sglang-dir to serve the SGLang that {runner} imports.",
         )
-    return replace(install, python=runner)
+    return install._replace(python=runner)
 
 
 def environment_python(package_dir: Path) -> str | None:
