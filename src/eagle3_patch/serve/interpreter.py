@@ -4,8 +4,9 @@ Patching one SGLang and exec'ing an interpreter that imports another launches
 an unpatched server with flags spelled for the wrong release. So the
 interpreter serve will exec is asked (one subprocess, ``locate``'s find_spec
 query, which sees the current directory first exactly as ``python -m
-sglang.launch_server`` will) which SGLang it imports, before anything is
-written — in ``--dry-run`` too.
+sglang.launch_server`` will; answered in-process when that interpreter is this
+very one) which SGLang it imports, before anything is written — in
+``--dry-run`` too.
 """
 
 from __future__ import annotations
