@@ -95,26 +95,28 @@ def test_without_options_the_sglang_found_is_the_one_python_m_would_import(tmp_p
     assert f"SGLang 0.5.20 at {checkout}" in done.stdout
 
 
-@pytest.mark.parametrize("shadowed", [True, False], ids=["checkout-in-cwd", "site-packages"])
-def test_this_interpreter_answers_in_process_exactly_as_a_child_would(tmp_path: Path,
-                                                                      shadowed: bool) -> None:
+@pytest.mark.parametrize("case", ["checkout-in-cwd", "site-packages", "environment-changed"])
+def test_this_interpreter_answers_in_process_exactly_as_a_child_would(tmp_path: Path, case: str) -> None:
     # Started as a console script (sys.path[0] is the script's folder, not the
-    # current directory), the in-process answer must equal the subprocess's.
+    # current directory), the in-process answer must equal the subprocess's; an
+    # environment changed since start (the child sees the change) too.
     installed = install_release("0.5.12", tmp_path / "site")
     checkout = install_release("0.5.20", tmp_path / "checkout")
     script = tmp_path / "bin" / "answers.py"
     script.parent.mkdir()
+    changed = case == "environment-changed"
     script.write_text(
-        "import json, sys\n"
+        "import json, os, sys\n"
         "from eagle3_patch import locate\n"
-        "print(json.dumps([str(locate._find_with_interpreter(sys.executable)),\n"
+        + (f"os.environ['PYTHONPATH'] = {str(checkout.parent)!r}\n" if changed else "")
+        + "print(json.dumps([str(locate._find_with_interpreter(sys.executable)),\n"
         "                  str(locate.ask_interpreter(sys.executable)), 'sglang' in sys.modules]))\n")
-    cwd = checkout.parent if shadowed else tmp_path
+    cwd = checkout.parent if case == "checkout-in-cwd" else tmp_path
 
     done = subprocess.run([sys.executable, str(script)], env=base_env(PYTHONPATH=str(installed.parent)),
                           cwd=cwd, capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 0, done.stderr
     in_process, child, imported = json.loads(done.stdout)
-    assert in_process == child == str(checkout if shadowed else installed)
+    assert in_process == child == str(installed if case == "site-packages" else checkout)
     assert not imported

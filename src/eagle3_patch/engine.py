@@ -71,6 +71,20 @@ def tidy(sglang: SGLangInstall) -> list[str]:
         return removed_note(install.remove_leftovers(target_paths(sglang)))
 
 
+def unwritable_reason(sglang: SGLangInstall) -> str | None:
+    """Why this installation's model files cannot be patched on disk by this user, or None.
+
+    Only permissions and read-only filesystems count: a full disk passes this
+    check and still fails the write (exit 6), since falling back would hide it.
+    """
+    paths = [sglang.models_dir / t.name for t in TARGET_FILES if (sglang.models_dir / t.name).is_file()]
+    try:
+        install.ensure_writable(paths)
+    except NotWritable as exc:
+        return exc.why
+    return None
+
+
 def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> Eagle3PatchError:
     upgrade = hints.pip(sglang, "install", "-U", f"'sglang>={MINIMUM_SUPPORTED}'")
     if backups.after_uninstall(sglang):

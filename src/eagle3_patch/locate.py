@@ -114,8 +114,19 @@ def _starts_like_a_child() -> bool:
     # given to the child, and a flag is indistinguishable from its environment
     # variable, so any of them means asking a real child.
     flags = sys.flags
-    return not (flags.isolated or flags.ignore_environment or flags.no_user_site
-                or flags.no_site or getattr(flags, "safe_path", False))
+    if (flags.isolated or flags.ignore_environment or flags.no_user_site or flags.no_site
+            or getattr(flags, "safe_path", False)):
+        return False
+    # Our sys.path was built from the environment we started with; a child gets
+    # os.environ as it is now, which a caller may have changed (Linux keeps the
+    # former in /proc; elsewhere, ask the child).
+    try:
+        with open("/proc/self/environ", "rb") as handle:
+            started = handle.read()
+    except OSError:
+        return False
+    return dict(item.split(b"=", 1) for item in started.split(b"\0") if b"=" in item) \
+        == dict(os.environb)
 
 
 def _find_as_child_would() -> Path | None:

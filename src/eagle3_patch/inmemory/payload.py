@@ -8,8 +8,6 @@ qwen3_5.py at ~27 KB, well under Linux's 128 KiB limit for one variable.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -40,6 +38,9 @@ class ModulePatch:
 
 def encode(patches: list[ModulePatch], tool_version: str) -> str:
     document = {"tool_version": tool_version, "modules": [asdict(p) for p in patches]}
+    import base64  # with gzip: only a hand-off that carries sources needs them
+    import gzip
+
     raw = json.dumps(document, separators=(",", ":")).encode("utf-8")
     # mtime=0: the same sources give the same bytes, so dry runs compare equal.
     # Names first: every Python process reads them at start-up, the sources only on import.
@@ -53,6 +54,11 @@ def encode(patches: list[ModulePatch], tool_version: str) -> str:
             "Patch the installation instead, as its owner: eagle3-patch apply",
         )
     return encoded
+
+
+def redacted(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a log line: the payload's size instead of 30 KB of base64."""
+    return {k: f"<{len(v)} bytes>" if k == ENV_VAR else v for k, v in env.items()}
 
 
 def child_env(encoded: str, environ: dict[str, str] | os._Environ) -> dict[str, str]:

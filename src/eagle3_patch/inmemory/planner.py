@@ -21,11 +21,9 @@ from typing import NoReturn
 
 from eagle3_patch import __version__, engine, hints, install
 from eagle3_patch.analysis import State
-from eagle3_patch.errors import (BadInput, CheckFailed, InterpreterError,
-                                 NotWritable, SGLangNotFound)
-from eagle3_patch.hooks import TARGET_FILES
+from eagle3_patch.errors import BadInput, CheckFailed, InterpreterError, SGLangNotFound
 from eagle3_patch.inmemory import memo
-from eagle3_patch.inmemory.payload import ENV_VAR, ModulePatch, child_env, encode
+from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
 from eagle3_patch.handoff import replace_process
 from eagle3_patch.locate import SGLangInstall, locate_sglang
 from eagle3_patch.serve.plan import LaunchPlan
@@ -81,25 +79,6 @@ def _compute(sglang: SGLangInstall, name: str | None) -> dict:
     if name:
         memo.store(name, entry)
     return entry
-
-
-def unwritable_reason(sglang: SGLangInstall) -> str | None:
-    """Why this installation's model files cannot be patched on disk by this user, or None.
-
-    Only permissions and read-only filesystems count: a full disk passes this
-    check and still fails the write (exit 6), since falling back would hide it.
-    """
-    paths = [sglang.models_dir / t.name for t in TARGET_FILES if (sglang.models_dir / t.name).is_file()]
-    try:
-        install.ensure_writable(paths)
-    except NotWritable as exc:
-        return exc.why
-    return None
-
-
-def redacted(env: dict[str, str]) -> dict[str, str]:
-    """``env`` for a log line: the payload's size instead of 30 KB of base64."""
-    return {k: f"<{len(v)} bytes>" if k == ENV_VAR else v for k, v in env.items()}
 
 
 def _is_python(program: str, sglang: SGLangInstall | None = None) -> bool:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from eagle3_patch.engine import capture_state, ensure_capture
+from eagle3_patch.engine import capture_state, ensure_capture, unwritable_reason
 from eagle3_patch.handoff import replace_process
-from eagle3_patch.inmemory.planner import in_memory_handoff, redacted, unwritable_reason
+from eagle3_patch.inmemory.payload import redacted
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
 from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.interpreter import serving_install
@@ -92,7 +92,11 @@ def prepare_launch(
         report = fetch_hub_drafter(drafter_repo, drafter, target, skipped, download=not dry_run)
         folder = report.path
     dialect = detect_dialect(install.package_dir, install.version)
-    handoff = in_memory_handoff(install) if in_memory or unwritable else None
+    handoff = None
+    if in_memory or unwritable:
+        from eagle3_patch.inmemory.planner import in_memory_handoff  # hashing, gzip: this path only
+
+        handoff = in_memory_handoff(install)
     if handoff:
         capture = handoff.summary
         if unwritable and handoff.env:
