@@ -21,6 +21,10 @@ NOT_ON_REPEAT = {"hashlib", "packaging", "subprocess", "tempfile", "eagle3_patch
                  "eagle3_patch.serve"}
 
 
+# What only a memo miss needs: parsing the model files and probing their methods.
+MISS_ONLY = {"eagle3_patch.analysis", "eagle3_patch.probe"}
+
+
 def heavy(modules: set[str], names: set[str] = HEAVY) -> set[str]:
     return {m for m in modules if any(m == h or m.startswith(h + ".") for h in names)}
 
@@ -37,10 +41,13 @@ def imported(s, *args: str) -> set[str]:
 def test_repeat_apply_check_status_import_nothing_heavy(site, version):
     s = site(version)
     assert s.run("apply").returncode == 0
-    for command in ("status", "status", "check", "apply"):  # a miss, then hits
+    for command in ("status", "status", "check", "apply"):  # apply remembered its analysis
         modules = imported(s, command)
         assert not heavy(modules, HEAVY | NOT_ON_REPEAT), command
         assert "eagle3_patch.memo" in modules
+        # The memo answers: nothing parses or probes (click itself imports ast).
+        assert not heavy(modules, MISS_ONLY), command
+    assert heavy(imported(s, "status", "--no-cache"), MISS_ONLY) == MISS_ONLY
 
 
 def test_serve_dry_run_with_local_model_and_drafter_imports_nothing_heavy(site, tmp_path):
@@ -48,6 +55,10 @@ def test_serve_dry_run_with_local_model_and_drafter_imports_nothing_heavy(site, 
     assert s.run("apply").returncode == 0
     model, drafter = write_target(tmp_path / "target"), write_drafter(tmp_path / "compressed")
     args = ("serve", "--model", str(model), "--drafter", str(drafter), "--dry-run")
-    for _ in range(2):
+    for n in range(2):
         modules = imported(s, *args)
         assert not heavy(modules)
+        # The interpreter to exec is this one: asked in-process; a launch that
+        # writes to disk needs nothing of the in-memory hand-off.
+        assert not heavy(modules, {"subprocess", "eagle3_patch.inmemory.planner", "hashlib"})
+        assert not n or not heavy(modules, MISS_ONLY)

@@ -11,51 +11,17 @@ what its code does.
 from __future__ import annotations
 
 import ast
-import shlex
-from collections.abc import Iterable, Mapping
-from enum import Enum
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from eagle3_patch import sourcetext
-from eagle3_patch.errors import NotPython, TargetUnreadable
+from eagle3_patch.errors import NotPython
 from eagle3_patch.hooks import (CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, MARKER, METHOD,
                                 TARGET_FILES, HookSpec)
+from eagle3_patch.states import Analysis, FileReport, HookReport, HookState, State
 
 
-class HookState(str, Enum):
-    PATCHED = "patched"    # our marked method, intact, resolves for the class
-    NATIVE = "native"      # upstream code already routes capture to the layer flags
-    MISSING = "missing"    # needs our method
-    ALTERED = "altered"    # a marked method that is not what we wrote, or is shadowed
-
-    @property
-    def works(self) -> bool:
-        return self in (HookState.PATCHED, HookState.NATIVE)
-
-
-class State(str, Enum):
-    """The state of a model file, and of the installation as a whole."""
-
-    UNPATCHED = "unpatched"      # capture is broken; apply patches
-    PATCHED = "patched"          # our marked methods are present, intact and working
-    NATIVE = "native"            # upstream routes capture to the layer flags itself
-    DAMAGED = "damaged"          # a marker is present but a hook is missing or altered
-    UNSUPPORTED = "unsupported"  # no qwen3_5.py, or its decoder has no per-layer capture
-
-    @property
-    def capture_works(self) -> bool:
-        """The one answer to "does EAGLE-3 capture work?" (check, status, serve)."""
-        return self in (State.PATCHED, State.NATIVE)
-
-    @property
-    def works_in_memory(self) -> bool:
-        """Whether `run` / `serve --in-memory` give working capture for an installation in this state."""
-        return self in (State.UNPATCHED, State.PATCHED, State.NATIVE)
-
-
-# Value types are NamedTuples, not dataclasses: building a dataclass costs
-# ~0.5 ms at import, a cost status and check would pay at every start.
 class SourceFile(NamedTuple):
     """One model file: its bytes, as parsed."""
 
@@ -81,86 +47,6 @@ def parse_source(name: str, path: Path, data: bytes) -> SourceFile:
         ) from None
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     return SourceFile(name, path, data, tree, text.splitlines(), classes)
-
-
-def _unreadable(path: Path, exc: OSError, mode: str) -> TargetUnreadable:
-    return TargetUnreadable(
-        f"Cannot read {path}: {exc.strerror}.",
-        "eagle3-patch reads the model files to tell their state, and this user may not.",
-        "Run the command as a user who can read them (e.g. the owner of that site-packages, or "
-        f"with sudo), or make them readable: chmod {mode} {shlex.quote(str(path))}",
-    )
-
-
-def read_model_file(path: Path) -> bytes:
-    """A model file's bytes; one this user cannot read is a clear error, not a bug."""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _unreadable(path, exc, "a+r") from None
-
-
-class Sources(Mapping):
-    """Model files by name: all read up front, each parsed on first use.
-
-    An already-patched file resolves every hook in its own classes, so the
-    80 KB qwen3_vl.py it would otherwise inherit from is never parsed. The
-    bytes are read once, so a memo keyed on them (``memo.py``) describes
-    exactly what the analysis saw. A file whose bytes equal those in
-    ``earlier`` (the same folder read a moment ago) reuses its parse.
-    """
-
-    def __init__(self, folder: Path, names: Iterable[str], earlier: Sources | None = None) -> None:
-        self.folder = folder
-        try:
-            self.paths = {name: folder / name for name in sorted(names)
-                          if (folder / name).is_file()}
-        except OSError as exc:
-            raise _unreadable(folder, exc, "a+rx") from None
-        self.data = {name: read_model_file(path) for name, path in self.paths.items()}
-        self._parsed: dict[str, SourceFile] = {}
-        if earlier is not None:
-            self._parsed = {name: parsed for name, parsed in earlier._parsed.items()
-                            if self.data.get(name) == parsed.data
-                            and self.paths[name] == parsed.path}
-
-    def __getitem__(self, name: str) -> SourceFile:
-        if name not in self._parsed:
-            self._parsed[name] = parse_source(name, self.paths[name], self.data[name])
-        return self._parsed[name]
-
-    def __iter__(self):
-        return iter(self.paths)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-
-class HookReport(NamedTuple):
-    """One hook's state, and the class whose method Python resolves for it."""
-
-    hook: HookSpec
-    state: HookState
-    resolved_from: str = ""   # "file:Class" whose method the class resolves, "" if none
-    detail: str = ""
-
-
-class FileReport(NamedTuple):
-    """One target file's state and its hooks'."""
-
-    name: str
-    path: Path
-    state: State
-    hooks: tuple[HookReport, ...]
-    orphan_markers: tuple[int, ...] = ()
-
-
-class Analysis(NamedTuple):
-    """The installation's state, each target file's, and why it is unsupported if it is."""
-
-    state: State
-    files: tuple[FileReport, ...]
-    reason: str = ""
 
 
 def first_line(node: ast.FunctionDef) -> int:

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from eagle3_patch import __version__, backups, hints, install, memo, sourcetext
-from eagle3_patch.analysis import Analysis, HookState, Sources, State, analyze, parse_source
 from eagle3_patch.errors import (CheckFailed, Eagle3PatchError, NotPython, NotWritable,
                                  SGLangNotFound, UnsupportedRelease, ValidationFailed)
 from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
+from eagle3_patch.sources import Sources
+from eagle3_patch.states import Analysis, HookState, State
 
 
 class Result(NamedTuple):
@@ -164,6 +165,7 @@ def _plan(sglang: SGLangInstall, files: Sources,
           analysis: Analysis) -> tuple[list[install.FileChange], Analysis]:
     """The changes apply would make and the analysis of their result; raises if they would not work."""
     from eagle3_patch import transform  # libcst: only on paths that may write
+    from eagle3_patch.analysis import analyze, parse_source
 
     changes, rewritten = [], {}
     for report in _needs_change(analysis):

@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from eagle3_patch import __version__, install
-from eagle3_patch.analysis import (Analysis, FileReport, HookReport, HookState, Sources, State,
-                                   analyze)
+from eagle3_patch.sources import Sources
+from eagle3_patch.states import Analysis, FileReport, HookReport, HookState, State
 from eagle3_patch.hooks import HOOKS
 
 DISABLE_ENV = "EAGLE3_PATCH_NO_CACHE"
@@ -39,13 +39,15 @@ def disabled_by_environment() -> bool:
 
 def analysis_of(files: Sources, use: bool = True) -> Analysis:
     """``analyze(files)``, from the memo when its key matches, else computed and remembered."""
-    if not use or disabled_by_environment():
-        return analyze(files)
-    key = memo_key(files.folder, files.data)
-    memo = _memo_path(files.folder)
-    found = _load(memo, key, files) if memo and key else None
-    if found is not None:
-        return found
+    memo = key = None
+    if use and not disabled_by_environment():
+        key = memo_key(files.folder, files.data)
+        memo = _memo_path(files.folder)
+        found = _load(memo, key, files) if memo and key else None
+        if found is not None:
+            return found
+    from eagle3_patch.analysis import analyze  # parsing and probing: only a miss needs them
+
     analysis = analyze(files)
     if memo and key:
         _store(memo, key, analysis)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from eagle3_patch import backups, hints, install, sourcetext
 from eagle3_patch.engine import Result, observed, removed_note, target_paths, tidy
-from eagle3_patch.analysis import read_model_file
+from eagle3_patch.sources import read_model_file
 from eagle3_patch.errors import CannotRevert
 from eagle3_patch.hooks import HOOKS, MARKER, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch import __version__, engine, hints, install
-from eagle3_patch.analysis import State
+from eagle3_patch.states import State
 from eagle3_patch.errors import BadInput, CheckFailed, InterpreterError, SGLangNotFound
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode

@@ -1,0 +1,73 @@
+"""What an analysis finds, as values: the state words and the reports.
+
+Cheap to import on purpose: where the memo answers (``memo.py``), status, check
+and a repeated apply need these and nothing of the parsing and probing in
+``analysis.py``. Value types are NamedTuples, not dataclasses: building a
+dataclass costs ~0.5 ms at import, paid at every start of those commands.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import NamedTuple
+
+from eagle3_patch.hooks import HookSpec
+
+
+class HookState(str, Enum):
+    PATCHED = "patched"    # our marked method, intact, resolves for the class
+    NATIVE = "native"      # upstream code already routes capture to the layer flags
+    MISSING = "missing"    # needs our method
+    ALTERED = "altered"    # a marked method that is not what we wrote, or is shadowed
+
+    @property
+    def works(self) -> bool:
+        return self in (HookState.PATCHED, HookState.NATIVE)
+
+
+class State(str, Enum):
+    """The state of a model file, and of the installation as a whole."""
+
+    UNPATCHED = "unpatched"      # capture is broken; apply patches
+    PATCHED = "patched"          # our marked methods are present, intact and working
+    NATIVE = "native"            # upstream routes capture to the layer flags itself
+    DAMAGED = "damaged"          # a marker is present but a hook is missing or altered
+    UNSUPPORTED = "unsupported"  # no qwen3_5.py, or its decoder has no per-layer capture
+
+    @property
+    def capture_works(self) -> bool:
+        """The one answer to "does EAGLE-3 capture work?" (check, status, serve)."""
+        return self in (State.PATCHED, State.NATIVE)
+
+    @property
+    def works_in_memory(self) -> bool:
+        """Whether `run` / `serve --in-memory` give working capture for an installation in this state."""
+        return self in (State.UNPATCHED, State.PATCHED, State.NATIVE)
+
+
+class HookReport(NamedTuple):
+    """One hook's state, and the class whose method Python resolves for it."""
+
+    hook: HookSpec
+    state: HookState
+    resolved_from: str = ""   # "file:Class" whose method the class resolves, "" if none
+    detail: str = ""
+
+
+class FileReport(NamedTuple):
+    """One target file's state and its hooks'."""
+
+    name: str
+    path: Path
+    state: State
+    hooks: tuple[HookReport, ...]
+    orphan_markers: tuple[int, ...] = ()
+
+
+class Analysis(NamedTuple):
+    """The installation's state, each target file's, and why it is unsupported if it is."""
+
+    state: State
+    files: tuple[FileReport, ...]
+    reason: str = ""
