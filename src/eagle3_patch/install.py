@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -41,9 +42,13 @@ LOCK_NAME = ".eagle3-patch.lock"
 LOCK_TIMEOUT_S = 120
 WAIT_NOTICE_S = 2
 # tempfile.mkstemp(prefix=".<name>.", suffix=".tmp") names: 8 random characters.
-_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+# Compiled (by re's own cache) only when a candidate file exists, almost never.
+_TEMP_NAME = r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp"
 
 
+# A command hashes each model file for the memo's key and again for its backup
+# report: the second time is a lookup (~0.5 ms of 115 KB saved at every start).
+@functools.lru_cache(maxsize=16)
 def sha256(data: bytes) -> str:
     return _sha256(data).hexdigest()
 
@@ -217,7 +222,7 @@ def leftovers(targets: list[Path]) -> list[Path]:
         names = {target.name, real.name, backup_path(target).name, meta_path(target).name}
         for folder in {target.parent, real.parent}:
             for path in folder.glob(".*.tmp"):
-                match = _TEMP_NAME.fullmatch(path.name)
+                match = re.fullmatch(_TEMP_NAME, path.name)
                 if match and match.group("name") in names:
                     found.add(path)
     return sorted(found)
