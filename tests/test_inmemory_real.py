@@ -24,7 +24,7 @@ import pytest
 
 import realenv
 from test_real_classes import DRAFTER_IDS, EXPECTED, PATCHED, PROBE, WRAPPERS, _make_pristine, _wheel_models
-from userenv import UserEnv, bind_read_only, venv_shape
+from userenv import Mounts, UserEnv, venv_shape
 
 pytestmark = pytest.mark.slow
 
@@ -35,13 +35,13 @@ def _snapshot(models: Path) -> dict[str, bytes]:
     return {str(p.relative_to(models)): p.read_bytes() for p in sorted(models.rglob("*")) if p.is_file()}
 
 
-class ReadOnlyWorld:
+class ReadOnlyWorld(Mounts):
     """The mounts and folders of one test module, and the commands run as the user."""
 
     def __init__(self, user_env: UserEnv, real_site: Path) -> None:
+        super().__init__()
         self.user_env = user_env
         self.root = user_env.folder("e3i7-inmemory-")
-        self.mounts: list[Path] = []
         self.sglang_python = venv_shape(self.root / "sglang-venv")
         self.site = self.root / "sglang-venv/lib/python3.11/site-packages"
         # eagle3-patch's own environment (this checkout's src and test venv), for the user too.
@@ -55,15 +55,6 @@ class ReadOnlyWorld:
     @property
     def models(self) -> Path:
         return self.site / "sglang/srt/models"
-
-    def mount(self, source: Path, target: Path) -> None:
-        bind_read_only(source, target)
-        self.mounts.append(target)
-
-    def unmount_all(self) -> None:
-        for target in reversed(self.mounts):
-            subprocess.run(["umount", str(target)], check=False)
-        self.mounts.clear()
 
     def as_user(self, *argv: str, env: dict[str, str] | None = None,
                 timeout: int = 900) -> subprocess.CompletedProcess:

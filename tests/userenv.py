@@ -74,22 +74,11 @@ def unmount(target: Path) -> None:
     subprocess.run(["umount", str(target)], check=True)
 
 
-class UserEnv:
-    """The per-session folder the unprivileged users can read, and commands run as them."""
+class Mounts:
+    """Read-only bind mounts made by one owner, undone in reverse order."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self) -> None:
         self.mounts: list[Path] = []
-        self.src = root / "src"
-        self.python = root / "tool-venv" / "bin" / "python"
-        self.site = root / "tool-venv" / "lib" / "python3.11" / "site-packages"
-
-    def build(self) -> None:
-        assert DEBIAN_PYTHON.exists(), "the unprivileged users run Debian's python3.11"
-        self.src.mkdir()
-        self.mount(SRC, self.src)
-        assert venv_shape(self.root / "tool-venv") == self.python
-        self.mount(TOOL_SITE, self.site)
 
     def mount(self, source: Path, target: Path) -> None:
         """Bind ``source`` read-only over ``target``; undone by :meth:`unmount_all`."""
@@ -100,6 +89,24 @@ class UserEnv:
         for target in reversed(self.mounts):
             subprocess.run(["umount", str(target)], check=False)
         self.mounts.clear()
+
+
+class UserEnv(Mounts):
+    """The per-session folder the unprivileged users can read, and commands run as them."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+        self.src = root / "src"
+        self.python = root / "tool-venv" / "bin" / "python"
+        self.site = root / "tool-venv" / "lib" / "python3.11" / "site-packages"
+
+    def build(self) -> None:
+        assert DEBIAN_PYTHON.exists(), "the unprivileged users run Debian's python3.11"
+        self.src.mkdir()
+        self.mount(SRC, self.src)
+        assert venv_shape(self.root / "tool-venv") == self.python
+        self.mount(TOOL_SITE, self.site)
 
     def folder(self, prefix: str) -> Path:
         """A new folder in this world (0755, owned by root: the users read, not write)."""
