@@ -13,9 +13,15 @@ import userenv
 from releases import install_release
 
 TESTS = Path(__file__).parent
-# Suites that walk every release, build SGLang's real classes or attack the memo
-# from the file system: CI runs them, the local loop (`pytest -m "not slow"`) skips them.
-SLOW_MODULES = {"test_release_matrix", "test_real_classes", "test_drift", "test_memo_hostile"}
+# Suites that walk every release, build SGLang's real classes, attack the memo from the
+# file system or run the CLI as a process dozens of times: CI runs them, the local loop
+# (`pytest -m "not slow"`, about a minute) skips them.
+SLOW_MODULES = {
+    "test_release_matrix", "test_real_classes", "test_drift", "test_memo_hostile",
+    # The CLI as a process, 0.1-1 s a run: the proofs of exit codes and messages.
+    "test_serve_hub", "test_memo", "test_revert", "test_run_command", "test_faults",
+    "test_disk_faults", "test_reports", "test_serve_handoff", "test_bench_signals",
+}
 
 
 def pytest_collection_modifyitems(items):
