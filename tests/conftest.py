@@ -13,6 +13,17 @@ import userenv
 from releases import install_release
 
 TESTS = Path(__file__).parent
+# For child scripts: the served modules' parents run SGLang's own __init__
+# (which imports torch); stand-in parent packages under argv[1] let a torch-less
+# child ask for the real module's spec.
+STANDIN_SGLANG_PARENTS = '''\
+import hashlib, importlib.util, json, os, sys, types
+root = sys.argv[1]
+for name, sub in (("sglang", ""), ("sglang.srt", "srt"), ("sglang.srt.models", "srt/models")):
+    package = types.ModuleType(name)
+    package.__path__ = [os.path.join(root, "sglang", sub)]
+    sys.modules[name] = package
+'''
 # Suites that walk every release, build SGLang's real classes, attack the memo from the
 # file system or run the CLI as a process dozens of times: CI runs them, the local loop
 # (`pytest -m "not slow"`, about a minute) skips them.
@@ -50,6 +61,17 @@ class Site:
 
     def file(self, name: str = "qwen3_5.py") -> Path:
         return self.models / name
+
+    def link_to_store(self, store: Path, read_only: bool = False) -> Path:
+        """Move qwen3_5.py into ``store`` (as Nix or a dev tree keeps it) and leave a symlink."""
+        store.mkdir()
+        real = store / "qwen3_5.py"
+        real.write_bytes(self.read())
+        if read_only:
+            real.chmod(0o444)
+        self.file().unlink()
+        self.file().symlink_to(real)
+        return real
 
     def read(self, name: str = "qwen3_5.py") -> bytes:
         return self.file(name).read_bytes()

@@ -11,19 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import STANDIN_SGLANG_PARENTS
 from releases import install_release, release_file
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 DEBIAN_PYTHON = "/usr/bin/python3"
-FIND_SPEC = '''\
-import hashlib, importlib.util, json, os, sys, types
-root = sys.argv[1]
-for name, sub in (("sglang", ""), ("sglang.srt", "srt"), ("sglang.srt.models", "srt/models")):
-    package = types.ModuleType(name)
-    package.__path__ = [os.path.join(root, "sglang", sub)]
-    sys.modules[name] = package
+FIND_SPEC = STANDIN_SGLANG_PARENTS + '''\
 spec = importlib.util.find_spec("sglang.srt.models.qwen3_5")
 print(json.dumps({"sitecustomize": sys.modules["sitecustomize"].__file__,
                   "sha256": hashlib.sha256(spec.loader.get_source(spec.name).encode()).hexdigest()}))

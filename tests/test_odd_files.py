@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -50,19 +49,14 @@ def test_unknown_coding_cookie_is_refused_as_unreadable(site):
 
 def test_symlinked_target_stays_a_link_and_its_target_is_patched_and_reverted(site, tmp_path):
     s = site("0.5.21")
-    store = tmp_path / "store"          # where Nix or a dev tree keeps the real file
-    store.mkdir()
-    real = store / "qwen3_5.py"
-    real.write_bytes(s.read())
+    real = s.link_to_store(tmp_path / "store")
     original = real.read_bytes()
-    s.file().unlink()
-    s.file().symlink_to(real)
     applied = s.run("apply")
     assert applied.returncode == 0, applied.stderr
     assert s.file().is_symlink() and s.file().resolve() == real
     assert b"[EAGLE3-PATCH]" in real.read_bytes()
     assert s.file("qwen3_5.py.eagle3-bak").read_bytes() == original   # beside the link
-    assert sorted(p.name for p in store.iterdir()) == ["qwen3_5.py"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["qwen3_5.py"]
     assert s.run("check").returncode == 0
     reverted = s.run("revert")
     assert reverted.returncode == 0, reverted.stderr
@@ -73,13 +67,7 @@ def test_symlinked_target_stays_a_link_and_its_target_is_patched_and_reverted(si
 
 def test_symlinked_target_in_a_read_only_store_is_refused_untouched(site, tmp_path):
     s = site("0.5.21")
-    store = tmp_path / "store"
-    store.mkdir()
-    real = store / "qwen3_5.py"
-    real.write_bytes(s.read())
-    real.chmod(0o444)
-    s.file().unlink()
-    s.file().symlink_to(real)
+    real = s.link_to_store(tmp_path / "store", read_only=True)
     result = s.run("apply")
     assert result.returncode == 6 and "read-only" in result.stderr
     assert s.file().is_symlink() and b"[EAGLE3-PATCH]" not in real.read_bytes()

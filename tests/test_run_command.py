@@ -16,6 +16,7 @@ import pytest
 
 from eagle3_patch.cli import main
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR
+from conftest import STANDIN_SGLANG_PARENTS
 from serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
 
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -54,15 +55,7 @@ def dry_run(s, *command: str, capsys=None) -> dict:
     return json.loads(out)
 
 
-# The served modules' parents run SGLang's own __init__ (which imports torch);
-# a stand-in parent package lets a torch-less child ask for the real module's spec.
-FIND_SPEC = '''\
-import hashlib, os, sys, types, importlib.util
-root = sys.argv[1]
-for name, sub in (("sglang", ""), ("sglang.srt", "srt"), ("sglang.srt.models", "srt/models")):
-    package = types.ModuleType(name)
-    package.__path__ = [os.path.join(root, "sglang", sub)]
-    sys.modules[name] = package
+FIND_SPEC = STANDIN_SGLANG_PARENTS + '''\
 for name in sys.argv[2:]:
     spec = importlib.util.find_spec(name)
     source = spec.loader.get_source(name)
@@ -124,19 +117,13 @@ def test_a_file_in_its_declared_encoding_is_served_as_apply_writes_it(site, head
 
 def test_a_symlinked_file_in_a_read_only_store_is_served_from_its_target(site, tmp_path, capsys):
     s = site("0.5.21")
-    store = tmp_path / "store"            # where Nix keeps the real file
-    store.mkdir()
-    real = store / "qwen3_5.py"
-    real.write_bytes(s.read())
-    real.chmod(0o444)
-    s.file().unlink()
-    s.file().symlink_to(real)
+    real = s.link_to_store(tmp_path / "store", read_only=True)   # where Nix keeps the real file
     plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
     served = subprocess.run([DEBIAN_PYTHON, "-c", COMPILE, str(s.root), "sglang.srt.models.qwen3_5"],
                             env={**os.environ, **plan["env"]}, capture_output=True, text=True)
     assert served.returncode == 0, served.stderr
     assert decode(plan["env"][ENV_VAR])["modules"][0]["path"] == str(real)
-    assert sorted(p.name for p in store.iterdir()) == ["qwen3_5.py"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["qwen3_5.py"]
 
 
 def test_a_child_refuses_a_file_changed_since_the_parent_validated_it(site):
