@@ -80,7 +80,7 @@ def locate_sglang(python: str | None = None, sglang_dir: Path | None = None) -> 
     elif python is None:
         package_dir = _find_in_this_process()
     else:
-        package_dir = _find_with_interpreter(python)
+        package_dir = imported_by(python)
     if package_dir is None:
         raise SGLangNotFound(
             f"No SGLang found for {interpreter}.",
@@ -103,7 +103,8 @@ def _find_in_this_process() -> Path | None:
     return Path(locations[0]).resolve() if locations else None
 
 
-def _find_with_interpreter(python: str) -> Path | None:
+def imported_by(python: str) -> Path | None:
+    """The SGLang package folder ``python`` would import, or None when it imports none."""
     if python == sys.executable and _starts_like_a_child():
         return _find_as_child_would()
     return ask_interpreter(python)

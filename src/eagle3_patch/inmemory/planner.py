@@ -21,11 +21,11 @@ from typing import NoReturn
 
 from eagle3_patch import __version__, engine, hints, install
 from eagle3_patch.states import State
-from eagle3_patch.errors import BadInput, CheckFailed, InterpreterError, SGLangNotFound
+from eagle3_patch.errors import BadInput, CheckFailed, InterpreterError
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
 from eagle3_patch.handoff import replace_process
-from eagle3_patch.locate import SGLangInstall, locate_sglang
+from eagle3_patch.locate import SGLangInstall, imported_by, locate_sglang
 from eagle3_patch.serve.plan import LaunchPlan
 
 MODULE_PACKAGE = "sglang.srt.models"
@@ -155,10 +155,7 @@ def prepare_run(command: list[str], python: str | None, sglang_dir: Path | None)
 
 def _refuse_another_sglang(program: str, runner: str, sglang: SGLangInstall) -> None:
     """COMMAND's interpreter must import the SGLang analysed: else every SGLang process stops (exit 12)."""
-    try:
-        imported = locate_sglang(runner).package_dir
-    except SGLangNotFound:
-        imported = None
+    imported = imported_by(runner)
     if imported != sglang.package_dir:
         raise InterpreterError(
             f"{program} does not import the SGLang eagle3-patch analysed: it imports "

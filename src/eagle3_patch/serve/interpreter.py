@@ -15,8 +15,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from eagle3_patch.errors import InterpreterError, SGLangNotFound
-from eagle3_patch.locate import SGLangInstall, locate_sglang
+from eagle3_patch.errors import InterpreterError
+from eagle3_patch.locate import SGLangInstall, imported_by, locate_sglang
 
 
 def serving_install(python: str | None, sglang_dir: Path | None) -> SGLangInstall:
@@ -25,10 +25,7 @@ def serving_install(python: str | None, sglang_dir: Path | None) -> SGLangInstal
         return locate_sglang(python or sys.executable)
     install = locate_sglang(python, sglang_dir)
     runner = python or environment_python(install.package_dir) or sys.executable
-    try:
-        imported = locate_sglang(runner).package_dir
-    except SGLangNotFound:
-        imported = None
+    imported = imported_by(runner)
     if imported != install.package_dir:
         guess = environment_python(install.package_dir)
         raise InterpreterError(
