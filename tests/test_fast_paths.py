@@ -15,10 +15,11 @@ from serve_fixtures import write_drafter, write_target
 
 # Each costs 10-300 ms to import and none is needed to decide or report the state.
 HEAVY = {"libcst", "huggingface_hub", "importlib.metadata", "difflib"}
-# A few ms each (OpenSSL, version parsing, process and temp-file plumbing, the
-# in-memory planner): what a repeated apply, check or status must not pay for.
-NOT_ON_REPEAT = {"hashlib", "packaging", "subprocess", "tempfile", "eagle3_patch.inmemory",
-                 "eagle3_patch.serve"}
+# A few ms each (OpenSSL, version parsing, path objects, process and temp-file
+# plumbing, the in-memory planner): what a repeated apply, check or status must
+# not pay for.
+NOT_ON_REPEAT = {"hashlib", "packaging", "pathlib", "subprocess", "tempfile",
+                 "eagle3_patch.inmemory", "eagle3_patch.serve"}
 
 
 # What only a memo miss needs: parsing the model files and probing their methods.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
-from pathlib import Path
 from typing import NamedTuple
 
 from eagle3_patch import sourcetext
@@ -26,14 +25,14 @@ class SourceFile(NamedTuple):
     """One model file: its bytes, as parsed."""
 
     name: str
-    path: Path
+    path: str
     data: bytes
     tree: ast.Module
     lines: list[str]
     classes: dict[str, ast.ClassDef]
 
 
-def parse_source(name: str, path: Path, data: bytes) -> SourceFile:
+def parse_source(name: str, path: str, data: bytes) -> SourceFile:
     """Parse one model file; a file that does not parse is refused, untouched."""
     try:
         text = sourcetext.decode(data)

@@ -10,12 +10,12 @@ provably the file SGLang shipped.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch import install
 from eagle3_patch.hooks import TARGET_FILES
-from eagle3_patch.locate import SGLangInstall
+from eagle3_patch.locate import SGLangInstall, dist_infos
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class Backup(NamedTuple):
     """Our backup of one model file and its record, as found on disk."""
 
-    target: Path
+    target: str
     data: bytes | None          # the backed-up bytes, None unless readable
     state: str                  # "present", "missing" or "unreadable"
     meta: install.BackupMeta | None
@@ -35,7 +35,7 @@ class Backup(NamedTuple):
         return self.state != "missing" or self.meta_state != "missing"
 
     @property
-    def path(self) -> Path:
+    def path(self) -> str:
         return install.backup_path(self.target)
 
     def matches_meta(self) -> bool:
@@ -43,15 +43,15 @@ class Backup(NamedTuple):
                 and install.sha256(self.data) == self.meta.original_sha256)
 
 
-def read_backup(target: Path) -> Backup:
+def read_backup(target: str) -> Backup:
     try:
-        data, state = install.backup_path(target).read_bytes(), "present"
+        data, state = install.read_bytes(install.backup_path(target)), "present"
     except FileNotFoundError:
         data, state = None, "missing"
     except OSError:
         data, state = None, "unreadable"
     try:
-        raw = json.loads(install.meta_path(target).read_bytes())
+        raw = json.loads(install.read_bytes(install.meta_path(target)))
         meta = install.BackupMeta(**{k: str(raw[k]) for k in install.BackupMeta._fields})
         meta_state = "ok"
     except FileNotFoundError:
@@ -69,10 +69,10 @@ def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> d
         return None
     meta = backup.meta
     return {
-        "path": str(backup.path),
+        "path": backup.path,
         "backup": backup.state,
         "metadata": backup.meta_state,
-        "metadata_path": str(install.meta_path(backup.target)),
+        "metadata_path": install.meta_path(backup.target),
         # The backed-up bytes are the ones the record describes.
         "intact": backup.matches_meta() if meta and backup.data is not None else None,
         # Recorded under another release than the one installed: it cannot be
@@ -85,7 +85,7 @@ def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> d
     }
 
 
-def shipped_sha256(sglang: SGLangInstall, path: Path) -> str | None:
+def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:
     """The hex SHA-256 pip recorded for ``path`` when it installed this SGLang.
 
     None where pip recorded nothing for it (a source tree, an editable install).
@@ -93,10 +93,9 @@ def shipped_sha256(sglang: SGLangInstall, path: Path) -> str | None:
     import base64
     from importlib.metadata import Distribution  # only on paths that may write
 
-    site = sglang.package_dir.parent
-    try:
-        relative = path.relative_to(site).as_posix()
-    except ValueError:
+    site = os.path.dirname(sglang.package_dir)
+    relative = os.path.relpath(path, site)
+    if relative.startswith(os.pardir + os.sep):
         return None
     for dist_info in _dist_infos(site, sglang.version):
         try:
@@ -109,33 +108,34 @@ def shipped_sha256(sglang: SGLangInstall, path: Path) -> str | None:
     return None
 
 
-def _dist_infos(site: Path, version: Version | None) -> list[Path]:
+def _dist_infos(site: str, version: Version | None) -> list[str]:
     """SGLang's dist-info folders, the installed release's first."""
     from packaging.version import InvalidVersion, Version  # revert only; status stays fast
 
-    def rank(folder: Path) -> tuple[bool, str]:
+    def rank(folder: str) -> tuple[bool, str]:
+        name = os.path.basename(folder)
         try:
-            found = Version(folder.name[len("sglang-"):-len(".dist-info")])
+            found = Version(name[len("sglang-"):-len(".dist-info")])
         except InvalidVersion:
             found = None
-        return (found != version, folder.name)
+        return (found != version, name)
 
-    return sorted(site.glob("sglang-*.dist-info"), key=rank)
+    return sorted(dist_infos(site), key=rank)
 
 
-def after_uninstall(sglang: SGLangInstall) -> list[Path]:
+def after_uninstall(sglang: SGLangInstall) -> list[str]:
     """Our files in a package folder pip has uninstalled (it has no ``__init__.py`` left).
 
     ``pip uninstall`` removes the files its RECORD lists and the folders that
     become empty; our backups, their records and the lock keep the folders alive.
     """
-    if (sglang.package_dir / "__init__.py").exists():
+    if os.path.exists(os.path.join(sglang.package_dir, "__init__.py")):
         return []
-    return sorted(path for path in sglang.package_dir.rglob("*") if _ours(path) and path.is_file())
+    return sorted(os.path.join(folder, name) for folder, _, names in os.walk(sglang.package_dir)
+                  for name in names if _ours(name) and os.path.isfile(os.path.join(folder, name)))
 
 
-def _ours(path: Path) -> bool:
-    name = path.name
+def _ours(name: str) -> bool:
     if name == install.LOCK_NAME or name.endswith((install.BACKUP_SUFFIX, install.META_SUFFIX)):
         return True
     # A temp file of an interrupted atomic write: ".<target>.<random>.tmp".

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -40,7 +39,7 @@ class LazyGroup(click.Group):
 def target_options(command):
     """--python / --sglang-dir: accepted after every command name."""
     command = click.option(
-        "--sglang-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        "--sglang-dir", type=click.Path(file_okay=False), default=None,
         help="The `sglang` package folder to work on (overrides --python's lookup).")(command)
     return click.option(
         "--python", "python", metavar="PATH", default=None,

@@ -8,9 +8,9 @@ status, check and a repeated apply stay fast. ``revert`` lives in revert.py.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections import ChainMap
-from pathlib import Path
 from typing import NamedTuple
 
 from eagle3_patch import __version__, backups, hints, install, memo, sourcetext
@@ -30,11 +30,11 @@ class Result(NamedTuple):
     install: SGLangInstall
     analysis: Analysis
     backups: dict[str, dict | None]  # per target file, None where it has no backup
-    changed: tuple[Path, ...] = ()
+    changed: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     diff: str = ""
-    leftovers: tuple[Path, ...] = ()        # temp files a killed write left; still on disk
-    after_uninstall: tuple[Path, ...] = ()  # our files in a package pip has uninstalled
+    leftovers: tuple[str, ...] = ()         # temp files a killed write left; still on disk
+    after_uninstall: tuple[str, ...] = ()   # our files in a package pip has uninstalled
 
     @property
     def state(self) -> State:
@@ -51,12 +51,12 @@ def read_sources(sglang: SGLangInstall, earlier: Sources | None = None) -> Sourc
     return Sources(sglang.models_dir, names, earlier)
 
 
-def target_paths(sglang: SGLangInstall) -> list[Path]:
-    return [sglang.models_dir / t.name for t in TARGET_FILES]
+def target_paths(sglang: SGLangInstall) -> list[str]:
+    return [os.path.join(sglang.models_dir, t.name) for t in TARGET_FILES]
 
 
-def removed_note(removed: list[Path]) -> list[str]:
-    return [f"removed {', '.join(map(str, removed))}, left by an interrupted eagle3-patch "
+def removed_note(removed: list[str]) -> list[str]:
+    return [f"removed {', '.join(removed)}, left by an interrupted eagle3-patch "
             f"write"] if removed else []
 
 
@@ -65,7 +65,7 @@ def tidy(sglang: SGLangInstall) -> list[str]:
     if not install.leftovers(target_paths(sglang)):
         return []
     try:
-        install.ensure_writable([p for p in target_paths(sglang) if p.is_file()])
+        install.ensure_writable([p for p in target_paths(sglang) if os.path.isfile(p)])
     except NotWritable:
         return []
     with install.locked(sglang.models_dir):
@@ -78,7 +78,7 @@ def unwritable_reason(sglang: SGLangInstall) -> str | None:
     Only permissions and read-only filesystems count: a full disk passes this
     check and still fails the write (exit 6), since falling back would hide it.
     """
-    paths = [sglang.models_dir / t.name for t in TARGET_FILES if (sglang.models_dir / t.name).is_file()]
+    paths = [path for path in target_paths(sglang) if os.path.isfile(path)]
     try:
         install.ensure_writable(paths)
     except NotWritable as exc:
@@ -93,7 +93,7 @@ def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> Eagle3PatchError:
             f"SGLang is no longer installed at {sglang.package_dir}: only eagle3-patch's own "
             f"files are left there.",
             "pip uninstall removed SGLang's files; our backups and lock kept the folder alive.",
-            f"Remove them: eagle3-patch revert --sglang-dir {shlex.quote(str(sglang.package_dir))}"
+            f"Remove them: eagle3-patch revert --sglang-dir {shlex.quote(sglang.package_dir)}"
             f"\nor install SGLang again: {upgrade}")
     return UnsupportedRelease(
         f"SGLang {sglang.version_text} at {sglang.package_dir} cannot serve Qwen3.5/3.6 with "
@@ -128,9 +128,8 @@ def observed(sglang: SGLangInstall, action: str, outcome: str, files: Sources | 
         files, analysis = inspect(sglang, cache)
     reports = {}
     for name in (t.name for t in TARGET_FILES if t.name in files.paths):
-        path = sglang.models_dir / name
         data = files.data[name]
-        reports[name] = backups.report(backups.read_backup(path), data,
+        reports[name] = backups.report(backups.read_backup(files.paths[name]), data,
                                        MARKER.encode() in data, sglang.version_text)
     ours = tuple(backups.after_uninstall(sglang))
     # A backup whose file was deleted by hand (SGLang itself still installed) is
@@ -138,7 +137,7 @@ def observed(sglang: SGLangInstall, action: str, outcome: str, files: Sources | 
     lost = [f"{path} is missing; its backup {install.backup_path(path)} is still there: "
             f"{hints.command(sglang, 'revert', '--from-backup')} puts it back if it is the "
             f"file SGLang shipped." for path in target_paths(sglang)
-            if not ours and not path.exists() and install.backup_path(path).exists()]
+            if not ours and not os.path.exists(path) and os.path.exists(install.backup_path(path))]
     notes = (*done.pop("notes", ()), *lost)
     return Result(action, outcome, sglang, analysis, backups=reports, notes=notes,
                   leftovers=tuple(install.leftovers(target_paths(sglang))),
@@ -188,7 +187,7 @@ def _plan(sglang: SGLangInstall, files: Sources,
     return changes, after
 
 
-def _validate(sglang: SGLangInstall, analysis: Analysis, paths: list[Path]) -> None:
+def _validate(sglang: SGLangInstall, analysis: Analysis, paths: list[str]) -> None:
     """The gate before any write: the result parses and every hook resolves as intended."""
     broken = [f"{r.name}: {h.hook.cls}: {h.state.value} {h.detail}".strip()
               for r in analysis.files for h in r.hooks if not h.state.works]
@@ -196,7 +195,7 @@ def _validate(sglang: SGLangInstall, analysis: Analysis, paths: list[Path]) -> N
         raise ValidationFailed(
             "eagle3-patch refused to write its result, because it would not work: "
             + ("; ".join(broken) or analysis.state.value) + ".",
-            "Nothing was written: " + ", ".join(map(str, paths)) + " are unchanged.",
+            "Nothing was written: " + ", ".join(paths) + " are unchanged.",
             "This SGLang differs from every release eagle3-patch knows. Please report it with "
             f"the output of `{hints.command(sglang, 'status', '--json')}`.",
         )
@@ -224,7 +223,7 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
         changes, after = _plan(sglang, files, analysis)
         install.commit(changes)
     # What was written is what the next status reads, and _plan has analysed it.
-    memo.remember(files, {c.path.name: c.new for c in changes}, after, cache)
+    memo.remember(files, {os.path.basename(c.path): c.new for c in changes}, after, cache)
     outcome = "repaired" if analysis.state is State.DAMAGED else "patched"
     return observed(sglang, "apply", outcome, changed=tuple(c.path for c in changes), notes=notes,
                     cache=cache)
@@ -235,7 +234,7 @@ def _diff(changes: list[install.FileChange], sglang: SGLangInstall) -> str:
 
     chunks = []
     for change in changes:
-        rel = change.path.relative_to(sglang.package_dir.parent)
+        rel = os.path.relpath(change.path, os.path.dirname(sglang.package_dir))
         chunks.extend(difflib.unified_diff(
             sourcetext.decode(change.old).splitlines(keepends=True),
             sourcetext.decode(change.new).splitlines(keepends=True),
@@ -273,7 +272,7 @@ def ensure_capture(sglang: SGLangInstall, apply_patch: bool = True, cache: bool 
     if not result.capture_works:
         raise not_working(result)
     if result.changed:
-        return f"{result.outcome} {', '.join(map(str, result.changed))}"
+        return f"{result.outcome} {', '.join(result.changed)}"
     if result.state is State.NATIVE:
         return "native: this SGLang needs no patch"
     return "already patched"

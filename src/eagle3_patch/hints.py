@@ -7,6 +7,7 @@ on the SGLang the message is about, not on whatever ``pip`` is first on PATH.
 
 from __future__ import annotations
 
+import os
 import shlex
 
 from eagle3_patch.locate import FALLBACK, SGLangInstall
@@ -33,8 +34,10 @@ def _interpreter(sglang: SGLangInstall) -> str:
     # --sglang-dir names a folder, not an interpreter: when it sits in a venv,
     # that venv's python is the one whose pip owns it.
     if sglang.selector.startswith("--sglang-dir"):
-        for folder in sglang.package_dir.parents:
-            python = folder / "bin" / "python"
-            if (folder / "pyvenv.cfg").is_file() and python.exists():
-                return str(python)
+        folder = sglang.package_dir
+        while os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)
+            python = os.path.join(folder, "bin", "python")
+            if os.path.isfile(os.path.join(folder, "pyvenv.cfg")) and os.path.exists(python):
+                return python
     return sglang.python

@@ -7,6 +7,10 @@ ones are put back, so an installation is never left half-patched; a failed
 attempt also removes every backup it wrote. A symlinked target is written
 through to the file it names, so the link survives; backups and the lock stay
 beside the link.
+
+Paths are plain strings (``os.path``), here and on every path status, check
+and a repeated apply take: importing ``pathlib`` costs ~4 ms, a quarter of
+what those commands may add to importing click (issue 11).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import re
 import shlex
 import stat
 import sys
-from pathlib import Path
 from typing import NamedTuple
 
 from eagle3_patch.errors import LockTimeout, NotWritable
@@ -62,25 +65,30 @@ class BackupMeta(NamedTuple):
     sglang_version: str
 
 
-def backup_path(target: Path) -> Path:
-    return target.with_name(target.name + BACKUP_SUFFIX)
+def read_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
-def meta_path(target: Path) -> Path:
-    return target.with_name(target.name + META_SUFFIX)
+def backup_path(target: str | os.PathLike) -> str:
+    return os.fspath(target) + BACKUP_SUFFIX
 
 
-def read_meta(target: Path) -> BackupMeta | None:
+def meta_path(target: str | os.PathLike) -> str:
+    return os.fspath(target) + META_SUFFIX
+
+
+def read_meta(target: str) -> BackupMeta | None:
     try:
-        raw = json.loads(meta_path(target).read_text("utf-8"))
+        raw = json.loads(read_bytes(meta_path(target)))
         return BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def read_backup(target: Path) -> bytes | None:
+def read_backup(target: str) -> bytes | None:
     try:
-        return backup_path(target).read_bytes()
+        return read_bytes(backup_path(target))
     except OSError:
         return None
 
@@ -88,7 +96,7 @@ def read_backup(target: Path) -> bytes | None:
 class FileChange(NamedTuple):
     """Replace ``path`` (now ``old``) by ``new``; write or drop its backup alongside."""
 
-    path: Path
+    path: str
     old: bytes
     new: bytes
     backup: bytes | None = None        # original bytes to save first, if not saved already
@@ -96,12 +104,20 @@ class FileChange(NamedTuple):
     drop_backup: bool = False
 
 
-def _bytecode(target: Path) -> list[Path]:
-    cache = target.parent / "__pycache__"
-    return sorted(cache.glob(f"{target.stem}.*.pyc")) if cache.is_dir() else []
+def _bytecode(target: str | os.PathLike) -> list[str]:
+    """The cached bytecode of ``target``: ``__pycache__/<stem>.<tag>.pyc``, any tag."""
+    folder, name = os.path.split(os.fspath(target))
+    cache = os.path.join(folder, "__pycache__")
+    prefix = os.path.splitext(name)[0] + "."
+    try:
+        names = os.listdir(cache)
+    except OSError:
+        return []
+    return sorted(os.path.join(cache, n) for n in names if n.startswith(prefix)
+                  and n.endswith(".pyc") and len(n) >= len(prefix) + len(".pyc"))
 
 
-def _refuse(path: Path, why: str) -> NotWritable:
+def _refuse(path: str, why: str) -> NotWritable:
     return NotWritable(
         f"Cannot write {path}.",
         why,
@@ -110,7 +126,7 @@ def _refuse(path: Path, why: str) -> NotWritable:
     )
 
 
-def _mount_of(path: Path) -> tuple[str, str]:
+def _mount_of(path: str) -> tuple[str, str]:
     """(device, mount point) of the file system holding ``path``."""
     mount = os.path.realpath(path)
     while not os.path.ismount(mount):
@@ -125,13 +141,13 @@ def _mount_of(path: Path) -> tuple[str, str]:
     return device, mount
 
 
-def _write_failed(path: Path, exc: OSError, stuck: list[Path] = ()) -> NotWritable:
+def _write_failed(path: str, exc: OSError, stuck: list[str] = ()) -> NotWritable:
     """The error for a write that failed midway, after undoing what could be undone."""
     undone = ("Everything this attempt wrote was removed; nothing was changed." if not stuck else
               f"Putting back {', '.join(map(str, stuck))} failed too: it is left patched, with "
               f"its backup, and the other files are unchanged.")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        device, mount = _mount_of(path.parent)
+        device, mount = _mount_of(os.path.dirname(path))
         return NotWritable(
             f"Cannot write {path}: no space left on {device} (mounted at {mount}).",
             f"{exc.strerror}: the file system, or this user's disk quota on it, is full. {undone}",
@@ -144,41 +160,43 @@ def _write_failed(path: Path, exc: OSError, stuck: list[Path] = ()) -> NotWritab
     return _refuse(path, f"Writing failed: {exc.strerror}.")
 
 
-def real_file(target: Path) -> Path:
+def real_file(target: str | os.PathLike) -> str:
     """Where ``target``'s bytes live: the file a symlink names, else ``target`` itself."""
-    return Path(os.path.realpath(target))
+    return os.path.realpath(target)
 
 
-def ensure_writable(paths: list[Path]) -> None:
+def ensure_writable(paths: list[str]) -> None:
     """Refuse before touching anything if any target, its folder or bytecode is read-only."""
-    for link in paths:
+    for link in map(os.fspath, paths):
         path = real_file(link)
-        folder = path.parent
+        folder = os.path.dirname(path)
         if not os.access(folder, os.W_OK | os.X_OK):
             raise _refuse(path, f"Its folder {folder} is not writable by this user.")
         try:
-            mode = path.stat().st_mode
+            mode = os.stat(path).st_mode
         except FileNotFoundError:
             continue  # a deleted file being restored: only its folder must be writable
         # A file with every write bit cleared was made read-only on purpose (an
         # image that must not change); root could replace it anyway, we don't.
         if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             raise _refuse(path, "The file is read-only.")
-        if not os.access(link.parent, os.W_OK | os.X_OK):
-            raise _refuse(link, f"Its folder {link.parent} (for the backup) is not writable "
+        link_folder = os.path.dirname(link)
+        if not os.access(link_folder, os.W_OK | os.X_OK):
+            raise _refuse(link, f"Its folder {link_folder} (for the backup) is not writable "
                                 "by this user.")
         for pyc in _bytecode(link):
-            if not os.access(pyc.parent, os.W_OK | os.X_OK):
-                raise _refuse(pyc, f"Its cached bytecode in {pyc.parent} cannot be refreshed.")
+            if not os.access(os.path.dirname(pyc), os.W_OK | os.X_OK):
+                raise _refuse(pyc, f"Its cached bytecode in {os.path.dirname(pyc)} cannot be "
+                                   "refreshed.")
 
 
-def _tell_waiting(lock_path: Path) -> None:
+def _tell_waiting(lock_path: str) -> None:
     print(f"eagle3-patch: waiting for another eagle3-patch process, which holds {lock_path} "
           f"(giving up after {LOCK_TIMEOUT_S} s)...", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
-def locked(folder: Path, tell_waiting=_tell_waiting):
+def locked(folder: str | os.PathLike, tell_waiting=_tell_waiting):
     """Hold the cross-process lock for ``folder`` (one per sglang/srt/models).
 
     Several containers on a shared volume, or one process per GPU rank, may
@@ -189,8 +207,8 @@ def locked(folder: Path, tell_waiting=_tell_waiting):
     """
     from filelock import FileLock, Timeout
 
-    path = folder / LOCK_NAME
-    lock = FileLock(str(path))
+    path = os.path.join(folder, LOCK_NAME)
+    lock = FileLock(path)
     try:
         try:
             lock.acquire(timeout=WAIT_NOTICE_S)
@@ -214,40 +232,45 @@ def locked(folder: Path, tell_waiting=_tell_waiting):
         lock.release()
 
 
-def leftovers(targets: list[Path]) -> list[Path]:
+def leftovers(targets: list[str]) -> list[str]:
     """Temp files of ours that a killed write left beside ``targets`` (or their link targets)."""
     found = set()
-    for target in targets:
+    for target in map(os.fspath, targets):
         real = real_file(target)
-        names = {target.name, real.name, backup_path(target).name, meta_path(target).name}
-        for folder in {target.parent, real.parent}:
-            for path in folder.glob(".*.tmp"):
-                match = re.fullmatch(_TEMP_NAME, path.name)
+        names = {os.path.basename(p) for p in (target, real, backup_path(target), meta_path(target))}
+        for folder in {os.path.dirname(target), os.path.dirname(real)}:
+            try:
+                candidates = [n for n in os.listdir(folder) if n.startswith(".") and n.endswith(".tmp")]
+            except OSError:  # a missing or unreadable folder holds nothing we can remove
+                continue
+            for name in candidates:
+                match = re.fullmatch(_TEMP_NAME, name)
                 if match and match.group("name") in names:
-                    found.add(path)
+                    found.add(os.path.join(folder, name))
     return sorted(found)
 
 
-def remove_leftovers(targets: list[Path]) -> list[Path]:
+def remove_leftovers(targets: list[str]) -> list[str]:
     """Delete ``leftovers(targets)``; call under ``locked``, so no live write's temp file goes."""
     removed = []
     for path in leftovers(targets):
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            os.unlink(path)
             removed.append(path)
     return removed
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old file or the new, never a mix."""
     import tempfile  # 3 ms to import; status and check never write
 
     path = real_file(path)
+    folder, name = os.path.split(path)
     try:
-        info = path.stat()
+        info = os.stat(path)
     except FileNotFoundError:
         info = None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -268,12 +291,12 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)  # a failed write() names no file; say which one
+            exc.filename = path  # a failed write() names no file; say which one
         raise
-    _fsync_folder(path.parent)
+    _fsync_folder(folder)
 
 
-def _fsync_folder(folder: Path) -> None:
+def _fsync_folder(folder: str) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -281,7 +304,7 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def drop_bytecode(target: Path) -> None:
+def drop_bytecode(target: str) -> None:
     """Remove every cached .pyc of ``target`` (any interpreter tag).
 
     Timestamp-checked .pyc files would notice the new source, but hash-based
@@ -290,10 +313,10 @@ def drop_bytecode(target: Path) -> None:
     """
     for pyc in _bytecode(target):
         with contextlib.suppress(FileNotFoundError):
-            pyc.unlink()
+            os.unlink(pyc)
 
 
-def _write_backup(change: FileChange, undo: dict[Path, bytes | None]) -> None:
+def _write_backup(change: FileChange, undo: dict[str, bytes | None]) -> None:
     """Write the backup and its record, noting in ``undo`` what each path held before."""
     writes = []
     if change.backup is not None:
@@ -304,22 +327,22 @@ def _write_backup(change: FileChange, undo: dict[Path, bytes | None]) -> None:
     for path, data in writes:
         if path not in undo:
             try:
-                undo[path] = path.read_bytes()
+                undo[path] = read_bytes(path)
             except FileNotFoundError:
                 undo[path] = None
         atomic_write(path, data)
 
 
-def _undo_backups(undo: dict[Path, bytes | None]) -> None:
+def _undo_backups(undo: dict[str, bytes | None]) -> None:
     for path, before in undo.items():
         with contextlib.suppress(OSError):  # best effort: the disk may still be full
             if before is None:
-                path.unlink()
+                os.unlink(path)
             else:
                 atomic_write(path, before)
 
 
-def _roll_back(done: list[FileChange], undo: dict[Path, bytes | None]) -> list[Path]:
+def _roll_back(done: list[FileChange], undo: dict[str, bytes | None]) -> list[str]:
     """Put written targets and backups back; returns the targets that could not be
     (their backups are kept, so revert still works)."""
     stuck = []
@@ -333,18 +356,18 @@ def _roll_back(done: list[FileChange], undo: dict[Path, bytes | None]) -> list[P
     return stuck
 
 
-def drop_backup(target: Path) -> None:
+def drop_backup(target: str) -> None:
     """Remove our backup and its record (after revert, or when an upgrade made them stale)."""
     for path in (meta_path(target), backup_path(target)):
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+            os.unlink(path)
 
 
 def commit(changes: list[FileChange]) -> None:
     """Apply ``changes`` all or nothing (see module docstring)."""
     ensure_writable([change.path for change in changes])
     done: list[FileChange] = []
-    undo: dict[Path, bytes | None] = {}
+    undo: dict[str, bytes | None] = {}
     try:
         for change in changes:
             _write_backup(change, undo)
@@ -354,21 +377,24 @@ def commit(changes: list[FileChange]) -> None:
             done.append(change)
     except OSError as exc:
         stuck = _roll_back(done, undo)
-        raise _write_failed(Path(exc.filename or changes[0].path), exc, stuck) from None
+        raise _write_failed(os.fspath(exc.filename or changes[0].path), exc, stuck) from None
     for change in changes:
         drop_bytecode(change.path)
         if change.drop_backup:
             drop_backup(change.path)
 
 
-def remove_after_uninstall(paths: list[Path], top: Path) -> None:
+def remove_after_uninstall(paths: list[str], top: str) -> None:
     """Delete our files from an uninstalled package, then the folders left empty, up to ``top``."""
+    above = os.path.dirname(top)
     try:
         for path in paths:
-            path.unlink(missing_ok=True)
-        for folder in sorted({p.parent for p in paths}, key=lambda p: len(p.parts), reverse=True):
-            while folder != top.parent and folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-                folder = folder.parent
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        for folder in sorted({os.path.dirname(p) for p in paths}, key=lambda p: p.count(os.sep),
+                             reverse=True):
+            while folder != above and os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+                folder = os.path.dirname(folder)
     except OSError as exc:
-        raise _refuse(Path(exc.filename or top), f"Removing it failed: {exc.strerror}.") from None
+        raise _refuse(os.fspath(exc.filename or top), f"Removing it failed: {exc.strerror}.") from None

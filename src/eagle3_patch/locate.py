@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
@@ -41,7 +40,7 @@ class SGLangInstall(NamedTuple):
     """One SGLang package on disk and the interpreter that runs it."""
 
     python: str
-    package_dir: Path
+    package_dir: str                  # absolute, symlinks resolved
     release: str | None               # the version in PEP 440 normal form, None if unknown
     version_from: str = "dist-info"   # one of VERSION_SOURCES
     # The option the user chose this installation with ("--python X",
@@ -49,8 +48,8 @@ class SGLangInstall(NamedTuple):
     selector: str = ""
 
     @property
-    def models_dir(self) -> Path:
-        return self.package_dir / "srt" / "models"
+    def models_dir(self) -> str:
+        return os.path.join(self.package_dir, "srt", "models")
 
     @property
     def version(self) -> Version | None:
@@ -65,12 +64,13 @@ class SGLangInstall(NamedTuple):
         return self.release
 
 
-def locate_sglang(python: str | None = None, sglang_dir: Path | None = None) -> SGLangInstall:
+def locate_sglang(python: str | None = None,
+                  sglang_dir: str | os.PathLike | None = None) -> SGLangInstall:
     """The SGLang that ``python`` (default: this interpreter) imports, or ``sglang_dir``."""
     interpreter = python or sys.executable
     if sglang_dir is not None:
-        package_dir = Path(sglang_dir).expanduser().resolve()
-        if not (package_dir / "srt").is_dir():
+        package_dir = os.path.realpath(os.path.expanduser(sglang_dir))
+        if not os.path.isdir(os.path.join(package_dir, "srt")):
             raise SGLangNotFound(
                 f"{package_dir} is not an SGLang package folder.",
                 "--sglang-dir must name the `sglang` folder itself, the one holding srt/models/.",
@@ -89,21 +89,21 @@ def locate_sglang(python: str | None = None, sglang_dir: Path | None = None) -> 
             _FIX,
         )
     if sglang_dir is not None:
-        selector = f"--sglang-dir {shlex.quote(str(package_dir))}"
+        selector = f"--sglang-dir {shlex.quote(package_dir)}"
     else:
         selector = f"--python {shlex.quote(python)}" if python else ""
     return SGLangInstall(interpreter, package_dir, *read_release_from(package_dir), selector)
 
 
-def _find_in_this_process() -> Path | None:
+def _find_in_this_process() -> str | None:
     import importlib.util
 
     spec = importlib.util.find_spec("sglang")
     locations = list(spec.submodule_search_locations or []) if spec else []
-    return Path(locations[0]).resolve() if locations else None
+    return os.path.realpath(locations[0]) if locations else None
 
 
-def imported_by(python: str) -> Path | None:
+def imported_by(python: str) -> str | None:
     """The SGLang package folder ``python`` would import, or None when it imports none."""
     if python == sys.executable and _starts_like_a_child():
         return _find_as_child_would()
@@ -130,7 +130,7 @@ def _starts_like_a_child() -> bool:
         == dict(os.environb)
 
 
-def _find_as_child_would() -> Path | None:
+def _find_as_child_would() -> str | None:
     """What ``ask_interpreter(sys.executable)`` answers, without starting it (~25 ms).
 
     The same interpreter in the same environment builds the same ``sys.path``,
@@ -150,10 +150,10 @@ def _find_as_child_would() -> Path | None:
     finally:
         sys.path[:] = saved
     locations = list(spec.submodule_search_locations or []) if spec else []
-    return Path(locations[0]).resolve() if locations else None
+    return os.path.realpath(locations[0]) if locations else None
 
 
-def ask_interpreter(python: str) -> Path | None:
+def ask_interpreter(python: str) -> str | None:
     """The folder of the SGLang that ``python`` imports, as it answers when run (one subprocess)."""
     import subprocess  # only --python needs it; 3 ms to import
 
@@ -178,20 +178,20 @@ def ask_interpreter(python: str) -> Path | None:
             "Its output was: " + (" | ".join(tail) or "(nothing)"),
             "Pass --python the full path of a working Python (e.g. /opt/venv/bin/python).",
         ) from None
-    return Path(locations[0]).resolve() if locations else None
+    return os.path.realpath(locations[0]) if locations else None
 
 
 FALLBACK = "version.py fallback"
 VERSION_SOURCES = ("dist-info", "_version.py", FALLBACK, "none")
 
 
-def read_version(package_dir: Path) -> Version | None:
+def read_version(package_dir: str | os.PathLike) -> Version | None:
     """The release of the SGLang in ``package_dir`` (see ``read_release_from``)."""
     release = read_release_from(package_dir)[0]
     return _parse(release) if release else None
 
 
-def read_release_from(package_dir: Path) -> tuple[str | None, str]:
+def read_release_from(package_dir: str | os.PathLike) -> tuple[str | None, str]:
     """The release of the SGLang in ``package_dir``, in normal form, and where it was read
     (VERSION_SOURCES).
 
@@ -203,24 +203,35 @@ def read_release_from(package_dir: Path) -> tuple[str | None, str]:
     A wheel install has both, and they agree. Without either, SGLang's
     ``version.py`` falls back to ``0.0.0.dev0``, which says nothing about the code.
     """
-    generated = _source_version(package_dir / "_version.py")
+    package_dir = os.fspath(package_dir)
+    generated = _source_version(os.path.join(package_dir, "_version.py"))
     if generated is not None:
         return generated, "_version.py"
-    found = [text for text in (_metadata_version(d / "METADATA")
-                               for d in package_dir.parent.glob("sglang-*.dist-info")) if text]
+    found = [text for text in map(_metadata_version, dist_infos(os.path.dirname(package_dir)))
+             if text]
     if len(found) > 1:
         # More than one dist-info means a botched upgrade left one behind;
         # the newest is what pip last installed over this folder.
         return str(max(_parse(text) for text in found)), "dist-info"
     if found:
         return found[0], "dist-info"
-    fallback = _source_version(package_dir / "version.py")
+    fallback = _source_version(os.path.join(package_dir, "version.py"))
     return fallback, FALLBACK if fallback is not None else "none"
 
 
-def _metadata_version(metadata: Path) -> str | None:
+def dist_infos(site: str) -> list[str]:
+    """SGLang's ``sglang-*.dist-info`` folders in ``site``, by name."""
     try:
-        with metadata.open(encoding="utf-8") as handle:
+        names = os.listdir(site)
+    except OSError:
+        return []
+    return sorted(os.path.join(site, name) for name in names
+                  if name.startswith("sglang-") and name.endswith(".dist-info"))
+
+
+def _metadata_version(dist_info: str) -> str | None:
+    try:
+        with open(os.path.join(dist_info, "METADATA"), encoding="utf-8") as handle:
             for line in handle:
                 if not line.strip():
                     break
@@ -231,11 +242,13 @@ def _metadata_version(metadata: Path) -> str | None:
     return None
 
 
-def _source_version(version_py: Path) -> str | None:
+def _source_version(version_py: str) -> str | None:
     try:
+        with open(version_py, encoding="utf-8") as handle:
+            text = handle.read()
         match = re.search(r"^\s*__version__\s*=\s*(?:version\s*=\s*)?[\"']([^\"']+)[\"']",
-                          version_py.read_text("utf-8"), re.MULTILINE)
-    except OSError:
+                          text, re.MULTILINE)
+    except (OSError, UnicodeDecodeError):
         return None
     return _normal(match.group(1)) if match else None
 

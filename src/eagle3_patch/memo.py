@@ -20,7 +20,6 @@ import json
 import os
 import stat
 import sys
-from pathlib import Path
 
 from eagle3_patch import __version__, install
 from eagle3_patch.sources import Sources
@@ -65,7 +64,7 @@ def remember(files: Sources, written: dict[str, bytes], analysis: Analysis,
         _store(memo, key, analysis)
 
 
-def memo_key(folder: Path, data: dict[str, bytes]) -> dict | None:
+def memo_key(folder: str, data: dict[str, bytes]) -> dict | None:
     """Everything the analysis of ``data`` (file name -> bytes) in ``folder`` depends on;
     None if our own code cannot be read (no memo then)."""
     code = _code_hash()
@@ -76,7 +75,7 @@ def memo_key(folder: Path, data: dict[str, bytes]) -> dict | None:
         "code": code,
         # The micro version too: a probe's detail quotes Python's own error messages.
         "python": f"{sys.implementation.name}-{'.'.join(map(str, sys.version_info[:3]))}",
-        "folder": str(folder),
+        "folder": folder,
         "files": {name: install.sha256(data[name]) for name in sorted(data)},
     }
 
@@ -85,34 +84,33 @@ def _code_hash() -> str | None:
     # Every module of the package proper (serve/ and bench/ do not analyse): a
     # new module the analysis comes to depend on is covered without a list to
     # keep up to date, and an edit anywhere merely costs one full analysis.
-    package = Path(__file__).parent
+    package = os.path.dirname(__file__)
     try:
-        code = b"".join(name.encode() + b"\0" + (package / name).read_bytes() + b"\0"
-                        for name in sorted(n for n in os.listdir(package) if n.endswith(".py")))
+        code = b"".join(name.encode() + b"\0" + install.read_bytes(os.path.join(package, name))
+                        + b"\0" for name in sorted(n for n in os.listdir(package) if n.endswith(".py")))
     except OSError:
         return None
     return install.sha256(code)
 
 
-def _memo_path(models_dir: Path) -> Path | None:
+def _memo_path(models_dir: str) -> str | None:
     root = _cache_root()
-    return root / "eagle3-patch" / "analysis" / _file_name(models_dir) if root else None
+    return os.path.join(root, "eagle3-patch", "analysis", _file_name(models_dir)) if root else None
 
 
-def _cache_root() -> Path | None:
+def _cache_root() -> str | None:
     root = os.environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(root):  # the XDG spec says to ignore a relative value
-        return Path(root)
-    try:
-        home = Path.home()
-    except RuntimeError:  # no HOME and no passwd entry
-        return None
+        return root
+    # expanduser falls back to the passwd entry without HOME, and returns "~"
+    # unchanged when there is neither.
+    home = os.path.expanduser("~")
     # A relative HOME (a container user without a passwd entry) would put the
     # cache in whatever folder the command runs in.
-    return home / ".cache" if home.is_absolute() else None
+    return os.path.join(home, ".cache") if os.path.isabs(home) else None
 
 
-def _file_name(models_dir: Path) -> str:
+def _file_name(models_dir: str) -> str:
     return install.sha256(os.fsencode(models_dir))[:32] + ".json"
 
 
@@ -121,9 +119,9 @@ def _ours(info: os.stat_result) -> bool:
     return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def _load(memo: Path, key: dict, files: Sources) -> Analysis | None:
+def _load(memo: str, key: dict, files: Sources) -> Analysis | None:
     try:
-        folder = os.lstat(memo.parent)
+        folder = os.lstat(os.path.dirname(memo))
         if not stat.S_ISDIR(folder.st_mode) or not _ours(folder):
             return None
         # O_NOFOLLOW: a symlink planted as the memo is refused; O_NONBLOCK: a FIFO does not hang us.
@@ -143,16 +141,17 @@ def _load(memo: Path, key: dict, files: Sources) -> Analysis | None:
         return None
 
 
-def _store(memo: Path, key: dict, analysis: Analysis) -> None:
+def _store(memo: str, key: dict, analysis: Analysis) -> None:
     text = json.dumps({"key": key, "analysis": to_json(analysis)}, sort_keys=True)
+    folder, name = os.path.split(memo)
     # Not ".tmp": that names install.py's temp files beside SGLang's, which it reports as debris.
-    tmp = memo.with_name(f".{memo.name}.{os.getpid()}.partial")
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.partial")
     try:
-        root = memo.parent.parent.parent
-        if root.exists() and root.stat().st_uid != os.geteuid():
+        root = os.path.dirname(os.path.dirname(folder))
+        if os.path.exists(root) and os.stat(root).st_uid != os.geteuid():
             return  # someone else's cache (sudo keeping the user's HOME): leave it alone
-        memo.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _ours(os.lstat(memo.parent)):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if not _ours(os.lstat(folder)):
             return
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
@@ -178,7 +177,7 @@ def to_json(analysis: Analysis) -> dict:
         "files": [
             {
                 "name": report.name,
-                "path": str(report.path),
+                "path": report.path,
                 "state": report.state.value,
                 "orphan_markers": list(report.orphan_markers),
                 "hooks": [{"file": h.hook.file, "cls": h.hook.cls, "method": h.hook.method,
@@ -204,7 +203,7 @@ def _hook(item: dict) -> HookReport:
 
 def _file(item: dict, files: Sources) -> FileReport:
     name = _text(item["name"])
-    if name not in files.data or item["path"] != str(files.paths[name]):
+    if name not in files.data or item["path"] != files.paths[name]:
         raise ValueError(f"the memo describes {item['path']}, not a file of this folder")
     orphans = item["orphan_markers"]
     if not all(type(line) is int for line in orphans):

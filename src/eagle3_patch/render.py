@@ -50,14 +50,14 @@ def to_json(result: Result) -> dict:
         "in_memory_ok": result.state.works_in_memory,
         "sglang_version": sglang.release,
         "sglang_version_from": sglang.version_from,
-        "sglang_dir": str(sglang.package_dir),
+        "sglang_dir": sglang.package_dir,
         "python": sglang.python,
         "tool_version": __version__,
         "reason": analysis.reason,
         "files": [
             {
                 "file": report.name,
-                "path": str(report.path),
+                "path": report.path,
                 "state": report.state.value,
                 "backup": result.backups.get(report.name),
                 "orphan_marker_lines": list(report.orphan_markers),
@@ -69,9 +69,9 @@ def to_json(result: Result) -> dict:
             }
             for report in analysis.files
         ],
-        "after_uninstall": [str(path) for path in result.after_uninstall],
-        "changed": [str(path) for path in result.changed],
-        "leftover_temp_files": [str(path) for path in result.leftovers],
+        "after_uninstall": list(result.after_uninstall),
+        "changed": list(result.changed),
+        "leftover_temp_files": list(result.leftovers),
         "notes": list(result.notes),
         "diff": result.diff,
     }
@@ -95,7 +95,7 @@ def _backup_line(backup: dict) -> str:
 def _after_uninstall(result: Result) -> list[str]:
     if not result.after_uninstall:
         return []
-    folder = shlex.quote(str(result.install.package_dir))
+    folder = shlex.quote(result.install.package_dir)
     return [f"SGLang is no longer installed at {result.install.package_dir}; only "
             f"eagle3-patch's files are left there:",
             *(f"  {path}" for path in result.after_uninstall),
@@ -133,7 +133,7 @@ def human(result: Result) -> str:
     if result.leftovers:
         lines.append("note: temp files left by an interrupted eagle3-patch write (the next apply "
                      "or revert run by their owner removes them, or delete them now):")
-        lines.append("  rm -f " + " ".join(shlex.quote(str(path)) for path in result.leftovers))
+        lines.append("  rm -f " + " ".join(shlex.quote(path) for path in result.leftovers))
     return "\n".join(lines)
 
 

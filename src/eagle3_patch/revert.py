@@ -11,20 +11,20 @@ recorded nothing, our own record) proves it is the file SGLang shipped.
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from eagle3_patch import backups, hints, install, sourcetext
 from eagle3_patch.engine import Result, observed, removed_note, target_paths, tidy
 from eagle3_patch.sources import read_model_file
 from eagle3_patch.errors import CannotRevert
-from eagle3_patch.hooks import HOOKS, MARKER, TARGET_FILES
+from eagle3_patch.hooks import HOOKS, MARKER
 from eagle3_patch.locate import SGLangInstall
 
 
 @dataclass(frozen=True)
 class _Decision:
-    path: Path
+    path: str
     change: install.FileChange | None = None   # new file content (the backup goes with it)
     drop_backup: bool = False                  # the file stays; only our backup goes
     note: str = ""
@@ -36,9 +36,9 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     if ours:
         install.remove_after_uninstall(ours, sglang.package_dir)
         return observed(sglang, "revert", "removed-after-uninstall", changed=tuple(ours))
-    candidates = [path for path in (sglang.models_dir / t.name for t in TARGET_FILES)
+    candidates = [path for path in target_paths(sglang)
                   if backups.read_backup(path).exists
-                  or (path.is_file() and MARKER.encode() in read_model_file(path))]
+                  or (os.path.isfile(path) and MARKER.encode() in read_model_file(path))]
     if not candidates:
         return observed(sglang, "revert", "nothing-to-revert", notes=tuple(tidy(sglang)))
     install.ensure_writable(candidates)
@@ -55,9 +55,9 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
                     changed=changed, notes=(*tidied, *(d.note for d in decisions if d.note)))
 
 
-def _decide(sglang: SGLangInstall, path: Path, from_backup: bool) -> _Decision:
+def _decide(sglang: SGLangInstall, path: str, from_backup: bool) -> _Decision:
     backup = backups.read_backup(path)
-    data = read_model_file(path) if path.exists() else None
+    data = read_model_file(path) if os.path.exists(path) else None
     if from_backup and backup.exists:
         return _restore(sglang, path, data or b"", backup)
     if data is None:
@@ -71,7 +71,7 @@ def _decide(sglang: SGLangInstall, path: Path, from_backup: bool) -> _Decision:
     # A backup of another release means pip has since replaced the file, and
     # with it everything we had added.
     replaced = _belongs(sglang, path, backup) is False
-    if not (pristine or replaced) and _ours_remaining(path.name, data,
+    if not (pristine or replaced) and _ours_remaining(os.path.basename(path), data,
                                                       _reference(sglang, path, backup)):
         raise _refusal(sglang, path, backup, f"methods eagle3-patch added are still there, "
                        f"but the {MARKER} comments that mark them are gone")
@@ -96,7 +96,7 @@ def _decide(sglang: SGLangInstall, path: Path, from_backup: bool) -> _Decision:
         f"{hints.command(sglang, 'revert', '--from-backup')}"))
 
 
-def _remove_marked(sglang: SGLangInstall, path: Path, data: bytes,
+def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
                    backup: backups.Backup) -> _Decision:
     meta = backup.meta
     if meta and install.sha256(data) == meta.patched_sha256 and backup.matches_meta():
@@ -111,7 +111,7 @@ def _remove_marked(sglang: SGLangInstall, path: Path, data: bytes,
         if problem:
             raise _refusal(sglang, path, backup, f"removing the marked methods would leave a "
                                                  f"file that {problem.removeprefix('it ')}")
-        if _ours_remaining(path.name, new, _reference(sglang, path, backup)):
+        if _ours_remaining(os.path.basename(path), new, _reference(sglang, path, backup)):
             raise _refusal(sglang, path, backup, f"methods eagle3-patch added would remain "
                            f"after removing the marked ones (a {MARKER} comment was removed "
                            f"or reworded)")
@@ -128,7 +128,7 @@ def _remove_marked(sglang: SGLangInstall, path: Path, data: bytes,
     return _Decision(path, install.FileChange(path, data, new, drop_backup=True), note=note)
 
 
-def _restore(sglang: SGLangInstall, path: Path, data: bytes, backup: backups.Backup) -> _Decision:
+def _restore(sglang: SGLangInstall, path: str, data: bytes, backup: backups.Backup) -> _Decision:
     why_not = _not_restorable(sglang, path, backup)
     if why_not:
         raise CannotRevert(
@@ -165,7 +165,7 @@ def _own(cls: ast.ClassDef | None, method: str) -> list[ast.FunctionDef]:
     return [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == method] if cls else []
 
 
-def _reference(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> bytes | None:
+def _reference(sglang: SGLangInstall, path: str, backup: backups.Backup) -> bytes | None:
     """The backup's bytes, when they can be this release's file (after an upgrade they are not)."""
     return backup.data if _belongs(sglang, path, backup) is not False else None
 
@@ -187,7 +187,7 @@ def _ours_remaining(name: str, data: bytes, before_patch: bytes | None) -> bool:
     return False
 
 
-def _shipped(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> str | None:
+def _shipped(sglang: SGLangInstall, path: str, backup: backups.Backup) -> str | None:
     """The SHA-256 of the file SGLang shipped: pip's RECORD, else what our record says."""
     recorded = backups.shipped_sha256(sglang, path)
     if recorded:
@@ -197,7 +197,7 @@ def _shipped(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> str |
     return install.sha256(backup.data) if backup.data is not None else None
 
 
-def _belongs(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> bool | None:
+def _belongs(sglang: SGLangInstall, path: str, backup: backups.Backup) -> bool | None:
     """Can the backup be the installed release's file? None when nothing can tell."""
     recorded = backups.shipped_sha256(sglang, path)
     if recorded and backup.data is not None:
@@ -207,7 +207,7 @@ def _belongs(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> bool 
     return None
 
 
-def _not_restorable(sglang: SGLangInstall, path: Path, backup: backups.Backup) -> str:
+def _not_restorable(sglang: SGLangInstall, path: str, backup: backups.Backup) -> str:
     if backup.data is None:
         return f"the backup is {backup.state}"
     recorded = backups.shipped_sha256(sglang, path)
@@ -225,7 +225,7 @@ def _not_restorable(sglang: SGLangInstall, path: Path, backup: backups.Backup) -
     return ""
 
 
-def _refusal(sglang: SGLangInstall, path: Path, backup: backups.Backup, why: str) -> CannotRevert:
+def _refusal(sglang: SGLangInstall, path: str, backup: backups.Backup, why: str) -> CannotRevert:
     ways = [f"reinstall SGLang's files: {hints.reinstall(sglang)}"]
     if backup.data is not None and not _not_restorable(sglang, path, backup):
         ways.insert(0, f"restore the backup (discards any later edits): "

@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shlex
+import stat
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eagle3_patch.errors import TargetUnreadable
+from eagle3_patch.install import read_bytes
 
 if TYPE_CHECKING:
     from eagle3_patch.analysis import SourceFile
 
 
-def _unreadable(path: Path, exc: OSError, mode: str) -> TargetUnreadable:
+def _unreadable(path: str, exc: OSError, mode: str) -> TargetUnreadable:
     return TargetUnreadable(
         f"Cannot read {path}: {exc.strerror}.",
         "eagle3-patch reads the model files to tell their state, and this user may not.",
         "Run the command as a user who can read them (e.g. the owner of that site-packages, or "
-        f"with sudo), or make them readable: chmod {mode} {shlex.quote(str(path))}",
+        f"with sudo), or make them readable: chmod {mode} {shlex.quote(path)}",
     )
 
 
-def read_model_file(path: Path) -> bytes:
+def read_model_file(path: str) -> bytes:
     """A model file's bytes; one this user cannot read is a clear error, not a bug."""
     try:
-        return path.read_bytes()
+        return read_bytes(path)
     except OSError as exc:
         raise _unreadable(path, exc, "a+r") from None
+
+
+def _is_file(path: str) -> bool:
+    """Whether ``path`` is a regular file; unlike ``os.path.isfile``, a folder this user
+    may not search raises (PermissionError) instead of hiding the file."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EBADF):  # a symlink loop is no file, as for pathlib
+            return False
+        raise
 
 
 class Sources(Mapping):
@@ -40,11 +56,11 @@ class Sources(Mapping):
     ``earlier`` (the same folder read a moment ago) reuses its parse.
     """
 
-    def __init__(self, folder: Path, names: Iterable[str], earlier: Sources | None = None) -> None:
+    def __init__(self, folder: str, names: Iterable[str], earlier: Sources | None = None) -> None:
         self.folder = folder
         try:
-            self.paths = {name: folder / name for name in sorted(names)
-                          if (folder / name).is_file()}
+            self.paths = {name: os.path.join(folder, name) for name in sorted(names)
+                          if _is_file(os.path.join(folder, name))}
         except OSError as exc:
             raise _unreadable(folder, exc, "a+rx") from None
         self.data = {name: read_model_file(path) for name, path in self.paths.items()}

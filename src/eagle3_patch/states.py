@@ -9,7 +9,6 @@ dataclass costs ~0.5 ms at import, paid at every start of those commands.
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
 from typing import NamedTuple
 
 from eagle3_patch.hooks import HookSpec
@@ -59,7 +58,7 @@ class FileReport(NamedTuple):
     """One target file's state and its hooks'."""
 
     name: str
-    path: Path
+    path: str
     state: State
     hooks: tuple[HookReport, ...]
     orphan_markers: tuple[int, ...] = ()

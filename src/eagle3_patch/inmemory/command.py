@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -19,7 +18,7 @@ from eagle3_patch.inmemory.planner import exec_command, prepare_run
 @json_option
 @target_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(dry_run: bool, as_json: bool, python: str | None, sglang_dir: Path | None,
+def run(dry_run: bool, as_json: bool, python: str | None, sglang_dir: str | None,
         command: tuple[str, ...]) -> None:
     """Run COMMAND with EAGLE-3 capture patched in memory; nothing is written.
 

@@ -50,7 +50,7 @@ def key(sglang: SGLangInstall) -> str | None:
     names = sorted({t.name for t in TARGET_FILES} | {b for t in TARGET_FILES for b in t.bases_from})
     files = {}
     for name in names:
-        path = sglang.models_dir / name
+        path = Path(sglang.models_dir, name)
         try:
             files[str(path.resolve())] = hashlib.sha256(path.read_bytes()).hexdigest()
         except FileNotFoundError:

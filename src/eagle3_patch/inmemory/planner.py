@@ -72,10 +72,11 @@ def _compute(sglang: SGLangInstall, name: str | None) -> dict:
         return {"encoded": None, "files": [],
                 "summary": "native: this SGLang needs no patch" if analysis.state is State.NATIVE
                 else "already patched on disk; nothing to add in memory"}
-    patches = [ModulePatch(f"{MODULE_PACKAGE}.{change.path.stem}", str(change.path.resolve()),
+    patches = [ModulePatch(f"{MODULE_PACKAGE}.{Path(change.path).stem}", os.path.realpath(change.path),
                            install.sha256(change.old), change.new.decode("latin-1"))
                for change in changes]
-    entry = {"encoded": encode(patches, __version__), "files": [c.path.name for c in changes]}
+    entry = {"encoded": encode(patches, __version__),
+             "files": [os.path.basename(c.path) for c in changes]}
     if name:
         memo.store(name, entry)
     return entry
@@ -131,7 +132,7 @@ class PreparedRun:
         return f"eagle3-patch: EAGLE-3 capture: {self.summary}; exec: {shlex.join(self.plan.argv)}"
 
 
-def prepare_run(command: list[str], python: str | None, sglang_dir: Path | None) -> PreparedRun:
+def prepare_run(command: list[str], python: str | None, sglang_dir: str | None) -> PreparedRun:
     """Locate the SGLang COMMAND will import, refuse what would drop the patch, build the hand-off."""
     runner = shutil.which(command[0]) or command[0] if _is_python(command[0]) else None
     # `run -- python -m sglang.launch_server`: that python's SGLang is the one to analyse.

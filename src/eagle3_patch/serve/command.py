@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-from pathlib import Path
 
 import click
 
@@ -79,7 +78,7 @@ def serve(
     dry_run: bool,
     as_json: bool,
     python: str | None,
-    sglang_dir: Path | None,
+    sglang_dir: str | None,
     sglang_args: tuple[str, ...],
 ) -> None:
     """Launch SGLang with EAGLE-3 at the validated chain config.

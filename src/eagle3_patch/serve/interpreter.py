@@ -19,7 +19,7 @@ from eagle3_patch.errors import InterpreterError
 from eagle3_patch.locate import SGLangInstall, imported_by, locate_sglang
 
 
-def serving_install(python: str | None, sglang_dir: Path | None) -> SGLangInstall:
+def serving_install(python: str | None, sglang_dir: str | None) -> SGLangInstall:
     """The SGLang to work on, with ``python`` set to an interpreter proven to import it."""
     if sglang_dir is None:
         return locate_sglang(python or sys.executable)
@@ -39,8 +39,9 @@ def serving_install(python: str | None, sglang_dir: Path | None) -> SGLangInstal
     return install._replace(python=runner)
 
 
-def environment_python(package_dir: Path) -> str | None:
+def environment_python(package_dir: str) -> str | None:
     """The interpreter of the environment that ``<prefix>/lib/pythonX.Y/site-packages/sglang`` belongs to."""
+    package_dir = Path(package_dir)
     lib = package_dir.parent.parent  # .../lib/pythonX.Y
     if package_dir.parent.name not in ("site-packages", "dist-packages") or not lib.name.startswith("python"):
         return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch.engine import capture_state, ensure_capture, unwritable_reason
@@ -61,7 +60,7 @@ def prepare_launch(
     drafter: str,
     drafter_repo: str,
     python: str | None,
-    sglang_dir: Path | None,
+    sglang_dir: str | None,
     user_args: list[str] | tuple[str, ...],
     apply: bool,
     dry_run: bool,
