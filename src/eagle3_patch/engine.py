@@ -9,7 +9,6 @@ status, check and a repeated apply stay fast. ``revert`` lives in revert.py.
 from __future__ import annotations
 
 import os
-import shlex
 from collections import ChainMap
 from typing import NamedTuple
 
@@ -93,7 +92,7 @@ def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> Eagle3PatchError:
             f"SGLang is no longer installed at {sglang.package_dir}: only eagle3-patch's own "
             f"files are left there.",
             "pip uninstall removed SGLang's files; our backups and lock kept the folder alive.",
-            f"Remove them: eagle3-patch revert --sglang-dir {shlex.quote(sglang.package_dir)}"
+            f"Remove them: eagle3-patch revert --sglang-dir {hints.quote(sglang.package_dir)}"
             f"\nor install SGLang again: {upgrade}")
     return UnsupportedRelease(
         f"SGLang {sglang.version_text} at {sglang.package_dir} cannot serve Qwen3.5/3.6 with "

@@ -8,9 +8,19 @@ on the SGLang the message is about, not on whatever ``pip`` is first on PATH.
 from __future__ import annotations
 
 import os
-import shlex
+from typing import TYPE_CHECKING
 
-from eagle3_patch.locate import FALLBACK, SGLangInstall
+if TYPE_CHECKING:
+    from eagle3_patch.locate import SGLangInstall
+
+
+def quote(word: str) -> str:
+    """``word`` as one shell word."""
+    # shlex compiles a regex at import (~0.3 ms): only a message that prints a
+    # path pays for it, not every start of status and check.
+    import shlex
+
+    return shlex.quote(word)
 
 
 def command(sglang: SGLangInstall, *words: str) -> str:
@@ -19,11 +29,13 @@ def command(sglang: SGLangInstall, *words: str) -> str:
 
 
 def pip(sglang: SGLangInstall, *args: str) -> str:
-    return " ".join([shlex.quote(_interpreter(sglang)), "-m", "pip", *args])
+    return " ".join([quote(_interpreter(sglang)), "-m", "pip", *args])
 
 
 def reinstall(sglang: SGLangInstall) -> str:
     """Put back exactly the files of the installed release."""
+    from eagle3_patch.locate import FALLBACK
+
     # version.py's 0.0.0.dev0 fallback names no release pip could install.
     known = sglang.version is not None and sglang.version_from != FALLBACK
     version = str(sglang.version) if known else "<version>"

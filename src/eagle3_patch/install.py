@@ -21,12 +21,12 @@ import functools
 import json
 import os
 import re
-import shlex
 import stat
 import sys
 from typing import NamedTuple
 
 from eagle3_patch.errors import LockTimeout, NotWritable
+from eagle3_patch.hints import quote
 
 try:
     # CPython's built-in SHA-256, the one hashlib falls back to: importing
@@ -151,7 +151,7 @@ def _write_failed(path: str, exc: OSError, stuck: list[str] = ()) -> NotWritable
         return NotWritable(
             f"Cannot write {path}: no space left on {device} (mounted at {mount}).",
             f"{exc.strerror}: the file system, or this user's disk quota on it, is full. {undone}",
-            f"Free some space on {mount} (check with: df -h {shlex.quote(mount)}), then run the "
+            f"Free some space on {mount} (check with: df -h {quote(mount)}), then run the "
             "same command again.",
         )
     if stuck:

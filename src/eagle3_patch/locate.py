@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import sys
 from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
+from eagle3_patch.hints import quote
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -89,9 +89,9 @@ def locate_sglang(python: str | None = None,
             _FIX,
         )
     if sglang_dir is not None:
-        selector = f"--sglang-dir {shlex.quote(package_dir)}"
+        selector = f"--sglang-dir {quote(package_dir)}"
     else:
-        selector = f"--python {shlex.quote(python)}" if python else ""
+        selector = f"--python {quote(python)}" if python else ""
     return SGLangInstall(interpreter, package_dir, *read_release_from(package_dir), selector)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 
 import click
 
 from eagle3_patch import __version__
+from eagle3_patch.hints import quote
 from eagle3_patch.engine import Result
 
 _COLOURS = {"patched": "green", "native": "green", "unpatched": "yellow",
@@ -95,7 +95,7 @@ def _backup_line(backup: dict) -> str:
 def _after_uninstall(result: Result) -> list[str]:
     if not result.after_uninstall:
         return []
-    folder = shlex.quote(result.install.package_dir)
+    folder = quote(result.install.package_dir)
     return [f"SGLang is no longer installed at {result.install.package_dir}; only "
             f"eagle3-patch's files are left there:",
             *(f"  {path}" for path in result.after_uninstall),
@@ -133,7 +133,7 @@ def human(result: Result) -> str:
     if result.leftovers:
         lines.append("note: temp files left by an interrupted eagle3-patch write (the next apply "
                      "or revert run by their owner removes them, or delete them now):")
-        lines.append("  rm -f " + " ".join(shlex.quote(path) for path in result.leftovers))
+        lines.append("  rm -f " + " ".join(quote(path) for path in result.leftovers))
     return "\n".join(lines)
 
 

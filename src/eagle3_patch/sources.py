@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
-import shlex
 import stat
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from eagle3_patch.errors import TargetUnreadable
+from eagle3_patch.hints import quote
 from eagle3_patch.install import read_bytes
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def _unreadable(path: str, exc: OSError, mode: str) -> TargetUnreadable:
         f"Cannot read {path}: {exc.strerror}.",
         "eagle3-patch reads the model files to tell their state, and this user may not.",
         "Run the command as a user who can read them (e.g. the owner of that site-packages, or "
-        f"with sudo), or make them readable: chmod {mode} {shlex.quote(path)}",
+        f"with sudo), or make them readable: chmod {mode} {quote(path)}",
     )
 
 
