@@ -71,3 +71,28 @@ def test_colour_on_a_terminal_and_none_with_no_color(site):
     assert b"\x1b[" in _on_terminal(s)
     plain = _on_terminal(s, NO_COLOR="1")
     assert b"unpatched" in plain and b"\x1b[" not in plain
+
+
+def test_the_program_freezes_the_collector_at_exit_but_main_called_in_process_does_not(site):
+    # The program skips the interpreter's last collection (cli.program); a
+    # process that calls main itself (a test run, an embedding tool) must keep
+    # its collector untouched, or it would never free what was alive then.
+    s = site("0.5.21")
+    probe = ("import atexit, gc, sys\n"
+             "from eagle3_patch import cli\n"
+             "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+             "try:\n"
+             "    cli.main(['status'])\n"
+             "except SystemExit:\n"
+             "    print('frozen after main:', gc.get_freeze_count() > 0)\n"
+             "if sys.argv[1:] == ['program']:\n"
+             "    sys.argv[1:] = ['status']\n"
+             "    cli.program()\n")
+    plain = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                           env=s.env())
+    assert "frozen after main: False" in plain.stdout and "frozen at exit: False" in plain.stdout
+    program = subprocess.run([sys.executable, "-c", probe, "program"], capture_output=True,
+                             text=True, env=s.env())
+    # Output is still flushed and atexit still runs after the freeze.
+    assert program.returncode == 0 and "state: unpatched" in program.stdout
+    assert "frozen at exit: True" in program.stdout

@@ -1,3 +1,3 @@
-from eagle3_patch.cli import main
+from eagle3_patch.cli import program
 
-main()
+program()
