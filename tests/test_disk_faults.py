@@ -226,6 +226,46 @@ def test_waiting_apply_says_once_that_another_process_holds_the_lock(site):
     assert "waiting" not in rest
 
 
+def test_a_lock_held_by_a_killed_process_is_free_at_once(site):
+    s = site("0.5.21")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(s.models / install.LOCK_NAME)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "HELD"
+    holder.kill()  # SIGKILL: no finally, no atexit; the kernel drops the lock with the process
+    holder.wait()
+    holder.stdout.close()
+    holder.stdin.close()
+    result = s.run("apply")
+    assert result.returncode == 0 and "waiting" not in result.stderr, result.stderr
+
+
+def test_a_lock_held_past_the_timeout_fails_with_exit_7_after_one_notice(tmp_path):
+    import fcntl
+
+    from eagle3_patch.errors import EXIT_LOCKED, LockTimeout
+
+    held = os.open(tmp_path / install.LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)  # another open file: as good as another process
+    now = [0.0]
+
+    def clock():  # ten seconds pass between two attempts
+        now[0] += 10
+        return now[0]
+
+    told = []
+    try:
+        with pytest.raises(LockTimeout) as raised:
+            with install.locked(tmp_path, tell_waiting=told.append, clock=clock):
+                pytest.fail("acquired a lock another holder has")
+    finally:
+        os.close(held)
+    assert raised.value.exit_code == EXIT_LOCKED
+    assert f"held {tmp_path / install.LOCK_NAME} for {install.LOCK_TIMEOUT_S} s" in raised.value.what
+    assert told == [str(tmp_path / install.LOCK_NAME)]
+    with install.locked(tmp_path):  # free again once its holder lets go
+        pass
+
+
 def test_an_error_inside_the_locked_block_is_not_blamed_on_the_lock(tmp_path):
     with pytest.raises(PermissionError, match="inside"):
         with install.locked(tmp_path):
