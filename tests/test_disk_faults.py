@@ -16,6 +16,7 @@ import pytest
 
 from conftest import Site
 from eagle3_patch import install
+from eagle3_patch.hooks import MARKER
 
 USER = "e3i9b"
 
@@ -266,6 +267,21 @@ def test_a_lock_held_past_the_timeout_fails_with_exit_7_after_one_notice(tmp_pat
         pass
 
 
+def test_a_symlink_planted_as_the_lock_is_refused_and_nothing_is_created_through_it(site, tmp_path):
+    # Whoever can write the models folder could make root create (O_CREAT) a file
+    # anywhere; the lock is only ever taken on a file of its own, as filelock did.
+    s = site("0.5.21")
+    original = s.read()
+    lock = s.models / install.LOCK_NAME
+    named = tmp_path / "elsewhere.lock"
+    lock.symlink_to(named)
+    result = s.run("apply")
+    assert result.returncode == 6, result.stderr
+    assert f"Cannot write {lock}" in result.stderr and "Traceback" not in result.stderr
+    assert not named.exists() and lock.is_symlink()
+    assert s.read() == original and not s.file().with_name("qwen3_5.py.eagle3-bak").exists()
+
+
 def test_an_error_inside_the_locked_block_is_not_blamed_on_the_lock(tmp_path):
     with pytest.raises(PermissionError, match="inside"):
         with install.locked(tmp_path):
@@ -307,3 +323,18 @@ def test_unreadable_models_folder_is_a_clear_error_not_a_bug(user_env, user_site
     assert result.returncode == 5, result.stderr
     assert f"Cannot read {user_site.models}" in result.stderr
     assert f"chmod a+rx {user_site.models}" in result.stderr and "a bug" not in result.stderr
+
+
+def test_a_lock_made_under_a_permissive_umask_lets_another_user_revert(user_env, user_site):
+    # A shared install (a venv every runtime UID may write, a group-writable
+    # site-packages with umask 002): the lock file is created like every other
+    # file, by the umask, so the next user of the install can take it too.
+    user_site.models.chmod(0o777)
+    for path in user_site.models.glob("qwen3*.py"):
+        path.chmod(0o666)
+    applied = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply"], env=user_site.env(),
+                             capture_output=True, text=True, timeout=120, umask=0)
+    assert applied.returncode == 0, applied.stderr
+    reverted = _as_user(user_env, user_site, "revert")
+    assert reverted.returncode == 0, reverted.stderr
+    assert MARKER.encode() not in user_site.read()

@@ -214,7 +214,10 @@ def locked(folder: str | os.PathLike, tell_waiting=_tell_waiting, clock=time.mon
     """
     path = os.path.join(folder, LOCK_NAME)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # As filelock opens it: a symlink planted as the lock is refused (O_NOFOLLOW),
+        # not followed to create a file wherever it points; the mode is left to the
+        # umask (0o666), so on a shared install the next user can take the lock too.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
     except PermissionError as exc:
         raise _refuse(path, f"The lock file cannot be created: {exc.strerror}.") from None
     except OSError as exc:
