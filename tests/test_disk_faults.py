@@ -338,3 +338,17 @@ def test_a_lock_made_under_a_permissive_umask_lets_another_user_revert(user_env,
     reverted = _as_user(user_env, user_site, "revert")
     assert reverted.returncode == 0, reverted.stderr
     assert MARKER.encode() not in user_site.read()
+
+
+def test_sglang_dir_this_user_may_not_search_is_a_clear_error_not_a_bug(user_env, user_site):
+    # Readable but not searchable (a `chmod -R 644`): it is SGLang's folder, not "no
+    # SGLang package folder"; the same exit 5 as when PYTHONPATH selects it.
+    user_site.package.chmod(0o644)
+    try:
+        result = _as_user(user_env, user_site, "status", "--sglang-dir", str(user_site.package))
+    finally:
+        user_site.package.chmod(0o755)
+    assert result.returncode == 5, result.stderr
+    assert f"Cannot read {user_site.package}: Permission denied" in result.stderr
+    assert f"chmod a+rx {user_site.package}" in result.stderr
+    assert "a bug" not in result.stderr and "not an SGLang package folder" not in result.stderr

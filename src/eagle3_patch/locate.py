@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
 from typing import TYPE_CHECKING, NamedTuple
 
-from eagle3_patch.errors import InterpreterError, SGLangNotFound
+from eagle3_patch.errors import InterpreterError, SGLangNotFound, TargetUnreadable
 from eagle3_patch.hints import quote
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def locate_sglang(python: str | None = None,
     interpreter = python or sys.executable
     if sglang_dir is not None:
         package_dir = os.path.realpath(os.path.expanduser(sglang_dir))
-        if not os.path.isdir(os.path.join(package_dir, "srt")):
+        if not _holds_srt(package_dir):
             raise SGLangNotFound(
                 f"{package_dir} is not an SGLang package folder.",
                 "--sglang-dir must name the `sglang` folder itself, the one holding srt/models/.",
@@ -93,6 +94,23 @@ def locate_sglang(python: str | None = None,
     else:
         selector = f"--python {quote(python)}" if python else ""
     return SGLangInstall(interpreter, package_dir, *read_release_from(package_dir), selector)
+
+
+def _holds_srt(package_dir: str) -> bool:
+    """Whether ``package_dir`` holds ``srt/``; a folder this user may not search is an
+    error of its own (exit 5, as when reading the model files), not "no SGLang here"."""
+    try:
+        return stat.S_ISDIR(os.stat(os.path.join(package_dir, "srt")).st_mode)
+    except PermissionError as exc:
+        raise TargetUnreadable(
+            f"Cannot read {package_dir}: {exc.strerror}.",
+            "eagle3-patch reads SGLang's model files to tell their state, and this user may "
+            "not search that folder.",
+            "Run the command as a user who can read them (e.g. the owner of that site-packages, "
+            f"or with sudo), or make it searchable: chmod a+rx {quote(package_dir)}",
+        ) from None
+    except OSError:
+        return False
 
 
 def _find_in_this_process() -> str | None:
