@@ -100,6 +100,18 @@ def test_debris_beside_a_symlinks_target_is_found_and_removed(site, tmp_path):
     assert s.file().is_symlink() and s.read() == original
 
 
+def test_debris_beside_a_link_and_beside_its_target_is_listed_folder_by_folder(site):
+    s = site("0.5.21")
+    store = s.models.with_name("models.store")  # a sibling whose name extends "models"
+    s.link_to_store(store)
+    beside_link = s.models / ".qwen3_5.py.abcd1234.tmp"
+    beside_target = store / ".qwen3_5.py.efgh5678.tmp"
+    beside_link.write_bytes(b"")
+    beside_target.write_bytes(b"")
+    status = json.loads(s.run("status", "--json").stdout)
+    assert status["leftover_temp_files"] == [str(beside_link), str(beside_target)]
+
+
 def test_temp_files_of_other_names_are_not_ours_to_remove(site):
     s = site("0.5.21")
     foreign = [s.models / ".qwen3_vl.py.abcd1234.tmp", s.models / ".qwen3_5.py.notours.tmp",

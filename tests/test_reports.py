@@ -124,6 +124,22 @@ def test_after_pip_uninstall_status_names_our_leftovers_and_revert_removes_them(
     assert not s.package.exists()
 
 
+def test_our_files_left_after_uninstall_are_listed_folder_by_folder(site):
+    # A copy of the models folder made before patching ("models.orig") holds our
+    # files too: each folder's files together, the folder before its longer-named
+    # sibling, as in every listing by path.
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    copy = s.models.with_name("models.orig")
+    copy.mkdir()
+    for name in (".eagle3-patch.lock", "qwen3_5.py.eagle3-bak", "qwen3_5.py.eagle3-bak.json"):
+        (copy / name).write_bytes((s.models / name).read_bytes())
+    _pip_uninstall(s)
+    listed = json.loads(s.run("status", "--json").stdout)["after_uninstall"]
+    assert [p.rsplit("/", 2)[-2] for p in listed] == ["models"] * 5 + ["models.orig"] * 3
+    assert listed == sorted(listed, key=lambda p: p.split("/"))
+
+
 def test_removing_leftovers_removes_only_our_files(site):
     s = site("0.5.21")
     assert s.run("apply").returncode == 0

@@ -131,8 +131,9 @@ def after_uninstall(sglang: SGLangInstall) -> list[str]:
     """
     if os.path.exists(os.path.join(sglang.package_dir, "__init__.py")):
         return []
-    return sorted(os.path.join(folder, name) for folder, _, names in os.walk(sglang.package_dir)
-                  for name in names if _ours(name) and os.path.isfile(os.path.join(folder, name)))
+    found = [os.path.join(folder, name) for folder, _, names in os.walk(sglang.package_dir)
+             for name in names if _ours(name) and os.path.isfile(os.path.join(folder, name))]
+    return install.sorted_paths(found)
 
 
 def _ours(name: str) -> bool:

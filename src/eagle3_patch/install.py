@@ -67,6 +67,13 @@ class BackupMeta(NamedTuple):
     sglang_version: str
 
 
+def sorted_paths(paths) -> list[str]:
+    """``paths`` by their components, as pathlib sorts: a folder's files together, before
+    those of a sibling whose name extends it ("models/" before "models.orig/", where a
+    plain string sort puts "." before "/")."""
+    return sorted(paths, key=lambda path: path.split(os.sep))
+
+
 def read_bytes(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
@@ -270,7 +277,7 @@ def leftovers(targets: list[str]) -> list[str]:
                 match = re.fullmatch(_TEMP_NAME, name)
                 if match and match.group("name") in names:
                     found.add(os.path.join(folder, name))
-    return sorted(found)
+    return sorted_paths(found)
 
 
 def remove_leftovers(targets: list[str]) -> list[str]:
