@@ -364,3 +364,26 @@ def test_sglang_dir_this_user_may_not_search_is_a_clear_error_not_a_bug(user_env
     assert f"Cannot read {user_site.package}: Permission denied" in result.stderr
     assert f"chmod a+rx {user_site.package}" in result.stderr
     assert "a bug" not in result.stderr and "not an SGLang package folder" not in result.stderr
+
+
+def test_a_lock_of_another_user_in_a_sticky_models_folder_is_refused(user_env, user_site):
+    # In a sticky folder only a file's owner may remove it: that user could delete
+    # the lock while we hold it and let a third process lock a new one beside us.
+    from userenv import ensure_user
+
+    me, other = ensure_user(USER), ensure_user("e3i9c")
+    user_site.models.chmod(0o1777)
+    for path in user_site.models.glob("qwen3*.py"):
+        os.chown(path, me.pw_uid, me.pw_gid)
+    lock = user_site.models / install.LOCK_NAME
+    lock.write_bytes(b"")
+    os.chown(lock, other.pw_uid, other.pw_gid)
+    lock.chmod(0o666)
+    original = user_site.read()
+    try:
+        result = _as_user(user_env, user_site, "apply")
+    finally:
+        user_site.models.chmod(0o755)
+    assert result.returncode == 6, result.stderr
+    assert f"Cannot write {lock}" in result.stderr and f"uid {other.pw_uid}" in result.stderr
+    assert user_site.read() == original

@@ -230,10 +230,29 @@ def locked(folder: str | os.PathLike, tell_waiting=_tell_waiting, clock=time.mon
     except OSError as exc:
         raise _write_failed(path, exc) from None
     try:
+        _refuse_foreign_lock(fd, os.fspath(folder), path)
         _acquire(fd, path, tell_waiting, clock)
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _refuse_foreign_lock(fd: int, folder: str, path: str) -> None:
+    """In a sticky folder only a file's owner (or the folder's) may remove it: a lock
+    file of another user could be deleted while held and a second one locked beside
+    it, so it is refused, as filelock refuses it."""
+    parent = os.stat(folder)
+    if not parent.st_mode & stat.S_ISVTX:
+        return
+    owner = os.fstat(fd).st_uid
+    if owner not in (os.geteuid(), parent.st_uid):
+        raise NotWritable(
+            f"Cannot write {path}: it belongs to uid {owner}.",
+            f"Its folder {folder} is sticky, so that user could remove the lock while this "
+            "process holds it, and another process could then lock a new one beside it.",
+            f"Remove it as its owner or as root (rm {quote(path)}), then run the same command "
+            "again.",
+        )
 
 
 def _acquire(fd: int, path: str, tell_waiting, clock) -> None:
