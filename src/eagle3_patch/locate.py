@@ -16,8 +16,9 @@ import stat
 import sys
 from typing import TYPE_CHECKING, NamedTuple
 
-from eagle3_patch.errors import InterpreterError, SGLangNotFound, TargetUnreadable
+from eagle3_patch.errors import InterpreterError, SGLangNotFound
 from eagle3_patch.hints import quote
+from eagle3_patch.sources import unreadable
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -102,13 +103,7 @@ def _holds_srt(package_dir: str) -> bool:
     try:
         return stat.S_ISDIR(os.stat(os.path.join(package_dir, "srt")).st_mode)
     except PermissionError as exc:
-        raise TargetUnreadable(
-            f"Cannot read {package_dir}: {exc.strerror}.",
-            "eagle3-patch reads SGLang's model files to tell their state, and this user may "
-            "not search that folder.",
-            "Run the command as a user who can read them (e.g. the owner of that site-packages, "
-            f"or with sudo), or make it searchable: chmod a+rx {quote(package_dir)}",
-        ) from None
+        raise unreadable(package_dir, exc, "a+rx") from None
     except OSError:
         return False
 

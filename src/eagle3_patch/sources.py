@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from eagle3_patch.analysis import SourceFile
 
 
-def _unreadable(path: str, exc: OSError, mode: str) -> TargetUnreadable:
+def unreadable(path: str, exc: OSError, mode: str) -> TargetUnreadable:
+    """The error for a model file or folder this user may not read (``mode``: the chmod that fixes it)."""
     return TargetUnreadable(
         f"Cannot read {path}: {exc.strerror}.",
         "eagle3-patch reads the model files to tell their state, and this user may not.",
@@ -30,7 +31,7 @@ def read_model_file(path: str) -> bytes:
     try:
         return read_bytes(path)
     except OSError as exc:
-        raise _unreadable(path, exc, "a+r") from None
+        raise unreadable(path, exc, "a+r") from None
 
 
 def _is_file(path: str) -> bool:
@@ -62,7 +63,7 @@ class Sources(Mapping):
             self.paths = {name: os.path.join(folder, name) for name in sorted(names)
                           if _is_file(os.path.join(folder, name))}
         except OSError as exc:
-            raise _unreadable(folder, exc, "a+rx") from None
+            raise unreadable(folder, exc, "a+rx") from None
         self.data = {name: read_model_file(path) for name, path in self.paths.items()}
         self._parsed: dict[str, SourceFile] = {}
         if earlier is not None:
