@@ -192,7 +192,6 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-
 def program() -> None:
     """The ``eagle3-patch`` program (and ``python -m eagle3_patch``): ``main``, tuned for a
     process that starts, decides and exits."""

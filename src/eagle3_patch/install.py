@@ -194,9 +194,9 @@ def ensure_writable(paths: list[str]) -> None:
             raise _refuse(link, f"Its folder {link_folder} (for the backup) is not writable "
                                 "by this user.")
         for pyc in _bytecode(link):
-            if not os.access(os.path.dirname(pyc), os.W_OK | os.X_OK):
-                raise _refuse(pyc, f"Its cached bytecode in {os.path.dirname(pyc)} cannot be "
-                                   "refreshed.")
+            cache = os.path.dirname(pyc)
+            if not os.access(cache, os.W_OK | os.X_OK):
+                raise _refuse(pyc, f"Its cached bytecode in {cache} cannot be refreshed.")
 
 
 def _tell_waiting(lock_path: str) -> None:
