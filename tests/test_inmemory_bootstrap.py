@@ -270,13 +270,19 @@ def test_a_multiprocessing_spawn_child_gets_the_patched_class(bare_python, stand
     assert done.stdout.split() == ["True", "patched"]
 
 
+def _plant_in_memo(env: dict, stand_in, result: str) -> Path:
+    """Replace the one memoised compiled module by code that returns ``result``; the memo."""
+    (memo,) = (Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir()
+    other = PATCHED.replace('return "patched"', f'return "{result}"')
+    memo.write_bytes(marshal.dumps(compile(other, str(_module(stand_in).resolve()), "exec")))
+    return memo
+
+
 def test_compiled_code_is_memoised_in_the_users_cache_folder(bare_python, stand_in, tmp_path):
     env = handoff(stand_in)
     assert report(bare_python, env, tmp_path)["result"] == "patched"
-    (memo,) = (Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir()
     # Prove the next process reads it: give it code only the memo holds.
-    other = PATCHED.replace('return "patched"', 'return "from the memo"')
-    memo.write_bytes(marshal.dumps(compile(other, str(_module(stand_in).resolve()), "exec")))
+    _plant_in_memo(env, stand_in, "from the memo")
     assert report(bare_python, env, tmp_path)["result"] == "from the memo"
 
 
@@ -312,8 +318,6 @@ def test_without_an_absolute_home_nothing_is_memoised_in_the_working_directory(b
 def test_a_memo_folder_others_may_write_is_not_trusted(bare_python, stand_in, tmp_path):
     env = handoff(stand_in)
     assert report(bare_python, env, tmp_path)["result"] == "patched"
-    (memo,) = (Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir()
-    other = PATCHED.replace('return "patched"', 'return "planted by another user"')
-    memo.write_bytes(marshal.dumps(compile(other, str(_module(stand_in).resolve()), "exec")))
+    memo = _plant_in_memo(env, stand_in, "planted by another user")
     memo.parent.chmod(0o777)
     assert report(bare_python, env, tmp_path)["result"] == "patched"
