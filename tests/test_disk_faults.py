@@ -290,6 +290,7 @@ def test_a_symlink_planted_as_the_lock_is_refused_and_nothing_is_created_through
     result = s.run("apply")
     assert result.returncode == 6, result.stderr
     assert f"Cannot write {lock}" in result.stderr and "Traceback" not in result.stderr
+    assert f"rm {lock}" in result.stderr  # the way out, not "run it as the owner"
     assert not named.exists() and lock.is_symlink()
     assert s.read() == original and not s.file().with_name("qwen3_5.py.eagle3-bak").exists()
 

@@ -228,6 +228,13 @@ def locked(folder: str | os.PathLike, tell_waiting=_tell_waiting, clock=time.mon
     except PermissionError as exc:
         raise _refuse(path, f"The lock file cannot be created: {exc.strerror}.") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotWritable(
+                f"Cannot write {path}: it is a symbolic link.",
+                "eagle3-patch takes its lock only on a file of its own, never through a link "
+                "(which could make it create a file anywhere); nothing was changed.",
+                f"Remove the link (rm {quote(path)}), then run the same command again.",
+            ) from None
         raise _write_failed(path, exc) from None
     try:
         _refuse_foreign_lock(fd, os.fspath(folder), path)
