@@ -80,6 +80,10 @@ class Script:
     meta_fields: dict[str, Any] = field(default_factory=dict)
     # Acceptance detail in the finished chunk, under this release's field names (None: none).
     acceptance_release: str | None = None
+    # A request with return_logprob is answered in one JSON body (SGLang's non-stream reply):
+    # each output token's [logprob, id, text], and these candidates per position (None: the
+    # server returns no top logprobs).
+    top_logprobs: list[list[tuple[int, float]]] | None = None
 
 
 # What _calculate_spec_decoding_metrics names the accepted and proposed counts and the histogram.
@@ -243,6 +247,9 @@ class _Handler(BaseHTTPRequestHandler):
         if script.http_status != 200:
             self._send_json(script.http_status, {"error": {"message": "scripted failure"}})
             return
+        if body.get("return_logprob"):
+            self._send_json(200, _with_logprobs(body, script))
+            return
         self._in_flight = self.owner.gauge is not None
         if self._in_flight:
             self.owner.gauge.enter(self.owner.url)
@@ -327,6 +334,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _with_logprobs(body: dict[str, Any], script: Script) -> dict[str, Any]:
+    n = body["sampling_params"]["max_new_tokens"]
+    ids = script.output_ids[:n]
+    meta: dict[str, Any] = {
+        "completion_tokens": len(ids),
+        "finish_reason": {"type": "length", "length": n},
+        "output_token_logprobs": [[-0.5, token, None] for token in ids],
+    }
+    if script.top_logprobs is not None:
+        k = body.get("top_logprobs_num") or 0
+        meta["output_top_logprobs"] = [[[lp, tid, None] for tid, lp in top[:k]] for top in script.top_logprobs[:n]]
+    return {"text": "".join(f"<{t}>" for t in ids), "output_ids": ids, "meta_info": meta}
 
 
 class NotSGLang:

@@ -90,6 +90,74 @@ def test_mismatch_reports_the_first_diverging_position(clock):
     assert "4/6 (67%)" in table.stdout
 
 
+def _diverging_with_candidates(eagle3_top, baseline_top):
+    """Servers whose outputs part at token 7 of chat-trip, each giving these candidates there
+    (a function of the two tokens: (eagle3 token, baseline token) -> [(id, logprob), ...])."""
+
+    def tops(script, tops_at_7):
+        script.top_logprobs = [[(t, -0.01), (t + 1, -5.0)] for t in script.output_ids]
+        if tops_at_7 is not None:
+            script.top_logprobs[7] = tops_at_7
+        else:
+            script.top_logprobs = None
+        return script
+
+    def eagle3(body):
+        script = eagle3_script(body)
+        e = script.output_ids[7]
+        return tops(script, eagle3_top(e, e + 1) if "Lisbon" in body["text"] else [(e, -0.01), (e + 2, -5.0)])
+
+    def baseline(body):
+        script = slow_baseline(body)
+        e = script.output_ids[7]
+        if "Lisbon" in body["text"]:
+            script.output_ids[7] += 1
+            return tops(script, baseline_top(e, e + 1))
+        return tops(script, [(e, -0.01), (e + 2, -5.0)])
+
+    return eagle3, baseline
+
+
+@pytest.mark.parametrize(
+    ("eagle3_top", "baseline_top", "verdict"),
+    [
+        # Each server prefers its own token by a hair: bf16 rounding, not a loss.
+        (lambda e, b: [(e, -0.69), (b, -0.70)], lambda e, b: [(b, -0.69), (e, -0.71)], "near-tie"),
+        # The plain server prefers its token by 2.4 nats: the EAGLE-3 server lost it.
+        (lambda e, b: [(e, -0.69), (b, -0.70)], lambda e, b: [(b, -0.1), (e, -2.5)], "real"),
+        # The plain server does not even rank the EAGLE-3 token second.
+        (lambda e, b: [(e, -0.69), (b, -0.70)], lambda e, b: [(b, -0.1), (b + 5, -0.2)], "real"),
+        # No top logprobs from a server: said, never guessed.
+        (lambda e, b: [(e, -0.69), (b, -0.70)], lambda e, b: None, "unexplained"),
+    ],
+    ids=["near-tie", "clear-margin", "not-runner-up", "no-logprobs"],
+)
+def test_divergence_is_classified_by_both_servers_leading_candidates(clock, eagle3_top, baseline_top, verdict):
+    respond_e, respond_b = _diverging_with_candidates(eagle3_top, baseline_top)
+    with StandIn(clock, respond_e) as eagle3, StandIn(clock, respond_b, speculative=False) as baseline:
+        result = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
+        table = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    # Two runs diverge at the same place: probed once, with the position's candidates.
+    [divergence] = report["divergences"]
+    assert (divergence["prompt_id"], divergence["position"], divergence["verdict"]) == ("chat-trip", 7, verdict)
+    assert divergence["baseline_token"] == divergence["eagle3_token"] + 1
+    probes = [b for b in baseline.bodies if b.get("return_logprob")]  # one per bench invocation
+    assert [(p["sampling_params"]["max_new_tokens"], p["top_logprobs_num"]) for p in probes] == [(8, 2)] * 2
+    if verdict != "unexplained":
+        assert divergence["eagle3"]["top"][0] == [divergence["eagle3_token"], -0.69]
+    assert f"-> {verdict.upper()}" in table.stdout
+
+
+def test_matching_outputs_send_no_logprob_probe(clock):
+    with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, slow_baseline, speculative=False) as baseline:
+        result = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["divergences"] == []
+    assert not any(b.get("return_logprob") for b in eagle3.bodies + baseline.bodies)
+
+
 def test_early_stop_with_json_prints_partial_figures_then_fails(clock):
     served = []
 

@@ -218,6 +218,43 @@ class SGLangClient:
             raise failures.failed_to_connect(self.url, "POST /generate", self.timeout, exc) from exc
         return recording
 
+    async def top_candidates(self, text: str, position: int, ignore_eos: bool) -> tuple[list[int], list[tuple[int, float]]]:
+        """Generate greedily up to and including ``position``; return the output token ids and
+        the two best ``(token id, logprob)`` candidates at ``position`` (empty when the server
+        returns no top logprobs)."""
+        body = {
+            "text": text,
+            "sampling_params": {"temperature": 0.0, "max_new_tokens": position + 1, "ignore_eos": ignore_eos},
+            "return_logprob": True,
+            "top_logprobs_num": 2,
+        }
+        try:
+            async with self._open("POST", "/generate", body) as response:
+                await self._check_status("POST /generate", response)
+                raw = await response.read()
+        except aiohttp.ClientResponseError as exc:
+            raise failures.not_sglang(self.url, f"POST /generate answered badly: {exc.message}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise failures.failed_to_connect(self.url, "POST /generate", self.timeout, exc) from exc
+        try:
+            out = json.loads(raw)
+        except ValueError as exc:
+            raise failures.not_sglang(self.url, "a /generate answer with logprobs was not JSON") from exc
+        meta = out.get("meta_info") if isinstance(out, dict) else None
+        if not isinstance(meta, dict):
+            raise failures.not_sglang(self.url, "a /generate answer with logprobs has no 'meta_info' object")
+        tokens = meta.get("output_token_logprobs")
+        ids = [entry[1] for entry in tokens] if _entries(tokens) else out.get("output_ids")
+        if not isinstance(ids, list) or not all(_is_count(i) for i in ids):
+            raise failures.not_sglang(self.url, "a /generate answer with logprobs names no output token ids")
+        tops = meta.get("output_top_logprobs")
+        if not isinstance(tops, list) or position >= len(tops) or tops[position] is None:
+            return ids, []
+        if not _entries(tops[position]):
+            raise failures.not_sglang(self.url, "'meta_info.output_top_logprobs' is not [logprob, token id, text] entries")
+        ranked = sorted(((entry[1], float(entry[0])) for entry in tops[position]), key=lambda c: -c[1])
+        return ids, ranked[:2]
+
     def _open(self, method: str, path: str, body: Any = None) -> Any:
         if self._session is None:
             raise RuntimeError("SGLangClient is used outside `async with`")
@@ -287,6 +324,14 @@ class SGLangClient:
         if isinstance(reason, dict) and reason.get("type") == "abort":
             raise failures.aborted(self.url, count, reason.get("message"))
         return reason is not None
+
+
+def _entries(value: Any) -> bool:
+    """SGLang's logprob entries: ``[logprob, token_id, text or null]`` each."""
+    return isinstance(value, list) and all(
+        isinstance(e, list) and len(e) >= 2 and isinstance(e[0], (int, float)) and not isinstance(e[0], bool)
+        and _is_count(e[1]) for e in value
+    )
 
 
 def _is_count(value: Any) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from eagle3_patch.bench.client import SGLangClient
+from eagle3_patch.bench.divergence import explain
 from eagle3_patch.bench.interrupt import run_interruptible
 from eagle3_patch.bench.load import server_load
 from eagle3_patch.bench.prompts import (
@@ -172,6 +173,7 @@ async def _measure(
             await run_levels(session, prompts, clients, clock, progress=_show_progress)
         else:
             await run_bench(session, prompts, clients, progress=_show_progress)
+        await explain(session, prompts, clients)
 
 
 def _show_progress(step: Step | LevelStep) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from eagle3_patch.bench.divergence import Candidates, Divergence
 from eagle3_patch.bench.loadreport import load_json, render_load, write_load_plot
 from eagle3_patch.bench.plotting import save_figure
 from eagle3_patch.bench.runner import BenchSession
@@ -49,6 +50,7 @@ def to_json(session: BenchSession, summary: Summary, partial: bool = False, erro
         },
         "requests": requests,
         "comparisons": [asdict(c) for c in session.comparisons],
+        "divergences": [asdict(d) for d in session.divergences],
         **load_json(session),
     }
 
@@ -108,6 +110,9 @@ def render_text(session: BenchSession, summary: Summary, color: bool, partial: s
                 f"  {c.prompt_id} run {c.run}: first divergence at token {c.first_divergence} "
                 f"(EAGLE-3 {c.eagle3_tokens} tokens, baseline {c.baseline_tokens})"
             )
+    if session.divergences:
+        lines += ["", bold("Where the outputs part (each server's two best candidates, logprob gap):")]
+        lines += [_divergence_row(d) for d in session.divergences]
     if settings.under_load:
         lines += ["", *render_load(session, color)]
     for note in session.notes:
@@ -179,6 +184,19 @@ def import_pyplot() -> Any:
             "Run: pip install 'eagle3-patch[plot]'",
         ) from exc
     return pyplot
+
+
+def _divergence_row(d: Divergence) -> str:
+    def side(name: str, candidates: Candidates | None) -> str:
+        if candidates is None:
+            return f"{name} -"
+        top = " ".join(f"{tid}:{logprob:.4f}" for tid, logprob in candidates.top)
+        gap = f"{candidates.gap:.4f}" if candidates.gap is not None else "-"
+        return f"{name} [{top}] gap {gap}"
+
+    return (f"  {d.prompt_id} run {d.run} token {d.position}: EAGLE-3 {d.eagle3_token}, baseline "
+            f"{d.baseline_token}; {side('EAGLE-3', d.eagle3)}; {side('baseline', d.baseline)} -> "
+            f"{d.verdict.upper()}: {d.reason}")
 
 
 def _rate(figures: ServerFigures | None) -> Spread | None:

@@ -50,6 +50,8 @@ class BenchSession:
     requests: list[RequestFigures] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Each single-stream divergence with both servers' leading candidates (bench.divergence).
+    divergences: list = field(default_factory=list)
     level_runs: list[LevelRun] = field(default_factory=list)
 
 
