@@ -170,6 +170,13 @@ def build_target(out: str, special_ids: dict[str, int], constant: bool) -> None:
         else:
             model.lm_head.weight.mul_(25.0)  # logits spread by several nats: few near-ties
     model.save_pretrained(out, safe_serialization=True)
+    # transformers folds full_attention_interval into layer_types when it saves; SGLang's own
+    # Qwen3_5TextConfig (0.5.12) still reads it, as real Qwen3.5 checkpoints carry it.
+    path = os.path.join(out, "config.json")
+    with open(path, encoding="utf-8") as handle:
+        saved = json.load(handle)
+    saved["text_config"]["full_attention_interval"] = TEXT["full_attention_interval"]
+    _write_json(path, saved)
 
 
 def build_drafter(out: str, agree: bool) -> None:

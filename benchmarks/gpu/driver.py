@@ -34,6 +34,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -275,8 +276,12 @@ class Run:
 
     # -- phases ------------------------------------------------------------------------------
     def phase_stock(self) -> None:
-        status = self.e3("status", "--json")
-        self.record("stock", "status", _status(status))
+        status = _status(self.e3("status", "--json"))
+        if status["state"] != "unpatched" and not self.dry_run:
+            # A patch left by an earlier run would hide the failure this phase is about.
+            self.record("stock", "revert_first", self.e3("revert", "--json"))
+            status = _status(self.e3("status", "--json"))
+        self.record("stock", "status", status)
         plan = self.e3("serve", "--model", self.model("target-const"), "--drafter", self.model("drafter-agree"),
                        "--dry-run", "--json", "--", *TINY_FLAGS, "--port", str(PORTS["stock"]))
         launch = plan.get("json") or {"argv": [], "env": {}}
@@ -288,9 +293,18 @@ class Run:
         state = server.wait_up(min(420, self.left()))
         outcome = {"came_up": state}
         if state == "up":
-            code, body = _post(server.url + "/generate", {"text": "Hello, world.", "sampling_params": {
-                "max_new_tokens": 8, "temperature": 0.0}}, timeout=min(300, self.left()))
-            outcome["generate"] = {"http_status": code, "body": body[:1000]}
+            answer: dict = {}
+            request = threading.Thread(target=lambda: answer.update(zip(("http_status", "body"), _post(
+                server.url + "/generate", {"text": "Hello, world.", "sampling_params": {
+                    "max_new_tokens": 8, "temperature": 0.0}}, timeout=min(300, self.left())))))
+            request.start()
+            # The stock server has sized its memory by now; the plain servers a later phase
+            # needs start while it runs its first forward pass.
+            if "inmemory" in self.phases:
+                for label, (target, _, plain) in PAIRS.items():
+                    self.record("stock", f"up-{plain}", self.plain(plain, target))
+            request.join()
+            outcome["generate"] = {"http_status": answer.get("http_status"), "body": str(answer.get("body"))[:1000]}
             try:
                 outcome["exit_code"] = server.proc.wait(min(120, max(self.left(), 1)))
             except subprocess.TimeoutExpired:
@@ -522,6 +536,22 @@ def verdict(results: dict) -> dict:
     return checks
 
 
+def merge(parts: list[dict]) -> dict:
+    """Runs listed in order, each phase from the last run that did it, the verdict recomputed."""
+    merged: dict = {"runs": [], "phases": {}}
+    for part in parts:
+        merged["runs"] += part.get("runs", [])
+        for phase in next(iter(part.get("runs", [])), {}).get("phases", []) or part.get("phases", {}):
+            if phase in part.get("phases", {}):
+                merged["phases"][phase] = part["phases"][phase]
+                merged["phases"][phase]["from_run"] = part["runs"][0]["started"] if part.get("runs") else None
+        for key in ("models", "imports"):
+            if key in part:
+                merged[key] = part[key]
+    merged["verdict"] = verdict(merged)
+    return merged
+
+
 def _load(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -542,11 +572,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dry-run", action="store_true", help="print the plan; start nothing")
     show = sub.add_parser("render", help="RESULTS.md from a results.json")
     show.add_argument("results")
+    join = sub.add_parser("merge", help="one results.json from runs that each did some phases")
+    join.add_argument("results", nargs="+", help="results.json files, oldest first; a later phase replaces an earlier")
+    join.add_argument("--note", action="append", default=[], help="a sentence for the record's notes (repeatable)")
     args = parser.parse_args(argv)
     if args.command == "render":
         from render_results import render
 
         sys.stdout.write(render(_load(args.results)))
+        return 0
+    if args.command == "merge":
+        merged = merge([_load(path) for path in args.results])
+        merged["notes"] = args.note
+        json.dump(merged, sys.stdout, indent=2, sort_keys=True)
+        print()
         return 0
     phases = [p for p in args.phases.split(",") if p]
     unknown = sorted(set(phases) - set(PHASES))

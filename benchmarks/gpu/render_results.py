@@ -110,7 +110,7 @@ def render(results: dict) -> str:
                 acceptance = figures.get("acceptance") or {}
                 out.append(f"| {level.get('concurrency')} | {role} | {figures.get('requests')} | "
                            f"{_fmt(figures.get('throughput_tok_s'), 1)} | {_fmt(figures.get('tau'))} | "
-                           f"{acceptance.get('histogram_field', '-')}: {acceptance.get('histogram', '-')} |")
+                           f"{acceptance.get('histogram', '-')} (fields: {acceptance.get('fields', '-')}) |")
         out += ["", f"Crossover: `{json.dumps(load.get('crossover'))}`"]
     else:
         out.append("Not measured in this record.")
@@ -120,4 +120,6 @@ def render(results: dict) -> str:
                 f"{len(imports.get('imported', []))} of the {len(imports.get('carried', []))} carried distributions were "
                 f"imported by some server process (PYTHONPROFILEIMPORTTIME); not imported: "
                 f"{', '.join(imports.get('not_imported', [])) or 'none'}."]
+    if results.get("notes"):
+        out += ["", "## Notes", ""] + [f"- {note}" for note in results["notes"]]
     return "\n".join(out) + "\n"

@@ -144,7 +144,8 @@ def pack(site: str, carry: str, part_bytes: int = PART_BYTES) -> list[str]:
     with open(archive, "wb") as out:
         tar = subprocess.Popen(["tar", "-C", site, "--sort=name", "--mtime=@0", "--owner=0", "--group=0",
                                 "-cf", "-", "."], stdout=subprocess.PIPE)
-        subprocess.run(["xz", "-T0", "-6", "-c"], stdin=tar.stdout, stdout=out, check=True)
+        with tar.stdout:
+            subprocess.run(["xz", "-T0", "-6", "-c"], stdin=tar.stdout, stdout=out, check=True)
         if tar.wait() != 0:
             raise RuntimeError("tar failed")
     parts = []
