@@ -200,3 +200,12 @@ def test_built_models_load_in_sglang_and_the_constant_target_always_picks_token_
     assert not report["drafter-random"]["norm_zero"]
     assert agree["config"]["eagle_config"]["eagle_aux_hidden_state_layer_ids"] == [1, 3, 5]
     assert {"d2t", "t2d", "fc.weight", "midlayer.self_attn.q_proj.weight", "lm_head.weight"} <= set(agree["names"])
+
+
+def test_committed_record_is_what_render_makes_of_its_json_and_every_check_passed():
+    results = json.loads((KIT / "results.json").read_text())
+    render = _module("render_results").render
+    assert (KIT / "RESULTS.md").read_text() == render(results)
+    assert driver.verdict(results) == results["verdict"]
+    assert results["verdict"] and all(results["verdict"].values())
+    assert {"stock", "patched", "inmemory", "load"} <= set(results["phases"])
