@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+from eagle3_patch.bench import failures
 from eagle3_patch.bench.client import ServerInfo, SGLangClient
 from eagle3_patch.bench.load import LevelRun, Timeline
 from eagle3_patch.bench.prompts import Prompt
@@ -131,6 +132,8 @@ async def run_levels(
         runs: dict[str, LevelRun] = {}
         for index, role in enumerate(roles, 1):
             runs[role] = await _closed_loop(session, prompts, clients[role], role, n, clock)
+            if not runs[role].requests:
+                raise failures.nothing_measured(clients[role].url, n, settings.duration_s)
             session.level_runs.append(runs[role])
             progress(LevelStep(level * len(roles) + index, total, runs[role]))
         if len(runs) == 2:
