@@ -78,6 +78,8 @@ class Script:
     hold_after_chunks: int | None = None
     chunk_fields: dict[str, Any] = field(default_factory=dict)
     meta_fields: dict[str, Any] = field(default_factory=dict)
+    # The cumulative completion_tokens each chunk reports, instead of the tokens sent so far.
+    reported_counts: list[int] | None = None
     # Acceptance detail in the finished chunk, under this release's field names (None: none).
     acceptance_release: str | None = None
     # A request with return_logprob is answered in one JSON body (SGLang's non-stream reply):
@@ -295,7 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "finish_reason": None,
                 "prompt_tokens": len(body["text"].split()),
                 "weight_version": "default",
-                "completion_tokens": sent,
+                "completion_tokens": sent if script.reported_counts is None else script.reported_counts[index],
                 "cached_tokens": 0,
                 "reasoning_tokens": 0,
             }

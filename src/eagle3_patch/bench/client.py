@@ -307,6 +307,11 @@ class SGLangClient:
         count = meta.get("completion_tokens", len(recording.output_ids))
         if not _is_count(count):
             raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info.completion_tokens' is not a token count")
+        before = recording.chunks[-1].completion_tokens if recording.chunks else 0
+        if count < before:
+            # Cumulative by definition; throughput counts each chunk as count - before.
+            raise failures.not_sglang(
+                self.url, f"a /generate chunk's 'meta_info.completion_tokens' went down from {before} to {count}")
         for name in ("spec_verify_ct", *COUNT_FIELDS):
             if meta.get(name) is not None and not _is_count(meta[name]):
                 raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a count")
