@@ -14,7 +14,7 @@ import pytest
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.serve.drafter import download_command, local_drafter as resolve_drafter
-from serve_fixtures import HUB_REPO, hub_snapshot, run_python, write_drafter, write_target
+from serve_fixtures import HUB_REPO, base_env, hub_snapshot, run_python, serve, write_drafter, write_target
 
 RESOLVE = """
 import json, sys
@@ -170,3 +170,22 @@ def test_hub_target_no_exist_marker_is_reported_as_such(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("version", "cli"), [("0.33.5", "huggingface-cli download"), ("1.2.0", "hf download")])
 def test_download_command_matches_the_installed_hub_cli(version: str, cli: str) -> None:
     assert download_command(HUB_REPO, "full", version) == f"{cli} {HUB_REPO} --include 'full/*'"
+
+
+@pytest.mark.parametrize("spelling", [["--revision", "v2"], ["--revisio", "v2"], ["--rev=v2"]])
+def test_the_drafter_is_checked_against_the_revision_sglang_will_load_however_it_is_spelled(
+        spelling: list[str], site, tmp_path: Path) -> None:
+    installed = site("0.5.23")
+    hf_home = tmp_path / "hf"
+    write_target(hub_snapshot(hf_home, "Qwen/Qwen3.6-27B", "a" * 40))  # main: hidden 5120, as the drafter
+    other = hub_snapshot(hf_home, "Qwen/Qwen3.6-27B", "b" * 40)
+    write_target(other, hidden=4096)
+    (other.parent.parent / "refs" / "main").write_text("a" * 40)
+    (other.parent.parent / "refs" / "v2").write_text("b" * 40)
+    drafter = write_drafter(tmp_path / "compressed")
+
+    done = serve(["--model", "Qwen/Qwen3.6-27B", "--drafter", str(drafter), "--dry-run", "--", *spelling],
+                 base_env(HF_HOME=str(hf_home), PYTHONPATH=str(installed.root)))
+
+    assert done.returncode == 8, done.stderr
+    assert "field `hidden_size`" in done.stderr and str(other / "config.json") in done.stderr
