@@ -62,6 +62,7 @@ def test_target_from_the_local_hub_cache(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_target_not_cached_skips_the_checks_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # online, SGLang can fetch it
     text, skipped = target_text_config("Qwen/Qwen3.6-27B")
 
     report = check_drafter(write_drafter(tmp_path / "compressed"), text, skipped)

@@ -69,6 +69,7 @@ def target_text_config(model: str, revision: str | None = None) -> tuple[TargetT
         )
     at = f"{model}@{revision}" if revision else model
     try:
+        import huggingface_hub
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None, f"huggingface_hub is not installed, so the cache of {at} cannot be read"
@@ -81,10 +82,28 @@ def target_text_config(model: str, revision: str | None = None) -> tuple[TargetT
             "--model takes a local model folder or an id like Qwen/Qwen3.6-27B.",
         ) from None
     if cached is None:
+        if huggingface_hub.constants.HF_HUB_OFFLINE:
+            raise _offline_and_not_cached(model, revision, at)
         return None, f"{at} config.json is not in the local Hugging Face cache (SGLang will download it)"
     if not isinstance(cached, str):
         return None, f"the Hugging Face cache records that {at} has no config.json (a .no_exist marker)"
     return _text_of(Path(cached), read_json(Path(cached), "target config")), ""
+
+
+def _offline_and_not_cached(model: str, revision: str | None, at: str) -> BadInput:
+    import huggingface_hub
+
+    from eagle3_patch.serve.drafter import hub_download_command
+
+    download = hub_download_command(huggingface_hub.__version__, model,
+                                    *(["--revision", revision] if revision else []))
+    return BadInput(
+        f"Target model {at} is not in the local Hugging Face cache "
+        f"({huggingface_hub.constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE is set.",
+        "Offline, SGLang cannot download it either: the server would fail at start-up.",
+        f"Download it where the Hub is reachable, then run again:\n  {download}\n"
+        "or unset HF_HUB_OFFLINE, or pass --model a local model folder.",
+    )
 
 
 def check_drafter(folder: Path, target: TargetText | None, skipped_because: str = "no target config given") -> DrafterReport:
