@@ -24,7 +24,7 @@ from eagle3_patch.bench.prompts import (
     select_buckets,
 )
 from eagle3_patch.bench.report import check_plot_target, render_text, summary_of, to_json, write_plot
-from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Step, run_bench, run_levels
+from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Notice, Step, run_bench, run_levels
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
 from eagle3_patch.errors import BenchFailed, Interrupted
 
@@ -138,7 +138,10 @@ async def _measure(
         await explain(session, prompts, clients)
 
 
-def _show_progress(step: Step | LevelStep) -> None:
+def _show_progress(step: Step | LevelStep | Notice) -> None:
+    if isinstance(step, Notice):
+        click.echo(f"Note: {step.text}", err=True)
+        return
     if isinstance(step, LevelStep):
         _show_level(step)
         return
