@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import subprocess
 import zipfile
 
 import pytest
+
+import realenv
 
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, LaunchDialect
 from eagle3_patch.serve.plan import FLAG_ALIASES, SHORTEST_PREFIX, build_plan, flag_value
@@ -162,3 +167,34 @@ def test_each_shortest_prefix_is_unambiguous_and_one_shorter_is_not_in_every_rel
         assert not [f for f in others if f.startswith(flag[:length])], flag
         # One character less is ambiguous, so SGLang itself refuses it: no shorter spelling to read.
         assert [f for f in others if f.startswith(flag[:length - 1])], flag
+
+
+# SGLang 0.5.12's own parser: what it reads each spelling as (argparse, allow_abbrev).
+REAL_PARSE = """
+import argparse, json, sys
+from sglang.srt.server_args import ServerArgs
+parser = argparse.ArgumentParser()
+ServerArgs.add_cli_args(parser)
+args = parser.parse_args(["--model-path", "m", *sys.argv[1:]])
+print(json.dumps({"revision": args.revision, "model_path": args.model_path,
+                  "draft": args.speculative_draft_model_path}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spelling", [["--revisio", "v2"], ["--rev=v2"], ["--model-pat", "v2"],
+                                      ["--speculative-draft-model-p", "v2"], ["--revisions", "v2"]])
+def test_names_flag_reads_each_spelling_as_sglangs_own_parser_does(spelling: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    done = subprocess.run([str(realenv.ensure_real_venv()), "-c", REAL_PARSE, *spelling],
+                          capture_output=True, text=True, timeout=300, env=env)
+    parsed = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+    ours = {flag: flag_value(spelling, flag)
+            for flag in ("--revision", "--model-path", "--speculative-draft-model-path")}
+    if parsed is None:  # SGLang refuses the spelling: then it names none of our flags either
+        assert "unrecognized arguments" in done.stderr or "ambiguous" in done.stderr, done.stderr
+        assert set(ours.values()) == {None}
+    else:
+        assert ours["--revision"] == parsed["revision"]
+        assert ours["--speculative-draft-model-path"] == parsed["draft"]
+        assert (ours["--model-path"] or "m") == parsed["model_path"]
