@@ -77,7 +77,7 @@ def unwritable_reason(sglang: SGLangInstall) -> str | None:
     Only permissions and read-only filesystems count: a full disk passes this
     check and still fails the write (exit 6), since falling back would hide it.
     """
-    refusal = _unwritable(sglang, [path for path in target_paths(sglang) if os.path.isfile(path)])
+    refusal = _unwritable(sglang, [path for path in target_paths(sglang) if os.path.isfile(path)], in_memory=False)
     return refusal.why if refusal else None
 
 

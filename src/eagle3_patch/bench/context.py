@@ -78,7 +78,9 @@ async def fitting_prompts(
 async def _limit(client: SGLangClient, info: ServerInfo) -> ContextLimit | None:
     models = await client.optional_json("GET", "/v1/models")
     cards = models.get("data") if isinstance(models, dict) else None
-    lengths = [card.get("max_model_len") for card in cards if isinstance(card, dict)] if isinstance(cards, list) else []
+    if not isinstance(cards, list):
+        cards = []
+    lengths = [card.get("max_model_len") for card in cards if isinstance(card, dict)]
     context = next((n for n in lengths if _count(n, 1)), info.context_length)
     if context is None:
         return None

@@ -146,7 +146,8 @@ def judge_drafter(
     aux = eagle_config.get("eagle_aux_hidden_state_layer_ids") if eagle_config else None
     # SGLang flags one target layer per id and the drafter's fc takes one hidden state per id:
     # no id, or the same id twice, leaves the drafter fed fewer states than it was trained on.
-    if aux is not None and not (isinstance(aux, list) and aux and all(map(_index, aux)) and len(set(aux)) == len(aux)):
+    if aux is not None and not (isinstance(aux, list) and aux and all(map(_index, aux))
+                                and len(set(aux)) == len(aux)):
         _refuse(config_file, "eagle_config.eagle_aux_hidden_state_layer_ids", aux,
                 f"a non-empty list of distinct layer indices from 0 to {MAX_LAYER_ID - 1}",
                 "Re-download the drafter's config.json.")
