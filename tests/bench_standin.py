@@ -1,13 +1,15 @@
 """A loopback stand-in for an SGLang server, following SGLang's real HTTP schema.
 
-It answers ``/server_info``, ``/health`` and streaming ``POST /generate`` the way
-``sglang/srt/entrypoints/http_server.py`` and ``managers/tokenizer_manager.py`` do
-(0.5.12 and 0.5.23 agree): SSE ``data: <json>`` chunks with cumulative ``output_ids``
+It answers ``/server_info``, ``/health``, ``/v1/models``, ``/v1/tokenize`` and streaming
+``POST /generate`` the way ``sglang/srt/entrypoints/http_server.py``, ``managers/tokenizer_manager.py``
+and ``entrypoints/openai/serving_tokenize.py`` do (0.5.12 and 0.5.23 agree; its tokenizer is one token
+per whitespace-separated word): SSE ``data: <json>`` chunks with cumulative ``output_ids``
 (or deltas with ``incremental_streaming_output``), ``meta_info.completion_tokens``, a
 dict ``finish_reason`` on the last chunk together with the speculative counters, then
 ``data: [DONE]``. It validates request bodies like 0.5.23's contract gate, which
 rejects unknown ``sampling_params`` keys with HTTP 400. Given ``api_key`` it gates requests
-the way ``--api-key`` does (``srt/utils/auth.py``, ``decide_request_auth``, 0.5.23).
+the way ``--api-key`` does (``srt/utils/auth.py``, ``decide_request_auth``, 0.5.23). A prompt that
+does not fit its ``context_length`` is refused inside the stream, with SGLang's own words.
 
 Timing is scripted, not measured: stand-ins share a ``ScriptedClock``, and before
 writing each chunk a stand-in pushes that chunk's scripted time onto it. The client
@@ -78,6 +80,8 @@ class Script:
     hold_after_chunks: int | None = None
     chunk_fields: dict[str, Any] = field(default_factory=dict)
     meta_fields: dict[str, Any] = field(default_factory=dict)
+    # The cumulative completion_tokens each chunk reports, instead of the tokens sent so far.
+    reported_counts: list[int] | None = None
     # Acceptance detail in the finished chunk, under this release's field names (None: none).
     acceptance_release: str | None = None
     # A request with return_logprob is answered in one JSON body (SGLang's non-stream reply):
@@ -161,6 +165,17 @@ class StandIn:
     bodies: list[dict[str, Any]] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
     gauge: Gauge | None = None
+    # model_config.context_len: /v1/models' max_model_len. ``--context-length`` is what
+    # /server_info's ``context_length`` shows: None when the server was started without it.
+    context_length: int = 262144
+    context_length_flag: int | None = None
+    # The routes a server older or stranger than SGLang lacks (answered 404).
+    missing_routes: tuple[str, ...] = ()
+
+    @property
+    def reserved_tokens(self) -> int:
+        """The draft-token slots an EAGLE server reserves per request (``num_reserved_tokens``)."""
+        return max(1 * 3, 4) if self.speculative else 0
 
     def server_info(self) -> dict[str, Any]:
         spec = {
@@ -178,9 +193,30 @@ class StandIn:
             "stream_interval": 1,
             "incremental_streaming_output": self.incremental,
             **spec,
+            "context_length": self.context_length_flag,
+            "max_total_num_tokens": 1_000_000,
+            "max_req_input_len": min(self.context_length - 1, 1_000_000 - 1) - 5,
             "internal_states": [{"last_gen_throughput": 0.0}],
             "version": self.version,
         }
+
+    def models(self) -> dict[str, Any]:
+        card = {"id": self.model_path, "object": "model", "created": 0, "owned_by": "sglang",
+                "root": self.model_path, "parent": None, "max_model_len": self.context_length}
+        return {"object": "list", "data": [card]}
+
+    def context_error(self, body: dict[str, Any]) -> str | None:
+        """TokenizerManager._validate_one_request's refusal of this request, if any."""
+        tokens = len(body["text"].split()) + self.reserved_tokens
+        if tokens >= self.context_length:
+            return (f"The input ({tokens} tokens) is longer than the model's context length "
+                    f"({self.context_length} tokens).")
+        wanted = body["sampling_params"]["max_new_tokens"]
+        if tokens + wanted > self.context_length:
+            return (f"Requested token count exceeds the model's maximum context length of {self.context_length} "
+                    f"tokens. You requested a total of {tokens + wanted} tokens: {tokens} tokens from the input "
+                    f"messages and {wanted} tokens for the completion.")
+        return None
 
     def __enter__(self) -> StandIn:
         standin = self
@@ -224,8 +260,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if not self._authorized():
             return
-        if self.path == "/server_info":
+        if self.path in self.owner.missing_routes:
+            self._send_json(404, {"detail": "Not Found"})
+        elif self.path == "/server_info":
             self._send_json(200, self.owner.server_info())
+        elif self.path == "/v1/models":
+            self._send_json(200, self.owner.models())
         elif self.path == "/health":
             self._send_json(200, {})
         else:
@@ -234,10 +274,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if not self._authorized():
             return
-        if self.path != "/generate":
+        if self.path in self.owner.missing_routes or self.path not in ("/generate", "/v1/tokenize"):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._send_json(404, {"detail": "Not Found"})
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/v1/tokenize":
+            self._tokenize(body)
+            return
         unknown = set(body.get("sampling_params", {})) - SAMPLING_PARAM_KEYS
         if unknown:
             self._send_json(400, {"error": f"unknown field `{sorted(unknown)[0]}`"})
@@ -258,6 +302,15 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self._leave()
 
+    def _tokenize(self, body: dict[str, Any]) -> None:
+        prompt = body.get("prompt")
+        texts = prompt if isinstance(prompt, list) else [prompt]
+        tokens = [[len(word) for word in text.split()] for text in texts]
+        counts = [len(ids) for ids in tokens]
+        self._send_json(200, {"tokens": tokens if isinstance(prompt, list) else tokens[0],
+                              "count": counts if isinstance(prompt, list) else counts[0],
+                              "max_model_len": 131072})  # the tokenizer's model_max_length, not the server's
+
     def _leave(self) -> None:
         """Counted out before the finished chunk goes: once the client has it, it may send its next."""
         if getattr(self, "_in_flight", False):
@@ -269,6 +322,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        refused = self.owner.context_error(body)
+        if refused:
+            self._event({"error": {"message": refused, "code": 400}})
+            self._chunk(b"data: [DONE]\n\n")
+            self._chunk(b"")
+            return
         base, sent = self.owner.clock.now, 0
         for index, size in enumerate(script.chunk_sizes):
             if index == script.stop_after_chunks:
@@ -295,7 +354,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "finish_reason": None,
                 "prompt_tokens": len(body["text"].split()),
                 "weight_version": "default",
-                "completion_tokens": sent,
+                "completion_tokens": sent if script.reported_counts is None else script.reported_counts[index],
                 "cached_tokens": 0,
                 "reasoning_tokens": 0,
             }

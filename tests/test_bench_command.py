@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import sys
 
 import pytest
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
@@ -224,11 +225,12 @@ def test_plot_is_written_as_png(clock, tmp_path):
 
 
 def test_plot_without_matplotlib_is_bad_input_before_any_request(clock, tmp_path, monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
     with StandIn(clock, eagle3_script) as eagle3:
         result = run(clock, "--url", eagle3.url, *ARGS, "--plot", str(tmp_path / "x.png"))
     assert isinstance(result.exception, BadInput)
-    assert "pip install 'eagle3-patch[plot]'" in result.exception.fix
+    assert f"{sys.executable} -m pip install matplotlib" in result.exception.fix
+    assert "eagle3-patch[plot]" not in result.exception.fix  # not a name on PyPI
     assert eagle3.bodies == []
 
 

@@ -188,8 +188,10 @@ def load(tps: float) -> ServerLoad:
         ([(2, 1), (2, 1), (1, 2)], "EAGLE-3 is faster up to 4 concurrent requests and slower from 16."),
         ([(2, 1), (2, 1), (2, 1)], "EAGLE-3 is faster at every level measured, up to 16."),
         ([(1, 2), (2, 1), (2, 1)], "EAGLE-3 is not faster even at 1 concurrent request(s)."),
+        ([(None, 1), (2, 1), (2, 1)], "unknown: the level at 1 has no throughput figure."),
+        ([(2, 1), (None, 1), (1, 2)], "EAGLE-3 is faster up to 1; the next level has no throughput figure."),
     ],
-    ids=["crossover", "all-win", "never"],
+    ids=["crossover", "all-win", "never", "first-unknown", "then-unknown"],
 )
 def test_the_crossover_sentence(pairs, sentence):
     levels = [Level(n, load(e), load(b), None, 0) for n, (e, b) in zip([1, 4, 16], pairs, strict=True)]

@@ -91,6 +91,18 @@ def test_malformed_stream_fields_are_not_sglang_and_name_the_field(changes, fiel
     assert field in result.exception.why
 
 
+def test_a_cumulative_token_count_that_decreases_is_a_malformed_stream():
+    clock = ScriptedClock()
+    # --max-new-tokens 8 is sent as chunks of 1, 3, 3, 1 tokens; the third claims fewer than the second.
+    with StandIn(clock, scripted(reported_counts=[1, 4, 2, 8])) as server:
+        result = run(clock, "--url", server.url, *ARGS, "--json")
+    assert isinstance(result.exception, BenchFailed), result.output
+    assert result.exception.exit_code == 10
+    assert "does not look like SGLang" in result.exception.what
+    assert "'meta_info.completion_tokens' went down from 4 to 2" in result.exception.why
+    assert json.loads(result.stdout)["requests"] == []
+
+
 def test_a_stream_line_longer_than_any_sglang_chunk_is_not_sglang():
     clock = ScriptedClock()
     with StandIn(clock, scripted(chunk_fields={"text": "x" * 5_000_000})) as server:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from eagle3_patch import __version__
+from eagle3_patch.cli import cli
 
 
 def test_python_dash_m_prints_version():
@@ -96,3 +99,24 @@ def test_the_program_freezes_the_collector_at_exit_but_main_called_in_process_do
     # Output is still flushed and atexit still runs after the freeze.
     assert program.returncode == 0 and "state: unpatched" in program.stdout
     assert "frozen at exit: True" in program.stdout
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_nothing_tells_the_user_to_install_eagle3_patch_from_pypi():
+    # The name is not on PyPI (and someone else could take it): install from the checkout or a wheel.
+    texts = {ROOT / "README.md": (ROOT / "README.md").read_text()}
+    texts |= {path: path.read_text() for path in (ROOT / "src" / "eagle3_patch").rglob("*.py")}
+    found = [f"{path.name}: {match.group(0)}" for path, text in texts.items()
+             for match in re.finditer(r"pip install ['\"]?eagle3[-_]patch\b[^\s]*", text)]
+    assert found == []
+
+
+def test_readme_names_exactly_the_commands_that_take_python():
+    line = next(line for line in (ROOT / "README.md").read_text().splitlines()
+                if "take `--python PATH`" in line or "takes `--python PATH`" in line)
+    named = set(re.findall(r"`(\w+)`", line.split("take")[0]))
+    with_python = {name for name in cli.list_commands(None)
+                   if any(p.name == "python" for p in cli.get_command(None, name).params)}
+    assert named == with_python and "bench" not in with_python

@@ -62,6 +62,7 @@ def test_target_from_the_local_hub_cache(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_target_not_cached_skips_the_checks_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # online, SGLang can fetch it
     text, skipped = target_text_config("Qwen/Qwen3.6-27B")
 
     report = check_drafter(write_drafter(tmp_path / "compressed"), text, skipped)
@@ -107,6 +108,40 @@ def test_aux_layer_id_beyond_the_target(last_id: int, tmp_path: Path, target: Ta
     assert "`eagle_config.eagle_aux_hidden_state_layer_ids`" in message and str(folder / "config.json") in message
     assert f"Found [1, 31, {last_id}]" in message and f"id + 1 < {LAYERS}" in message
     assert f"out of range: [{last_id}]" in message
+
+
+@pytest.mark.parametrize(("overrides", "field", "found"), [
+    ({"eagle_config": {"eagle_aux_hidden_state_layer_ids": []}}, "eagle_config.eagle_aux_hidden_state_layer_ids",
+     "Found []"),
+    ({"eagle_config": {"eagle_aux_hidden_state_layer_ids": [1, 1, 60]}}, "eagle_config.eagle_aux_hidden_state_layer_ids",
+     "Found [1, 1, 60]"),
+    ({"eagle_config": {"eagle_aux_hidden_state_layer_ids": [1, 31, 10**20]}},
+     "eagle_config.eagle_aux_hidden_state_layer_ids", f"Found [1, 31, {10**20}]"),
+    ({"hidden_size": "5120"}, "hidden_size", 'Found "5120"'),
+    ({"hidden_size": 10**30}, "hidden_size", f"Found {10**30}"),
+    ({"hidden_size": 2**20}, "hidden_size", f"Found {2**20}"),
+    ({"vocab_size": 10**12}, "vocab_size", f"Found {10**12}"),
+    ({"draft_vocab_size": 2**40}, "draft_vocab_size", f"Found {2**40}"),
+], ids=["aux-empty", "aux-repeated", "aux-absurd", "hidden-string", "hidden-absurd", "hidden-huge", "vocab-absurd",
+        "draft-vocab-absurd"])
+def test_a_drafter_config_value_no_drafter_can_have_is_exit_8_naming_the_field(
+        overrides: dict, field: str, found: str, tmp_path: Path) -> None:
+    folder = write_drafter(tmp_path / "d", config=drafter_config(**overrides))
+
+    with pytest.raises(BadInput) as excinfo:
+        check_drafter(folder, None)  # no target to compare with: the config must hold up on its own
+
+    assert excinfo.value.exit_code == 8
+    assert f"field `{field}`" in excinfo.value.what and found in excinfo.value.why
+
+
+def test_an_absurd_target_hidden_size_is_refused_naming_the_field(tmp_path: Path) -> None:
+    model = write_target(tmp_path / "model", hidden=10**30)
+
+    with pytest.raises(BadInput) as excinfo:
+        target_text_config(str(model))
+
+    assert "field `text_config.hidden_size`" in excinfo.value.what and f"Found {10**30}" in excinfo.value.why
 
 
 def test_last_aux_id_that_fits(tmp_path: Path, target: TargetText) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shlex
+import subprocess
+import zipfile
 
 import pytest
 
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, LaunchDialect
-from eagle3_patch.serve.plan import build_plan
+from eagle3_patch.serve.plan import FLAG_ALIASES, SHORTEST_PREFIX, build_plan, flag_value
+import realenv
+from releases import RELEASES, wheel_path
 
 PY, MODEL, DRAFTER = "/opt/venv/bin/python", "Qwen/Qwen3.6-27B", "/models/eagle3/compressed"
 OLD = LaunchDialect(SCHEDULER_FLAG, "sglang/srt/server_args.py defines it", True, "environ.py declares it")
@@ -119,3 +126,74 @@ def test_shell_command_is_copy_pasteable() -> None:
 
     assert words == ["SGLANG_ENABLE_SPEC_V2=1", *odd.argv]
     assert odd.to_json() == {"argv": odd.argv, "env": {"SGLANG_ENABLE_SPEC_V2": "1"}}
+
+
+@pytest.mark.parametrize(("user_args", "value"), [
+    (["--revision", "v2"], "v2"),
+    (["--revisio", "v2"], "v2"),
+    (["--rev=v2"], "v2"),
+    (["--revision", "v1", "--revis", "v2"], "v2"),
+    (["--re", "v2"], None),  # ambiguous (--reasoning-parser, ...): SGLang refuses it itself
+    (["--speculative-draft-model-revision", "v2"], None),
+    (["--revisions", "v2"], None),
+], ids=["full", "abbreviated", "abbreviated-equals", "last-wins", "ambiguous", "other-flag", "longer"])
+def test_flag_value_reads_the_abbreviations_sglang_expands(user_args: list[str], value: str | None) -> None:
+    assert flag_value(user_args, "--revision") == value
+
+
+def release_flags(version: str) -> set[str]:
+    """Every long option SGLang ``version``'s launch_server parser defines: the literal names given
+    to add_argument (0.5.9-0.5.13) and those generated from annotated ServerArgs fields (0.5.14 on)."""
+    flags: set[str] = set()
+    with zipfile.ZipFile(wheel_path(version)) as wheel:
+        for name in wheel.namelist():
+            if name == "sglang/srt/server_args.py" or (name.startswith("sglang/srt/arg_groups/")
+                                                       and name.endswith(".py")):
+                text = wheel.read(name).decode("utf-8")
+                flags |= set(re.findall(r"[\"'](--[a-z][a-z0-9-]*)[\"']", text))
+                flags |= {"--" + field.replace("_", "-")
+                          for field in re.findall(r"^\s+([a-z][a-z0-9_]*)\s*:\s*A\[", text, re.MULTILINE)}
+    return flags
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", RELEASES)
+def test_each_shortest_prefix_is_unambiguous_and_one_shorter_is_not_in_every_release(version: str) -> None:
+    flags = release_flags(version)
+    for flag, length in SHORTEST_PREFIX.items():
+        assert flag in flags, flag
+        others = flags - {flag, *FLAG_ALIASES.get(flag, ())}
+        assert not [f for f in others if f.startswith(flag[:length])], flag
+        # One character less is ambiguous, so SGLang itself refuses it: no shorter spelling to read.
+        assert [f for f in others if f.startswith(flag[:length - 1])], flag
+
+
+# SGLang 0.5.12's own parser: what it reads each spelling as (argparse, allow_abbrev).
+REAL_PARSE = """
+import argparse, json, sys
+from sglang.srt.server_args import ServerArgs
+parser = argparse.ArgumentParser()
+ServerArgs.add_cli_args(parser)
+args = parser.parse_args(["--model-path", "m", *sys.argv[1:]])
+print(json.dumps({"revision": args.revision, "model_path": args.model_path,
+                  "draft": args.speculative_draft_model_path}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spelling", [["--revisio", "v2"], ["--rev=v2"], ["--model-pat", "v2"],
+                                      ["--speculative-draft-model-p", "v2"], ["--revisions", "v2"]])
+def test_names_flag_reads_each_spelling_as_sglangs_own_parser_does(spelling: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    done = subprocess.run([str(realenv.ensure_real_venv()), "-c", REAL_PARSE, *spelling],
+                          capture_output=True, text=True, timeout=300, env=env)
+    parsed = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+    ours = {flag: flag_value(spelling, flag)
+            for flag in ("--revision", "--model-path", "--speculative-draft-model-path")}
+    if parsed is None:  # SGLang refuses the spelling: then it names none of our flags either
+        assert "unrecognized arguments" in done.stderr or "ambiguous" in done.stderr, done.stderr
+        assert set(ours.values()) == {None}
+    else:
+        assert ours["--revision"] == parsed["revision"]
+        assert ours["--speculative-draft-model-path"] == parsed["draft"]
+        assert (ours["--model-path"] or "m") == parsed["model_path"]

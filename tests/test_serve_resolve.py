@@ -14,7 +14,7 @@ import pytest
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.serve.drafter import download_command, local_drafter as resolve_drafter
-from serve_fixtures import HUB_REPO, hub_snapshot, run_python, write_drafter, write_target
+from serve_fixtures import HUB_REPO, base_env, hub_snapshot, run_python, serve, write_drafter, write_target
 
 RESOLVE = """
 import json, sys
@@ -107,8 +107,9 @@ def test_offline_and_not_cached_says_how_to_download(cached: str, tmp_path: Path
     if cached == "other-variant":
         write_drafter(hub_snapshot(tmp_path / "hf", HUB_REPO) / "full", "full")
     env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    model = str(write_target(tmp_path / "model"))  # on disk: the drafter is what is missing
 
-    result = resolve_in_fresh_process("compressed", HUB_REPO, "Qwen/Qwen3.6-27B", env, tmp_path)
+    result = resolve_in_fresh_process("compressed", HUB_REPO, model, env, tmp_path)
 
     message = result["error"]
     assert f"Drafter 'compressed' of {HUB_REPO} is not in the local Hugging Face cache" in message
@@ -152,7 +153,6 @@ def test_hub_target_config_follows_the_revision_sglang_will_load(tmp_path: Path)
     at_v2 = target_in_fresh_process(hf_home, "v2")
     assert at_v2["hidden"] == 4096 and at_v2["source"] == str(other / "config.json")
     assert target_in_fresh_process(hf_home, "b" * 40)["hidden"] == 4096
-    assert "not in the local Hugging Face cache" in target_in_fresh_process(hf_home, "v3")["why"]
 
 
 def test_hub_target_no_exist_marker_is_reported_as_such(tmp_path: Path) -> None:
@@ -170,3 +170,41 @@ def test_hub_target_no_exist_marker_is_reported_as_such(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("version", "cli"), [("0.33.5", "huggingface-cli download"), ("1.2.0", "hf download")])
 def test_download_command_matches_the_installed_hub_cli(version: str, cli: str) -> None:
     assert download_command(HUB_REPO, "full", version) == f"{cli} {HUB_REPO} --include 'full/*'"
+
+
+@pytest.mark.parametrize("spelling", [["--revision", "v2"], ["--revisio", "v2"], ["--rev=v2"]])
+def test_the_drafter_is_checked_against_the_revision_sglang_will_load_however_it_is_spelled(
+        spelling: list[str], site, tmp_path: Path) -> None:
+    installed = site("0.5.23")
+    hf_home = tmp_path / "hf"
+    write_target(hub_snapshot(hf_home, "Qwen/Qwen3.6-27B", "a" * 40))  # main: hidden 5120, as the drafter
+    other = hub_snapshot(hf_home, "Qwen/Qwen3.6-27B", "b" * 40)
+    write_target(other, hidden=4096)
+    (other.parent.parent / "refs" / "main").write_text("a" * 40)
+    (other.parent.parent / "refs" / "v2").write_text("b" * 40)
+    drafter = write_drafter(tmp_path / "compressed")
+
+    done = serve(["--model", "Qwen/Qwen3.6-27B", "--drafter", str(drafter), "--dry-run", "--", *spelling],
+                 base_env(HF_HOME=str(hf_home), PYTHONPATH=str(installed.root)))
+
+    assert done.returncode == 8, done.stderr
+    assert "field `hidden_size`" in done.stderr and str(other / "config.json") in done.stderr
+
+
+@pytest.mark.parametrize("revision", [[], ["--revision", "v3"]], ids=["main", "revision-not-cached"])
+def test_offline_with_the_hub_target_not_cached_is_refused_before_launch(revision: list[str], site,
+                                                                        tmp_path: Path) -> None:
+    installed = site("0.5.23")
+    hf_home = tmp_path / "hf"
+    if revision:  # main is cached, the revision asked for is not
+        write_target(hub_snapshot(hf_home, "Qwen/Qwen3.6-27B", "a" * 40))
+    drafter = write_drafter(tmp_path / "compressed")
+
+    done = serve(["--model", "Qwen/Qwen3.6-27B", "--drafter", str(drafter), "--dry-run", "--", *revision],
+                 base_env(HF_HOME=str(hf_home), PYTHONPATH=str(installed.root)))
+
+    assert done.returncode == 8, done.stdout + done.stderr
+    at = "Qwen/Qwen3.6-27B@v3" if revision else "Qwen/Qwen3.6-27B"
+    assert f"Target model {at} is not in the local Hugging Face cache" in done.stderr
+    assert "HF_HUB_OFFLINE is set" in done.stderr and "will download" not in done.stderr
+    assert "hf download Qwen/Qwen3.6-27B" + (" --revision v3" if revision else "") in done.stderr

@@ -77,11 +77,16 @@ def unwritable_reason(sglang: SGLangInstall) -> str | None:
     Only permissions and read-only filesystems count: a full disk passes this
     check and still fails the write (exit 6), since falling back would hide it.
     """
-    paths = [path for path in target_paths(sglang) if os.path.isfile(path)]
+    refusal = _unwritable(sglang, [path for path in target_paths(sglang) if os.path.isfile(path)], in_memory=False)
+    return refusal.why if refusal else None
+
+
+def _unwritable(sglang: SGLangInstall, paths: list[str], in_memory: bool = True) -> NotWritable | None:
+    """apply's refusal to write ``paths``; ``in_memory`` puts the way that writes nothing first."""
     try:
         install.ensure_writable(paths)
     except NotWritable as exc:
-        return exc.why
+        return NotWritable(exc.what, exc.why, f"{hints.in_memory(sglang)}\nOr: {exc.fix}") if in_memory else exc
     return None
 
 
@@ -212,7 +217,11 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
         changes, _ = _plan(sglang, files, analysis)
         return observed(sglang, "apply", "would-patch", files, analysis,
                         diff=_diff(changes, sglang))
-    install.ensure_writable([report.path for report in _needs_change(analysis)])
+    # In-memory mode refuses a damaged file too (it would guess which code to serve).
+    refusal = _unwritable(sglang, [report.path for report in _needs_change(analysis)],
+                          in_memory=analysis.state is State.UNPATCHED)
+    if refusal:
+        raise refusal
     with install.locked(sglang.models_dir):
         notes = tuple(removed_note(install.remove_leftovers(target_paths(sglang))))
         # Decide again under the lock: another process may have just patched.
@@ -282,10 +291,16 @@ def not_working(result: Result) -> CheckFailed:
     problems = [f"{r.name}: {h.hook.cls}.{h.hook.method} is {h.state.value}"
                 + (f" ({h.detail})" if h.detail else "")
                 for r in result.analysis.files for h in r.hooks if not h.state.works]
+    fix = f"Patch it: {hints.command(sglang, 'apply')}"
+    reason = unwritable_reason(sglang) if result.state is State.UNPATCHED else None
+    if reason:
+        owner = ("" if install.read_only_mount(sglang.models_dir) else
+                 f"\nOr, as the owner of that site-packages: {hints.command(sglang, 'apply')}")
+        fix = f"apply cannot patch it here: {reason}\n{hints.in_memory(sglang)}{owner}"
     return CheckFailed(
         f"EAGLE-3 capture does not work in SGLang {sglang.version_text} at {sglang.package_dir} "
         f"(state: {result.state.value}).",
         "; ".join(problems) + "." if problems else "",
-        f"Patch it: {hints.command(sglang, 'apply')}",
+        fix,
         result=result,
     )

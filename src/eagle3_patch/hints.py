@@ -28,6 +28,14 @@ def command(sglang: SGLangInstall, *words: str) -> str:
     return " ".join(["eagle3-patch", *words, *filter(None, [sglang.selector])])
 
 
+def in_memory(sglang: SGLangInstall) -> str:
+    """The two ways to run SGLang patched in memory, which write nothing on disk."""
+    run = command(sglang, "run")
+    return ("Patch SGLang's processes in memory instead, which writes nothing:\n"
+            f"  {run} -- {quote(_interpreter(sglang))} -m sglang.launch_server ...\n"
+            f"  {command(sglang, 'serve', '--in-memory')} --drafter DRAFTER [-- SGLANG_ARGS...]")
+
+
 def pip(sglang: SGLangInstall, *args: str) -> str:
     return " ".join([quote(_interpreter(sglang)), "-m", "pip", *args])
 

@@ -127,6 +127,15 @@ def _bytecode(target: str | os.PathLike) -> list[str]:
 
 
 def _refuse(path: str, why: str) -> NotWritable:
+    mount = read_only_mount(path)
+    if mount is not None:
+        # Root cannot write there either: advice to become someone else would send the user astray.
+        return NotWritable(
+            f"Cannot write {path}.",
+            f"It is on a read-only file system (mounted at {mount}).",
+            "Mount it read-write first (no user, root included, can write to a read-only mount); "
+            "nothing was changed.",
+        )
     return NotWritable(
         f"Cannot write {path}.",
         why,
@@ -135,19 +144,48 @@ def _refuse(path: str, why: str) -> NotWritable:
     )
 
 
+def read_only_mount(path: str) -> str | None:
+    """The mount point of the read-only file system holding ``path`` (or its nearest existing
+    folder), or None when that file system may be written."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        read_only = os.statvfs(path).f_flag & os.ST_RDONLY
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return None
+    return _mount_of(path)[1] if read_only else None
+
+
 def _mount_of(path: str) -> tuple[str, str]:
-    """(device, mount point) of the file system holding ``path``."""
-    mount = os.path.realpath(path)
-    while not os.path.ismount(mount):
-        mount = os.path.dirname(mount)
-    device = mount
+    """(device, mount point) of the file system holding ``path``.
+
+    The mount table's longest mount point above ``path`` (the last one on a point is the
+    visible one); a bind mount of a folder onto itself shares its parent's device number,
+    so walking up until ``os.path.ismount`` would name the parent's mount instead.
+    """
+    real = os.path.realpath(path)
+    found = None
     with contextlib.suppress(OSError):
         with open("/proc/self/mounts", encoding="utf-8") as table:
             for line in table:
                 fields = line.split()
-                if len(fields) > 1 and fields[1] == mount:
-                    device = fields[0]  # the last mount on a point is the visible one
-    return device, mount
+                if len(fields) < 2:
+                    continue
+                point = _unescape(fields[1])
+                if (real == point or real.startswith(point.rstrip("/") + "/")) and (
+                        found is None or len(point) >= len(found[1])):
+                    found = (_unescape(fields[0]), point)
+    if found:
+        return found
+    mount = real
+    while not os.path.ismount(mount):
+        mount = os.path.dirname(mount)
+    return mount, mount
+
+
+def _unescape(field: str) -> str:
+    # The kernel writes space, tab, newline and backslash in mount paths as octal escapes.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _write_failed(path: str, exc: OSError, stuck: list[str] = ()) -> NotWritable:

@@ -24,13 +24,19 @@ if TYPE_CHECKING:
     from packaging.version import Version
 
 # Run by the target interpreter: find_spec on a top-level package locates it
-# without executing its __init__.
+# without executing its __init__. The answer is fenced by argv[1], a nonce, so
+# whatever else the interpreter prints (a sitecustomize, an atexit hook) around
+# it is ignored, and nothing it prints by chance can pass for the answer.
 _QUERY = (
     "import importlib.util, json, sys\n"
     "spec = importlib.util.find_spec('sglang')\n"
     "locs = list(spec.submodule_search_locations or []) if spec else []\n"
-    "print(json.dumps({'executable': sys.executable, 'locations': locs}))\n"
+    "fence = sys.argv[1]\n"
+    "sys.stdout.write('\\n' + fence + json.dumps({'locations': locs}) + fence + '\\n')\n"
 )
+# The answer is a few hundred bytes: a program that prints more is not answering, and
+# reading it all (`--python /usr/bin/yes`) would fill memory.
+_OUTPUT_CAP = 2**20
 _FIX = (
     "Install it into that environment (pip install sglang), or point eagle3-patch at it:\n"
     "  --python /path/to/venv/bin/python    (the interpreter that runs the server)\n"
@@ -170,28 +176,82 @@ def ask_interpreter(python: str) -> str | None:
     """The folder of the SGLang that ``python`` imports, as it answers when run (one subprocess)."""
     import subprocess  # only --python needs it; 3 ms to import
 
+    fence = f"<eagle3-patch {os.urandom(8).hex()}>"
     try:
-        done = subprocess.run(
-            [python, "-c", _QUERY], capture_output=True, text=True, timeout=60,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
+        code, out, err = _run_bounded([python, "-c", _QUERY, fence], timeout=60,
+                                      env={**os.environ, "PYTHONWARNINGS": "ignore"})
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InterpreterError(
             f"Cannot run the interpreter {python}.",
             f"Starting it failed: {exc}.",
             "Pass --python the full path of a working Python (e.g. /opt/venv/bin/python).",
         ) from None
-    try:
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-        locations = answer["locations"]
-    except (IndexError, ValueError, KeyError, TypeError):
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    locations = _answer(out.decode("utf-8", "surrogateescape"), fence)
+    if locations is None:
+        flooded = max(len(out), len(err)) > _OUTPUT_CAP
+        said = out if len(out) > _OUTPUT_CAP else (err or out)
+        tail = [_printable(line)[:200] for line in said[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]]
         raise InterpreterError(
-            f"{python} did not answer as a Python interpreter (exit {done.returncode}).",
+            f"{python} did not answer as a Python interpreter ("
+            + ("stopped after it printed more than 1 MiB" if flooded else f"exit {code}") + ").",
             "Its output was: " + (" | ".join(tail) or "(nothing)"),
             "Pass --python the full path of a working Python (e.g. /opt/venv/bin/python).",
-        ) from None
+        )
     return os.path.realpath(locations[0]) if locations else None
+
+
+def _answer(stdout: str, fence: str) -> list[str] | None:
+    """The package folders between the fences, or None unless they are exactly a list of paths."""
+    parts = stdout.split(fence)
+    if len(parts) < 3:
+        return None
+    try:
+        answer = json.loads(parts[1])
+    except ValueError:
+        return None
+    locations = answer.get("locations") if isinstance(answer, dict) else None
+    if not isinstance(locations, list) or not all(
+            isinstance(path, str) and path and "\0" not in path for path in locations):
+        return None
+    return locations
+
+
+def _run_bounded(argv: list[str], timeout: float, env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """Run ``argv``; its exit status, stdout and stderr, reading each only until just past
+    ``_OUTPUT_CAP`` (the process is killed there)."""
+    import selectors
+    import subprocess
+    import time
+
+    deadline = time.monotonic() + timeout
+    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env) as process, \
+            selectors.DefaultSelector() as selector:
+        out, err = bytearray(), bytearray()
+        selector.register(process.stdout, selectors.EVENT_READ, out)
+        selector.register(process.stderr, selectors.EVENT_READ, err)
+        while selector.get_map() and len(out) <= _OUTPUT_CAP and len(err) <= _OUTPUT_CAP:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                process.kill()
+                raise subprocess.TimeoutExpired(argv, timeout)
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                key.data.extend(chunk)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+        if selector.get_map():  # stopped reading at the cap
+            process.kill()
+        try:
+            code = process.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()  # closed its output but kept running
+            raise
+    return code, bytes(out), bytes(err)
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 FALLBACK = "version.py fallback"

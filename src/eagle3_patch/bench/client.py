@@ -65,6 +65,21 @@ class ServerInfo:
     speculative_num_draft_tokens: int | None
     speculative_draft_model_path: str | None
     incremental_streaming_output: bool
+    # --context-length (None: the model's own) and the scheduler's longest prompt.
+    context_length: int | None = None
+    max_req_input_len: int | None = None
+
+    @property
+    def reserved_tokens(self) -> int:
+        """The draft-token slots an EAGLE server reserves in every request's context
+        (``num_reserved_tokens``: max(topk x steps, draft tokens); 0 without speculative decoding)."""
+        if not self.speculative:
+            return 0
+        sizes = (self.speculative_eagle_topk, self.speculative_num_steps, self.speculative_num_draft_tokens)
+        if not all(_is_count(n) for n in sizes):
+            return 0
+        topk, steps, draft_tokens = sizes
+        return max(topk * steps, draft_tokens)
 
     @property
     def speculative(self) -> bool:
@@ -191,7 +206,29 @@ class SGLangClient:
             speculative_num_draft_tokens=body.get("speculative_num_draft_tokens"),
             speculative_draft_model_path=body.get("speculative_draft_model_path"),
             incremental_streaming_output=self._incremental,
+            context_length=_count_or_none(body.get("context_length")),
+            max_req_input_len=_count_or_none(body.get("max_req_input_len")),
         )
+
+    async def optional_json(self, method: str, path: str, body: Any = None) -> Any:
+        """The JSON answer of a route not every server has: None for any other answer (a missing
+        key is still an error); no connection is an error as on every route."""
+        request = f"{method} {path}"
+        try:
+            async with self._open(method, path, body) as response:
+                if response.status in _AUTH_STATUSES:
+                    raise failures.auth_rejected(self.url, request, response.status, bool(self._api_key))
+                if response.status != 200:
+                    return None
+                text = await response.read()
+        except aiohttp.ClientResponseError:
+            return None
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
 
     async def generate(self, text: str, max_new_tokens: int, ignore_eos: bool) -> Recording:
         """Stream one greedy generation and record every chunk's arrival."""
@@ -307,6 +344,11 @@ class SGLangClient:
         count = meta.get("completion_tokens", len(recording.output_ids))
         if not _is_count(count):
             raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info.completion_tokens' is not a token count")
+        before = recording.chunks[-1].completion_tokens if recording.chunks else 0
+        if count < before:
+            # Cumulative by definition; throughput counts each chunk as count - before.
+            raise failures.not_sglang(
+                self.url, f"a /generate chunk's 'meta_info.completion_tokens' went down from {before} to {count}")
         for name in ("spec_verify_ct", *COUNT_FIELDS):
             if meta.get(name) is not None and not _is_count(meta[name]):
                 raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a count")
@@ -336,3 +378,7 @@ def _entries(value: Any) -> bool:
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _count_or_none(value: Any) -> int | None:
+    return value if _is_count(value) and value > 0 else None

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -16,6 +15,7 @@ from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.bench.divergence import explain
 from eagle3_patch.bench.interrupt import run_interruptible
 from eagle3_patch.bench.load import server_load
+from eagle3_patch.bench.options import ConcurrencyLevels, Duration
 from eagle3_patch.bench.prompts import (
     Prompt,
     BUILTIN_NAME,
@@ -24,47 +24,9 @@ from eagle3_patch.bench.prompts import (
     select_buckets,
 )
 from eagle3_patch.bench.report import check_plot_target, render_text, summary_of, to_json, write_plot
-from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Step, run_bench, run_levels
+from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Notice, Step, run_bench, run_levels
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
 from eagle3_patch.errors import BenchFailed, Interrupted
-
-
-class ConcurrencyLevels(click.ParamType):
-    """``1,4,16,64``: the load levels, measured in ascending order."""
-
-    name = "LIST"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
-        if isinstance(value, tuple):
-            return value
-        try:
-            levels = [int(part) for part in str(value).split(",")]
-        except ValueError:
-            levels = []
-        if not levels or min(levels) < 1:
-            self.fail(f"{value!r} is not a comma-separated list of positive whole numbers, e.g. 1,4,16,64.",
-                      param, ctx)
-        # One socket per request in flight: past the open-file limit, connections would fail
-        # midway through a level and read as a server problem.
-        limit = _open_file_limit()
-        if limit is not None and max(levels) + _SPARE_FILES > limit:
-            self.fail(f"{max(levels)} concurrent requests need {max(levels) + _SPARE_FILES} open files, and this "
-                      f"process may open {limit}. Raise the limit first (ulimit -n {max(levels) + _SPARE_FILES}) "
-                      "or lower --concurrency.", param, ctx)
-        return tuple(sorted(set(levels)))
-
-
-# Interpreter, event loop and stdio files besides the sockets.
-_SPARE_FILES = 64
-
-
-def _open_file_limit() -> int | None:
-    try:
-        import resource
-    except ImportError:  # Windows: no such limit to read
-        return None
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return None if soft == resource.RLIM_INFINITY else soft
 
 
 @click.command("bench")
@@ -94,8 +56,8 @@ def _open_file_limit() -> int | None:
 @click.option("--concurrency", type=ConcurrencyLevels(), default="1", show_default=True,
               help="Requests kept in flight per server, one level after another, e.g. 1,4,16,64: "
                    "throughput, tail latency and the speedup per level, and where EAGLE-3 stops paying.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Measure each level for this long instead of a request count.")
+@click.option("--duration", type=Duration(),
+              help="Measure each level for this long (1 to 86400) instead of a request count.")
 @click.option("--json", "as_json", is_flag=True, help="Print every per-request figure as JSON on stdout.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png",
               help="Also draw tok/s per bucket, baseline vs EAGLE-3 (needs the 'plot' extra).")
@@ -176,7 +138,10 @@ async def _measure(
         await explain(session, prompts, clients)
 
 
-def _show_progress(step: Step | LevelStep) -> None:
+def _show_progress(step: Step | LevelStep | Notice) -> None:
+    if isinstance(step, Notice):
+        click.echo(f"Note: {step.text}", err=True)
+        return
     if isinstance(step, LevelStep):
         _show_level(step)
         return

@@ -109,3 +109,13 @@ def overran(url: str, limit: int, got: int) -> BenchFailed:
         "would be meaningless.",
         "Point --url/--baseline-url at SGLang's own HTTP port, or check what answers there.",
     )
+
+
+def nothing_measured(url: str, concurrency: int, duration: float | None) -> BenchFailed:
+    within = f" within --duration {duration:g} s" if duration is not None else ""
+    return BenchFailed(
+        f"The server at {url} measured no request at concurrency {concurrency}{within}.",
+        "A level without a finished request has no figures, and reporting it would read as a result.",
+        "Raise --duration so every worker finishes at least one request per level, and check that "
+        "the server is not stalled.",
+    )

@@ -77,6 +77,8 @@ def describe_crossover(result: Crossover, levels: list[Level], with_baseline: bo
         return "Crossover: no level finished."
     if result.last_win is None and result.first_loss is not None:
         return f"Crossover: EAGLE-3 is not faster even at {result.first_loss} concurrent request(s)."
+    if result.last_win is None and result.first_loss is None:
+        return f"Crossover: unknown: the level at {levels[0].concurrency} has no throughput figure."
     if result.first_loss is None and result.last_win == levels[-1].concurrency:
         return f"Crossover: EAGLE-3 is faster at every level measured, up to {result.last_win}."
     if result.first_loss is None:

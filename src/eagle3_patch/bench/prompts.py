@@ -13,6 +13,8 @@ the drafter sees the kind of text it was tuned on.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -20,6 +22,8 @@ from pathlib import Path
 from eagle3_patch.errors import BadInput
 
 BUILTIN_NAME = "builtin"
+# Far above any real prompt set (the built-in one is 30 KB), far below what would strain memory.
+PROMPTS_FILE_CAP = 64 * 2**20
 _ROLES = ("system", "user", "assistant", "tool")
 
 
@@ -60,7 +64,7 @@ def builtin_prompts() -> list[Prompt]:
 def load_prompts(path: Path) -> list[Prompt]:
     """Read a JSONL prompts file; every problem is a ``BadInput`` naming file and line."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = _read_regular_file(path).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(
             f"Cannot read the prompts file {path}.",
@@ -76,6 +80,40 @@ def load_prompts(path: Path) -> list[Prompt]:
             'Add one JSON object per line, e.g. {"bucket": "coding", "text": "Write a quicksort"}',
         )
     return prompts
+
+
+_KINDS = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``PROMPTS_FILE_CAP`` bytes.
+
+    Checked on the opened descriptor, so what is read is what was checked; O_NONBLOCK keeps
+    the open of a FIFO from waiting for a writer (it changes nothing for a regular file).
+    """
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
+            raise BadInput(
+                f"The prompts file {path} is not a regular file: it is {kind}.",
+                "A stream (a pipe, /dev/zero, /dev/urandom) has no end to read up to, and the "
+                "prompts are read whole before the first request.",
+                "Write the prompts to a file first and pass that, e.g. "
+                "`some-command > prompts.jsonl && eagle3-patch bench --prompts prompts.jsonl ...`",
+            )
+        # A file that grows while read is cut at the cap, and so refused, too.
+        data = handle.read(PROMPTS_FILE_CAP + 1) if info.st_size <= PROMPTS_FILE_CAP else b""
+        if info.st_size > PROMPTS_FILE_CAP or len(data) > PROMPTS_FILE_CAP:
+            raise BadInput(
+                f"The prompts file {path} is larger than the {PROMPTS_FILE_CAP // 2**20} MiB "
+                "eagle3-patch reads.",
+                f"It holds at least {max(info.st_size, len(data))} bytes; every prompt is held in "
+                "memory for the whole run, so the file is refused rather than read.",
+                "Pass a smaller set: a benchmark needs tens to thousands of prompts, not millions.",
+            )
+    return data
 
 
 def select_buckets(prompts: list[Prompt], buckets: tuple[str, ...]) -> list[Prompt]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -181,7 +183,9 @@ def import_pyplot() -> Any:
         raise BadInput(
             "--plot needs matplotlib, which is not installed.",
             "Plotting is an optional extra so the core install stays small.",
-            "Run: pip install 'eagle3-patch[plot]'",
+            # eagle3-patch's own interpreter: its pip installs where this import looks.
+            f"Run: {shlex.quote(sys.executable)} -m pip install matplotlib   (or, from the eagle3-patch "
+            "checkout: pip install '.[plot]')",
         ) from exc
     return pyplot
 

@@ -12,7 +12,9 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+from eagle3_patch.bench import failures
 from eagle3_patch.bench.client import ServerInfo, SGLangClient
+from eagle3_patch.bench.context import fitting_prompts
 from eagle3_patch.bench.load import LevelRun, Timeline
 from eagle3_patch.bench.prompts import Prompt
 from eagle3_patch.bench.stats import (
@@ -71,12 +73,12 @@ async def run_bench(
     session: BenchSession,
     prompts: list[Prompt],
     clients: dict[str, SGLangClient],
-    progress: Callable[[Step], None] = lambda step: None,
+    progress: Callable[[Step | Notice], None] = lambda step: None,
 ) -> None:
     """Measure ``prompts`` on ``clients`` (keys ``eagle3`` and optionally ``baseline``, each
     already entered with ``async with``)."""
     settings = session.settings
-    roles = await _introduce(session, clients)
+    roles, prompts = await _introduce(session, clients, prompts, progress)
     warmups = [(role, prompts[i % len(prompts)]) for role in roles for i in range(settings.warmup)]
     total = len(warmups) + settings.runs * len(prompts) * len(roles)
     done = 0
@@ -115,13 +117,13 @@ async def run_levels(
     prompts: list[Prompt],
     clients: dict[str, SGLangClient],
     clock: Callable[[], float],
-    progress: Callable[[Step | LevelStep], None] = lambda step: None,
+    progress: Callable[[Step | LevelStep | Notice], None] = lambda step: None,
 ) -> None:
     """For each concurrency level, a closed loop of N workers on each server in turn: every
     worker sends its next prompt as soon as its last one finished. The servers are never
     measured at the same time, so neither steals the other's GPU or host CPU."""
     settings = session.settings
-    roles = await _introduce(session, clients)
+    roles, prompts = await _introduce(session, clients, prompts, progress)
     warmups = [(role, prompts[i % len(prompts)]) for role in roles for i in range(settings.warmup)]
     for done, (role, prompt) in enumerate(warmups, 1):
         await clients[role].generate(prompt.render(), settings.max_new_tokens, settings.ignore_eos)
@@ -131,6 +133,8 @@ async def run_levels(
         runs: dict[str, LevelRun] = {}
         for index, role in enumerate(roles, 1):
             runs[role] = await _closed_loop(session, prompts, clients[role], role, n, clock)
+            if not runs[role].requests:
+                raise failures.nothing_measured(clients[role].url, n, settings.duration_s)
             session.level_runs.append(runs[role])
             progress(LevelStep(level * len(roles) + index, total, runs[role]))
         if len(runs) == 2:
@@ -187,11 +191,26 @@ async def _together(jobs: list[Awaitable[None]]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _introduce(session: BenchSession, clients: dict[str, SGLangClient]) -> list[str]:
+@dataclass(frozen=True)
+class Notice:
+    """Something to say before the first request (prompts skipped), for the progress display."""
+
+    text: str
+
+
+async def _introduce(
+    session: BenchSession, clients: dict[str, SGLangClient], prompts: list[Prompt],
+    progress: Callable[[Notice], None],
+) -> tuple[list[str], list[Prompt]]:
+    """Read each server's configuration; the roles in measuring order and the prompts all can take."""
     for role, client in clients.items():
         session.servers[role] = await client.server_info()
     session.notes.extend(_configuration_notes(session.servers))
-    return [role for role in (EAGLE3, BASELINE) if role in clients]
+    prompts, notes = await fitting_prompts(prompts, clients, session.servers, session.settings.max_new_tokens)
+    for note in notes:
+        session.notes.append(note)
+        progress(Notice(note))
+    return [role for role in (EAGLE3, BASELINE) if role in clients], prompts
 
 
 def _configuration_notes(servers: dict[str, ServerInfo]) -> list[str]:

@@ -51,6 +51,11 @@ def local_drafter(drafter: str, repo: str = DEFAULT_DRAFTER_REPO) -> Path | None
 
 def download_command(repo_id: str, variant: str, hub_version: str) -> str:
     """The CLI line that fetches one variant, in the spelling of the installed huggingface_hub."""
+    return hub_download_command(hub_version, repo_id, "--include", f"{variant}/*")
+
+
+def hub_download_command(hub_version: str, *args: str) -> str:
+    """``hf download ARGS`` (``huggingface-cli download`` before huggingface_hub 0.34)."""
     from packaging.version import InvalidVersion, Version
 
     try:
@@ -58,4 +63,4 @@ def download_command(repo_id: str, variant: str, hub_version: str) -> str:
     except InvalidVersion:
         has_hf = True
     cli = ["hf", "download"] if has_hf else ["huggingface-cli", "download"]
-    return shlex.join([*cli, repo_id, "--include", f"{variant}/*"])
+    return shlex.join([*cli, *args])

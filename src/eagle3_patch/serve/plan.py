@@ -30,14 +30,20 @@ FLAG_ALIASES: dict[str, frozenset[str]] = {
     RADIX_FLAG: frozenset({SCHEDULER_FLAG}),
     SCHEDULER_FLAG: frozenset({RADIX_FLAG}),
 }
+# SGLang's parser accepts unambiguous abbreviations (argparse allow_abbrev): for each flag
+# whose value serve reads or guards, the shortest prefix that no other flag of any supported
+# release starts with (tests/test_serve_plan.py proves it against every release's flags). A
+# shorter prefix is ambiguous with a sibling flag (--speculative-draft-model-revision,
+# --model-impl, --reasoning-parser) and SGLang refuses it itself.
+SHORTEST_PREFIX: dict[str, int] = {
+    "--speculative-draft-model-path": len("--speculative-draft-model-p"),
+    "--model-path": len("--model-p"),
+    "--revision": len("--rev"),
+}
 # Flags that would replace what serve validated, with the serve option to use instead.
-# SGLang's parser accepts unambiguous abbreviations (argparse allow_abbrev), so
-# `--speculative-draft-model-p X` names the drafter too; a shorter prefix is
-# ambiguous with a sibling flag (--speculative-draft-model-revision, --model-impl)
-# and SGLang refuses it itself.
-VALIDATED_FLAGS: dict[str, tuple[str, int]] = {
-    "--speculative-draft-model-path": ("--drafter", len("--speculative-draft-model-p")),
-    "--model-path": ("--model", len("--model-p")),
+VALIDATED_FLAGS: dict[str, str] = {
+    "--speculative-draft-model-path": "--drafter",
+    "--model-path": "--model",
 }
 
 # Values never shown in clear: whole last word `key` or `token` (so
@@ -94,21 +100,35 @@ def user_flags(user_args: list[str] | tuple[str, ...]) -> set[str]:
     return {arg.split("=", 1)[0] for arg in user_args if arg.startswith("--") and arg != "--"}
 
 
+def names_flag(name: str, flag: str) -> bool:
+    """Whether SGLang reads the option ``name`` (as typed, without ``=value``) as ``flag``:
+    the flag itself, another name for it, or an abbreviation its parser expands to it."""
+    if name in {flag, *FLAG_ALIASES.get(flag, ())}:
+        return True
+    return len(name) >= SHORTEST_PREFIX.get(flag, len(flag)) and flag.startswith(name)
+
+
 def flag_value(user_args: list[str] | tuple[str, ...], flag: str) -> str | None:
-    """The last value given to ``flag`` in ``user_args`` (``--flag v`` or ``--flag=v``), as argparse keeps it."""
+    """The last value given to ``flag`` in ``user_args`` (``--flag v`` or ``--flag=v``, any
+    spelling ``names_flag`` accepts), as argparse keeps it."""
     value = None
     for at, arg in enumerate(user_args):
-        if arg == flag and at + 1 < len(user_args):
+        if arg == "--":
+            break  # argparse reads everything after it as positional
+        name, eq, given = arg.partition("=")
+        if not arg.startswith("--") or not names_flag(name, flag):
+            continue
+        if eq:
+            value = given
+        elif at + 1 < len(user_args):
             value = user_args[at + 1]
-        elif arg.startswith(flag + "="):
-            value = arg[len(flag) + 1:]
     return value
 
 
 def validated_by(flag: str) -> str | None:
     """The serve option to use instead when SGLang would read ``flag`` as a path serve validated."""
-    for full, (option, shortest) in VALIDATED_FLAGS.items():
-        if flag in {full, *FLAG_ALIASES[full]} or (len(flag) >= shortest and full.startswith(flag)):
+    for full, option in VALIDATED_FLAGS.items():
+        if names_flag(flag, full):
             return option
     return None
 

@@ -19,6 +19,12 @@ from eagle3_patch.serve.checkpoint import checkpoint_tensors, read_json
 # 0.5.8-0.5.23 (Eagle3DeepseekV2ForCausalLM from 0.5.12). Eagle-1/2 classes
 # (LlamaForCausalLMEagle, ...) take no aux hidden states and are not accepted.
 EAGLE3_DRAFT_CLASSES = frozenset({"LlamaForCausalLMEagle3", "Eagle3DeepseekV2ForCausalLM"})
+# Bounds no real checkpoint comes near (the widest released models are 16-25k wide, the largest
+# vocabularies ~260k tokens, the deepest a few hundred layers): a value past them is a broken
+# config, which SGLang would only discover allocating tensors of that size.
+MAX_HIDDEN_SIZE = 2**17
+MAX_VOCAB_SIZE = 2**24
+MAX_LAYER_ID = 2**16
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ def target_text_config(model: str, revision: str | None = None) -> tuple[TargetT
         )
     at = f"{model}@{revision}" if revision else model
     try:
+        import huggingface_hub
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None, f"huggingface_hub is not installed, so the cache of {at} cannot be read"
@@ -75,10 +82,28 @@ def target_text_config(model: str, revision: str | None = None) -> tuple[TargetT
             "--model takes a local model folder or an id like Qwen/Qwen3.6-27B.",
         ) from None
     if cached is None:
+        if huggingface_hub.constants.HF_HUB_OFFLINE:
+            raise _offline_and_not_cached(model, revision, at)
         return None, f"{at} config.json is not in the local Hugging Face cache (SGLang will download it)"
     if not isinstance(cached, str):
         return None, f"the Hugging Face cache records that {at} has no config.json (a .no_exist marker)"
     return _text_of(Path(cached), read_json(Path(cached), "target config")), ""
+
+
+def _offline_and_not_cached(model: str, revision: str | None, at: str) -> BadInput:
+    import huggingface_hub
+
+    from eagle3_patch.serve.drafter import hub_download_command
+
+    download = hub_download_command(huggingface_hub.__version__, model,
+                                    *(["--revision", revision] if revision else []))
+    return BadInput(
+        f"Target model {at} is not in the local Hugging Face cache "
+        f"({huggingface_hub.constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE is set.",
+        "Offline, SGLang cannot download it either: the server would fail at start-up.",
+        f"Download it where the Hub is reachable, then run again:\n  {download}\n"
+        "or unset HF_HUB_OFFLINE, or pass --model a local model folder.",
+    )
 
 
 def check_drafter(folder: Path, target: TargetText | None, skipped_because: str = "no target config given") -> DrafterReport:
@@ -107,25 +132,31 @@ def judge_drafter(
                 f"a list naming an EAGLE-3 draft class SGLang knows: {', '.join(sorted(EAGLE3_DRAFT_CLASSES))}",
                 "This is not an EAGLE-3 drafter; use the full/ or compressed/ variant of an EAGLE-3 drafter repo.")
     hidden = config.get("hidden_size")
-    if not _count(hidden):
-        _refuse(config_file, "hidden_size", hidden, "a positive integer", "Re-download the drafter's config.json.")
+    if not _count(hidden, MAX_HIDDEN_SIZE):
+        _refuse(config_file, "hidden_size", hidden, f"a whole number from 1 to {MAX_HIDDEN_SIZE}",
+                "Re-download the drafter's config.json.")
     vocab, draft_vocab = config.get("vocab_size"), config.get("draft_vocab_size")
     for field, value in (("vocab_size", vocab), ("draft_vocab_size", draft_vocab)):
-        if value is not None and not _count(value):
-            _refuse(config_file, field, value, "a positive integer", "Re-download the drafter's config.json.")
+        if value is not None and not _count(value, MAX_VOCAB_SIZE):
+            _refuse(config_file, field, value, f"a whole number from 1 to {MAX_VOCAB_SIZE}",
+                    "Re-download the drafter's config.json.")
     eagle_config = config.get("eagle_config")
     if eagle_config is not None and not isinstance(eagle_config, dict):
         _refuse(config_file, "eagle_config", eagle_config, "a JSON object", "Re-download the drafter's config.json.")
     aux = eagle_config.get("eagle_aux_hidden_state_layer_ids") if eagle_config else None
-    if aux is not None and not (isinstance(aux, list) and all(_index(i) for i in aux)):
+    # SGLang flags one target layer per id and the drafter's fc takes one hidden state per id:
+    # no id, or the same id twice, leaves the drafter fed fewer states than it was trained on.
+    if aux is not None and not (isinstance(aux, list) and aux and all(map(_index, aux))
+                                and len(set(aux)) == len(aux)):
         _refuse(config_file, "eagle_config.eagle_aux_hidden_state_layer_ids", aux,
-                "a list of non-negative layer indices", "Re-download the drafter's config.json.")
+                f"a non-empty list of distinct layer indices from 0 to {MAX_LAYER_ID - 1}",
+                "Re-download the drafter's config.json.")
 
     notes = [f"architecture {known[0]}"]
     if draft_vocab is not None and vocab is not None and draft_vocab < vocab:
         d2t = tensors.get("d2t")
         if d2t is None:
-            _refuse(weights, "tensor d2t", "absent",
+            _refuse(weights, "tensor d2t", _Text("absent"),
                     f"a d2t tensor (draft->target token offsets), since config.json sets "
                     f"draft_vocab_size {draft_vocab} < vocab_size {vocab}",
                     "Re-download the drafter: the compressed variant ships d2t and t2d.")
@@ -169,20 +200,25 @@ def judge_drafter(
     )
 
 
-def _count(value: object) -> bool:
+def _count(value: object, limit: int) -> bool:
     # bool is an int subclass in Python; `true` is not a size.
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= limit
 
 
 def _index(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_LAYER_ID
+
+
+class _Text(str):
+    """A finding shown as words ("absent"), not as the JSON value it would otherwise be."""
 
 
 def _refuse(file: Path | str, field: str, found: object, expected: str, fix: str) -> NoReturn:
     if found is None:
         shown = "no value (the field is missing)"
     else:
-        shown = found if isinstance(found, str) else json.dumps(found)
+        # JSON, so a string "5120" reads as a string, not as the number it is not.
+        shown = found if isinstance(found, _Text) else json.dumps(found)
     raise BadInput(
         f"Drafter check failed: {file}, field `{field}`.",
         f"Found {shown}; expected {expected}.",
@@ -200,8 +236,9 @@ def _text_of(config_file: Path, config: dict) -> TargetText:
     values = []
     for field in ("hidden_size", "num_hidden_layers"):
         value = text.get(field)
-        if value is not None and not _count(value):
-            _refuse_target(config_file, prefix + field, value, "a positive integer")
+        limit = MAX_HIDDEN_SIZE if field == "hidden_size" else MAX_LAYER_ID
+        if value is not None and not _count(value, limit):
+            _refuse_target(config_file, prefix + field, value, f"a whole number from 1 to {limit}")
         values.append(value)
     return TargetText(config_file, *values)
 

@@ -1,0 +1,90 @@
+"""``bench``'s option types that need more than click's own: the load levels and the duration.
+
+Each refuses, as a usage error (exit 2), what could not describe a measurement: a level that is
+not plain ASCII digits, more requests in flight than this process may open connections for, a
+duration that is not a finite number of seconds a level can be measured in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import click
+
+# Interpreter, event loop and stdio files besides the sockets.
+SPARE_FILES = 64
+# Linux caps any process's open files at fs.nr_open, at most 2**30: a level with more digits than
+# this asks for what no system allows, whatever the limits say.
+_ABSURD_DIGITS = 10
+# int() also takes "+4", " 4", "4_0" and other scripts' digits ("١"); a level is written in ASCII.
+_LEVEL = re.compile(r"[0-9]+")
+MIN_DURATION_S, MAX_DURATION_S = 1.0, 86400.0
+
+
+class ConcurrencyLevels(click.ParamType):
+    """``1,4,16,64``: the load levels, measured in ascending order."""
+
+    name = "LIST"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        parts = str(value).split(",")
+        if not all(_LEVEL.fullmatch(part) for part in parts) or not all(part.strip("0") for part in parts):
+            self.fail(f"{_shown(value)} is not a comma-separated list of positive whole numbers, e.g. 1,4,16,64.",
+                      param, ctx)
+        if any(len(part.lstrip("0")) > _ABSURD_DIGITS for part in parts):
+            self.fail(f"{_shown(value)} asks for more requests in flight than any system can hold connections "
+                      "for (one open file each; Linux allows a process about a billion at most). "
+                      "Lower --concurrency, e.g. 1,4,16,64.", param, ctx)
+        levels = tuple(sorted({int(part) for part in parts}))
+        problem = _open_files_problem(levels[-1])
+        if problem:
+            self.fail(problem, param, ctx)
+        return levels
+
+
+def _open_files_problem(level: int) -> str | None:
+    """Why ``level`` requests cannot be kept in flight here, or None. One socket per request in
+    flight: past the open-file limit, connections would fail midway through a level and read as a
+    server problem."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to read
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = level + SPARE_FILES
+    if soft == resource.RLIM_INFINITY or needed <= soft:
+        return None
+    opening = f"{level} concurrent requests need {needed} open files"
+    if hard == resource.RLIM_INFINITY or needed <= hard:
+        return (f"{opening}, and this process may open {soft}. Raise the limit first (ulimit -n {needed}) "
+                "or lower --concurrency.")
+    return (f"{opening}, more than this process can ever open: its hard limit is {hard}, which only root "
+            f"can raise (limits.conf, or LimitNOFILE for a systemd service). Lower --concurrency to at most "
+            f"{max(hard - SPARE_FILES, 1)}.")
+
+
+class Duration(click.ParamType):
+    """``--duration``: seconds per level, a finite number from one second to one day."""
+
+    name = "SECONDS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        # Below a second a level ends before its requests are all in flight (nothing measured);
+        # nan compares false with everything and inf never ends.
+        if not MIN_DURATION_S <= seconds <= MAX_DURATION_S:
+            self.fail(f"{_shown(value)} is not a finite number of seconds from {MIN_DURATION_S:g} to "
+                      f"{MAX_DURATION_S:g} (one day), e.g. --duration 60.", param, ctx)
+        return seconds
+
+
+def _shown(value: Any) -> str:
+    text = repr(str(value))
+    return text if len(text) <= 40 else text[:30] + "..." + text[-6:]
