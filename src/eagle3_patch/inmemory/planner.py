@@ -1,7 +1,7 @@
 """Decide what `run` and `serve --in-memory` hand to SGLang's processes.
 
 Nothing is written under site-packages; the computed sources are memoised in
-the user's cache folder where it is writable (``memo.py``).
+the user's cache where it may be used (``memo.py``, ``usercache.py``).
 
 The parent decides, the children only serve: the installation is analysed and
 the patched sources computed and validated exactly as ``apply`` would
@@ -75,7 +75,7 @@ def _compute(sglang: SGLangInstall, name: str | None) -> dict:
     patches = [ModulePatch(f"{MODULE_PACKAGE}.{Path(change.path).stem}", os.path.realpath(change.path),
                            install.sha256(change.old), change.new.decode("latin-1"))
                for change in changes]
-    entry = {"encoded": encode(patches, __version__),
+    entry = {"encoded": encode(patches, __version__, memo.bytecode_key()),
              "files": [os.path.basename(c.path) for c in changes]}
     if name:
         memo.store(name, entry)
