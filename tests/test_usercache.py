@@ -25,6 +25,7 @@ import pytest
 
 import userenv
 from conftest import STANDIN_SGLANG_PARENTS, Site
+from serve_fixtures import write_drafter, write_target
 from test_inmemory_bootstrap import MODULE, PATCHED, _module, handoff
 
 OTHER = "e3i17x"  # owns what "another user" owns: an attacker, or the user sudo came from
@@ -263,6 +264,40 @@ def test_a_cache_root_owned_by_another_user_is_used_by_no_cache(user_env, attack
         assert all(list(p.iterdir()) for p in (mine / "eagle3-patch").iterdir())
     finally:
         shutil.rmtree(root)
+
+
+# --- no cache means no cache ---------------------------------------------------------------
+
+def _written(cache: Path) -> list[str]:
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file())
+
+
+def _run_and_serve(s: Site, tmp_path: Path, options: list[str], **extra: str) -> None:
+    env = {k: v for k, v in s.env(**extra).items() if k != "PYTHONDONTWRITEBYTECODE"}
+    ran = subprocess.run([sys.executable, "-m", "eagle3_patch", "run", *options, "--", sys.executable,
+                          "-c", COMPILE_MODEL, str(s.root)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert ran.returncode == 0 and ran.stdout == "compiled True\n", ran.stderr
+    serve = subprocess.run([sys.executable, "-m", "eagle3_patch", "serve", "--in-memory", "--dry-run",
+                            *options, "--model", str(write_target(tmp_path / "target")),
+                            "--drafter", str(write_drafter(tmp_path / "compressed"))],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert serve.returncode == 0 and ENV_VAR in serve.stdout, serve.stderr
+
+
+@pytest.mark.parametrize("switch", ["--no-cache", "EAGLE3_PATCH_NO_CACHE=1"])
+def test_no_cache_switches_keep_run_serve_and_the_bootstrap_from_writing(site, tmp_path, private_cache,
+                                                                         switch):
+    s = site("0.5.12")
+    if switch.startswith("--"):
+        _run_and_serve(s, tmp_path, [switch])
+    else:
+        name, value = switch.split("=")
+        _run_and_serve(s, tmp_path, [], **{name: value})
+    assert _written(private_cache) == []
+    # The same commands without the switch write all three caches.
+    _run_and_serve(s, tmp_path, [])
+    assert {path.split("/")[1] for path in _written(private_cache)} == {"analysis", "bytecode", "inmemory"}
 
 
 # --- our code is part of every key ---------------------------------------------------------
