@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from eagle3_patch.inmemory.memo import bytecode_key
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR, ModulePatch, child_env, encode
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")
@@ -84,16 +85,20 @@ def _module(site: Path) -> Path:
     return site / "sglang/srt/models/qwen3_5.py"
 
 
+def _patch(site: Path) -> ModulePatch:
+    module = _module(site)
+    return ModulePatch(MODULE, str(module.resolve()), hashlib.sha256(module.read_bytes()).hexdigest(),
+                       PATCHED)
+
+
 def handoff(site: Path, pythonpath: str | None = None, **extra: str) -> dict[str, str]:
     """The environment `run` would give COMMAND, for the stand-in module (a private cache folder)."""
-    module = _module(site)
-    patch = ModulePatch(MODULE, str(module.resolve()),
-                        hashlib.sha256(module.read_bytes()).hexdigest(), PATCHED)
+    patch = _patch(site)
     base = {k: v for k, v in os.environ.items()
             if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME")}
     given = {"PYTHONPATH": pythonpath or str(site)}
     cache = {"XDG_CACHE_HOME": str(site.parent / "cache")}
-    return {**base, **given, **cache, **child_env(encode([patch], "test"), given), **extra}
+    return {**base, **given, **cache, **child_env(encode([patch], "test", bytecode_key()), given), **extra}
 
 
 def plain(site: Path) -> dict[str, str]:
@@ -321,3 +326,16 @@ def test_a_memo_folder_others_may_write_is_not_trusted(bare_python, stand_in, tm
     memo = _plant_in_memo(env, stand_in, "planted by another user")
     memo.parent.chmod(0o777)
     assert report(bare_python, env, tmp_path)["result"] == "patched"
+
+
+@pytest.mark.parametrize("switch", ["no bytecode_key from the parent", "EAGLE3_PATCH_NO_CACHE=1"])
+def test_a_child_told_to_use_no_cache_memoises_nothing(bare_python, stand_in, tmp_path, switch):
+    if "=" in switch:
+        env = handoff(stand_in, EAGLE3_PATCH_NO_CACHE="1")
+    else:  # the parent ran with --no-cache
+        given = {"PYTHONPATH": str(stand_in)}
+        env = {**handoff(stand_in), **child_env(encode([_patch(stand_in)], "test", None), given)}
+    assert report(bare_python, env, tmp_path)["result"] == "patched"
+    assert not Path(env["XDG_CACHE_HOME"]).exists()
+    assert report(bare_python, handoff(stand_in), tmp_path)["result"] == "patched"
+    assert list((Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir())

@@ -68,7 +68,7 @@ def json_option(command):
 def cache_option(command):
     return click.option(
         "--no-cache", is_flag=True,
-        help="Analyse the model files afresh, without reading or writing the cached analysis "
+        help="Use no cache: analyse the model files afresh and read or write no cache entry "
              "(also: EAGLE3_PATCH_NO_CACHE=1).")(command)
 
 

@@ -255,13 +255,14 @@ def diff(sglang: SGLangInstall, cache: bool = True) -> Result:
     return result._replace(action="diff")
 
 
-def planned_changes(sglang: SGLangInstall) -> tuple[Analysis, list[install.FileChange]]:
+def planned_changes(sglang: SGLangInstall,
+                    cache: bool = True) -> tuple[Analysis, list[install.FileChange]]:
     """The analysis and, if unpatched, exactly what apply would write (validated); writes nothing.
 
     ``run`` and ``serve --in-memory`` hand these bytes to SGLang's processes
     instead of writing them.
     """
-    files, analysis = inspect(sglang)
+    files, analysis = inspect(sglang, cache)
     if analysis.state is State.UNSUPPORTED:
         raise _unsupported(sglang, analysis)
     if analysis.state is not State.UNPATCHED:

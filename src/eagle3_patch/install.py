@@ -1,6 +1,6 @@
-"""Every write eagle3-patch makes to disk: lock, backup, atomic replace, bytecode.
+"""Every write eagle3-patch makes beside SGLang: lock, backup, atomic replace, bytecode.
 
-Nothing else in the package writes. A change to several files is one
+Nothing else in the package writes there (the user cache is ``usercache.py``'s). A change to several files is one
 transaction: all targets are checked for writability first, backups are
 written before any target, and if replacing a later target fails the earlier
 ones are put back, so an installation is never left half-patched; a failed

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from eagle3_patch.cli import json_option, target_options
+from eagle3_patch.cli import cache_option, json_option, target_options
 from eagle3_patch.inmemory.planner import exec_command, prepare_run
 
 
@@ -16,9 +16,10 @@ from eagle3_patch.inmemory.planner import exec_command, prepare_run
 )
 @click.option("--dry-run", is_flag=True, help="Start nothing; print the exact command and environment.")
 @json_option
+@cache_option
 @target_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(dry_run: bool, as_json: bool, python: str | None, sglang_dir: str | None,
+def run(dry_run: bool, as_json: bool, no_cache: bool, python: str | None, sglang_dir: str | None,
         command: tuple[str, ...]) -> None:
     """Run COMMAND with EAGLE-3 capture patched in memory; nothing is written.
 
@@ -31,7 +32,7 @@ def run(dry_run: bool, as_json: bool, python: str | None, sglang_dir: str | None
     """
     if as_json and not dry_run:
         raise click.UsageError("--json describes a plan; use it with --dry-run.")
-    prepared = prepare_run(list(command), python, sglang_dir)
+    prepared = prepare_run(list(command), python, sglang_dir, cache=not no_cache)
     if dry_run:
         click.echo(json.dumps(prepared.plan.to_json(), indent=2) if as_json
                    else prepared.dry_run_text())

@@ -36,8 +36,11 @@ class ModulePatch:
     data: str
 
 
-def encode(patches: list[ModulePatch], tool_version: str) -> str:
-    document = {"tool_version": tool_version, "modules": [asdict(p) for p in patches]}
+def encode(patches: list[ModulePatch], tool_version: str, bytecode_key: str | None = None) -> str:
+    """The variable's value; ``bytecode_key`` (``memo.bytecode_key``) lets the children
+    memoise what they compile, None forbids it."""
+    document = {"tool_version": tool_version, "bytecode_key": bytecode_key,
+                "modules": [asdict(p) for p in patches]}
     import base64  # with gzip: only a hand-off that carries sources needs them
     import gzip
 

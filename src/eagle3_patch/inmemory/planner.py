@@ -1,7 +1,7 @@
 """Decide what `run` and `serve --in-memory` hand to SGLang's processes.
 
 Nothing is written under site-packages; the computed sources are memoised in
-the user's cache folder where it is writable (``memo.py``).
+the user's cache where it may be used (``memo.py``, ``usercache.py``).
 
 The parent decides, the children only serve: the installation is analysed and
 the patched sources computed and validated exactly as ``apply`` would
@@ -46,10 +46,13 @@ class InMemoryHandoff:
     summary: str
 
 
-def in_memory_handoff(sglang: SGLangInstall) -> InMemoryHandoff:
-    """Analyse ``sglang`` as apply does; for an unpatched one, the validated sources as variables."""
-    name = memo.key(sglang)
-    entry = (memo.load(name) if name else None) or _compute(sglang, name)
+def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHandoff:
+    """Analyse ``sglang`` as apply does; for an unpatched one, the validated sources as variables.
+
+    ``cache=False`` (``--no-cache``) reads and writes no cache entry, here or in the children.
+    """
+    name = memo.key(sglang, cache)
+    entry = (memo.load(name) if name else None) or _compute(sglang, name, cache)
     if entry["encoded"] is None:
         return InMemoryHandoff({}, entry["summary"])
     return InMemoryHandoff(child_env(entry["encoded"], os.environ),
@@ -57,8 +60,8 @@ def in_memory_handoff(sglang: SGLangInstall) -> InMemoryHandoff:
                            "nothing written")
 
 
-def _compute(sglang: SGLangInstall, name: str | None) -> dict:
-    analysis, changes = engine.planned_changes(sglang)
+def _compute(sglang: SGLangInstall, name: str | None, cache: bool) -> dict:
+    analysis, changes = engine.planned_changes(sglang, cache)
     if analysis.state is State.DAMAGED:
         failure = engine.not_working(engine.Result("run", "refused", sglang, analysis, {}))
         raise CheckFailed(
@@ -75,7 +78,7 @@ def _compute(sglang: SGLangInstall, name: str | None) -> dict:
     patches = [ModulePatch(f"{MODULE_PACKAGE}.{Path(change.path).stem}", os.path.realpath(change.path),
                            install.sha256(change.old), change.new.decode("latin-1"))
                for change in changes]
-    entry = {"encoded": encode(patches, __version__),
+    entry = {"encoded": encode(patches, __version__, memo.bytecode_key(cache)),
              "files": [os.path.basename(c.path) for c in changes]}
     if name:
         memo.store(name, entry)
@@ -132,7 +135,8 @@ class PreparedRun:
         return f"eagle3-patch: EAGLE-3 capture: {self.summary}; exec: {shlex.join(self.plan.argv)}"
 
 
-def prepare_run(command: list[str], python: str | None, sglang_dir: str | None) -> PreparedRun:
+def prepare_run(command: list[str], python: str | None, sglang_dir: str | None,
+                cache: bool = True) -> PreparedRun:
     """Locate the SGLang COMMAND will import, refuse what would drop the patch, build the hand-off."""
     runner = shutil.which(command[0]) or command[0] if _is_python(command[0]) else None
     # `run -- python -m sglang.launch_server`: that python's SGLang is the one to analyse.
@@ -149,7 +153,7 @@ def prepare_run(command: list[str], python: str | None, sglang_dir: str | None) 
             f"eagle3-patch run refuses `{command[0]} -{letter}`: {_DROPS_HOOK[letter]}.",
             "The program would run SGLang's stock code, without EAGLE-3 capture, and say nothing.",
             f"Remove -{letter} from `{shlex.join(command)}` and run it again under eagle3-patch run.")
-    handoff = in_memory_handoff(sglang)
+    handoff = in_memory_handoff(sglang, cache)
     where = f"SGLang {sglang.version_text} at {sglang.package_dir}, run by {sglang.python}"
     return PreparedRun(LaunchPlan(list(command), handoff.env), handoff.summary, where)
 

@@ -7,7 +7,7 @@ import shlex
 
 import click
 
-from eagle3_patch.cli import remember_json, target_options
+from eagle3_patch.cli import cache_option, remember_json, target_options
 from eagle3_patch.serve.drafter import DEFAULT_DRAFTER_REPO
 from eagle3_patch.serve.launch import DEFAULT_MODEL, exec_plan, prepare_launch
 from eagle3_patch.serve.plan import user_flags, validated_by
@@ -68,6 +68,7 @@ def _split_at_dashes(args: list[str]) -> tuple[list[str], list[str]]:
               help="Patch SGLang's processes in memory (as `eagle3-patch run`); never write site-packages.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; print the exact command and environment.")
 @click.option("--json", "as_json", is_flag=True, callback=remember_json, help="With --dry-run: print {\"argv\": [...], \"env\": {...}}.")
+@cache_option
 @target_options
 def serve(
     model: str,
@@ -77,6 +78,7 @@ def serve(
     in_memory: bool,
     dry_run: bool,
     as_json: bool,
+    no_cache: bool,
     python: str | None,
     sglang_dir: str | None,
     sglang_args: tuple[str, ...],
@@ -95,6 +97,7 @@ def serve(
     prepared = prepare_launch(
         model=model, drafter=drafter, drafter_repo=drafter_repo, python=python,
         sglang_dir=sglang_dir, user_args=sglang_args, apply=not no_apply, dry_run=dry_run, in_memory=in_memory,
+        cache=not no_cache,
     )
     if dry_run:
         click.echo(json.dumps(prepared.plan.to_json(), indent=2) if as_json else prepared.dry_run_text())

@@ -65,11 +65,13 @@ def prepare_launch(
     apply: bool,
     dry_run: bool,
     in_memory: bool = False,
+    cache: bool = True,
 ) -> PreparedLaunch:
     """Locate SGLang, validate the drafter, make sure capture works (unless dry-run), build the plan.
 
     ``in_memory`` (or an unpatched installation this user cannot write) hands
     the patch to SGLang's processes through the environment and writes nothing.
+    ``cache=False`` (``--no-cache``) reads and writes no cache entry, nor do the children.
     """
     install = serving_install(python, sglang_dir)
     unwritable = unwritable_reason(install) if apply and not in_memory else None
@@ -78,9 +80,9 @@ def prepare_launch(
     # summary, and to refuse an unsupported release (with apply's own message)
     # before a multi-GB drafter download. A real launch from a local drafter
     # skips it: ensure_capture reads the sources anyway, and the hand-off budget is 0.3 s.
-    state = capture_state(install) if dry_run or folder is None else None
+    state = capture_state(install, cache) if dry_run or folder is None else None
     if state == "unsupported":
-        ensure_capture(install, False)
+        ensure_capture(install, False, cache)
     target, skipped = target_text_config(model, flag_value(user_args, "--revision"))
     if folder is not None:
         report = check_drafter(folder, target, skipped)
@@ -95,18 +97,18 @@ def prepare_launch(
     if in_memory or unwritable:
         from eagle3_patch.inmemory.planner import in_memory_handoff  # hashing, gzip: this path only
 
-        handoff = in_memory_handoff(install)
+        handoff = in_memory_handoff(install, cache)
     if handoff:
         capture = handoff.summary
         if unwritable and handoff.env:
             capture += f"; serve fell back to in-memory: {unwritable}"
     elif not dry_run:
-        capture = ensure_capture(install, apply)
+        capture = ensure_capture(install, apply, cache)
     elif apply and state in _WOULD_WRITE:
         capture = _WOULD_WRITE[state]
     else:
         # Check-only, writes nothing: --dry-run previews the launch's result or refusal.
-        capture = ensure_capture(install, False)
+        capture = ensure_capture(install, False, cache)
     plan = build_plan(install.python, model, str(folder), dialect, list(user_args))
     if handoff:
         plan = LaunchPlan(plan.argv, {**plan.env, **handoff.env})

@@ -18,9 +18,13 @@ importable (another venv's Python), so it uses the standard library only.
   message naming eagle3-patch and exits instead.
 - The patched text is compiled here; SGLang's __pycache__ is never read (its
   .pyc holds the stock code) nor written (a later plain run must see SGLang's
-  own code). The compiled code is memoised in the user's cache folder where it
-  is writable (~20 ms of compile per process otherwise), keyed by the
-  interpreter's bytecode magic, the path and the patched text.
+  own code). The compiled code is memoised in the user's cache (~20 ms of
+  compile per process otherwise), keyed by the parent's key (eagle3-patch's
+  code; none under --no-cache), the interpreter's bytecode magic, the path and
+  the patched text. The cache's trust rule is eagle3-patch's usercache.py,
+  copied below in the standard library (tests/test_usercache.py checks that
+  both agree): every folder from the cache root down and the entry itself must
+  be this user's and writable by no one else, checked on the opened descriptor.
 - linecache is seeded, so tracebacks and inspect.getsource show what ran.
 - The sitecustomize this file shadows (the user's on PYTHONPATH, conda's,
   Debian's in the stdlib folder) is run afterwards, as Python would have.
@@ -30,6 +34,7 @@ import os
 import sys
 
 ENV_VAR = "EAGLE3_PATCH_INMEMORY"
+NO_CACHE_ENV = "EAGLE3_PATCH_NO_CACHE"
 # Distinct from every eagle3-patch CLI exit code (README, "Exit codes").
 EXIT_STALE = 12
 
@@ -44,24 +49,120 @@ def _die(message):
     os._exit(EXIT_STALE)
 
 
-def _private_folder(folder):
-    """Whether ``folder`` exists or was made, and only this user can write it.
+# --- the user cache's trust rule: a copy of eagle3_patch/usercache.py ---------------------
 
-    The memo holds code this process will run: a folder others may write
-    (a shared XDG_CACHE_HOME) is not trusted, the code is compiled instead.
-    """
+_CACHE_FOLDERS = ("eagle3-patch", "bytecode")
+_MAX_BYTES = 16 << 20
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_ENTRY_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _ours(info):
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
+def _cache_root():
+    root = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(root):
+        return root
+    home = os.path.expanduser("~")  # "~" itself without HOME or a passwd entry: never the cwd
+    return os.path.join(home, ".cache") if os.path.isabs(home) else None
+
+
+def _trusted(fd):
+    if _ours(os.fstat(fd)):
+        return fd
+    os.close(fd)
+    raise PermissionError("not this user's, or writable by others")
+
+
+def _cache_folder(create):
+    """A descriptor of <root>/eagle3-patch/bytecode, each step checked; None: no cache."""
+    root = _cache_root()
+    if root is None:
+        return None
+    fd = -1
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        info = os.stat(folder)
+        if create:
+            os.makedirs(root, mode=0o700, exist_ok=True)
+        fd = _trusted(os.open(root, _FOLDER_FLAGS))
+        for name in _CACHE_FOLDERS:
+            if create:
+                try:
+                    os.mkdir(name, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    pass
+            parent, fd = fd, -1
+            try:
+                fd = _trusted(os.open(name, _FOLDER_FLAGS | os.O_NOFOLLOW, dir_fd=parent))
+            finally:
+                os.close(parent)
+        return fd
     except OSError:
-        return False
-    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+        if fd >= 0:
+            os.close(fd)
+        return None
 
+
+def _cache_read(name):
+    folder = _cache_folder(False)
+    if folder is None:
+        return None
+    try:
+        fd = os.open(name, _ENTRY_FLAGS, dir_fd=folder)
+        try:
+            import stat
+
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or not _ours(info) or info.st_size > _MAX_BYTES:
+                return None
+            chunks, size = [], 0
+            while size <= _MAX_BYTES:
+                chunk = os.read(fd, _MAX_BYTES + 1 - size)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                size += len(chunk)
+            return None
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+
+
+def _cache_write(name, data):
+    folder = _cache_folder(True)
+    if folder is None:
+        return
+    partial = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.partial"
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=folder)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(partial, name, src_dir_fd=folder, dst_dir_fd=folder)  # tensor-parallel workers race here
+    except OSError:
+        try:
+            os.unlink(partial, dir_fd=folder)
+        except OSError:
+            pass
+    finally:
+        os.close(folder)
+
+
+# --- serving the patched modules -----------------------------------------------------------
 
 class _PatchedSourceLoader:
-    def __init__(self, path, data):
+    def __init__(self, path, data, cache_key):
         self.path = path
         self.data = data  # the patched file's bytes: compile() honours its BOM or coding cookie
+        self.cache_key = cache_key  # the parent's, None: memoise nothing
 
     def create_module(self, spec):
         return None
@@ -78,35 +179,32 @@ class _PatchedSourceLoader:
         return False
 
     def get_code(self, fullname):
-        import hashlib
         import marshal
-        from importlib.util import MAGIC_NUMBER
         from types import CodeType
 
-        key = hashlib.sha256(b"\0".join([MAGIC_NUMBER, self.path.encode(), self.data]))
-        root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-        if not os.path.isabs(root):  # no home (a user without a passwd entry): never the cwd
-            return compile(self.data, self.path, "exec", dont_inherit=True)
-        folder = os.path.join(root, "eagle3-patch", "bytecode")
-        if not _private_folder(folder):
-            return compile(self.data, self.path, "exec", dont_inherit=True)
-        memo = os.path.join(folder, key.hexdigest() + ".bin")
-        try:
-            with open(memo, "rb") as handle:
-                code = marshal.loads(handle.read())
+        name = self._memo_name()
+        if name is not None:
+            raw = _cache_read(name)
+            try:
+                code = marshal.loads(raw) if raw is not None else None
+            except (ValueError, EOFError, TypeError):
+                code = None  # damaged: compile
             if isinstance(code, CodeType):
                 return code
-        except (OSError, ValueError, EOFError, TypeError):
-            pass  # absent or unreadable: compile
         code = compile(self.data, self.path, "exec", dont_inherit=True)
-        partial = f"{memo}.{os.getpid()}.tmp"
-        try:
-            with open(partial, "wb") as handle:
-                handle.write(marshal.dumps(code))
-            os.replace(partial, memo)  # tensor-parallel workers may race here
-        except OSError:
-            pass  # a read-only home: compile in every process
+        if name is not None:
+            _cache_write(name, marshal.dumps(code))
         return code
+
+    def _memo_name(self):
+        if self.cache_key is None or os.environ.get(NO_CACHE_ENV, "") not in ("", "0"):
+            return None
+        import hashlib
+        from importlib.util import MAGIC_NUMBER
+
+        key = hashlib.sha256(b"\0".join([self.cache_key.encode(), MAGIC_NUMBER, os.fsencode(self.path),
+                                         self.data]))
+        return key.hexdigest() + ".bin"
 
     def exec_module(self, module):
         import linecache
@@ -124,6 +222,7 @@ class _PatchedSourceFinder:
         self.names = names
         self.encoded = encoded
         self.modules = None
+        self.cache_key = None
 
     def _entry(self, fullname):
         if self.modules is None:
@@ -135,6 +234,9 @@ class _PatchedSourceFinder:
             # later, inside the import, is what SGLang's registry swallows.
             try:
                 payload = json.loads(gzip.decompress(base64.b64decode(self.encoded)))
+                self.cache_key = payload.get("bytecode_key")
+                if not (self.cache_key is None or isinstance(self.cache_key, str)):
+                    raise ValueError(f"bytecode_key is {self.cache_key!r}")
                 self.modules = {e["name"]: (str(e["path"]), str(e["sha256"]),
                                             e["data"].encode("latin-1"))
                                 for e in payload["modules"]}
@@ -165,7 +267,7 @@ class _PatchedSourceFinder:
         if digest != sha256:
             _die(f"{origin} changed after eagle3-patch validated it (SHA-256 {digest}, "
                  f"expected {sha256}).")
-        spec = ModuleSpec(fullname, _PatchedSourceLoader(origin, data), origin=origin)
+        spec = ModuleSpec(fullname, _PatchedSourceLoader(origin, data, self.cache_key), origin=origin)
         spec.has_location = True
         return spec
 
