@@ -23,9 +23,14 @@ EXIT_INTERNAL = 70
 
 
 class Eagle3PatchError(Exception):
-    """Base of every expected failure; ``exit_code`` is what the CLI exits with."""
+    """Base of every expected failure; ``exit_code`` is what the CLI exits with.
+
+    ``found`` is what the command had found or measured before it failed, as
+    JSON: ``--json`` prints it beside the error, in the same object.
+    """
 
     exit_code = EXIT_INTERNAL
+    found: dict | None = None
 
     def __init__(self, what: str, why: str = "", fix: str = "") -> None:
         self.what, self.why, self.fix = what, why, fix

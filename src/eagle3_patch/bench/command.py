@@ -145,11 +145,11 @@ def bench(
     try:
         run_interruptible(_measure(session, prompts, clients, clock))
     except (BenchFailed, Interrupted) as exc:
-        # Whatever finished is still worth having: JSON always, the table once a request did.
+        # Whatever finished is still worth having: in the --json error object always, the table
+        # once a request did.
         summary = summary_of(session)
-        if as_json:
-            click.echo(json.dumps(to_json(session, summary, partial=True, error=exc.message), indent=2))
-        elif session.requests:
+        exc.found = to_json(session, summary, partial=True)
+        if not as_json and session.requests:
             click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR"), partial=exc.what))
         raise
     summary = summary_of(session)
