@@ -10,6 +10,7 @@ import json
 import socket
 
 import pytest
+from bench_standin import ScriptedClock, StandIn, eagle3_script
 from conftest import invoke_main
 
 CLOSED_URL = "http://127.0.0.1:1"
@@ -42,6 +43,8 @@ USAGE_ERRORS = {
     "serve-path-after-dashes": ["serve", "--json", "--dry-run", "--drafter", "d", "--", "--model-path", "/m"],
     "serve-option-before-dashes": ["serve", "--json", "--dry-run", "--drafter", "d", "--tp", "2"],
     "unknown-command": ["statsu", "--json"],
+    "json-before-the-command": ["--json", "status"],
+    "missing-option-value": ["bench", "--json", "--url"],
 }
 
 
@@ -113,3 +116,15 @@ def test_an_interrupt_under_json_is_one_error_object(capsys):
     out, err = capsys.readouterr()
     assert code == 130 and one_error(out, 130)["error"]["what"] == "Interrupted."
     assert err == "Interrupted.\n"
+
+
+def test_bench_plot_failing_after_measuring_is_still_one_object_with_the_figures(tmp_path):
+    clock = ScriptedClock()
+    too_long = tmp_path / ("x" * 300 + ".png")  # its folder exists, so only writing it fails
+    with StandIn(clock, eagle3_script) as eagle3:
+        done = invoke_main("bench", "--url", eagle3.url, "--bucket", "chat", "--max-new-tokens", "10",
+                           "--runs", "2", "--warmup", "0", "--json", "--plot", str(too_long), obj={"clock": clock})
+    assert done.exit_code == 8, done.stderr
+    report = one_error(done.stdout, 8)
+    assert "Cannot write the plot" in report["error"]["what"]
+    assert report["partial"] is False and len(report["requests"]) == 6

@@ -79,6 +79,8 @@ def wants_json(group: click.Group, args: list[str]) -> bool:
     """
     rest = iter(args)
     name = next((arg for arg in rest if arg == "--" or not arg.startswith("-")), None)
+    if "--json" in args[:args.index(name) if name else len(args)]:
+        return True  # before the command's name: the group refused it, but it was asked for
     if name is None or name == "--":
         return False
     try:

@@ -25,7 +25,7 @@ from eagle3_patch.bench.prompts import (
 from eagle3_patch.bench.report import check_plot_target, render_text, summary_of, to_json, write_plot
 from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Step, run_bench, run_levels
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
-from eagle3_patch.errors import BenchFailed, Interrupted
+from eagle3_patch.errors import BadInput, BenchFailed, Interrupted
 
 
 class ConcurrencyLevels(click.ParamType):
@@ -153,13 +153,18 @@ def bench(
             click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR"), partial=exc.what))
         raise
     summary = summary_of(session)
-    if as_json:
-        click.echo(json.dumps(to_json(session, summary), indent=2))
-    else:
+    report = to_json(session, summary) if as_json else None
+    if not as_json:
         click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR")))
     if plot is not None:
-        write_plot(summary, session, plot)
+        try:
+            write_plot(summary, session, plot)
+        except BadInput as exc:
+            exc.found = report  # --json: still one object, the figures beside the error
+            raise
         click.echo(f"Plot written to {plot}", err=True)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
 
 
 async def _measure(
