@@ -16,6 +16,7 @@ from collections.abc import Callable
 import click
 
 from eagle3_patch.errors import EXIT_INTERNAL, CheckFailed, Eagle3PatchError
+from eagle3_patch.masking import masked_text
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
 
@@ -112,7 +113,7 @@ def _click_text(exc: click.ClickException) -> str:
     """What click itself prints for ``exc`` (usage line, hint, message), as shown."""
     out = io.StringIO()
     exc.show(file=out)
-    return out.getvalue().rstrip("\n")
+    return masked_text(out.getvalue().rstrip("\n"))
 
 
 def _found(exc: Eagle3PatchError) -> dict:

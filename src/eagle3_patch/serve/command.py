@@ -8,6 +8,7 @@ import shlex
 import click
 
 from eagle3_patch.cli import target_options
+from eagle3_patch.masking import masked_argv
 from eagle3_patch.serve.drafter import DEFAULT_DRAFTER_REPO
 from eagle3_patch.serve.launch import DEFAULT_MODEL, exec_plan, prepare_launch
 from eagle3_patch.serve.plan import user_flags, validated_by
@@ -29,7 +30,8 @@ class ServeCommand(click.Command):
             ) from None
         if rest:
             raise click.UsageError(
-                f"Unexpected argument {shlex.quote(rest[0])} before `--`.\n" + _AFTER_DASHES.format(shlex.join(rest)),
+                f"Unexpected argument {shlex.quote(rest[0])} before `--`.\n"
+                + _AFTER_DASHES.format(shlex.join(masked_argv(rest))),
                 ctx,
             )
         for flag in sorted(user_flags(theirs)):
