@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import userenv
 from releases import install_release
@@ -104,3 +106,29 @@ def user_env():
     """What the unprivileged users (setpriv) can read, wherever this checkout lives: see userenv."""
     with userenv.user_env() as world:
         yield world
+
+
+@dataclass(frozen=True)
+class Exited:
+    """What the CLI's real entry point did: exit code, stdout, stderr."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def invoke_main(*args: str, obj: dict | None = None) -> Exited:
+    """``cli.main`` in this process (fast), with its own error handler: what a user sees.
+
+    ``obj`` reaches the commands as click's context object (bench reads its clock there).
+    """
+    from eagle3_patch.cli import main
+
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            main(list(args), obj=obj)
+        except SystemExit as exc:
+            code = exc.code
+        else:
+            raise AssertionError("cli.main returned instead of exiting")
+    return Exited(code, out.getvalue().decode(), err.getvalue().decode())

@@ -110,7 +110,7 @@ def test_the_key_never_appears_in_stdout_stderr_or_json():
     assert measured.returncode == 0, measured.stderr
     assert json.loads(measured.stdout)["partial"] is False
     assert (wrong.returncode, wrong_table.returncode) == (10, 10)
-    assert "rejected the API key given" in json.loads(wrong.stdout)["error"]
+    assert "rejected the API key given" in json.loads(wrong.stdout)["error"]["what"]
     assert "--api-key KEY" in wrong_table.stderr
     for done in (measured, wrong, wrong_table):
         assert KEY not in done.stdout and KEY not in done.stderr

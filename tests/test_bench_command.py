@@ -14,6 +14,7 @@ import sys
 import pytest
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
+from conftest import invoke_main
 
 from eagle3_patch.bench.command import bench
 from eagle3_patch.errors import BadInput, BenchFailed
@@ -171,13 +172,12 @@ def test_early_stop_with_json_prints_partial_figures_then_fails(clock):
         StandIn(clock, stops_on_fourth_request) as eagle3,
         StandIn(clock, slow_baseline, speculative=False) as baseline,
     ):
-        result = run(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
-    assert result.exit_code != 0
-    assert isinstance(result.exception, BenchFailed)
-    assert result.exception.exit_code == 10
+        result = invoke_main("bench", "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json",
+                             obj={"clock": clock})
+    assert result.exit_code == 10
     report = json.loads(result.stdout)
-    assert report["partial"] is True
-    assert "stopped before the generation finished (4 tokens received)" in report["error"]
+    assert report["partial"] is True and report["exit_code"] == 10
+    assert "stopped before the generation finished (4 tokens received)" in report["error"]["what"]
     # Warm-up, then chat-espresso and chat-trip on both servers; chat-explain on EAGLE-3 broke.
     assert [(r["server"], r["prompt_id"]) for r in report["requests"]] == [
         ("eagle3", "chat-espresso"), ("baseline", "chat-espresso"), ("eagle3", "chat-trip"), ("baseline", "chat-trip"),
@@ -189,11 +189,11 @@ def test_unreachable_server_fails_with_bench_failed_and_partial_json(clock):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    result = run(clock, "--url", url, "--json")
-    assert isinstance(result.exception, BenchFailed)
+    result = invoke_main("bench", "--url", url, "--json", obj={"clock": clock})
+    assert result.exit_code == 10
     report = json.loads(result.stdout)
     assert report["partial"] is True and report["requests"] == []
-    assert "Cannot reach the server" in report["error"]
+    assert "Cannot reach the server" in report["error"]["what"]
 
 
 def test_table_shows_configuration_buckets_and_na_tau_without_speculation(clock):

@@ -14,6 +14,7 @@ import socket
 import pytest
 from bench_standin import Gauge, ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
+from conftest import invoke_main
 
 from eagle3_patch.bench.command import bench
 from eagle3_patch.bench.load import Level, ServerLoad, crossover
@@ -41,7 +42,7 @@ def test_each_level_runs_n_workers_per_server_one_server_at_a_time():
         result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--concurrency", "4,1", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["schema_version"] == 2 and report["partial"] is False
+    assert report["schema_version"] == 3 and report["partial"] is False
     assert report["settings"]["concurrency"] == [1, 4]
     # max(4N, runs x prompts): 6 at N=1, 16 at N=4, on each server, after one warm-up each.
     assert len(eagle3.bodies) == len(baseline.bodies) == 1 + 6 + 16
@@ -132,10 +133,11 @@ def test_a_server_dying_mid_level_keeps_finished_levels_and_requests_as_partial(
         return dataclasses.replace(script, stop_after_chunks=1) if len(served) == 1 + 6 + 3 else script
 
     with StandIn(ScriptedClock(), dies_at_level_two) as eagle3:
-        result = run("--url", eagle3.url, *ARGS, "--concurrency", "1,4", "--json")
-    assert isinstance(result.exception, BenchFailed)
+        result = invoke_main("bench", "--url", eagle3.url, *ARGS, "--concurrency", "1,4", "--json")
+    assert result.exit_code == 10
     report = json.loads(result.stdout)
-    assert report["partial"] is True and "stopped before the generation finished" in report["error"]
+    assert report["exit_code"] == 10
+    assert report["partial"] is True and "stopped before the generation finished" in report["error"]["what"]
     assert [lv["concurrency"] for lv in report["levels"]] == [1]
     assert sum(r["concurrency"] == 1 for r in report["requests"]) == 6
     assert sum(r["concurrency"] == 4 for r in report["requests"]) < 16

@@ -13,6 +13,7 @@ import socket
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from click.testing import CliRunner
+from conftest import invoke_main
 
 from eagle3_patch.bench.command import bench
 from eagle3_patch.cli import main
@@ -33,12 +34,11 @@ def test_keep_alive_comments_cannot_hold_a_request_past_timeout():
     clock = ScriptedClock()
     # Pings arrive 40 times per --timeout, so only a whole-request bound can end this.
     with StandIn(clock, scripted(ping_after_chunks=1, ping_every=0.05)) as server:
-        result = run(clock, "--url", server.url, *ARGS, "--timeout", "2", "--json")
-    assert isinstance(result.exception, BenchFailed), result.output
-    assert result.exception.exit_code == 10
-    assert "took longer than 2 s in all (--timeout)" in result.exception.message
+        result = invoke_main("bench", "--url", server.url, *ARGS, "--timeout", "2", "--json", obj={"clock": clock})
+    assert result.exit_code == 10, result.stderr
     report = json.loads(result.stdout)
-    assert report["partial"] is True and report["requests"] == []
+    assert "took longer than 2 s in all (--timeout)" in report["error"]["why"]
+    assert report["partial"] is True and report["requests"] == [] and report["exit_code"] == 10
 
 
 def test_a_stream_that_goes_silent_ends_at_timeout():
@@ -95,12 +95,12 @@ def test_a_cumulative_token_count_that_decreases_is_a_malformed_stream():
     clock = ScriptedClock()
     # --max-new-tokens 8 is sent as chunks of 1, 3, 3, 1 tokens; the third claims fewer than the second.
     with StandIn(clock, scripted(reported_counts=[1, 4, 2, 8])) as server:
-        result = run(clock, "--url", server.url, *ARGS, "--json")
-    assert isinstance(result.exception, BenchFailed), result.output
-    assert result.exception.exit_code == 10
-    assert "does not look like SGLang" in result.exception.what
-    assert "'meta_info.completion_tokens' went down from 4 to 2" in result.exception.why
-    assert json.loads(result.stdout)["requests"] == []
+        result = invoke_main("bench", "--url", server.url, *ARGS, "--json", obj={"clock": clock})
+    assert result.exit_code == 10, result.stderr
+    report = json.loads(result.stdout)
+    assert "does not look like SGLang" in report["error"]["what"]
+    assert "'meta_info.completion_tokens' went down from 4 to 2" in report["error"]["why"]
+    assert report["requests"] == [] and report["exit_code"] == 10
 
 
 def test_a_stream_line_longer_than_any_sglang_chunk_is_not_sglang():

@@ -77,7 +77,8 @@ def test_a_signal_in_json_mode_prints_the_finished_requests_as_partial_json(sign
         returncode, out, err = interrupt_after_three_requests(server.url, signum, "--json")
     assert returncode == code, err
     report = json.loads(out)
-    assert report["partial"] is True and "Interrupted by" in report["error"]
+    assert report["partial"] is True and "Interrupted by" in report["error"]["what"]
+    assert report["exit_code"] == code
     assert [r["prompt_id"] for r in report["requests"]] == ["chat-espresso", "chat-trip", "chat-explain"]
 
 

@@ -1,21 +1,20 @@
 """The ``eagle3-patch`` command line: options in, one engine call, result out.
 
-Expected failures are ``errors.Eagle3PatchError`` types; ``main`` is the one
-place that turns them (and anything unexpected) into a message and an exit
-code, so no command prints a traceback at a user.
+Expected failures are ``errors.Eagle3PatchError`` types; ``main`` hands every
+outcome to ``errorreport``, the one place that turns them (and click's usage
+errors, and anything unexpected) into a message and an exit code, so no
+command prints a traceback at a user.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
-import os
 import sys
 
 import click
 
 from eagle3_patch import __version__
-from eagle3_patch.errors import EXIT_INTERNAL, EXIT_USAGE, Eagle3PatchError
 
 
 class LazyGroup(click.Group):
@@ -53,15 +52,8 @@ def target_options(command):
              "(default: the one running eagle3-patch).")(command)
 
 
-def remember_json(ctx: click.Context, _param, value: bool) -> bool:
-    """--json's callback: ``main`` then reports errors as JSON too."""
-    if value and isinstance(ctx.obj, dict):
-        ctx.obj["json"] = True
-    return value
-
-
 def json_option(command):
-    return click.option("--json", "as_json", is_flag=True, callback=remember_json,
+    return click.option("--json", "as_json", is_flag=True,
                         help="Print one JSON object (errors too).")(command)
 
 
@@ -156,40 +148,18 @@ def diff(as_json, no_cache, python, sglang_dir):
         render.echo(f"Nothing to change: the installation is {result.state.value}.", err=True)
 
 
-def _report(exc: Eagle3PatchError, as_json: bool) -> None:
-    from eagle3_patch import render
+def main(argv: list[str] | None = None, obj: dict | None = None) -> None:
+    """Entry point: run the CLI and exit with the code ``errorreport`` maps its outcome to.
 
-    render.echo(click.style("error: ", fg="red", bold=True) + exc.what, err=True)
-    for part in (exc.why, exc.fix):
-        if part:
-            render.echo(part, err=True)
-    if as_json:
-        render.emit_error(exc.what, exc.why, exc.fix, exc.exit_code, getattr(exc, "result", None))
+    ``obj`` reaches the commands as click's context object (bench reads a clock from it).
+    """
+    from eagle3_patch.errorreport import run_reported
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI and map every outcome to an exit code."""
-    run: dict = {}  # filled while the command line is parsed (see remember_json)
-    try:
-        code = cli.main(args=argv, prog_name="eagle3-patch", standalone_mode=False, obj=run)
-    except Eagle3PatchError as exc:
-        _report(exc, run.get("json", False))
-        code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code if exc.exit_code is not None else EXIT_USAGE
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("Interrupted.", err=True)
-        code = 130
-    except Exception as exc:  # the one place a bug becomes a message, not a traceback
-        if os.environ.get("EAGLE3_PATCH_DEBUG"):
-            raise
-        _report(Eagle3PatchError(
-            f"internal error: {type(exc).__name__}: {exc}",
-            "This is a bug in eagle3-patch.",
-            "Rerun with EAGLE3_PATCH_DEBUG=1 for the traceback and report it."), run.get("json", False))
-        code = EXIT_INTERNAL
-    sys.exit(code if isinstance(code, int) else 0)
+    args = sys.argv[1:] if argv is None else list(argv)
+    sys.exit(run_reported(
+        lambda: cli.main(args=args, prog_name="eagle3-patch", standalone_mode=False,
+                         obj={} if obj is None else obj),
+        cli, args))
 
 
 def program() -> None:

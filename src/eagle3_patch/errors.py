@@ -7,6 +7,8 @@ run next, because the user reading it is usually in a Dockerfile or CI log.
 
 from __future__ import annotations
 
+from eagle3_patch.masking import masked_text
+
 # Exit codes are part of the public interface (README, "Exit codes").
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
@@ -23,12 +25,18 @@ EXIT_INTERNAL = 70
 
 
 class Eagle3PatchError(Exception):
-    """Base of every expected failure; ``exit_code`` is what the CLI exits with."""
+    """Base of every expected failure; ``exit_code`` is what the CLI exits with.
+
+    The message is printed, so any URL in it loses its user-info here (``masking``).
+    ``found`` is what the command had found or measured before it failed, as
+    JSON: ``--json`` prints it beside the error, in the same object.
+    """
 
     exit_code = EXIT_INTERNAL
+    found: dict | None = None
 
     def __init__(self, what: str, why: str = "", fix: str = "") -> None:
-        self.what, self.why, self.fix = what, why, fix
+        self.what, self.why, self.fix = masked_text(what), masked_text(why), masked_text(fix)
         super().__init__(self.message)
 
     @property

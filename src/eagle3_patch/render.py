@@ -147,10 +147,3 @@ def emit(result: Result, as_json: bool) -> None:
         if result.diff:
             sys.stdout.write(result.diff)
 
-
-def emit_error(what: str, why: str, fix: str, exit_code: int, result: Result | None = None) -> None:
-    """One JSON object on stdout for a failed command: the error, and the state it found."""
-    import json
-
-    error = {"error": {"what": what, "why": why, "fix": fix}, "exit_code": exit_code}
-    echo(json.dumps({**to_json(result), **error} if result else error, indent=2))

@@ -42,6 +42,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from eagle3_patch.bench import failures
 from eagle3_patch.bench.acceptance import COUNT_FIELDS, HISTOGRAM_FIELDS
 from eagle3_patch.errors import BadInput
+from eagle3_patch.masking import masked_url
 
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
 # in front of it. Both mean "this request's credentials", never "this is not SGLang".
@@ -132,7 +133,7 @@ def check_url(url: str) -> str:
         elif not parts.hostname:
             why = "It names no host."
     if why:
-        raise BadInput(f"{url!r} is not a usable HTTP URL.", why,
+        raise BadInput(f"{masked_url(url)!r} is not a usable HTTP URL.", why,
                        "Pass the server's address with scheme, host and port, e.g. --url http://127.0.0.1:30000")
     return url.rstrip("/")
 
@@ -143,7 +144,8 @@ class SGLangClient:
 
     ``timeout`` bounds the connection, each read, and each request as a whole: a server that
     sends only keep-alive comments cannot hold the benchmark forever. ``api_key`` is sent as a
-    bearer token on every request; it is never put in a message.
+    bearer token on every request; it is never put in a message. ``url`` is the address as
+    shown (in messages, the report and ``--json``): its user-info masked; requests use the real one.
     """
 
     def __init__(
@@ -153,7 +155,17 @@ class SGLangClient:
         clock: Callable[[], float] = time.perf_counter,
         api_key: str | None = None,
     ) -> None:
-        self.url = check_url(url)
+        self._address = check_url(url)
+        self.url = masked_url(self._address)
+        credentials = urlsplit(self._address)
+        if api_key and (credentials.username or credentials.password is not None):
+            # aiohttp would refuse to send both (one Authorization header each).
+            raise BadInput(
+                f"--url {self.url} carries credentials, and an API key is given too.",
+                "Both become the request's Authorization header; only one can be sent.",
+                "Pass the key alone (--api-key KEY or SGLANG_API_KEY) for a server started with "
+                "--api-key, or the user-info alone for a proxy that wants HTTP Basic auth.",
+            )
         self.timeout = timeout
         self._clock = clock
         self._incremental = False
@@ -296,7 +308,7 @@ class SGLangClient:
         if self._session is None:
             raise RuntimeError("SGLangClient is used outside `async with`")
         # No redirects: following one would hand the bearer key to whatever host it names.
-        return self._session.request(method, self.url + path, json=body, allow_redirects=False)
+        return self._session.request(method, self._address + path, json=body, allow_redirects=False)
 
     async def _check_status(self, request: str, response: aiohttp.ClientResponse) -> None:
         if response.status == 200:

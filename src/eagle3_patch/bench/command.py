@@ -26,7 +26,7 @@ from eagle3_patch.bench.prompts import (
 from eagle3_patch.bench.report import check_plot_target, render_text, summary_of, to_json, write_plot
 from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Notice, Step, run_bench, run_levels
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
-from eagle3_patch.errors import BenchFailed, Interrupted
+from eagle3_patch.errors import BadInput, BenchFailed, Interrupted
 
 
 @click.command("bench")
@@ -108,21 +108,26 @@ def bench(
     try:
         run_interruptible(_measure(session, prompts, clients, clock))
     except (BenchFailed, Interrupted) as exc:
-        # Whatever finished is still worth having: JSON always, the table once a request did.
+        # Whatever finished is still worth having: in the --json error object always, the table
+        # once a request did.
         summary = summary_of(session)
-        if as_json:
-            click.echo(json.dumps(to_json(session, summary, partial=True, error=exc.message), indent=2))
-        elif session.requests:
+        exc.found = to_json(session, summary, partial=True)
+        if not as_json and session.requests:
             click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR"), partial=exc.what))
         raise
     summary = summary_of(session)
-    if as_json:
-        click.echo(json.dumps(to_json(session, summary), indent=2))
-    else:
+    report = to_json(session, summary) if as_json else None
+    if not as_json:
         click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR")))
     if plot is not None:
-        write_plot(summary, session, plot)
+        try:
+            write_plot(summary, session, plot)
+        except BadInput as exc:
+            exc.found = report  # --json: still one object, the figures beside the error
+            raise
         click.echo(f"Plot written to {plot}", err=True)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
 
 
 async def _measure(

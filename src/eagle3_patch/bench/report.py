@@ -26,12 +26,18 @@ from eagle3_patch.bench.stats import (
 from eagle3_patch.errors import BadInput
 
 # 2: "levels" and "crossover" (issue 8); every key of 1 is still there.
-JSON_SCHEMA_VERSION = 2
+# 3: a failed run's "error" is the CLI's error object {"what", "why", "fix"} beside "exit_code",
+# no longer one string (issue 17).
+JSON_SCHEMA_VERSION = 3
 _LABELS = {EAGLE3: "EAGLE-3", BASELINE: "baseline"}
 
 
-def to_json(session: BenchSession, summary: Summary, partial: bool = False, error: str | None = None) -> dict[str, Any]:
-    """Every per-request figure plus the summaries; ``partial`` marks an interrupted run."""
+def to_json(session: BenchSession, summary: Summary, partial: bool = False) -> dict[str, Any]:
+    """Every per-request figure plus the summaries; ``partial`` marks an interrupted run.
+
+    ``error`` stays null here: a failed run's error object is set beside these keys by the
+    CLI's one error path (``errorreport``).
+    """
     requests = []
     for figures in session.requests:
         row = asdict(figures)
@@ -41,7 +47,7 @@ def to_json(session: BenchSession, summary: Summary, partial: bool = False, erro
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "partial": partial,
-        "error": error,
+        "error": None,
         "settings": {**asdict(session.settings), "temperature": 0.0},
         "servers": {role: info.to_json() for role, info in session.servers.items()},
         "notes": session.notes,

@@ -26,6 +26,7 @@ from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
 from eagle3_patch.handoff import replace_process
 from eagle3_patch.locate import SGLangInstall, imported_by, locate_sglang
+from eagle3_patch.masking import masked_argv
 from eagle3_patch.serve.plan import LaunchPlan
 
 MODULE_PACKAGE = "sglang.srt.models"
@@ -132,7 +133,7 @@ class PreparedRun:
                           f"# environment added: {added}", self.plan.shell_command()])
 
     def banner(self) -> str:
-        return f"eagle3-patch: EAGLE-3 capture: {self.summary}; exec: {shlex.join(self.plan.argv)}"
+        return f"eagle3-patch: EAGLE-3 capture: {self.summary}; exec: {self.plan.shown_argv()}"
 
 
 def prepare_run(command: list[str], python: str | None, sglang_dir: str | None,
@@ -152,7 +153,7 @@ def prepare_run(command: list[str], python: str | None, sglang_dir: str | None,
         raise BadInput(
             f"eagle3-patch run refuses `{command[0]} -{letter}`: {_DROPS_HOOK[letter]}.",
             "The program would run SGLang's stock code, without EAGLE-3 capture, and say nothing.",
-            f"Remove -{letter} from `{shlex.join(command)}` and run it again under eagle3-patch run.")
+            f"Remove -{letter} from `{shlex.join(masked_argv(command))}` and run it again under eagle3-patch run.")
     handoff = in_memory_handoff(sglang, cache)
     where = f"SGLang {sglang.version_text} at {sglang.package_dir}, run by {sglang.python}"
     return PreparedRun(LaunchPlan(list(command), handoff.env), handoff.summary, where)

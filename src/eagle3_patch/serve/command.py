@@ -7,7 +7,8 @@ import shlex
 
 import click
 
-from eagle3_patch.cli import cache_option, remember_json, target_options
+from eagle3_patch.cli import cache_option, target_options
+from eagle3_patch.masking import masked_argv
 from eagle3_patch.serve.drafter import DEFAULT_DRAFTER_REPO
 from eagle3_patch.serve.launch import DEFAULT_MODEL, exec_plan, prepare_launch
 from eagle3_patch.serve.plan import user_flags, validated_by
@@ -29,7 +30,8 @@ class ServeCommand(click.Command):
             ) from None
         if rest:
             raise click.UsageError(
-                f"Unexpected argument {shlex.quote(rest[0])} before `--`.\n" + _AFTER_DASHES.format(shlex.join(rest)),
+                f"Unexpected argument {shlex.quote(rest[0])} before `--`.\n"
+                + _AFTER_DASHES.format(shlex.join(masked_argv(rest))),
                 ctx,
             )
         for flag in sorted(user_flags(theirs)):
@@ -67,7 +69,7 @@ def _split_at_dashes(args: list[str]) -> tuple[list[str], list[str]]:
 @click.option("--in-memory", is_flag=True,
               help="Patch SGLang's processes in memory (as `eagle3-patch run`); never write site-packages.")
 @click.option("--dry-run", is_flag=True, help="Write nothing; print the exact command and environment.")
-@click.option("--json", "as_json", is_flag=True, callback=remember_json, help="With --dry-run: print {\"argv\": [...], \"env\": {...}}.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print {\"argv\": [...], \"env\": {...}}.")
 @cache_option
 @target_options
 def serve(

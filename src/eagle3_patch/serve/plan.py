@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 
+from eagle3_patch.masking import MASK, is_secret, masked_argv
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, LaunchDialect
 
 # The drafter card's validated chain config (topk 4 trees raise the accept
@@ -46,14 +46,6 @@ VALIDATED_FLAGS: dict[str, str] = {
     "--model-path": "--model",
 }
 
-# Values never shown in clear: whole last word `key` or `token` (so
-# --ssl-keyfile and --max-total-tokens stay visible), and abbreviations SGLang
-# would expand to --api-key / --admin-api-key.
-_SECRET_LAST_WORD = re.compile(r"[-_](key|token)$")
-_SECRET_PREFIXES = (("--api-key", len("--api-")), ("--admin-api-key", len("--admin-")))
-MASK = "***"
-
-
 @dataclass(frozen=True)
 class LaunchPlan:
     """``argv[0]`` is the interpreter; ``env`` holds only the variables we add."""
@@ -63,8 +55,13 @@ class LaunchPlan:
 
     def shell_command(self) -> str:
         """The plan as one POSIX shell line (env assignments first), secret values masked."""
-        assignments = [f"{name}={shlex.quote(value)}" for name, value in sorted(self.env.items())]
-        return " ".join([*assignments, shlex.join(masked(self.argv))])
+        assignments = [f"{name}={shlex.quote(MASK if is_secret(name) else value)}"
+                       for name, value in sorted(self.env.items())]
+        return " ".join([*assignments, self.shown_argv()])
+
+    def shown_argv(self) -> str:
+        """``argv`` as one shell line for people and logs: secret values masked."""
+        return shlex.join(masked_argv(self.argv))
 
     def to_json(self) -> dict[str, object]:
         """The exact argv and env, secrets included: it is what a machine re-runs."""
@@ -131,31 +128,3 @@ def validated_by(flag: str) -> str | None:
         if names_flag(flag, full):
             return option
     return None
-
-
-def is_secret(flag: str) -> bool:
-    """Whether the value of ``flag`` (a long-option name) must not be printed."""
-    if _SECRET_LAST_WORD.search(flag):
-        return True
-    return any(len(flag) >= shortest and full.startswith(flag) for full, shortest in _SECRET_PREFIXES)
-
-
-def masked(argv: list[str]) -> list[str]:
-    """``argv`` with the value of every secret flag replaced, in both ``--flag v`` and ``--flag=v``."""
-    shown: list[str] = []
-    hide_next = False
-    for arg in argv:
-        if hide_next:
-            shown.append(MASK)
-            hide_next = False
-            continue
-        name, eq, _ = arg.partition("=")
-        if arg.startswith("--") and is_secret(name):
-            if eq:
-                shown.append(f"{name}={MASK}")
-            else:
-                shown.append(arg)
-                hide_next = True
-            continue
-        shown.append(arg)
-    return shown

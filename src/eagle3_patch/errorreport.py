@@ -1,0 +1,124 @@
+"""How every failed command ends: a message on stderr, under ``--json`` one object on stdout, an exit code.
+
+``run_reported`` is the one place an outcome becomes an exit code: our typed
+errors, click's usage errors (converted to the same shape), an interrupt, or a
+bug. Under ``--json`` each of them prints exactly one object,
+``{"error": {"what", "why", "fix"}, "exit_code": N}``, beside whatever the
+command had found or measured before it failed (``Eagle3PatchError.found``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+
+import click
+
+from eagle3_patch.errors import EXIT_INTERNAL, CheckFailed, Eagle3PatchError
+from eagle3_patch.masking import masked_text
+
+EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
+
+
+def run_reported(invoke: Callable[[], object], group: click.Group, args: list[str]) -> int:
+    """Call ``invoke`` (the CLI on ``args``) and map whatever happens to an exit code, reporting failures."""
+    try:
+        code = invoke()
+    except Eagle3PatchError as exc:
+        return report(exc, wants_json(group, args))
+    except click.ClickException as exc:
+        return report(usage_error(exc), wants_json(group, args), shown=_click_text(exc))
+    except (click.Abort, KeyboardInterrupt):
+        interrupted = Eagle3PatchError("Interrupted.", "Ctrl-C (SIGINT) stopped the command.",
+                                       "Run it again when you are ready.")
+        interrupted.exit_code = EXIT_INTERRUPTED
+        return report(interrupted, wants_json(group, args), shown="Interrupted.")
+    except Exception as exc:  # the one place a bug becomes a message, not a traceback
+        if os.environ.get("EAGLE3_PATCH_DEBUG"):
+            raise
+        return report(Eagle3PatchError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "This is a bug in eagle3-patch.",
+            "Rerun with EAGLE3_PATCH_DEBUG=1 for the traceback and report it."), wants_json(group, args))
+    return code if isinstance(code, int) else 0
+
+
+def report(exc: Eagle3PatchError, as_json: bool, shown: str | None = None) -> int:
+    """Print ``exc`` (``shown`` instead of its text on stderr, if given); return its exit code."""
+    from eagle3_patch import render
+
+    if shown is None:
+        shown = "\n".join([click.style("error: ", fg="red", bold=True) + exc.what,
+                           *(part for part in (exc.why, exc.fix) if part)])
+    render.echo(shown, err=True)
+    if as_json:
+        import json
+
+        error = {"error": {"what": exc.what, "why": exc.why, "fix": exc.fix}, "exit_code": exc.exit_code}
+        render.echo(json.dumps({**_found(exc), **error}, indent=2))
+    return exc.exit_code
+
+
+def usage_error(exc: click.ClickException) -> Eagle3PatchError:
+    """click's refusal of a command line, in our shape: its message, and where the accepted options are listed."""
+    what, _, why = exc.format_message().partition("\n")
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "eagle3-patch"
+    usage = f"{ctx.get_usage()}\n" if ctx is not None else ""
+    error = Eagle3PatchError(what, why, f"{usage}See: {command} --help")
+    error.exit_code = exc.exit_code
+    return error
+
+
+def wants_json(group: click.Group, args: list[str]) -> bool:
+    """Whether ``args`` ask for ``--json``, read from the command line itself.
+
+    click stops parsing at the first bad option or value, often before it
+    reaches ``--json``. Everything after ``--``, and after the first argument of
+    a command that takes no options past it (``run``'s COMMAND), is not ours.
+    """
+    rest = iter(args)
+    name = next((arg for arg in rest if arg == "--" or not arg.startswith("-")), None)
+    if "--json" in args[:args.index(name) if name else len(args)]:
+        return True  # before the command's name: the group refused it, but it was asked for
+    if name is None or name == "--":
+        return False
+    try:
+        command = group.get_command(click.Context(group), name)
+    except Exception:  # the command's own module does not import: that failure is being reported
+        command = None
+    if command is None:
+        return "--json" in _before_dashes(list(rest))
+    takes_value = {opt for param in command.params if isinstance(param, click.Option)
+                   and not param.is_flag and not param.count for opt in param.opts}
+    interspersed = command.context_settings.get("allow_interspersed_args", command.allow_interspersed_args)
+    for arg in rest:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+        if arg in takes_value:
+            next(rest, None)
+        elif not arg.startswith("-") and not interspersed:
+            return False
+    return False
+
+
+def _before_dashes(args: list[str]) -> list[str]:
+    return args[:args.index("--")] if "--" in args else args
+
+
+def _click_text(exc: click.ClickException) -> str:
+    """What click itself prints for ``exc`` (usage line, hint, message), as shown."""
+    out = io.StringIO()
+    exc.show(file=out)
+    return masked_text(out.getvalue().rstrip("\n"))
+
+
+def _found(exc: Eagle3PatchError) -> dict:
+    if isinstance(exc, CheckFailed) and exc.result is not None:
+        from eagle3_patch.render import to_json
+
+        return to_json(exc.result)
+    return dict(exc.found or {})

@@ -1,0 +1,130 @@
+"""With --json every non-zero exit is one object on stdout: {"error": {"what", "why", "fix"}, "exit_code"}.
+
+Through the CLI's real entry point (``cli.main``), in this process: the exit code and
+both streams are exactly what a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from bench_standin import ScriptedClock, StandIn, eagle3_script
+from conftest import invoke_main
+
+CLOSED_URL = "http://127.0.0.1:1"
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def one_error(stdout: str, exit_code: int) -> dict:
+    """stdout holds exactly one JSON object (json.loads refuses anything after it), and it is an error."""
+    report = json.loads(stdout)
+    assert report["exit_code"] == exit_code
+    assert set(report["error"]) == {"what", "why", "fix"}
+    assert all(isinstance(part, str) for part in report["error"].values())
+    assert report["error"]["what"] and report["error"]["fix"]
+    return report
+
+
+USAGE_ERRORS = {
+    "unknown-option": ["status", "--json", "--bogus"],
+    "unknown-option-before-json": ["status", "--bogus", "--json"],
+    "run-without-command": ["run", "--json"],
+    "run-json-without-dry-run": ["run", "--json", "--", "python3", "-c", "pass"],
+    "bench-bad-concurrency": ["bench", "--json", "--url", CLOSED_URL, "--concurrency", "abc"],
+    "bench-bad-concurrency-before-json": ["bench", "--concurrency", "abc", "--url", CLOSED_URL, "--json"],
+    "bench-without-url": ["bench", "--json"],
+    "serve-path-after-dashes": ["serve", "--json", "--dry-run", "--drafter", "d", "--", "--model-path", "/m"],
+    "serve-option-before-dashes": ["serve", "--json", "--dry-run", "--drafter", "d", "--tp", "2"],
+    "unknown-command": ["statsu", "--json"],
+    "json-before-the-command": ["--json", "status"],
+    "missing-option-value": ["bench", "--json", "--url"],
+}
+
+
+@pytest.mark.parametrize("args", USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
+def test_usage_errors_under_json_are_one_error_object(args):
+    done = invoke_main(*args)
+    assert done.exit_code == 2, done.stderr
+    one_error(done.stdout, 2)
+    # A person reading stderr still gets click's usage text.
+    assert "Error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_usage_error_object_says_what_click_said_and_where_to_look():
+    report = one_error(invoke_main("status", "--json", "--bogus").stdout, 2)
+    assert "--bogus" in report["error"]["what"]
+    assert "eagle3-patch status --help" in report["error"]["fix"]
+
+
+def test_usage_errors_without_json_leave_stdout_empty():
+    done = invoke_main("status", "--bogus")
+    assert done.exit_code == 2 and done.stdout == ""
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--sglang-dir", "/nonexistent/sglang", "python3", "-c", "pass", "--json"],
+    ["run", "--sglang-dir", "/nonexistent/sglang", "--", "python3", "--json"],
+], ids=["command-without-dashes", "command-after-dashes"])
+def test_json_inside_runs_command_belongs_to_that_command(args):
+    done = invoke_main(*args)
+    assert done.exit_code == 3, done.stderr
+    assert done.stdout == ""
+
+
+def test_bench_bad_url_under_json_is_one_error_object():
+    done = invoke_main("bench", "--json", "--url", "http://[::1")
+    assert done.exit_code == 8
+    assert "not a usable HTTP URL" in one_error(done.stdout, 8)["error"]["what"]
+
+
+def test_bench_missing_prompts_file_under_json_is_one_error_object(tmp_path):
+    done = invoke_main("bench", "--json", "--url", CLOSED_URL, "--prompts", str(tmp_path / "none.jsonl"))
+    assert done.exit_code == 8
+    assert "prompts file" in one_error(done.stdout, 8)["error"]["what"]
+
+
+def test_bench_plot_without_matplotlib_under_json_is_one_error_object(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    done = invoke_main("bench", "--json", "--url", CLOSED_URL, "--plot", str(tmp_path / "x.png"))
+    assert done.exit_code == 8
+    assert "matplotlib" in one_error(done.stdout, 8)["error"]["what"]
+
+
+def test_bench_failure_under_json_puts_the_error_object_beside_the_partial_results():
+    done = invoke_main("bench", "--json", "--url", closed_port_url())
+    assert done.exit_code == 10
+    report = one_error(done.stdout, 10)
+    assert "Cannot reach the server" in report["error"]["what"]
+    assert report["partial"] is True and report["requests"] == [] and report["schema_version"] == 3
+
+
+def test_an_interrupt_under_json_is_one_error_object(capsys):
+    from eagle3_patch.cli import cli
+    from eagle3_patch.errorreport import run_reported
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    code = run_reported(interrupted, cli, ["status", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 130 and one_error(out, 130)["error"]["what"] == "Interrupted."
+    assert err == "Interrupted.\n"
+
+
+def test_bench_plot_failing_after_measuring_is_still_one_object_with_the_figures(tmp_path):
+    clock = ScriptedClock()
+    too_long = tmp_path / ("x" * 300 + ".png")  # its folder exists, so only writing it fails
+    with StandIn(clock, eagle3_script) as eagle3:
+        done = invoke_main("bench", "--url", eagle3.url, "--bucket", "chat", "--max-new-tokens", "10",
+                           "--runs", "2", "--warmup", "0", "--json", "--plot", str(too_long), obj={"clock": clock})
+    assert done.exit_code == 8, done.stderr
+    report = one_error(done.stdout, 8)
+    assert "Cannot write the plot" in report["error"]["what"]
+    assert report["partial"] is False and len(report["requests"]) == 6

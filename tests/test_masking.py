@@ -1,0 +1,122 @@
+"""One rule decides what is secret in anything printed: argv values and URL user-info.
+
+The rule itself as before/after pairs; then every place that prints an argv or a URL,
+driven through the CLI as a user runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from bench_standin import ScriptedClock, StandIn, eagle3_script
+from conftest import invoke_main
+
+from eagle3_patch.masking import MASK, masked_argv, masked_text, masked_url
+
+
+@pytest.mark.parametrize(("argv", "shown"), [
+    (["--api-key", "k"], ["--api-key", MASK]),
+    (["--api-key=k"], [f"--api-key={MASK}"]),
+    (["--my_token", "t"], ["--my_token", MASK]),
+    (["--token", "t"], ["--token", MASK]),
+    (["--hf-token=t"], [f"--hf-token={MASK}"]),
+    (["--ssl-keyfile-password", "p"], ["--ssl-keyfile-password", MASK]),
+    (["--ssl-keyfile-password=p"], [f"--ssl-keyfile-password={MASK}"]),
+    (["--password", "p", "--client-secret=s"], ["--password", MASK, f"--client-secret={MASK}"]),
+    (["--DB-PASSWORD", "p"], ["--DB-PASSWORD", MASK]),
+    # Abbreviations SGLang's argparse expands to its secret flags.
+    (["--admin-api-k", "k"], ["--admin-api-k", MASK]),
+    (["--ssl-keyfile-pass", "p"], ["--ssl-keyfile-pass", MASK]),
+    (["--ssl-keyfile-=p"], [f"--ssl-keyfile-={MASK}"]),
+    # Look-alikes whose last word is not a secret stay visible.
+    (["--ssl-keyfile", "f", "--keys", "3"], ["--ssl-keyfile", "f", "--keys", "3"]),
+    (["--max-total-tokens", "8", "--tokenizer-path", "t"], ["--max-total-tokens", "8", "--tokenizer-path", "t"]),
+    (["--secret-dir", "d", "--password-file=f"], ["--secret-dir", "d", "--password-file=f"]),
+    (["--api-key"], ["--api-key"]),
+    (["--port", "--api-key", "k", "--tp", "2"], ["--port", "--api-key", MASK, "--tp", "2"]),
+    (["python", "-c", "--api-key"], ["python", "-c", "--api-key"]),
+    (["--url", "http://u:pw@h:1"], ["--url", f"http://{MASK}@h:1"]),
+])
+def test_masked_argv(argv, shown):
+    assert masked_argv(argv) == shown
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://user:pass@host:1/x", f"http://{MASK}@host:1/x"),
+    ("http://tok@host", f"http://{MASK}@host"),
+    ("https://u:p@ss@host:2", f"https://{MASK}@host:2"),
+    ("http://u:pw@[::1", f"http://{MASK}@[::1"),
+    ("http://127.0.0.1:30000", "http://127.0.0.1:30000"),
+    ("http://h/a@b", "http://h/a@b"),
+    ("https://h/p?api_key=s&n=1&hf_token=t", f"https://h/p?api_key={MASK}&n=1&hf_token={MASK}"),
+    ("not a url", "not a url"),
+])
+def test_masked_url(url, shown):
+    assert masked_url(url) == shown
+
+
+def test_masked_text_hides_user_info_of_every_url_in_a_message():
+    text = "Cannot reach 'http://u:pw@[::1' or http://a:b@h:1/x.\nTry http://h:2."
+    assert masked_text(text) == f"Cannot reach 'http://{MASK}@[::1' or http://{MASK}@h:1/x.\nTry http://h:2."
+
+
+SECRETS = ("sk-one", "hf-two", "pw-three")
+
+
+def test_run_exec_line_masks_secret_flags(site):
+    s = site("0.5.21")
+    done = s.run("run", "--", sys.executable, "-c", "pass",
+                 "--api-key", "sk-one", "--hf-token=hf-two", "--ssl-keyfile-password", "pw-three")
+    assert done.returncode == 0, done.stderr
+    exec_line = next(line for line in done.stderr.splitlines() if "exec:" in line)
+    assert f"--api-key '{MASK}' '--hf-token={MASK}' --ssl-keyfile-password '{MASK}'" in exec_line
+    assert not any(secret in done.stderr + done.stdout for secret in SECRETS)
+
+
+def test_run_refusal_message_masks_the_command_it_quotes(site):
+    s = site("0.5.21")
+    done = invoke_main("run", "--sglang-dir", str(s.package), "--", "python3", "-I", "-c", "pass",
+                       "--api-key", "sk-one")
+    assert done.exit_code == 8, done.stderr
+    assert "-I" in done.stderr and "sk-one" not in done.stderr
+
+
+PASSWORD = "pw-7c1e"
+
+
+def test_bench_never_repeats_a_url_password_in_text_or_json():
+    clock = ScriptedClock()
+    args = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "1"]
+    with StandIn(clock, eagle3_script) as eagle3:
+        url = eagle3.url.replace("http://", f"http://bench:{PASSWORD}@")
+        table = invoke_main("bench", "--url", url, *args, obj={"clock": clock})
+        as_json = invoke_main("bench", "--url", url, *args, "--json", obj={"clock": clock})
+    assert (table.exit_code, as_json.exit_code) == (0, 0), table.stderr + as_json.stderr
+    shown = eagle3.url.replace("http://", f"http://{MASK}@")
+    assert shown in table.stdout
+    assert json.loads(as_json.stdout)["servers"]["eagle3"]["url"] == shown
+    for done in (table, as_json):
+        assert PASSWORD not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("url", "code"), [
+    (f"http://u:{PASSWORD}@[::1", 8),
+    (f"http://u:{PASSWORD}@127.0.0.1:0", 8),
+    (f"ftp://u:{PASSWORD}@127.0.0.1:1", 8),
+    (f"http://u:{PASSWORD}@127.0.0.1:1", 10),
+])
+@pytest.mark.parametrize("as_json", [[], ["--json"]], ids=["text", "json"])
+def test_bench_errors_never_repeat_a_url_password(url, code, as_json):
+    done = invoke_main("bench", "--url", url, *as_json)
+    assert done.exit_code == code, done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+    assert "***@" in done.stderr
+
+
+@pytest.mark.parametrize("user_info", [f"u:{PASSWORD}", f":{PASSWORD}", PASSWORD])
+def test_bench_url_credentials_and_api_key_together_are_bad_input_not_a_crash(user_info):
+    done = invoke_main("bench", "--url", f"http://{user_info}@127.0.0.1:1", "--api-key", "sk-one")
+    assert done.exit_code == 8, done.stderr
+    assert PASSWORD not in done.stderr and "sk-one" not in done.stderr
