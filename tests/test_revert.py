@@ -207,3 +207,20 @@ def test_revert_of_a_file_edited_before_apply_says_the_edits_are_kept_not_that_o
     assert s.read() == edited
     assert "changed after eagle3-patch wrote it" not in reverted.stdout
     assert "back to what it was before eagle3-patch patched it" in reverted.stdout
+
+
+@pytest.mark.parametrize("selector", ["--sglang-dir", "found"])
+def test_a_package_without_init_whose_files_are_still_patched_is_reverted_not_treated_as_uninstalled(
+        site, selector):
+    # Uninstalled means pip removed the model files too; here only __init__.py went.
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    (s.package / "__init__.py").unlink()
+    args = ["--sglang-dir", str(s.package)] if selector == "--sglang-dir" else []
+    result = s.run("revert", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["state"] == "unpatched"
+    for name, shipped in SHIPPED.items():
+        assert s.read(name) == release_file("0.5.21", shipped)
+    assert not [name for name in _ours(s) if ".eagle3-bak" in name]
+
