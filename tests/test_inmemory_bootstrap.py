@@ -198,11 +198,26 @@ def _gzipped(document) -> str:
     return base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
 
 
+def _gzipped_text(text: str) -> str:
+    import base64
+    import gzip
+
+    return base64.b64encode(gzip.compress(text.encode())).decode()
+
+
 @pytest.mark.parametrize("sources", [
     "not-base64-gzip", "H4sIAAAAAAAC/w==", _gzipped({"modules": [{"name": MODULE}]}),
     _gzipped({"modules": [{"name": MODULE, "path": "/x", "sha256": "0", "data": 7}]}),
     _gzipped({"modules": [{"name": MODULE, "path": "/x", "sha256": "0", "data": "\u0100"}]}),
-], ids=["not-base64", "truncated-gzip", "no-fields", "data-not-text", "data-not-bytes"])
+    _gzipped_text("[" * 200_000 + "]" * 200_000),
+    _gzipped_text('{"modules": ' + "[" * 200_000 + "]" * 200_000 + "}"),
+    _gzipped([None]), _gzipped({"modules": 5}), _gzipped({"modules": {"a": 1}}),
+    _gzipped({"modules": [{"name": [MODULE], "path": "/x", "sha256": "0", "data": ""}]}),
+    _gzipped({"modules": [{"name": MODULE, "path": ["/x"], "sha256": "0", "data": ""}]}),
+    _gzipped_text("9" * 10_000),
+], ids=["not-base64", "truncated-gzip", "no-fields", "data-not-text", "data-not-bytes",
+        "deeply-nested", "deeply-nested-modules", "a-list", "modules-a-number", "modules-a-dict",
+        "name-a-list", "path-a-list", "a-huge-number"])
 def test_damaged_sources_stop_the_process_that_imports_a_listed_module(bare_python, stand_in,
                                                                      tmp_path, sources):
     env = {**handoff(stand_in), ENV_VAR: f"{MODULE};{sources}"}
@@ -321,3 +336,4 @@ def test_a_memo_folder_others_may_write_is_not_trusted(bare_python, stand_in, tm
     memo = _plant_in_memo(env, stand_in, "planted by another user")
     memo.parent.chmod(0o777)
     assert report(bare_python, env, tmp_path)["result"] == "patched"
+

@@ -119,6 +119,15 @@ class _PatchedSourceLoader:
         exec(self.get_code(module.__name__), module.__dict__)
 
 
+def _checked_entry(entry):
+    """One handed-over module as (name, (path, sha256, bytes)); TypeError unless of that shape."""
+    fields = [entry["name"], entry["path"], entry["sha256"], entry["data"]]
+    if not all(isinstance(field, str) for field in fields):
+        raise TypeError(f"a module's name, path, sha256 and data must be strings, not {fields!r:.100}")
+    name, path, sha256, data = fields
+    return name, (path, sha256, data.encode("latin-1"))
+
+
 class _PatchedSourceFinder:
     def __init__(self, names, encoded):
         self.names = names
@@ -132,14 +141,15 @@ class _PatchedSourceFinder:
             import json
 
             # Everything is checked here, where a failure is loud: an exception
-            # later, inside the import, is what SGLang's registry swallows.
+            # later, inside the import, is what SGLang's registry swallows. So is
+            # any exception here (deep nesting raises RecursionError): each one is
+            # a damaged variable, whatever its type.
             try:
                 payload = json.loads(gzip.decompress(base64.b64decode(self.encoded)))
-                self.modules = {e["name"]: (str(e["path"]), str(e["sha256"]),
-                                            e["data"].encode("latin-1"))
-                                for e in payload["modules"]}
-            except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError) as exc:
-                _die(f"the environment variable {ENV_VAR} is damaged ({type(exc).__name__}: {exc}).")
+                self.modules = dict(_checked_entry(entry) for entry in payload["modules"])
+            except Exception as exc:
+                _die(f"the environment variable {ENV_VAR} is damaged ({type(exc).__name__}: "
+                     f"{str(exc)[:200]}).")
         entry = self.modules.get(fullname)
         if entry is None:
             _die(f"the environment variable {ENV_VAR} names {fullname} but carries no source for it.")
