@@ -337,3 +337,65 @@ def test_a_memo_folder_others_may_write_is_not_trusted(bare_python, stand_in, tm
     memo.parent.chmod(0o777)
     assert report(bare_python, env, tmp_path)["result"] == "patched"
 
+
+def _another_installation(root: Path) -> Path:
+    """Another venv's eagle3-patch: a copy of the bootstrap folder at its own path."""
+    folder = root / "lib/python3/site-packages/eagle3_patch/inmemory/bootstrap"
+    folder.mkdir(parents=True)
+    (folder / "sitecustomize.py").write_bytes((BOOTSTRAP_DIR / "sitecustomize.py").read_bytes())
+    return folder
+
+
+COUNTED = """\
+import builtins
+builtins.USER_SITECUSTOMIZE_RUNS = getattr(builtins, "USER_SITECUSTOMIZE_RUNS", 0) + 1
+MARK = "the user sitecustomize ran"
+"""
+CHAINED = """\
+import builtins, json, sys
+from sglang.srt.models.qwen3_5 import Qwen3_5ForCausalLM as C
+print(json.dumps({"result": C().set_eagle3_layers_to_capture([1]),
+                  "runs": getattr(builtins, "USER_SITECUSTOMIZE_RUNS", 0),
+                  "finders": sum(type(f).__name__ == "_PatchedSourceFinder" for f in sys.meta_path)}))
+"""
+
+
+@pytest.mark.parametrize("order", ["ours-first", "other-between", "twice-each"])
+def test_two_installations_bootstraps_on_one_pythonpath_chain_once_to_the_users_sitecustomize(
+        bare_python, stand_in, tmp_path, order):
+    other = str(_another_installation(tmp_path / "other-venv"))
+    user = tmp_path / "user-site"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text(COUNTED)
+    ours, theirs = str(BOOTSTRAP_DIR), str(user)
+    entries = {"ours-first": [ours, other, theirs], "other-between": [ours, theirs, other],
+               "twice-each": [ours, other, ours, other, theirs]}[order]
+    env = handoff(stand_in, pythonpath=os.pathsep.join([*entries, str(stand_in)]))
+    env["PYTHONPATH"] = os.pathsep.join([*entries, str(stand_in)])  # exactly as given
+
+    for python in (bare_python, sys.executable):
+        done = run(python, CHAINED, env, tmp_path)
+        assert done.returncode == 0 and "Error in sitecustomize" not in done.stderr, done.stderr
+        assert json.loads(done.stdout) == {"result": "patched", "runs": 1, "finders": 1}
+
+
+def test_a_bootstrap_on_the_users_own_pythonpath_without_a_payload_runs_their_sitecustomize_once(
+        bare_python, stand_in, tmp_path):
+    user = tmp_path / "user-site"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text(COUNTED)
+    env = plain(stand_in)
+    env["PYTHONPATH"] = os.pathsep.join([str(_another_installation(tmp_path / "venv")), str(BOOTSTRAP_DIR),
+                                         str(user), str(stand_in)])
+    done = run(bare_python, CHAINED, env, tmp_path)
+    assert done.returncode == 0 and "Error in sitecustomize" not in done.stderr, done.stderr
+    assert json.loads(done.stdout) == {"result": "stock", "runs": 1, "finders": 0}
+
+
+def test_a_bootstrap_run_again_in_the_same_process_adds_no_second_finder(bare_python, stand_in, tmp_path):
+    # As an earlier release's bootstrap, first on PYTHONPATH, chains to this one.
+    again = f"import runpy; runpy.run_path({str(BOOTSTRAP_DIR / 'sitecustomize.py')!r})\n" + CHAINED
+    done = run(bare_python, again, handoff(stand_in), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["finders"] == 1
+

@@ -30,6 +30,8 @@ import os
 import sys
 
 ENV_VAR = "EAGLE3_PATCH_INMEMORY"
+# How this file and every earlier release of it begins: what marks a bootstrap as ours.
+_OPENING = b'"""eagle3-patch\'s in-memory bootstrap'
 # Distinct from every eagle3-patch CLI exit code (README, "Exit codes").
 EXIT_STALE = 12
 
@@ -182,7 +184,8 @@ class _PatchedSourceFinder:
 
 def _install_finder():
     value = os.environ.get(ENV_VAR)
-    if not value:
+    # Another installation's bootstrap may have run first (it chained to this one).
+    if not value or any(type(f).__name__ == _PatchedSourceFinder.__name__ for f in sys.meta_path):
         return
     names, separator, encoded = value.partition(";")
     if not separator:
@@ -190,15 +193,37 @@ def _install_finder():
     sys.meta_path.insert(0, _PatchedSourceFinder(frozenset(names.split(",")), encoded))
 
 
+def _is_bootstrap(path):
+    """Whether ``path`` is this file or another eagle3-patch installation's copy of it."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(_OPENING)) == _OPENING
+    except OSError:
+        return False
+
+
 def _run_shadowed_sitecustomize():
+    """Run the first sitecustomize on sys.path that is not an eagle3-patch bootstrap.
+
+    Two installations' bootstrap folders on one PYTHONPATH (a run inside
+    another venv's run, or one the user put there) must not run each other
+    without end: every bootstrap folder is passed over, the user's runs once.
+    """
     from importlib.machinery import PathFinder
     from importlib.util import module_from_spec
 
-    here = os.path.realpath(os.path.dirname(__file__))
-    rest = [entry for entry in sys.path if os.path.realpath(entry or os.curdir) != here]
-    spec = PathFinder.find_spec("sitecustomize", rest)
-    if spec is None or spec.loader is None:
-        return
+    rest = list(sys.path)
+    while True:
+        spec = PathFinder.find_spec("sitecustomize", rest)
+        if spec is None or spec.loader is None or not spec.origin:
+            return
+        if not _is_bootstrap(spec.origin):
+            break
+        folder = os.path.realpath(os.path.dirname(spec.origin))
+        left = [entry for entry in rest if os.path.realpath(entry or os.curdir) != folder]
+        if len(left) == len(rest):
+            return  # found through no entry we can drop: give up rather than loop
+        rest = left
     module = module_from_spec(spec)
     sys.modules[__name__] = module
     spec.loader.exec_module(module)
