@@ -399,3 +399,26 @@ def test_a_bootstrap_run_again_in_the_same_process_adds_no_second_finder(bare_py
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["finders"] == 1
 
+
+UNCAUGHT = {
+    "main thread": "from sglang.srt.models.qwen3_5 import Qwen3_5ForCausalLM as C\nC().fail()\n",
+    "a thread": ("import threading\nfrom sglang.srt.models.qwen3_5 import Qwen3_5ForCausalLM as C\n"
+                 "t = threading.Thread(target=C().fail, name='worker')\nt.start()\nt.join()\n"),
+}
+PYENV = sorted(Path.home().glob(".pyenv/versions/3.1[0-3].*/bin/python3"))
+
+
+@pytest.mark.parametrize("where", UNCAUGHT)
+@pytest.mark.parametrize("python", [DEBIAN_PYTHON, *PYENV],
+                         ids=lambda p: "debian" if p == DEBIAN_PYTHON else p.parts[-3])
+def test_an_uncaught_traceback_through_a_patched_method_shows_the_patched_line(
+        stand_in, tmp_path, python, where):
+    done = run(str(python), UNCAUGHT[where], handoff(stand_in), tmp_path)
+    lines = done.stderr.splitlines()
+    at = lines.index(f'  File "{_module(stand_in).resolve()}", line 6, in fail')
+    assert lines[at + 1].strip() == 'raise RuntimeError("raised inside a patched method")', done.stderr
+    assert lines[-1] == "RuntimeError: raised inside a patched method"
+    if where == "a thread":
+        assert "Exception in thread worker:" in done.stderr and done.returncode == 0
+    else:
+        assert lines[0] == "Traceback (most recent call last):" and done.returncode == 1

@@ -60,6 +60,49 @@ def _private_folder(folder):
     return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
+def _print_exception(exc_type, value, tb):
+    import traceback
+
+    if sys.stderr is not None:  # as the default hook: no stderr, nothing to print to
+        traceback.print_exception(exc_type, value, tb, file=sys.stderr)
+
+
+def _print_thread_exception(args):
+    import threading
+    import traceback
+
+    # What threading's own pure-Python excepthook does.
+    if args.exc_type is SystemExit:
+        return
+    stderr = sys.stderr if sys.stderr is not None else getattr(args.thread, "_stderr", None)
+    if stderr is None:
+        return
+    name = args.thread.name if args.thread is not None else threading.get_ident()
+    print(f"Exception in thread {name}:", file=stderr, flush=True)
+    traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=stderr)
+    stderr.flush()
+
+
+def _tracebacks_through_linecache():
+    """Let uncaught exceptions show the served lines, not the stock file's.
+
+    Before Python 3.13 the default sys.excepthook and threading.excepthook are
+    C code (PyErr_Display, Python/traceback.c) that opens each frame's file and
+    reads the line from disk, never consulting linecache: a traceback through
+    a patched method would quote the stock file (blank past its end). The
+    traceback module reads linecache, seeded with the served text; 3.13's
+    default hooks already use it. A hook someone else set is left alone.
+    """
+    if sys.version_info >= (3, 13):
+        return
+    import threading
+
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _print_exception
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _print_thread_exception
+
+
 class _PatchedSourceLoader:
     def __init__(self, path, data):
         self.path = path
@@ -117,6 +160,7 @@ class _PatchedSourceLoader:
         # the stock file on disk, which is what a traceback would otherwise show.
         source = self.get_source(module.__name__)
         linecache.cache[self.path] = (len(source), None, source.splitlines(True), self.path)
+        _tracebacks_through_linecache()
         module.__cached__ = None
         exec(self.get_code(module.__name__), module.__dict__)
 
