@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -443,3 +444,41 @@ def test_a_python_command_that_imports_the_analysed_sglang_is_accepted(site, tmp
                  "-Xdev", "-msglang.launch_server")
     assert done.returncode == 0, done.stderr
     assert ENV_VAR in json.loads(done.stdout)["env"]
+
+
+def test_run_inside_run_after_apply_replaces_the_inherited_payload(site):
+    # The user patched on disk inside an outer run; the inner run decides afresh.
+    s = site("0.5.12")
+    eagle3_patch = [sys.executable, "-m", "eagle3_patch"]
+    inner = (shlex.join([*eagle3_patch, "apply"]) + " && " +
+             shlex.join([*eagle3_patch, "run", "--", DEBIAN_PYTHON, "-c", FIND_SPEC, str(s.root),
+                         "sglang.srt.models.qwen3_5"]))
+    done = s.run("run", "--", "bash", "-c", inner)
+    assert done.returncode == 0, done.stderr
+    name, origin, digest = done.stdout.splitlines()[-1].split()
+    assert origin == str(s.file()) and digest == hashlib.sha256(s.read()).hexdigest()
+    assert b"[EAGLE3-PATCH]" in s.read()
+
+
+@pytest.mark.parametrize("version", ["0.5.12", "0.5.22"], ids=["patched-on-disk", "native"])
+def test_a_payload_inherited_from_an_outer_run_is_cancelled_where_nothing_is_added(
+        site, version, capsys, monkeypatch):
+    s = site(version)
+    assert cli(capsys, "apply", "--sglang-dir", str(s.package))[0] == 0
+    monkeypatch.setenv(ENV_VAR, "sglang.srt.models.qwen3_5;H4sI-from-an-outer-run")
+    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    assert plan["env"] == {ENV_VAR: ""}
+
+
+def test_plain_serve_inside_run_does_not_pass_on_the_outer_runs_payload(served, monkeypatch):
+    site, _, record, env, args = served
+    outer = json.loads(subprocess.run(
+        [sys.executable, "-m", "eagle3_patch", "run", "--dry-run", "--json", "--", "true"],
+        env=env, capture_output=True, text=True, check=True).stdout)["env"]
+    assert outer[ENV_VAR]
+
+    launched = serve(args, {**env, **outer})   # applies the patch on disk, then launches
+
+    assert launched.returncode == 0, launched.stderr
+    seen = json.loads(record.read_text())
+    assert seen["patched"] and not seen["env"].get(ENV_VAR)

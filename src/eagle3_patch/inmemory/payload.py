@@ -61,8 +61,15 @@ def redacted(env: dict[str, str]) -> dict[str, str]:
     return {k: f"<{len(v)} bytes>" if k == ENV_VAR else v for k, v in env.items()}
 
 
-def child_env(encoded: str, environ: dict[str, str] | os._Environ) -> dict[str, str]:
-    """The variables to add: the payload, and our bootstrap first on PYTHONPATH (the user's after it)."""
+def child_env(encoded: str | None, environ: dict[str, str] | os._Environ) -> dict[str, str]:
+    """The variables to add: the payload, and our bootstrap first on PYTHONPATH (the user's after it).
+
+    ``None`` hands over no payload. Either way a payload inherited from an
+    outer ``run`` is replaced (a run inside a run, or after ``apply`` inside
+    one): its children would check files this invocation no longer serves.
+    """
+    if encoded is None:
+        return {ENV_VAR: ""} if environ.get(ENV_VAR) else {}
     given = environ.get("PYTHONPATH")
     # Kept verbatim (an empty entry means the working directory); only a copy
     # of ours, from a run inside a run, is dropped.
