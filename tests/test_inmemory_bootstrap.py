@@ -422,3 +422,43 @@ def test_an_uncaught_traceback_through_a_patched_method_shows_the_patched_line(
         assert "Exception in thread worker:" in done.stderr and done.returncode == 0
     else:
         assert lines[0] == "Traceback (most recent call last):" and done.returncode == 1
+
+
+def _big_handoff(site: Path) -> dict[str, str]:
+    """The hand-off of a patched module too large for one variable (incompressible padding)."""
+    import base64
+    import random
+
+    noise = base64.b64encode(random.Random(17).randbytes(300_000)).decode()
+    module = _module(site)
+    patch = ModulePatch(MODULE, str(module.resolve()), hashlib.sha256(module.read_bytes()).hexdigest(),
+                        PATCHED + f'_PADDING = "{noise}"\n')
+    env = handoff(site)
+    pieces = child_env(encode([patch], "test"), {"PYTHONPATH": str(site)})
+    return {**{k: v for k, v in env.items() if not k.startswith(ENV_VAR)}, **pieces}
+
+
+def test_a_payload_in_several_variables_is_joined_and_served(bare_python, stand_in, tmp_path):
+    env = _big_handoff(stand_in)
+    assert [k for k in env if k.startswith(ENV_VAR)] == [ENV_VAR, f"{ENV_VAR}_1", f"{ENV_VAR}_2",
+                                                         f"{ENV_VAR}_3"]
+    assert report(bare_python, env, tmp_path)["result"] == "patched"
+
+
+@pytest.mark.parametrize("damage", ["a piece missing", "a piece empty", "count not a number",
+                                    "count of one", "count too large", "count in other digits"])
+def test_a_damaged_payload_in_several_variables_stops_every_python_loudly(bare_python, stand_in,
+                                                                        tmp_path, damage):
+    env = _big_handoff(stand_in)
+    names, count, first = env[ENV_VAR].split(";")
+    if damage == "a piece missing":
+        del env[f"{ENV_VAR}_2"]
+    elif damage == "a piece empty":
+        env[f"{ENV_VAR}_3"] = ""
+    else:
+        count = {"count not a number": "x", "count of one": "1", "count too large": "17",
+                 "count in other digits": "\u0664"}[damage]
+        env[ENV_VAR] = f"{names};{count};{first}"
+    done = run(bare_python, "print('ran')", env, tmp_path)
+    assert done.returncode == 12 and "ran" not in done.stdout
+    assert f"eagle3-patch: the environment variable {ENV_VAR}" in done.stderr

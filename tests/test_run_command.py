@@ -482,3 +482,62 @@ def test_plain_serve_inside_run_does_not_pass_on_the_outer_runs_payload(served, 
     assert launched.returncode == 0, launched.stderr
     seen = json.loads(record.read_text())
     assert seen["patched"] and not seen["env"].get(ENV_VAR)
+
+
+def _pad(path: Path, size: int) -> None:
+    """Grow a model file by ``size`` bytes that gzip cannot shrink (a string of random base64)."""
+    import random
+
+    noise = base64.b64encode(random.Random(17).randbytes(size * 3 // 4)).decode()
+    path.write_bytes(path.read_bytes() + f'\n_PADDING = "{noise}"\n'.encode())
+
+
+def _payload(env: dict[str, str]) -> str:
+    """The one payload string, joined again from the variables that carry it."""
+    names, _, rest = env[ENV_VAR].partition(";")
+    count, separator, first = rest.partition(";")
+    if not separator:
+        return env[ENV_VAR]
+    return names + ";" + first + "".join(env[f"{ENV_VAR}_{i}"] for i in range(1, int(count)))
+
+
+def test_a_model_file_too_big_for_one_variable_is_carried_in_several(site, tmp_path, capsys):
+    s = site("0.5.21")
+    _pad(s.file(), 300_000)
+    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    assert len(plan["env"]) > 2
+    assert all(len(f"{k}={v}") < 131072 for k, v in plan["env"].items())
+    assert decode(_payload(plan["env"]))["modules"][0]["sha256"] == hashlib.sha256(s.read()).hexdigest()
+
+    served = subprocess.run([DEBIAN_PYTHON, "-c", COMPILE, str(s.root), "sglang.srt.models.qwen3_5"],
+                            env={**os.environ, **plan["env"]}, capture_output=True, text=True)
+    assert served.returncode == 0, served.stderr
+    assert served.stdout.split(" ", 2)[:2] == ["sglang.srt.models.qwen3_5", "True"]
+
+    record = tmp_path / "record.json"
+    ran = s.run("run", "--", sys.executable, "-c", RECORD, str(record))
+    assert ran.returncode == 7, ran.stderr
+    seen = json.loads(record.read_text())["env"]
+    assert _payload(seen) == _payload(plan["env"]) and seen[f"{ENV_VAR}_1"] not in ran.stderr
+
+
+def test_serve_in_memory_carries_a_model_file_too_big_for_one_variable(served):
+    site, package, record, env, args = served
+    _pad(package / "srt/models/qwen3_5.py", 300_000)
+    dry = serve(["--in-memory", *args, "--dry-run", "--json"], env)
+    launched = serve(["--in-memory", *args], env)
+    assert dry.returncode == launched.returncode == 0, launched.stderr
+    seen = json.loads(record.read_text())["env"]
+    assert _payload(seen) == _payload(json.loads(dry.stdout)["env"])
+    assert seen[ENV_VAR] not in launched.stderr
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["text", "json"])
+def test_a_model_file_too_big_to_carry_at_all_is_refused_with_the_way_out(site, json_flag):
+    s = site("0.5.21")
+    _pad(s.file(), 1_500_000)
+    done = s.run("run", "--dry-run", *json_flag, "--", sys.executable, "-c", "pass")
+    assert done.returncode == 4, done.stderr
+    said = done.stdout + done.stderr
+    assert "too large to hand over in memory" in said and "eagle3-patch apply" in said
+    assert "Traceback" not in said and "a bug" not in said

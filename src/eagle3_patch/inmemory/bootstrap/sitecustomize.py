@@ -11,6 +11,9 @@ that inherit only the environment, so this is how the patch reaches them.
 This file runs in interpreters where neither eagle3-patch nor libcst is
 importable (another venv's Python), so it uses the standard library only.
 
+- A payload longer than Linux allows one variable (128 KiB) continues in
+  EAGLE3_PATCH_INMEMORY_1, _2, ...; the first variable then reads
+  "<module>,<module>;<count>;<first piece>".
 - A meta-path finder serves each listed module from the patched text, after
   checking that the file Python would import is the one the parent validated
   (path and SHA-256). If not, it fails loudly: SGLang's model registry turns an
@@ -30,6 +33,9 @@ import os
 import sys
 
 ENV_VAR = "EAGLE3_PATCH_INMEMORY"
+# A payload longer than one variable continues in ENV_VAR_1, _2, ...: the parent's
+# size cap (payload.MAX_PAYLOAD_BYTES) needs 9 at most.
+_MAX_PIECES = 16
 # How this file and every earlier release of it begins: what marks a bootstrap as ours.
 _OPENING = b'"""eagle3-patch\'s in-memory bootstrap'
 # Distinct from every eagle3-patch CLI exit code (README, "Exit codes").
@@ -234,6 +240,16 @@ def _install_finder():
     names, separator, encoded = value.partition(";")
     if not separator:
         _die(f"the environment variable {ENV_VAR} is damaged (no module names).")
+    count, separator, first = encoded.partition(";")
+    if separator:  # base64 has no ";": a payload too long for one variable, in `count` pieces
+        if not (count.isascii() and count.isdigit() and 1 < int(count) <= _MAX_PIECES):
+            _die(f"the environment variable {ENV_VAR} is damaged (a count of {count[:20]!r} pieces).")
+        rest = [os.environ.get(f"{ENV_VAR}_{index}") for index in range(1, int(count))]
+        missing = [f"{ENV_VAR}_{index}" for index, piece in enumerate(rest, 1) if not piece]
+        if missing:
+            _die(f"the environment variable {ENV_VAR} says it continues in {int(count) - 1} more, "
+                 f"but {missing[0]} is missing or empty.")
+        encoded = first + "".join(rest)
     sys.meta_path.insert(0, _PatchedSourceFinder(frozenset(names.split(",")), encoded))
 
 
