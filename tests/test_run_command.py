@@ -541,3 +541,28 @@ def test_a_model_file_too_big_to_carry_at_all_is_refused_with_the_way_out(site, 
     said = done.stdout + done.stderr
     assert "too large to hand over in memory" in said and "eagle3-patch apply" in said
     assert "Traceback" not in said and "a bug" not in said
+
+
+def test_run_inside_another_installations_run_chains_each_bootstrap_once(site, tmp_path):
+    # `run -- other-venv/bin/eagle3-patch run -- python ...`: two bootstrap folders on PYTHONPATH.
+    s = site("0.5.12")
+    other = tmp_path / "other-venv"
+    shutil.copytree(Path(BOOTSTRAP_DIR).parents[1], other / "eagle3_patch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    other_cli = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+                 "runpy.run_module('eagle3_patch', run_name='__main__')")
+    user = tmp_path / "user-site"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text("import builtins\n"
+                                           "builtins.RUNS = getattr(builtins, 'RUNS', 0) + 1\n")
+    child = FIND_SPEC + "import builtins; print(builtins.RUNS, os.environ['PYTHONPATH'])\n"
+    env = {**s.env(), "PYTHONPATH": os.pathsep.join([str(user), str(s.root)])}
+    done = subprocess.run(
+        [sys.executable, "-m", "eagle3_patch", "run", "--", sys.executable, "-c", other_cli, str(other),
+         "run", "--", DEBIAN_PYTHON, "-c", child, str(s.root), "sglang.srt.models.qwen3_5"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Error in sitecustomize" not in done.stderr, done.stderr
+    served, (runs, pythonpath) = done.stdout.splitlines()[0].split(), done.stdout.splitlines()[1].split()
+    assert served[1] == str(s.file()) and runs == "1"
+    assert pythonpath.split(os.pathsep)[:3] == [str(other / "eagle3_patch/inmemory/bootstrap"),
+                                                str(BOOTSTRAP_DIR), str(user)]
