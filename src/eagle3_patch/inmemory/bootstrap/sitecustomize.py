@@ -24,9 +24,13 @@ importable (another venv's Python), so it uses the standard library only.
   own code). The compiled code is memoised in the user's cache folder where it
   is writable (~20 ms of compile per process otherwise), keyed by the
   interpreter's bytecode magic, the path and the patched text.
-- linecache is seeded, so tracebacks and inspect.getsource show what ran.
+- linecache is seeded, so tracebacks and inspect.getsource show what ran
+  (before Python 3.13 the default excepthooks read the file on disk instead:
+  where a module is served they print through the traceback module).
 - The sitecustomize this file shadows (the user's on PYTHONPATH, conda's,
-  Debian's in the stdlib folder) is run afterwards, as Python would have.
+  Debian's in the stdlib folder) is run afterwards, as Python would have,
+  passing over every eagle3-patch bootstrap (another installation's, from a
+  run inside a run): each runs once, and only the first serves.
 """
 
 import os
@@ -64,49 +68,6 @@ def _private_folder(folder):
     except OSError:
         return False
     return info.st_uid == os.getuid() and not info.st_mode & 0o022
-
-
-def _print_exception(exc_type, value, tb):
-    import traceback
-
-    if sys.stderr is not None:  # as the default hook: no stderr, nothing to print to
-        traceback.print_exception(exc_type, value, tb, file=sys.stderr)
-
-
-def _print_thread_exception(args):
-    import threading
-    import traceback
-
-    # What threading's own pure-Python excepthook does.
-    if args.exc_type is SystemExit:
-        return
-    stderr = sys.stderr if sys.stderr is not None else getattr(args.thread, "_stderr", None)
-    if stderr is None:
-        return
-    name = args.thread.name if args.thread is not None else threading.get_ident()
-    print(f"Exception in thread {name}:", file=stderr, flush=True)
-    traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=stderr)
-    stderr.flush()
-
-
-def _tracebacks_through_linecache():
-    """Let uncaught exceptions show the served lines, not the stock file's.
-
-    Before Python 3.13 the default sys.excepthook and threading.excepthook are
-    C code (PyErr_Display, Python/traceback.c) that opens each frame's file and
-    reads the line from disk, never consulting linecache: a traceback through
-    a patched method would quote the stock file (blank past its end). The
-    traceback module reads linecache, seeded with the served text; 3.13's
-    default hooks already use it. A hook someone else set is left alone.
-    """
-    if sys.version_info >= (3, 13):
-        return
-    import threading
-
-    if sys.excepthook is sys.__excepthook__:
-        sys.excepthook = _print_exception
-    if threading.excepthook is threading.__excepthook__:
-        threading.excepthook = _print_thread_exception
 
 
 class _PatchedSourceLoader:
@@ -230,6 +191,49 @@ class _PatchedSourceFinder:
         spec = ModuleSpec(fullname, _PatchedSourceLoader(origin, data), origin=origin)
         spec.has_location = True
         return spec
+
+
+def _print_exception(exc_type, value, tb):
+    import traceback
+
+    if sys.stderr is not None:  # as the default hook: no stderr, nothing to print to
+        traceback.print_exception(exc_type, value, tb, file=sys.stderr)
+
+
+def _print_thread_exception(args):
+    import threading
+    import traceback
+
+    # What threading's own pure-Python excepthook does.
+    if args.exc_type is SystemExit:
+        return
+    stderr = sys.stderr if sys.stderr is not None else getattr(args.thread, "_stderr", None)
+    if stderr is None:
+        return
+    name = args.thread.name if args.thread is not None else threading.get_ident()
+    print(f"Exception in thread {name}:", file=stderr, flush=True)
+    traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=stderr)
+    stderr.flush()
+
+
+def _tracebacks_through_linecache():
+    """Let uncaught exceptions show the served lines, not the stock file's.
+
+    Before Python 3.13 the default sys.excepthook and threading.excepthook are
+    C code (PyErr_Display, Python/traceback.c) that opens each frame's file and
+    reads the line from disk, never consulting linecache: a traceback through
+    a patched method would quote the stock file (blank past its end). The
+    traceback module reads linecache, seeded with the served text; 3.13's
+    default hooks already use it. A hook someone else set is left alone.
+    """
+    if sys.version_info >= (3, 13):
+        return
+    import threading
+
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _print_exception
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _print_thread_exception
 
 
 def _install_finder():
