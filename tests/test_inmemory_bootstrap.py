@@ -462,3 +462,25 @@ def test_a_damaged_payload_in_several_variables_stops_every_python_loudly(bare_p
     done = run(bare_python, "print('ran')", env, tmp_path)
     assert done.returncode == 12 and "ran" not in done.stdout
     assert f"eagle3-patch: the environment variable {ENV_VAR}" in done.stderr
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1, 131072 - 40, 131072 * 3])
+def test_every_payload_variable_passes_exec_at_the_one_variable_limit(extra):
+    from eagle3_patch.inmemory.payload import MAX_VARIABLE_BYTES
+
+    names = f"{MODULE};"
+    encoded = names + "H4sI" + "A" * (MAX_VARIABLE_BYTES - len(f"{ENV_VAR}={names}H4sI") - 1 + extra)
+    env = child_env(encoded, {})
+    pieces = {k: v for k, v in env.items() if k.startswith(ENV_VAR)}
+    assert (len(pieces) == 1) == (extra <= 0)
+    assert all(len(f"{k}={v}") + 1 <= MAX_VARIABLE_BYTES for k, v in pieces.items())
+    done = subprocess.run(["/bin/sh", "-c", 'printf %s "$EAGLE3_PATCH_INMEMORY"'],
+                          env={"PATH": os.environ["PATH"], **pieces}, capture_output=True, text=True)
+    assert done.returncode == 0
+    head = done.stdout
+    if len(pieces) == 1:
+        assert head == encoded
+    else:
+        count, first = head[len(names):].split(";")
+        joined = names + first + "".join(pieces[f"{ENV_VAR}_{i}"] for i in range(1, int(count)))
+        assert int(count) == len(pieces) and joined == encoded
