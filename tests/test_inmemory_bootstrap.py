@@ -203,11 +203,26 @@ def _gzipped(document) -> str:
     return base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
 
 
+def _gzipped_text(text: str) -> str:
+    import base64
+    import gzip
+
+    return base64.b64encode(gzip.compress(text.encode())).decode()
+
+
 @pytest.mark.parametrize("sources", [
     "not-base64-gzip", "H4sIAAAAAAAC/w==", _gzipped({"modules": [{"name": MODULE}]}),
     _gzipped({"modules": [{"name": MODULE, "path": "/x", "sha256": "0", "data": 7}]}),
     _gzipped({"modules": [{"name": MODULE, "path": "/x", "sha256": "0", "data": "\u0100"}]}),
-], ids=["not-base64", "truncated-gzip", "no-fields", "data-not-text", "data-not-bytes"])
+    _gzipped_text("[" * 200_000 + "]" * 200_000),
+    _gzipped_text('{"modules": ' + "[" * 200_000 + "]" * 200_000 + "}"),
+    _gzipped([None]), _gzipped({"modules": 5}), _gzipped({"modules": {"a": 1}}),
+    _gzipped({"modules": [{"name": [MODULE], "path": "/x", "sha256": "0", "data": ""}]}),
+    _gzipped({"modules": [{"name": MODULE, "path": ["/x"], "sha256": "0", "data": ""}]}),
+    _gzipped_text("9" * 10_000),
+], ids=["not-base64", "truncated-gzip", "no-fields", "data-not-text", "data-not-bytes",
+        "deeply-nested", "deeply-nested-modules", "a-list", "modules-a-number", "modules-a-dict",
+        "name-a-list", "path-a-list", "a-huge-number"])
 def test_damaged_sources_stop_the_process_that_imports_a_listed_module(bare_python, stand_in,
                                                                      tmp_path, sources):
     env = {**handoff(stand_in), ENV_VAR: f"{MODULE};{sources}"}
@@ -339,3 +354,151 @@ def test_a_child_told_to_use_no_cache_memoises_nothing(bare_python, stand_in, tm
     assert not Path(env["XDG_CACHE_HOME"]).exists()
     assert report(bare_python, handoff(stand_in), tmp_path)["result"] == "patched"
     assert list((Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir())
+
+
+def _another_installation(root: Path) -> Path:
+    """Another venv's eagle3-patch: a copy of the bootstrap folder at its own path."""
+    folder = root / "lib/python3/site-packages/eagle3_patch/inmemory/bootstrap"
+    folder.mkdir(parents=True)
+    (folder / "sitecustomize.py").write_bytes((BOOTSTRAP_DIR / "sitecustomize.py").read_bytes())
+    return folder
+
+
+COUNTED = """\
+import builtins
+builtins.USER_SITECUSTOMIZE_RUNS = getattr(builtins, "USER_SITECUSTOMIZE_RUNS", 0) + 1
+MARK = "the user sitecustomize ran"
+"""
+CHAINED = """\
+import builtins, json, sys
+from sglang.srt.models.qwen3_5 import Qwen3_5ForCausalLM as C
+print(json.dumps({"result": C().set_eagle3_layers_to_capture([1]),
+                  "runs": getattr(builtins, "USER_SITECUSTOMIZE_RUNS", 0),
+                  "finders": sum(type(f).__name__ == "_PatchedSourceFinder" for f in sys.meta_path)}))
+"""
+
+
+@pytest.mark.parametrize("order", ["ours-first", "other-between", "twice-each"])
+def test_two_installations_bootstraps_on_one_pythonpath_chain_once_to_the_users_sitecustomize(
+        bare_python, stand_in, tmp_path, order):
+    other = str(_another_installation(tmp_path / "other-venv"))
+    user = tmp_path / "user-site"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text(COUNTED)
+    ours, theirs = str(BOOTSTRAP_DIR), str(user)
+    entries = {"ours-first": [ours, other, theirs], "other-between": [ours, theirs, other],
+               "twice-each": [ours, other, ours, other, theirs]}[order]
+    env = handoff(stand_in, pythonpath=os.pathsep.join([*entries, str(stand_in)]))
+    env["PYTHONPATH"] = os.pathsep.join([*entries, str(stand_in)])  # exactly as given
+
+    for python in (bare_python, sys.executable):
+        done = run(python, CHAINED, env, tmp_path)
+        assert done.returncode == 0 and "Error in sitecustomize" not in done.stderr, done.stderr
+        assert json.loads(done.stdout) == {"result": "patched", "runs": 1, "finders": 1}
+
+
+def test_a_bootstrap_on_the_users_own_pythonpath_without_a_payload_runs_their_sitecustomize_once(
+        bare_python, stand_in, tmp_path):
+    user = tmp_path / "user-site"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text(COUNTED)
+    env = plain(stand_in)
+    env["PYTHONPATH"] = os.pathsep.join([str(_another_installation(tmp_path / "venv")), str(BOOTSTRAP_DIR),
+                                         str(user), str(stand_in)])
+    done = run(bare_python, CHAINED, env, tmp_path)
+    assert done.returncode == 0 and "Error in sitecustomize" not in done.stderr, done.stderr
+    assert json.loads(done.stdout) == {"result": "stock", "runs": 1, "finders": 0}
+
+
+def test_a_bootstrap_run_again_in_the_same_process_adds_no_second_finder(bare_python, stand_in, tmp_path):
+    # As an earlier release's bootstrap, first on PYTHONPATH, chains to this one.
+    again = f"import runpy; runpy.run_path({str(BOOTSTRAP_DIR / 'sitecustomize.py')!r})\n" + CHAINED
+    done = run(bare_python, again, handoff(stand_in), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["finders"] == 1
+
+
+UNCAUGHT = {
+    "main thread": "from sglang.srt.models.qwen3_5 import Qwen3_5ForCausalLM as C\nC().fail()\n",
+    "a thread": ("import threading\nfrom sglang.srt.models.qwen3_5 import Qwen3_5ForCausalLM as C\n"
+                 "t = threading.Thread(target=C().fail, name='worker')\nt.start()\nt.join()\n"),
+}
+PYENV = sorted(Path.home().glob(".pyenv/versions/3.1[0-3].*/bin/python3"))
+
+
+@pytest.mark.parametrize("where", UNCAUGHT)
+@pytest.mark.parametrize("python", [DEBIAN_PYTHON, *PYENV],
+                         ids=lambda p: "debian" if p == DEBIAN_PYTHON else p.parts[-3])
+def test_an_uncaught_traceback_through_a_patched_method_shows_the_patched_line(
+        stand_in, tmp_path, python, where):
+    done = run(str(python), UNCAUGHT[where], handoff(stand_in), tmp_path)
+    lines = done.stderr.splitlines()
+    at = lines.index(f'  File "{_module(stand_in).resolve()}", line 6, in fail')
+    assert lines[at + 1].strip() == 'raise RuntimeError("raised inside a patched method")', done.stderr
+    assert lines[-1] == "RuntimeError: raised inside a patched method"
+    if where == "a thread":
+        assert "Exception in thread worker:" in done.stderr and done.returncode == 0
+    else:
+        assert lines[0] == "Traceback (most recent call last):" and done.returncode == 1
+
+
+def _big_handoff(site: Path) -> dict[str, str]:
+    """The hand-off of a patched module too large for one variable (incompressible padding)."""
+    import base64
+    import random
+
+    noise = base64.b64encode(random.Random(17).randbytes(300_000)).decode()
+    module = _module(site)
+    patch = ModulePatch(MODULE, str(module.resolve()), hashlib.sha256(module.read_bytes()).hexdigest(),
+                        PATCHED + f'_PADDING = "{noise}"\n')
+    env = handoff(site)
+    pieces = child_env(encode([patch], "test"), {"PYTHONPATH": str(site)})
+    return {**{k: v for k, v in env.items() if not k.startswith(ENV_VAR)}, **pieces}
+
+
+def test_a_payload_in_several_variables_is_joined_and_served(bare_python, stand_in, tmp_path):
+    env = _big_handoff(stand_in)
+    assert [k for k in env if k.startswith(ENV_VAR)] == [ENV_VAR, f"{ENV_VAR}_1", f"{ENV_VAR}_2",
+                                                         f"{ENV_VAR}_3"]
+    assert report(bare_python, env, tmp_path)["result"] == "patched"
+
+
+@pytest.mark.parametrize("damage", ["a piece missing", "a piece empty", "count not a number",
+                                    "count of one", "count too large", "count in other digits"])
+def test_a_damaged_payload_in_several_variables_stops_every_python_loudly(bare_python, stand_in,
+                                                                        tmp_path, damage):
+    env = _big_handoff(stand_in)
+    names, count, first = env[ENV_VAR].split(";")
+    if damage == "a piece missing":
+        del env[f"{ENV_VAR}_2"]
+    elif damage == "a piece empty":
+        env[f"{ENV_VAR}_3"] = ""
+    else:
+        count = {"count not a number": "x", "count of one": "1", "count too large": "17",
+                 "count in other digits": "\u0664"}[damage]
+        env[ENV_VAR] = f"{names};{count};{first}"
+    done = run(bare_python, "print('ran')", env, tmp_path)
+    assert done.returncode == 12 and "ran" not in done.stdout
+    assert f"eagle3-patch: the environment variable {ENV_VAR}" in done.stderr
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1, 131072 - 40, 131072 * 3])
+def test_every_payload_variable_passes_exec_at_the_one_variable_limit(extra):
+    from eagle3_patch.inmemory.payload import MAX_VARIABLE_BYTES
+
+    names = f"{MODULE};"
+    encoded = names + "H4sI" + "A" * (MAX_VARIABLE_BYTES - len(f"{ENV_VAR}={names}H4sI") - 1 + extra)
+    env = child_env(encoded, {})
+    pieces = {k: v for k, v in env.items() if k.startswith(ENV_VAR)}
+    assert (len(pieces) == 1) == (extra <= 0)
+    assert all(len(f"{k}={v}") + 1 <= MAX_VARIABLE_BYTES for k, v in pieces.items())
+    done = subprocess.run(["/bin/sh", "-c", 'printf %s "$EAGLE3_PATCH_INMEMORY"'],
+                          env={"PATH": os.environ["PATH"], **pieces}, capture_output=True, text=True)
+    assert done.returncode == 0
+    head = done.stdout
+    if len(pieces) == 1:
+        assert head == encoded
+    else:
+        count, first = head[len(names):].split(";")
+        joined = names + first + "".join(pieces[f"{ENV_VAR}_{i}"] for i in range(1, int(count)))
+        assert int(count) == len(pieces) and joined == encoded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -207,3 +208,57 @@ def test_revert_of_a_file_edited_before_apply_says_the_edits_are_kept_not_that_o
     assert s.read() == edited
     assert "changed after eagle3-patch wrote it" not in reverted.stdout
     assert "back to what it was before eagle3-patch patched it" in reverted.stdout
+
+
+@pytest.mark.parametrize("selector", ["--sglang-dir", "found"])
+def test_a_package_without_init_whose_files_are_still_patched_is_reverted_not_treated_as_uninstalled(
+        site, selector):
+    # Uninstalled means pip removed the model files too; here only __init__.py went.
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    (s.package / "__init__.py").unlink()
+    args = ["--sglang-dir", str(s.package)] if selector == "--sglang-dir" else []
+    result = s.run("revert", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["state"] == "unpatched"
+    for name, shipped in SHIPPED.items():
+        assert s.read(name) == release_file("0.5.21", shipped)
+    assert not [name for name in _ours(s) if ".eagle3-bak" in name]
+
+
+def _swap_backup_for(s, version: str) -> bytes:
+    """Backup and our record of qwen3_5.py now describe another release's file; the bytes."""
+    other = release_file(version, SHIPPED["qwen3_5.py"])
+    s.file("qwen3_5.py.eagle3-bak").write_bytes(other)
+    meta = s.file("qwen3_5.py.eagle3-bak.json")
+    record = json.loads(meta.read_text())
+    record["original_sha256"] = hashlib.sha256(other).hexdigest()
+    meta.write_text(json.dumps(record))
+    return other
+
+
+def test_revert_never_restores_a_backup_pips_record_disowns_it_removes_our_methods(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    _swap_backup_for(s, "0.5.20")
+    result = s.run("revert")
+    assert result.returncode == 0, result.stderr
+    for name, shipped in SHIPPED.items():
+        assert s.read(name) == release_file("0.5.21", shipped)
+    assert "back to what it was" not in result.stdout
+    assert "was not put back: its SHA-256 is not the one pip recorded for SGLang 0.5.21" in result.stdout
+    assert not [name for name in _ours(s) if ".eagle3-bak" in name]
+
+
+def test_without_pips_record_a_backup_of_another_release_is_not_restored_either(site):
+    s = site("0.5.21")
+    assert s.run("apply").returncode == 0
+    _forget_record(s)
+    _swap_backup_for(s, "0.5.20")
+    record = json.loads(s.file("qwen3_5.py.eagle3-bak.json").read_text())
+    s.file("qwen3_5.py.eagle3-bak.json").write_text(json.dumps({**record, "sglang_version": "0.5.20"}))
+    result = s.run("revert")
+    assert result.returncode == 0, result.stderr
+    assert s.read() == release_file("0.5.21", SHIPPED["qwen3_5.py"])
+    assert "back to what it was" not in result.stdout and "changed after" not in result.stdout
+    assert "the backup was made from SGLang 0.5.20, not the installed 0.5.21" in result.stdout

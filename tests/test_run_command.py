@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -443,3 +444,125 @@ def test_a_python_command_that_imports_the_analysed_sglang_is_accepted(site, tmp
                  "-Xdev", "-msglang.launch_server")
     assert done.returncode == 0, done.stderr
     assert ENV_VAR in json.loads(done.stdout)["env"]
+
+
+def test_run_inside_run_after_apply_replaces_the_inherited_payload(site):
+    # The user patched on disk inside an outer run; the inner run decides afresh.
+    s = site("0.5.12")
+    eagle3_patch = [sys.executable, "-m", "eagle3_patch"]
+    inner = (shlex.join([*eagle3_patch, "apply"]) + " && " +
+             shlex.join([*eagle3_patch, "run", "--", DEBIAN_PYTHON, "-c", FIND_SPEC, str(s.root),
+                         "sglang.srt.models.qwen3_5"]))
+    done = s.run("run", "--", "bash", "-c", inner)
+    assert done.returncode == 0, done.stderr
+    name, origin, digest = done.stdout.splitlines()[-1].split()
+    assert origin == str(s.file()) and digest == hashlib.sha256(s.read()).hexdigest()
+    assert b"[EAGLE3-PATCH]" in s.read()
+
+
+@pytest.mark.parametrize("version", ["0.5.12", "0.5.22"], ids=["patched-on-disk", "native"])
+def test_a_payload_inherited_from_an_outer_run_is_cancelled_where_nothing_is_added(
+        site, version, capsys, monkeypatch):
+    s = site(version)
+    assert cli(capsys, "apply", "--sglang-dir", str(s.package))[0] == 0
+    monkeypatch.setenv(ENV_VAR, "sglang.srt.models.qwen3_5;H4sI-from-an-outer-run")
+    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    assert plan["env"] == {ENV_VAR: ""}
+
+
+def test_plain_serve_inside_run_does_not_pass_on_the_outer_runs_payload(served, monkeypatch):
+    site, _, record, env, args = served
+    outer = json.loads(subprocess.run(
+        [sys.executable, "-m", "eagle3_patch", "run", "--dry-run", "--json", "--", "true"],
+        env=env, capture_output=True, text=True, check=True).stdout)["env"]
+    assert outer[ENV_VAR]
+
+    launched = serve(args, {**env, **outer})   # applies the patch on disk, then launches
+
+    assert launched.returncode == 0, launched.stderr
+    seen = json.loads(record.read_text())
+    assert seen["patched"] and not seen["env"].get(ENV_VAR)
+
+
+def _pad(path: Path, size: int) -> None:
+    """Grow a model file by ``size`` bytes that gzip cannot shrink (a string of random base64)."""
+    import random
+
+    noise = base64.b64encode(random.Random(17).randbytes(size * 3 // 4)).decode()
+    path.write_bytes(path.read_bytes() + f'\n_PADDING = "{noise}"\n'.encode())
+
+
+def _payload(env: dict[str, str]) -> str:
+    """The one payload string, joined again from the variables that carry it."""
+    names, _, rest = env[ENV_VAR].partition(";")
+    count, separator, first = rest.partition(";")
+    if not separator:
+        return env[ENV_VAR]
+    return names + ";" + first + "".join(env[f"{ENV_VAR}_{i}"] for i in range(1, int(count)))
+
+
+def test_a_model_file_too_big_for_one_variable_is_carried_in_several(site, tmp_path, capsys):
+    s = site("0.5.21")
+    _pad(s.file(), 300_000)
+    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    assert len(plan["env"]) > 2
+    assert all(len(f"{k}={v}") < 131072 for k, v in plan["env"].items())
+    assert decode(_payload(plan["env"]))["modules"][0]["sha256"] == hashlib.sha256(s.read()).hexdigest()
+
+    served = subprocess.run([DEBIAN_PYTHON, "-c", COMPILE, str(s.root), "sglang.srt.models.qwen3_5"],
+                            env={**os.environ, **plan["env"]}, capture_output=True, text=True)
+    assert served.returncode == 0, served.stderr
+    assert served.stdout.split(" ", 2)[:2] == ["sglang.srt.models.qwen3_5", "True"]
+
+    record = tmp_path / "record.json"
+    ran = s.run("run", "--", sys.executable, "-c", RECORD, str(record))
+    assert ran.returncode == 7, ran.stderr
+    seen = json.loads(record.read_text())["env"]
+    assert _payload(seen) == _payload(plan["env"]) and seen[f"{ENV_VAR}_1"] not in ran.stderr
+
+
+def test_serve_in_memory_carries_a_model_file_too_big_for_one_variable(served):
+    site, package, record, env, args = served
+    _pad(package / "srt/models/qwen3_5.py", 300_000)
+    dry = serve(["--in-memory", *args, "--dry-run", "--json"], env)
+    launched = serve(["--in-memory", *args], env)
+    assert dry.returncode == launched.returncode == 0, launched.stderr
+    seen = json.loads(record.read_text())["env"]
+    assert _payload(seen) == _payload(json.loads(dry.stdout)["env"])
+    assert seen[ENV_VAR] not in launched.stderr
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["text", "json"])
+def test_a_model_file_too_big_to_carry_at_all_is_refused_with_the_way_out(site, json_flag):
+    s = site("0.5.21")
+    _pad(s.file(), 1_500_000)
+    done = s.run("run", "--dry-run", *json_flag, "--", sys.executable, "-c", "pass")
+    assert done.returncode == 4, done.stderr
+    said = done.stdout + done.stderr
+    assert "too large to hand over in memory" in said and "eagle3-patch apply" in said
+    assert "Traceback" not in said and "a bug" not in said
+
+
+def test_run_inside_another_installations_run_chains_each_bootstrap_once(site, tmp_path):
+    # `run -- other-venv/bin/eagle3-patch run -- python ...`: two bootstrap folders on PYTHONPATH.
+    s = site("0.5.12")
+    other = tmp_path / "other-venv"
+    shutil.copytree(Path(BOOTSTRAP_DIR).parents[1], other / "eagle3_patch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    other_cli = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+                 "runpy.run_module('eagle3_patch', run_name='__main__')")
+    user = tmp_path / "user-site"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text("import builtins\n"
+                                           "builtins.RUNS = getattr(builtins, 'RUNS', 0) + 1\n")
+    child = FIND_SPEC + "import builtins; print(builtins.RUNS, os.environ['PYTHONPATH'])\n"
+    env = {**s.env(), "PYTHONPATH": os.pathsep.join([str(user), str(s.root)])}
+    done = subprocess.run(
+        [sys.executable, "-m", "eagle3_patch", "run", "--", sys.executable, "-c", other_cli, str(other),
+         "run", "--", DEBIAN_PYTHON, "-c", child, str(s.root), "sglang.srt.models.qwen3_5"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Error in sitecustomize" not in done.stderr, done.stderr
+    served, (runs, pythonpath) = done.stdout.splitlines()[0].split(), done.stdout.splitlines()[1].split()
+    assert served[1] == str(s.file()) and runs == "1"
+    assert pythonpath.split(os.pathsep)[:3] == [str(other / "eagle3_patch/inmemory/bootstrap"),
+                                                str(BOOTSTRAP_DIR), str(user)]

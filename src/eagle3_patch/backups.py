@@ -124,12 +124,15 @@ def _dist_infos(site: str, version: Version | None) -> list[str]:
 
 
 def after_uninstall(sglang: SGLangInstall) -> list[str]:
-    """Our files in a package folder pip has uninstalled (it has no ``__init__.py`` left).
+    """Our files in a package folder pip has uninstalled: no ``__init__.py``, no model file.
 
     ``pip uninstall`` removes the files its RECORD lists and the folders that
     become empty; our backups, their records and the lock keep the folders alive.
+    A model file still there (patched, perhaps) is not uninstalled: its backup
+    is still the way back.
     """
-    if os.path.exists(os.path.join(sglang.package_dir, "__init__.py")):
+    if os.path.exists(os.path.join(sglang.package_dir, "__init__.py")) or any(
+            os.path.lexists(os.path.join(sglang.models_dir, target.name)) for target in TARGET_FILES):
         return []
     found = [os.path.join(folder, name) for folder, _, names in os.walk(sglang.package_dir)
              for name in names if _ours(name) and os.path.isfile(os.path.join(folder, name))]

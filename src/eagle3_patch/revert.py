@@ -3,9 +3,11 @@
 revert removes the methods marked ``[EAGLE3-PATCH]`` and keeps every other byte
 (the user's own edits included). Where it cannot tell ours from the rest — the
 markers were deleted or reworded while our methods remain, or the file is
-empty or no longer parses — it refuses and touches nothing. ``--from-backup``
-puts the backup back instead, but only when pip's RECORD (or, where pip
-recorded nothing, our own record) proves it is the file SGLang shipped.
+empty or no longer parses — it refuses and touches nothing. A backup is put
+back byte for byte (by ``--from-backup``, or by plain revert as a shortcut for
+a file exactly as apply wrote it) only when pip's RECORD (or, where pip
+recorded nothing, our own record of this release) proves it is the file
+SGLang shipped; otherwise plain revert removes our methods instead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,53 @@ class _Decision:
     change: install.FileChange | None = None   # new file content (the backup goes with it)
     drop_backup: bool = False                  # the file stays; only our backup goes
     note: str = ""
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What can prove one file's backup, read once: the backup and our record, pip's RECORD."""
+
+    backup: backups.Backup
+    recorded: str | None    # the SHA-256 pip recorded for the file; None where it recorded none
+    version: str            # the installed release
+
+    def shipped(self) -> str | None:
+        """The SHA-256 of the file SGLang shipped: pip's RECORD, else what our record says."""
+        if self.recorded:
+            return self.recorded
+        if self.backup.meta:
+            return self.backup.meta.original_sha256
+        return install.sha256(self.backup.data) if self.backup.data is not None else None
+
+    def belongs(self) -> bool | None:
+        """Can the backup be the installed release's file? None when nothing can tell."""
+        if self.recorded and self.backup.data is not None:
+            return install.sha256(self.backup.data) == self.recorded
+        if self.backup.meta:
+            return self.backup.meta.sglang_version == self.version
+        return None
+
+    def reference(self) -> bytes | None:
+        """The backup's bytes, when they can be this release's file (after an upgrade they are not)."""
+        return self.backup.data if self.belongs() is not False else None
+
+    def not_restorable(self) -> str:
+        """Why the backup is not provably the file SGLang shipped; empty when it is."""
+        backup = self.backup
+        if backup.data is None:
+            return f"the backup is {backup.state}"
+        if self.recorded:
+            if install.sha256(backup.data) != self.recorded:
+                return (f"its SHA-256 is not the one pip recorded for SGLang {self.version} "
+                        f"(it belongs to another release, or was changed)")
+            return ""
+        if not backup.matches_meta():
+            return (f"pip recorded no hash for this file and the backup's record is "
+                    f"{backup.meta_state if backup.meta is None else 'for other bytes'}")
+        if backup.meta.sglang_version != self.version:
+            return (f"pip recorded no hash for this file and the backup was made from SGLang "
+                    f"{backup.meta.sglang_version}, not the installed {self.version}")
+        return ""
 
 
 def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
@@ -57,36 +106,36 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
 
 def _decide(sglang: SGLangInstall, path: str, from_backup: bool) -> _Decision:
     backup = backups.read_backup(path)
+    evidence = _Evidence(backup, backups.shipped_sha256(sglang, path), sglang.version_text)
     data = read_model_file(path) if os.path.exists(path) else None
     if from_backup and backup.exists:
-        return _restore(sglang, path, data or b"", backup)
+        return _restore(sglang, path, data or b"", evidence)
     if data is None:
-        raise _refusal(sglang, path, backup, "it is missing")
+        raise _refusal(sglang, path, evidence, "it is missing")
     problem = _unparseable(data)
     if problem:
-        raise _refusal(sglang, path, backup, problem)
+        raise _refusal(sglang, path, evidence, problem)
     if MARKER.encode() in data:
-        return _remove_marked(sglang, path, data, backup)
-    pristine = backups.shipped_sha256(sglang, path) == install.sha256(data)
+        return _remove_marked(sglang, path, data, evidence)
+    pristine = evidence.recorded == install.sha256(data)
     # A backup of another release means pip has since replaced the file, and
     # with it everything we had added.
-    replaced = _belongs(sglang, path, backup) is False
+    replaced = evidence.belongs() is False
     if not (pristine or replaced) and _ours_remaining(os.path.basename(path), data,
-                                                      _reference(sglang, path, backup)):
-        raise _refusal(sglang, path, backup, f"methods eagle3-patch added are still there, "
+                                                      evidence.reference()):
+        raise _refusal(sglang, path, evidence, f"methods eagle3-patch added are still there, "
                        f"but the {MARKER} comments that mark them are gone")
     if backup.data is None:
         return _Decision(path, drop_backup=True, note=(
             f"{backup.path} is {backup.state}, so its record {install.meta_path(path)} "
             f"described nothing; it was removed."))
-    if _belongs(sglang, path, backup) is False:
+    if replaced:
         made = backup.meta.sglang_version if backup.meta else "an unknown release"
         return _Decision(path, drop_backup=True, note=(
             f"{backup.path} was left by SGLang {made} and is not the file pip installed for "
             f"SGLang {sglang.version_text}, so restoring it would put another release's file "
             f"back; it was removed."))
-    shipped = _shipped(sglang, path, backup)
-    if shipped == install.sha256(data):
+    if evidence.shipped() == install.sha256(data):
         return _Decision(path, drop_backup=True,
                          note=f"{backup.path} matched the unpatched file and is no longer needed; "
                               f"it was removed.")
@@ -97,11 +146,13 @@ def _decide(sglang: SGLangInstall, path: str, from_backup: bool) -> _Decision:
 
 
 def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
-                   backup: backups.Backup) -> _Decision:
-    meta = backup.meta
-    if meta and install.sha256(data) == meta.patched_sha256 and backup.matches_meta():
-        # The file is exactly what we wrote, so the backup is exactly what was
-        # there before: restore it byte for byte (and skip libcst altogether).
+                   evidence: _Evidence) -> _Decision:
+    backup, meta = evidence.backup, evidence.backup.meta
+    if (meta and install.sha256(data) == meta.patched_sha256 and backup.matches_meta()
+            and not evidence.not_restorable()):
+        # The file is exactly what we wrote and the backup is provably this
+        # release's file (pip's RECORD, else our record of this release): it is
+        # exactly what was there before, so restore it byte for byte (no libcst).
         new = backup.data
     else:
         from eagle3_patch import transform  # libcst: only on paths that may write
@@ -109,14 +160,22 @@ def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
         new = sourcetext.encode(transform.remove_hooks(sourcetext.decode(data)), data)
         problem = _unparseable(new)
         if problem:
-            raise _refusal(sglang, path, backup, f"removing the marked methods would leave a "
+            raise _refusal(sglang, path, evidence, f"removing the marked methods would leave a "
                                                  f"file that {problem.removeprefix('it ')}")
-        if _ours_remaining(os.path.basename(path), new, _reference(sglang, path, backup)):
-            raise _refusal(sglang, path, backup, f"methods eagle3-patch added would remain "
+        if _ours_remaining(os.path.basename(path), new, evidence.reference()):
+            raise _refusal(sglang, path, evidence, f"methods eagle3-patch added would remain "
                            f"after removing the marked ones (a {MARKER} comment was removed "
                            f"or reworded)")
     note = ""
-    if install.sha256(new) != _shipped(sglang, path, backup):
+    # A backup that is not provably this release's file was not what came back;
+    # the note says so rather than "back to what it was".
+    unproven = evidence.not_restorable() if backup.data not in (None, new) else ""
+    if unproven:
+        edited = "" if meta and install.sha256(data) == meta.patched_sha256 else (
+            " (the file was changed after eagle3-patch wrote it: everything else was kept as found)")
+        note = (f"{backup.path} was not put back: {unproven}. Only the methods marked {MARKER} "
+                f"were removed from {path}{edited}; the backup was removed.")
+    elif install.sha256(new) != evidence.shipped():
         dropped = f" (its backup {backup.path} was removed)." if backup.exists else "."
         if backup.data is not None and new == backup.data:
             # Edited before apply, not after: the file is what the user had.
@@ -128,8 +187,9 @@ def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
     return _Decision(path, install.FileChange(path, data, new, drop_backup=True), note=note)
 
 
-def _restore(sglang: SGLangInstall, path: str, data: bytes, backup: backups.Backup) -> _Decision:
-    why_not = _not_restorable(sglang, path, backup)
+def _restore(sglang: SGLangInstall, path: str, data: bytes, evidence: _Evidence) -> _Decision:
+    backup = evidence.backup
+    why_not = evidence.not_restorable()
     if why_not:
         raise CannotRevert(
             f"Cannot restore {path} from {backup.path}: {why_not}.",
@@ -165,11 +225,6 @@ def _own(cls: ast.ClassDef | None, method: str) -> list[ast.FunctionDef]:
     return [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == method] if cls else []
 
 
-def _reference(sglang: SGLangInstall, path: str, backup: backups.Backup) -> bytes | None:
-    """The backup's bytes, when they can be this release's file (after an upgrade they are not)."""
-    return backup.data if _belongs(sglang, path, backup) is not False else None
-
-
 def _ours_remaining(name: str, data: bytes, before_patch: bytes | None) -> bool:
     """Does ``data`` still hold a method apply added, marked or not?
 
@@ -187,47 +242,10 @@ def _ours_remaining(name: str, data: bytes, before_patch: bytes | None) -> bool:
     return False
 
 
-def _shipped(sglang: SGLangInstall, path: str, backup: backups.Backup) -> str | None:
-    """The SHA-256 of the file SGLang shipped: pip's RECORD, else what our record says."""
-    recorded = backups.shipped_sha256(sglang, path)
-    if recorded:
-        return recorded
-    if backup.meta:
-        return backup.meta.original_sha256
-    return install.sha256(backup.data) if backup.data is not None else None
-
-
-def _belongs(sglang: SGLangInstall, path: str, backup: backups.Backup) -> bool | None:
-    """Can the backup be the installed release's file? None when nothing can tell."""
-    recorded = backups.shipped_sha256(sglang, path)
-    if recorded and backup.data is not None:
-        return install.sha256(backup.data) == recorded
-    if backup.meta:
-        return backup.meta.sglang_version == sglang.version_text
-    return None
-
-
-def _not_restorable(sglang: SGLangInstall, path: str, backup: backups.Backup) -> str:
-    if backup.data is None:
-        return f"the backup is {backup.state}"
-    recorded = backups.shipped_sha256(sglang, path)
-    if recorded:
-        if install.sha256(backup.data) != recorded:
-            return (f"its SHA-256 is not the one pip recorded for SGLang {sglang.version_text} "
-                    f"(it belongs to another release, or was changed)")
-        return ""
-    if not backup.matches_meta():
-        return (f"pip recorded no hash for this file and the backup's record is "
-                f"{backup.meta_state if backup.meta is None else 'for other bytes'}")
-    if backup.meta.sglang_version != sglang.version_text:
-        return (f"pip recorded no hash for this file and the backup was made from SGLang "
-                f"{backup.meta.sglang_version}, not the installed {sglang.version_text}")
-    return ""
-
-
-def _refusal(sglang: SGLangInstall, path: str, backup: backups.Backup, why: str) -> CannotRevert:
+def _refusal(sglang: SGLangInstall, path: str, evidence: _Evidence, why: str) -> CannotRevert:
+    backup = evidence.backup
     ways = [f"reinstall SGLang's files: {hints.reinstall(sglang)}"]
-    if backup.data is not None and not _not_restorable(sglang, path, backup):
+    if not evidence.not_restorable():
         ways.insert(0, f"restore the backup (discards any later edits): "
                        f"{hints.command(sglang, 'revert', '--from-backup')}")
     kept = f" and its backup {backup.path}" if backup.data is not None else ""

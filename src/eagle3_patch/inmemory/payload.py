@@ -1,9 +1,11 @@
-"""The patched sources as one environment variable, and the PYTHONPATH that reads it. Pure.
+"""The patched sources as environment variables, and the PYTHONPATH that reads them. Pure.
 
 The channel must work on a read-only root filesystem with no writable cache
 and in an interpreter without eagle3-patch: an environment variable does, and
 every ``spawn`` child inherits it. gzip + base64 keeps 0.5.21's 115 KB
-qwen3_5.py at ~27 KB, well under Linux's 128 KiB limit for one variable.
+qwen3_5.py at ~27 KB, well under Linux's 128 KiB limit for one variable; a
+payload past that limit continues in EAGLE3_PATCH_INMEMORY_1, _2, ... (the
+first variable then says how many there are: "<names>;<count>;<first piece>").
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eagle3_patch.errors import ValidationFailed
+from eagle3_patch.errors import UnsupportedRelease
 
 ENV_VAR = "EAGLE3_PATCH_INMEMORY"
 BOOTSTRAP_DIR = Path(__file__).resolve().with_name("bootstrap")
 # Linux's MAX_ARG_STRLEN (32 pages) bounds one "NAME=value" string passed to exec.
 MAX_VARIABLE_BYTES = 131072
+# Every process SGLang starts copies the whole payload within exec's total for
+# argv and environment (ARG_MAX: 2 MiB under the usual 8 MiB stack limit): half of it.
+MAX_PAYLOAD_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -49,26 +54,55 @@ def encode(patches: list[ModulePatch], tool_version: str, bytecode_key: str | No
     # Names first: every Python process reads them at start-up, the sources only on import.
     encoded = ",".join(p.name for p in patches) + ";" + \
         base64.b64encode(gzip.compress(raw, mtime=0)).decode("ascii")
-    if len(ENV_VAR) + 1 + len(encoded) + 1 > MAX_VARIABLE_BYTES:
-        raise ValidationFailed(
-            f"The patched sources do not fit in one environment variable "
-            f"({len(encoded)} bytes compressed, the limit is {MAX_VARIABLE_BYTES}).",
-            "Nothing was written and nothing was started.",
-            "Patch the installation instead, as its owner: eagle3-patch apply",
+    if len(encoded) > MAX_PAYLOAD_BYTES:
+        raise UnsupportedRelease(
+            f"The patched model files are too large to hand over in memory: {len(encoded)} "
+            f"bytes compressed, the limit is {MAX_PAYLOAD_BYTES}.",
+            "run and serve --in-memory pass them to every process SGLang starts in environment "
+            "variables, which the kernel copies within a fixed total. Nothing was written and "
+            "nothing was started.",
+            "Patch the installation on disk instead, as its owner: eagle3-patch apply "
+            "(then serve without --in-memory, or run the command directly)",
         )
     return encoded
 
 
+def _variables(encoded: str) -> dict[str, str]:
+    """``encoded`` in variables of at most MAX_VARIABLE_BYTES each ("NAME=value" and its NUL)."""
+    if len(ENV_VAR) + 1 + len(encoded) + 1 <= MAX_VARIABLE_BYTES:
+        return {ENV_VAR: encoded}
+    names, _, data = encoded.partition(";")
+    room = MAX_VARIABLE_BYTES - len(f"{ENV_VAR}_99=") - 1
+    first = MAX_VARIABLE_BYTES - len(f"{ENV_VAR}={names};99;") - 1
+    pieces = [data[:first], *(data[at:at + room] for at in range(first, len(data), room))]
+    return {ENV_VAR: f"{names};{len(pieces)};{pieces[0]}",
+            **{f"{ENV_VAR}_{index}": piece for index, piece in enumerate(pieces[1:], 1)}}
+
+
+def _is_payload(name: str) -> bool:
+    index = name[len(ENV_VAR) + 1:] if name.startswith(f"{ENV_VAR}_") else ""
+    return name == ENV_VAR or (index.isascii() and index.isdigit())
+
+
 def redacted(env: dict[str, str]) -> dict[str, str]:
     """``env`` for a log line: the payload's size instead of 30 KB of base64."""
-    return {k: f"<{len(v)} bytes>" if k == ENV_VAR else v for k, v in env.items()}
+    return {k: f"<{len(v)} bytes>" if _is_payload(k) and v else v for k, v in env.items()}
 
 
-def child_env(encoded: str, environ: dict[str, str] | os._Environ) -> dict[str, str]:
-    """The variables to add: the payload, and our bootstrap first on PYTHONPATH (the user's after it)."""
+def child_env(encoded: str | None, environ: dict[str, str] | os._Environ) -> dict[str, str]:
+    """The variables to add: the payload, and our bootstrap first on PYTHONPATH (the user's after it).
+
+    ``None`` hands over no payload. Either way a payload inherited from an
+    outer ``run`` is replaced (a run inside a run, or after ``apply`` inside
+    one): its children would check files this invocation no longer serves.
+    """
+    cancelled = {name: "" for name, value in environ.items() if _is_payload(name) and value}
+    if encoded is None:
+        return cancelled
     given = environ.get("PYTHONPATH")
     # Kept verbatim (an empty entry means the working directory); only a copy
     # of ours, from a run inside a run, is dropped.
     theirs = [entry for entry in (given.split(os.pathsep) if given else [])
               if entry != str(BOOTSTRAP_DIR)]
-    return {ENV_VAR: encoded, "PYTHONPATH": os.pathsep.join([str(BOOTSTRAP_DIR), *theirs])}
+    return {**cancelled, **_variables(encoded),
+            "PYTHONPATH": os.pathsep.join([str(BOOTSTRAP_DIR), *theirs])}

@@ -41,10 +41,15 @@ _DROPS_HOOK = {
 
 @dataclass(frozen=True)
 class InMemoryHandoff:
-    """The variables to add to COMMAND's environment (none: the installed files already work)."""
+    """The variables to add to COMMAND's environment, and whether they carry patched sources.
+
+    Without sources (the installed files already work) ``env`` only cancels
+    a payload inherited from an outer run.
+    """
 
     env: dict[str, str]
     summary: str
+    in_memory: bool
 
 
 def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHandoff:
@@ -55,10 +60,10 @@ def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHand
     name = memo.key(sglang, cache)
     entry = (memo.load(name) if name else None) or _compute(sglang, name, cache)
     if entry["encoded"] is None:
-        return InMemoryHandoff({}, entry["summary"])
+        return InMemoryHandoff(child_env(None, os.environ), entry["summary"], in_memory=False)
     return InMemoryHandoff(child_env(entry["encoded"], os.environ),
                            f"patched in memory in every SGLang process ({', '.join(entry['files'])}); "
-                           "nothing written")
+                           "nothing written", in_memory=True)
 
 
 def _compute(sglang: SGLangInstall, name: str | None, cache: bool) -> dict:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import NoReturn
 
 from eagle3_patch.engine import capture_state, ensure_capture, unwritable_reason
 from eagle3_patch.handoff import replace_process
-from eagle3_patch.inmemory.payload import redacted
+from eagle3_patch.inmemory.payload import child_env, redacted
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
 from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.interpreter import serving_install
@@ -100,7 +101,7 @@ def prepare_launch(
         handoff = in_memory_handoff(install, cache)
     if handoff:
         capture = handoff.summary
-        if unwritable and handoff.env:
+        if unwritable and handoff.in_memory:
             capture += f"; serve fell back to in-memory: {unwritable}"
     elif not dry_run:
         capture = ensure_capture(install, apply, cache)
@@ -110,8 +111,9 @@ def prepare_launch(
         # Check-only, writes nothing: --dry-run previews the launch's result or refusal.
         capture = ensure_capture(install, False, cache)
     plan = build_plan(install.python, model, str(folder), dialect, list(user_args))
-    if handoff:
-        plan = LaunchPlan(plan.argv, {**plan.env, **handoff.env})
+    # Patched on disk (or native), a payload inherited from an outer `run` is cancelled.
+    added = handoff.env if handoff else child_env(None, os.environ)
+    plan = LaunchPlan(plan.argv, {**plan.env, **added})
     version = str(install.version) if install.version else "(version unknown)"
     where = f"SGLang {version} at {install.package_dir}, run by {install.python}"
     return PreparedLaunch(plan=plan, dialect=dialect, drafter=report, capture=capture, sglang=where)

@@ -11,6 +11,9 @@ that inherit only the environment, so this is how the patch reaches them.
 This file runs in interpreters where neither eagle3-patch nor libcst is
 importable (another venv's Python), so it uses the standard library only.
 
+- A payload longer than Linux allows one variable (128 KiB) continues in
+  EAGLE3_PATCH_INMEMORY_1, _2, ...; the first variable then reads
+  "<module>,<module>;<count>;<first piece>".
 - A meta-path finder serves each listed module from the patched text, after
   checking that the file Python would import is the one the parent validated
   (path and SHA-256). If not, it fails loudly: SGLang's model registry turns an
@@ -25,9 +28,13 @@ importable (another venv's Python), so it uses the standard library only.
   copied below in the standard library (tests/test_usercache.py checks that
   both agree): every folder from the cache root down and the entry itself must
   be this user's and writable by no one else, checked on the opened descriptor.
-- linecache is seeded, so tracebacks and inspect.getsource show what ran.
+- linecache is seeded, so tracebacks and inspect.getsource show what ran
+  (before Python 3.13 the default excepthooks read the file on disk instead:
+  where a module is served they print through the traceback module).
 - The sitecustomize this file shadows (the user's on PYTHONPATH, conda's,
-  Debian's in the stdlib folder) is run afterwards, as Python would have.
+  Debian's in the stdlib folder) is run afterwards, as Python would have,
+  passing over every eagle3-patch bootstrap (another installation's, from a
+  run inside a run): each runs once, and only the first serves.
 """
 
 import os
@@ -35,6 +42,11 @@ import sys
 
 ENV_VAR = "EAGLE3_PATCH_INMEMORY"
 NO_CACHE_ENV = "EAGLE3_PATCH_NO_CACHE"
+# A payload longer than one variable continues in ENV_VAR_1, _2, ...: the parent's
+# size cap (payload.MAX_PAYLOAD_BYTES) needs 9 at most.
+_MAX_PIECES = 16
+# How this file and every earlier release of it begins: what marks a bootstrap as ours.
+_OPENING = b'"""eagle3-patch\'s in-memory bootstrap'
 # Distinct from every eagle3-patch CLI exit code (README, "Exit codes").
 EXIT_STALE = 12
 
@@ -213,8 +225,18 @@ class _PatchedSourceLoader:
         # the stock file on disk, which is what a traceback would otherwise show.
         source = self.get_source(module.__name__)
         linecache.cache[self.path] = (len(source), None, source.splitlines(True), self.path)
+        _tracebacks_through_linecache()
         module.__cached__ = None
         exec(self.get_code(module.__name__), module.__dict__)
+
+
+def _checked_entry(entry):
+    """One handed-over module as (name, (path, sha256, bytes)); TypeError unless of that shape."""
+    fields = [entry["name"], entry["path"], entry["sha256"], entry["data"]]
+    if not all(isinstance(field, str) for field in fields):
+        raise TypeError(f"a module's name, path, sha256 and data must be strings, not {fields!r:.100}")
+    name, path, sha256, data = fields
+    return name, (path, sha256, data.encode("latin-1"))
 
 
 class _PatchedSourceFinder:
@@ -231,17 +253,18 @@ class _PatchedSourceFinder:
             import json
 
             # Everything is checked here, where a failure is loud: an exception
-            # later, inside the import, is what SGLang's registry swallows.
+            # later, inside the import, is what SGLang's registry swallows. So is
+            # any exception here (deep nesting raises RecursionError): each one is
+            # a damaged variable, whatever its type.
             try:
                 payload = json.loads(gzip.decompress(base64.b64decode(self.encoded)))
                 self.cache_key = payload.get("bytecode_key")
                 if not (self.cache_key is None or isinstance(self.cache_key, str)):
                     raise ValueError(f"bytecode_key is {self.cache_key!r}")
-                self.modules = {e["name"]: (str(e["path"]), str(e["sha256"]),
-                                            e["data"].encode("latin-1"))
-                                for e in payload["modules"]}
-            except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError) as exc:
-                _die(f"the environment variable {ENV_VAR} is damaged ({type(exc).__name__}: {exc}).")
+                self.modules = dict(_checked_entry(entry) for entry in payload["modules"])
+            except Exception as exc:
+                _die(f"the environment variable {ENV_VAR} is damaged ({type(exc).__name__}: "
+                     f"{str(exc)[:200]}).")
         entry = self.modules.get(fullname)
         if entry is None:
             _die(f"the environment variable {ENV_VAR} names {fullname} but carries no source for it.")
@@ -272,25 +295,101 @@ class _PatchedSourceFinder:
         return spec
 
 
+def _print_exception(exc_type, value, tb):
+    import traceback
+
+    if sys.stderr is not None:  # as the default hook: no stderr, nothing to print to
+        traceback.print_exception(exc_type, value, tb, file=sys.stderr)
+
+
+def _print_thread_exception(args):
+    import threading
+    import traceback
+
+    # What threading's own pure-Python excepthook does.
+    if args.exc_type is SystemExit:
+        return
+    stderr = sys.stderr if sys.stderr is not None else getattr(args.thread, "_stderr", None)
+    if stderr is None:
+        return
+    name = args.thread.name if args.thread is not None else threading.get_ident()
+    print(f"Exception in thread {name}:", file=stderr, flush=True)
+    traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=stderr)
+    stderr.flush()
+
+
+def _tracebacks_through_linecache():
+    """Let uncaught exceptions show the served lines, not the stock file's.
+
+    Before Python 3.13 the default sys.excepthook and threading.excepthook are
+    C code (PyErr_Display, Python/traceback.c) that opens each frame's file and
+    reads the line from disk, never consulting linecache: a traceback through
+    a patched method would quote the stock file (blank past its end). The
+    traceback module reads linecache, seeded with the served text; 3.13's
+    default hooks already use it. A hook someone else set is left alone.
+    """
+    if sys.version_info >= (3, 13):
+        return
+    import threading
+
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _print_exception
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _print_thread_exception
+
+
 def _install_finder():
     value = os.environ.get(ENV_VAR)
-    if not value:
+    # Another installation's bootstrap may have run first (it chained to this one).
+    if not value or any(type(f).__name__ == _PatchedSourceFinder.__name__ for f in sys.meta_path):
         return
     names, separator, encoded = value.partition(";")
     if not separator:
         _die(f"the environment variable {ENV_VAR} is damaged (no module names).")
+    count, separator, first = encoded.partition(";")
+    if separator:  # base64 has no ";": a payload too long for one variable, in `count` pieces
+        if not (count.isascii() and count.isdigit() and 1 < int(count) <= _MAX_PIECES):
+            _die(f"the environment variable {ENV_VAR} is damaged (a count of {count[:20]!r} pieces).")
+        rest = [os.environ.get(f"{ENV_VAR}_{index}") for index in range(1, int(count))]
+        missing = [f"{ENV_VAR}_{index}" for index, piece in enumerate(rest, 1) if not piece]
+        if missing:
+            _die(f"the environment variable {ENV_VAR} says it continues in {int(count) - 1} more, "
+                 f"but {missing[0]} is missing or empty.")
+        encoded = first + "".join(rest)
     sys.meta_path.insert(0, _PatchedSourceFinder(frozenset(names.split(",")), encoded))
 
 
+def _is_bootstrap(path):
+    """Whether ``path`` is this file or another eagle3-patch installation's copy of it."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(_OPENING)) == _OPENING
+    except OSError:
+        return False
+
+
 def _run_shadowed_sitecustomize():
+    """Run the first sitecustomize on sys.path that is not an eagle3-patch bootstrap.
+
+    Two installations' bootstrap folders on one PYTHONPATH (a run inside
+    another venv's run, or one the user put there) must not run each other
+    without end: every bootstrap folder is passed over, the user's runs once.
+    """
     from importlib.machinery import PathFinder
     from importlib.util import module_from_spec
 
-    here = os.path.realpath(os.path.dirname(__file__))
-    rest = [entry for entry in sys.path if os.path.realpath(entry or os.curdir) != here]
-    spec = PathFinder.find_spec("sitecustomize", rest)
-    if spec is None or spec.loader is None:
-        return
+    rest = list(sys.path)
+    while True:
+        spec = PathFinder.find_spec("sitecustomize", rest)
+        if spec is None or spec.loader is None or not spec.origin:
+            return
+        if not _is_bootstrap(spec.origin):
+            break
+        folder = os.path.realpath(os.path.dirname(spec.origin))
+        left = [entry for entry in rest if os.path.realpath(entry or os.curdir) != folder]
+        if len(left) == len(rest):
+            return  # found through no entry we can drop: give up rather than loop
+        rest = left
     module = module_from_spec(spec)
     sys.modules[__name__] = module
     spec.loader.exec_module(module)
