@@ -118,17 +118,15 @@ class Server:
 
 
 def _get(url: str, timeout: float) -> tuple[int | None, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
-    except (OSError, ValueError) as exc:
-        return None, repr(exc)
+    return _http(urllib.request.Request(url), timeout)
 
 
 def _post(url: str, body: dict, timeout: float) -> tuple[int | None, str]:
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    return _http(urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"}), timeout)
+
+
+def _http(request: urllib.request.Request, timeout: float) -> tuple[int | None, str]:
+    """(HTTP status or None when nothing answered, the body or the error)."""
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read().decode("utf-8", "replace")

@@ -193,18 +193,7 @@ class SGLangClient:
 
     async def server_info(self) -> ServerInfo:
         """Read ``/server_info``; anything that is not SGLang's answer is a ``BenchFailed``."""
-        try:
-            async with self._open("GET", "/server_info") as response:
-                await self._check_status("GET /server_info", response)
-                text = await response.read()
-        except aiohttp.ClientResponseError as exc:
-            raise failures.not_sglang(self.url, f"GET /server_info answered badly: {exc.message}") from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise failures.failed_to_connect(self.url, "GET /server_info", self.timeout, exc) from exc
-        try:
-            body = json.loads(text)
-        except ValueError as exc:
-            raise failures.not_sglang(self.url, "GET /server_info did not return JSON") from exc
+        body = await self._required_json("GET", "/server_info", "GET /server_info did not return JSON")
         if not isinstance(body, dict) or "version" not in body or "model_path" not in body:
             raise failures.not_sglang(self.url, "its /server_info has no 'version' and 'model_path'")
         self._incremental = bool(body.get("incremental_streaming_output", False))
@@ -221,6 +210,22 @@ class SGLangClient:
             context_length=_count_or_none(body.get("context_length")),
             max_req_input_len=_count_or_none(body.get("max_req_input_len")),
         )
+
+    async def _required_json(self, method: str, path: str, not_json: str, body: Any = None) -> Any:
+        """The JSON answer of a route every SGLang has; anything else is a ``BenchFailed``."""
+        request = f"{method} {path}"
+        try:
+            async with self._open(method, path, body) as response:
+                await self._check_status(request, response)
+                text = await response.read()
+        except aiohttp.ClientResponseError as exc:
+            raise failures.not_sglang(self.url, f"{request} answered badly: {exc.message}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise failures.not_sglang(self.url, not_json) from exc
 
     async def optional_json(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer of a route not every server has: None for any other answer (a missing
@@ -277,18 +282,7 @@ class SGLangClient:
             "return_logprob": True,
             "top_logprobs_num": 2,
         }
-        try:
-            async with self._open("POST", "/generate", body) as response:
-                await self._check_status("POST /generate", response)
-                raw = await response.read()
-        except aiohttp.ClientResponseError as exc:
-            raise failures.not_sglang(self.url, f"POST /generate answered badly: {exc.message}") from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise failures.failed_to_connect(self.url, "POST /generate", self.timeout, exc) from exc
-        try:
-            out = json.loads(raw)
-        except ValueError as exc:
-            raise failures.not_sglang(self.url, "a /generate answer with logprobs was not JSON") from exc
+        out = await self._required_json("POST", "/generate", "a /generate answer with logprobs was not JSON", body)
         meta = out.get("meta_info") if isinstance(out, dict) else None
         if not isinstance(meta, dict):
             raise failures.not_sglang(self.url, "a /generate answer with logprobs has no 'meta_info' object")
