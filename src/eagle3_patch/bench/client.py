@@ -53,6 +53,15 @@ _AUTH_STATUSES = (401, 403)
 _READ_BUFSIZE = 2**21
 
 
+def _json(raw: bytes | str) -> Any:
+    """A server's JSON answer; ValueError for anything that is not one, nesting past Python's
+    recursion limit included (valid JSON, but no SGLang answer is nested like that)."""
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise ValueError(f"JSON nested too deeply to read: {exc}") from None
+
+
 @dataclass(frozen=True)
 class ServerInfo:
     """What a server says it is running, printed with the results."""
@@ -202,7 +211,7 @@ class SGLangClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise failures.failed_to_connect(self.url, "GET /server_info", self.timeout, exc) from exc
         try:
-            body = json.loads(text)
+            body = _json(text)
         except ValueError as exc:
             raise failures.not_sglang(self.url, "GET /server_info did not return JSON") from exc
         if not isinstance(body, dict) or "version" not in body or "model_path" not in body:
@@ -238,7 +247,7 @@ class SGLangClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
         try:
-            return json.loads(text)
+            return _json(text)
         except ValueError:
             return None
 
@@ -286,7 +295,7 @@ class SGLangClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise failures.failed_to_connect(self.url, "POST /generate", self.timeout, exc) from exc
         try:
-            out = json.loads(raw)
+            out = _json(raw)
         except ValueError as exc:
             raise failures.not_sglang(self.url, "a /generate answer with logprobs was not JSON") from exc
         meta = out.get("meta_info") if isinstance(out, dict) else None
@@ -334,7 +343,7 @@ class SGLangClient:
                 raise failures.stopped_early(self.url, recording, "[DONE] came before a finished chunk")
             at = self._clock()
             try:
-                out = json.loads(payload)
+                out = _json(payload)
             except ValueError as exc:
                 raise failures.not_sglang(self.url, "a /generate stream chunk was not JSON") from exc
             if not isinstance(out, dict):
