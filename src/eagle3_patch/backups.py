@@ -9,7 +9,6 @@ provably the file SGLang shipped.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -51,14 +50,12 @@ def read_backup(target: str) -> Backup:
     except OSError:
         data, state = None, "unreadable"
     try:
-        raw = json.loads(install.read_bytes(install.meta_path(target)))
-        meta = install.BackupMeta(**{k: str(raw[k]) for k in install.BackupMeta._fields})
-        meta_state = "ok"
+        meta, meta_state = install.parse_meta(install.read_bytes(install.meta_path(target))), "ok"
     except FileNotFoundError:
         meta, meta_state = None, "missing"
     except OSError:
         meta, meta_state = None, "unreadable"
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         meta, meta_state = None, "corrupt"
     return Backup(target, data, state, meta, meta_state)
 
