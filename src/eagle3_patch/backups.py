@@ -88,6 +88,7 @@ def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:
     None where pip recorded nothing for it (a source tree, an editable install).
     """
     import base64
+    import csv  # importlib.metadata reads RECORD with it
     from importlib.metadata import Distribution  # only on paths that may write
 
     site = os.path.dirname(sglang.package_dir)
@@ -100,8 +101,8 @@ def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:
                 if entry.as_posix() == relative and entry.hash and entry.hash.mode == "sha256":
                     digest = entry.hash.value
                     return base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
-        except (OSError, ValueError, TypeError):
-            pass  # an unreadable or mangled RECORD proves nothing
+        except (OSError, ValueError, TypeError, csv.Error):
+            pass  # an unreadable or mangled RECORD (a field past csv's size limit...) proves nothing
     return None
 
 
