@@ -410,20 +410,30 @@ def _with_logprobs(body: dict[str, Any], script: Script) -> dict[str, Any]:
 
 
 class NotSGLang:
-    """A web server that is not SGLang: HTML everywhere."""
+    """A web server that is not SGLang: HTML everywhere, or ``answers`` (route -> raw body, for
+    GET and POST alike) verbatim where given."""
+
+    def __init__(self, answers: dict[str, bytes] | None = None) -> None:
+        self.answers = answers or {}
 
     def __enter__(self) -> NotSGLang:
+        answers = self.answers
+
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def do_GET(self) -> None:
-                data = b"<html><body>It works!</body></html>"
+                data = answers.get(self.path, b"<html><body>It works!</body></html>")
                 self.send_response(200)
-                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Type", "text/html" if self.path not in answers else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.do_GET()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"

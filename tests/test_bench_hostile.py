@@ -11,7 +11,7 @@ import json
 import socket
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, eagle3_script
+from bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script
 from click.testing import CliRunner
 from conftest import invoke_main
 
@@ -110,6 +110,23 @@ def test_a_stream_line_longer_than_any_sglang_chunk_is_not_sglang():
     assert isinstance(result.exception, BenchFailed), result.output
     assert "does not look like SGLang" in result.exception.what
     assert "stream was malformed" in result.exception.why
+
+
+# Valid JSON that Python's decoder cannot hold: it raises RecursionError, not ValueError.
+DEEP = b"[" * 100_000 + b"]" * 100_000
+INFO = json.dumps({"version": "0.5.23", "model_path": "m"}).encode()
+
+
+@pytest.mark.parametrize("answers", [
+    {"/server_info": DEEP},
+    {"/server_info": INFO, "/generate": b"data: " + DEEP + b"\n\n"},
+], ids=["server-info", "stream-chunk"])
+def test_json_nested_past_pythons_recursion_limit_is_not_sglang_exit_10(answers):
+    with NotSGLang(answers) as server:
+        result = invoke_main("bench", "--url", server.url, *ARGS, "--json", obj={"clock": ScriptedClock()})
+    assert result.exit_code == 10, result.stderr
+    report = json.loads(result.stdout)
+    assert "does not look like SGLang" in report["error"]["what"] and report["exit_code"] == 10
 
 
 def test_a_port_that_accepts_but_never_answers_is_reported_as_connected_and_timed_out():

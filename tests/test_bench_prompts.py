@@ -77,6 +77,25 @@ def test_malformed_line_is_bad_input_naming_the_line(tmp_path, line):
         load_prompts(path)
 
 
+def test_a_line_nested_past_pythons_recursion_limit_is_bad_input_not_a_crash(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('"fine"\n' + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(BadInput, match="Line 2 of"):
+        load_prompts(path)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"],
+                         ids=["line-separator", "paragraph-separator", "next-line"])
+def test_jsonl_lines_end_only_at_newlines_so_unicode_separators_stay_in_the_text(tmp_path, separator):
+    path = tmp_path / "p.jsonl"
+    # json.dumps(..., ensure_ascii=False) writes these raw inside strings; str.splitlines ends a line at each.
+    text = f"one{separator}two"
+    lines = [json.dumps({"text": text}, ensure_ascii=False), json.dumps("second")]
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8", newline="")
+    prompts = load_prompts(path)
+    assert [(p.id, p.text) for p in prompts] == [("line-1", text), ("line-2", "second")]
+
+
 def test_repeated_prompt_ids_are_rejected(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', encoding="utf-8")

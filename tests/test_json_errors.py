@@ -7,11 +7,16 @@ both streams are exactly what a user sees.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from conftest import invoke_main
+
+from eagle3_patch.errors import EXIT_OUTPUT
 
 CLOSED_URL = "http://127.0.0.1:1"
 
@@ -128,3 +133,37 @@ def test_bench_plot_failing_after_measuring_is_still_one_object_with_the_figures
     report = one_error(done.stdout, 8)
     assert "Cannot write the plot" in report["error"]["what"]
     assert report["partial"] is False and len(report["requests"]) == 6
+
+
+# --- output that cannot be written: the outcome still decides the exit code, no traceback ---
+
+def _eagle3_patch(*args: str, stdout) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "eagle3_patch", *args], stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+
+
+@pytest.fixture
+def reader_gone():
+    """A pipe whose reading end is closed: every write to it fails with EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    yield write_end
+    os.close(write_end)
+
+
+@pytest.mark.parametrize("where", ["full-disk", "reader-gone"])
+def test_an_error_whose_json_cannot_be_written_keeps_its_exit_code_and_prints_no_traceback(
+        where, reader_gone):
+    with open("/dev/full", "w") as full:
+        done = _eagle3_patch("status", "--json", "--bogus",
+                             stdout=full if where == "full-disk" else reader_gone)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "No such option '--bogus'" in done.stderr
+
+
+def test_output_on_a_full_disk_is_an_output_error_not_a_bug():
+    with open("/dev/full", "w") as full:
+        done = _eagle3_patch("--version", stdout=full)
+    assert done.returncode == EXIT_OUTPUT, done.stderr
+    assert "Traceback" not in done.stderr and "bug" not in done.stderr
+    assert "could not write its output" in done.stderr and "No space left on device" in done.stderr

@@ -52,6 +52,9 @@ def test_masked_argv(argv, shown):
     ("http://h/a@b", "http://h/a@b"),
     ("https://h/p?api_key=s&n=1&hf_token=t", f"https://h/p?api_key={MASK}&n=1&hf_token={MASK}"),
     ("not a url", "not a url"),
+    ("user:pass@host:1", f"{MASK}@host:1"),  # no scheme: still what a client would send as credentials
+    ("//user:pass@host:1/x@y", f"//{MASK}@host:1/x@y"),
+    ("host:1/x@y", "host:1/x@y"),
 ])
 def test_masked_url(url, shown):
     assert masked_url(url) == shown
@@ -106,6 +109,8 @@ def test_bench_never_repeats_a_url_password_in_text_or_json():
     (f"http://u:{PASSWORD}@127.0.0.1:0", 8),
     (f"ftp://u:{PASSWORD}@127.0.0.1:1", 8),
     (f"http://u:{PASSWORD}@127.0.0.1:1", 10),
+    (f"u:{PASSWORD}@127.0.0.1:1", 8),
+    (f"//u:{PASSWORD}@127.0.0.1:1", 8),
 ])
 @pytest.mark.parametrize("as_json", [[], ["--json"]], ids=["text", "json"])
 def test_bench_errors_never_repeat_a_url_password(url, code, as_json):

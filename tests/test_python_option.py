@@ -21,7 +21,9 @@ WRONG_SHAPE = """#!{python}
 import io, json, sys
 sys.stdout = io.TextIOWrapper(sys.stdout.buffer, errors="surrogateescape")
 json.dumps = lambda *args, **kwargs: {payload!r}
-exec(sys.argv[sys.argv.index("-c") + 1])
+at = sys.argv.index("-c")
+code, sys.argv = sys.argv[at + 1], ["-c", *sys.argv[at + 2:]]  # as `python -c CODE ARGS` sees them
+exec(code)
 """
 
 
@@ -36,8 +38,9 @@ def status(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, st
     '{"locations": 5}', "[null]", '{"locations": [null]}', '{"locations": "/usr/lib"}',
     '{"locations": [5]}', '{"locations": {"a": 1}}', '{"locations": ["/tmp/\\u0000x"]}',
     '{"locations": ["/tmp/\0x"]}', "\0\0\0", '{"locations": [""]}', "\udcff",
+    "[" * 100_000 + "]" * 100_000,
 ], ids=["number", "list-of-null", "null-location", "string", "number-location", "object", "escaped-nul",
-        "raw-nul", "only-nul", "empty-location", "not-utf8"])
+        "raw-nul", "only-nul", "empty-location", "not-utf8", "nested-past-the-recursion-limit"])
 def test_a_program_answering_the_wrong_shape_is_exit_3(payload: str, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     fake = tmp_path / "python"
@@ -50,6 +53,17 @@ def test_a_program_answering_the_wrong_shape_is_exit_3(payload: str, tmp_path: P
     assert f"{fake} did not answer as a Python interpreter" in err
     assert json.loads(out)["exit_code"] == EXIT_NOT_FOUND
     assert "\0" not in err
+
+
+def test_the_wrong_shape_stand_in_answers_like_python_when_its_answer_has_the_right_shape(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = tmp_path / "python"
+    fake.write_text(WRONG_SHAPE.format(python=sys.executable, payload='{"locations": []}'))
+    fake.chmod(0o755)
+
+    code, out, err = status(capsys, "--python", str(fake), "--json")
+
+    assert code == EXIT_NOT_FOUND and f"No SGLang found for {fake}." in err, err
 
 
 NOISY_SITECUSTOMIZE = """\

@@ -81,10 +81,13 @@ def test_status_says_when_the_backup_is_missing(site):
     assert "the backup file is missing" in s.run("status").stdout
 
 
-def test_corrupt_backup_record_is_said_and_revert_does_not_blame_the_user(site):
+@pytest.mark.parametrize("record", ["{truncated", "[" * 100_000 + "]" * 100_000, "[]", "null"],
+                         ids=["truncated", "nested-past-the-recursion-limit", "a-list", "null"])
+def test_corrupt_backup_record_is_said_and_revert_does_not_blame_the_user(site, record):
     s = site("0.5.21")
     assert s.run("apply").returncode == 0
-    s.file("qwen3_5.py.eagle3-bak.json").write_text("{truncated")
+    s.file("qwen3_5.py.eagle3-bak.json").write_text(record)
+    assert s.run("apply").returncode == 0
     report = json.loads(s.run("status", "--json").stdout)["files"][0]["backup"]
     assert report["backup"] == "present" and report["metadata"] == "corrupt"
     assert "is corrupt" in s.run("status").stdout

@@ -166,11 +166,14 @@ def test_a_deleted_file_is_refused_then_restored_from_backup_readable_by_all(sit
     assert s.file().stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_a_mangled_record_proves_nothing_and_our_own_record_decides(site):
+@pytest.mark.parametrize("mangled", ["a,row,with,four\n", "x" * 200_000 + ",sha256=abc,1\n",
+                                     '"an unclosed quote,sha256=abc,1\n'],
+                         ids=["four-fields", "a-field-past-csvs-limit", "unclosed-quote"])
+def test_a_mangled_record_proves_nothing_and_our_own_record_decides(site, mangled):
     s = site("0.5.21")
     assert s.run("apply").returncode == 0
     record = next(s.root.glob("sglang-*.dist-info/RECORD"))
-    record.write_text("a,row,with,four\n" + record.read_text())
+    record.write_text(mangled + record.read_text())
     s.file().write_bytes(b"")
     result = s.run("revert", "--from-backup")
     assert result.returncode == 0, result.stderr

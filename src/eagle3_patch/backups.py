@@ -9,7 +9,6 @@ provably the file SGLang shipped.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -51,14 +50,12 @@ def read_backup(target: str) -> Backup:
     except OSError:
         data, state = None, "unreadable"
     try:
-        raw = json.loads(install.read_bytes(install.meta_path(target)))
-        meta = install.BackupMeta(**{k: str(raw[k]) for k in install.BackupMeta._fields})
-        meta_state = "ok"
+        meta, meta_state = install.parse_meta(install.read_bytes(install.meta_path(target))), "ok"
     except FileNotFoundError:
         meta, meta_state = None, "missing"
     except OSError:
         meta, meta_state = None, "unreadable"
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         meta, meta_state = None, "corrupt"
     return Backup(target, data, state, meta, meta_state)
 
@@ -91,6 +88,7 @@ def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:
     None where pip recorded nothing for it (a source tree, an editable install).
     """
     import base64
+    import csv  # importlib.metadata reads RECORD with it
     from importlib.metadata import Distribution  # only on paths that may write
 
     site = os.path.dirname(sglang.package_dir)
@@ -103,8 +101,8 @@ def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:
                 if entry.as_posix() == relative and entry.hash and entry.hash.mode == "sha256":
                     digest = entry.hash.value
                     return base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
-        except (OSError, ValueError, TypeError):
-            pass  # an unreadable or mangled RECORD proves nothing
+        except (OSError, ValueError, TypeError, csv.Error):
+            pass  # an unreadable or mangled RECORD (a field past csv's size limit...) proves nothing
     return None
 
 

@@ -9,16 +9,21 @@ command had found or measured before it failed (``Eagle3PatchError.found``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
 from collections.abc import Callable
 
 import click
 
-from eagle3_patch.errors import EXIT_INTERNAL, CheckFailed, Eagle3PatchError
+from eagle3_patch.errors import EXIT_INTERNAL, CheckFailed, Eagle3PatchError, OutputFailed
 from eagle3_patch.masking import masked_text
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
+# Every file eagle3-patch writes maps its failures to a typed error (install.py, the plot);
+# what is left to fail this way untyped is writing to our own stdout or stderr.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EPIPE})
 
 
 def run_reported(invoke: Callable[[], object], group: click.Group, args: list[str]) -> int:
@@ -35,6 +40,11 @@ def run_reported(invoke: Callable[[], object], group: click.Group, args: list[st
         interrupted.exit_code = EXIT_INTERRUPTED
         return report(interrupted, wants_json(group, args), shown="Interrupted.")
     except Exception as exc:  # the one place a bug becomes a message, not a traceback
+        if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
+            return report(OutputFailed(
+                f"eagle3-patch could not write its output: {exc.strerror or exc}.",
+                "Writing to stdout or stderr failed; whatever the command had done before stays done.",
+                "Send the output where it can be written (a disk with free space)."), wants_json(group, args))
         if os.environ.get("EAGLE3_PATCH_DEBUG"):
             raise
         return report(Eagle3PatchError(
@@ -51,12 +61,16 @@ def report(exc: Eagle3PatchError, as_json: bool, shown: str | None = None) -> in
     if shown is None:
         shown = "\n".join([click.style("error: ", fg="red", bold=True) + exc.what,
                            *(part for part in (exc.why, exc.fix) if part)])
-    render.echo(shown, err=True)
+    # Best effort: a stream that refuses the report (reader gone, disk full) loses it, and
+    # the exit code still says what happened.
+    with contextlib.suppress(OSError):
+        render.echo(shown, err=True)
     if as_json:
         import json
 
         error = {"error": {"what": exc.what, "why": exc.why, "fix": exc.fix}, "exit_code": exc.exit_code}
-        render.echo(json.dumps({**_found(exc), **error}, indent=2))
+        with contextlib.suppress(OSError):
+            render.echo(json.dumps({**_found(exc), **error}, indent=2))
     return exc.exit_code
 
 

@@ -22,6 +22,7 @@ EXIT_LAUNCH_FAILED = 9
 EXIT_BENCH_FAILED = 10
 EXIT_CANNOT_REVERT = 11
 EXIT_INTERNAL = 70
+EXIT_OUTPUT = 74  # sysexits' EX_IOERR, beside 70's EX_SOFTWARE
 
 
 class Eagle3PatchError(Exception):
@@ -115,6 +116,12 @@ class BenchFailed(Eagle3PatchError):
     """A server could not be measured: unreachable, not SGLang, errored or stopped early."""
 
     exit_code = EXIT_BENCH_FAILED
+
+
+class OutputFailed(Eagle3PatchError):
+    """Our own stdout or stderr refused what we printed (a full disk, an I/O error)."""
+
+    exit_code = EXIT_OUTPUT
 
 
 class Interrupted(Eagle3PatchError):

@@ -87,11 +87,19 @@ def meta_path(target: str | os.PathLike) -> str:
     return os.fspath(target) + META_SUFFIX
 
 
+def parse_meta(data: bytes) -> BackupMeta:
+    """A backup record's bytes as ``BackupMeta``; ValueError for anything else, whatever is wrong."""
+    try:
+        raw = json.loads(data)
+        return BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
+    except (KeyError, TypeError, RecursionError) as exc:  # RecursionError: nested past Python's limit
+        raise ValueError(f"not a backup record: {type(exc).__name__}") from None
+
+
 def read_meta(target: str) -> BackupMeta | None:
     try:
-        raw = json.loads(read_bytes(meta_path(target)))
-        return BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
-    except (OSError, ValueError, KeyError, TypeError):
+        return parse_meta(read_bytes(meta_path(target)))
+    except (OSError, ValueError):
         return None
 
 

@@ -207,7 +207,7 @@ def _answer(stdout: str, fence: str) -> list[str] | None:
         return None
     try:
         answer = json.loads(parts[1])
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting past Python's limit: no answer of ours
         return None
     locations = answer.get("locations") if isinstance(answer, dict) else None
     if not isinstance(locations, list) or not all(

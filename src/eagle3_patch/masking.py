@@ -23,9 +23,10 @@ _SECRET_PREFIXES = (
 )
 # scheme://authority (RFC 3986: the authority ends at the first /, ? or #),
 # then the rest up to whitespace; user-info is the authority up to its last @,
-# as urllib and yarl read it, so what we hide is what they would send.
+# as urllib and yarl read it, so what we hide is what they would send. A URL given without
+# its scheme ("user:pass@host:30000", "//user:pass@host") still carries credentials.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
-_USER_INFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+_USER_INFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://|//)?([^/?#]*)@")
 _QUERY_PAIR = re.compile(r"([?&])([^=&#\s]+)=([^&#\s]*)")
 
 
@@ -67,7 +68,7 @@ def masked_url(url: str) -> str:
 
     Works on URLs that do not parse too: those end up in error messages.
     """
-    url = _USER_INFO.sub(lambda m: f"{m.group(1)}{MASK}@", url, count=1)
+    url = _USER_INFO.sub(lambda m: f"{m.group(1) or ''}{MASK}@", url, count=1)
     return _QUERY_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}={MASK}" if is_secret(m.group(2)) else m.group(0), url)
 
 

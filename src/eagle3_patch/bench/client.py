@@ -53,6 +53,15 @@ _AUTH_STATUSES = (401, 403)
 _READ_BUFSIZE = 2**21
 
 
+def _json(raw: bytes | str) -> Any:
+    """A server's JSON answer; ValueError for anything that is not one, nesting past Python's
+    recursion limit included (valid JSON, but no SGLang answer is nested like that)."""
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise ValueError(f"JSON nested too deeply to read: {exc}") from None
+
+
 @dataclass(frozen=True)
 class ServerInfo:
     """What a server says it is running, printed with the results."""
@@ -223,7 +232,7 @@ class SGLangClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
         try:
-            return json.loads(text)
+            return _json(text)
         except ValueError as exc:
             raise failures.not_sglang(self.url, not_json) from exc
 
@@ -243,7 +252,7 @@ class SGLangClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
         try:
-            return json.loads(text)
+            return _json(text)
         except ValueError:
             return None
 
@@ -328,7 +337,7 @@ class SGLangClient:
                 raise failures.stopped_early(self.url, recording, "[DONE] came before a finished chunk")
             at = self._clock()
             try:
-                out = json.loads(payload)
+                out = _json(payload)
             except ValueError as exc:
                 raise failures.not_sglang(self.url, "a /generate stream chunk was not JSON") from exc
             if not isinstance(out, dict):

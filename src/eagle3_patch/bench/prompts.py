@@ -58,13 +58,13 @@ def render_chatml(messages: tuple[tuple[str, str], ...]) -> str:
 def builtin_prompts() -> list[Prompt]:
     """The project's own set: short chat, long multi-turn, agentic transcripts, coding."""
     source = resources.files("eagle3_patch.bench").joinpath("data/builtin_prompts.jsonl")
-    return _parse_lines(source.read_text(encoding="utf-8").splitlines(), BUILTIN_NAME)
+    return _parse_lines(_jsonl_lines(source.read_text(encoding="utf-8")), BUILTIN_NAME)
 
 
 def load_prompts(path: Path) -> list[Prompt]:
     """Read a JSONL prompts file; every problem is a ``BadInput`` naming file and line."""
     try:
-        lines = _read_regular_file(path).decode("utf-8").splitlines()
+        lines = _jsonl_lines(_read_regular_file(path).decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(
             f"Cannot read the prompts file {path}.",
@@ -131,6 +131,12 @@ def select_buckets(prompts: list[Prompt], buckets: tuple[str, ...]) -> list[Prom
     return [p for p in prompts if p.bucket in buckets]
 
 
+def _jsonl_lines(text: str) -> list[str]:
+    # Only "\n" ends a JSONL line (a "\r" before it is JSON whitespace): str.splitlines also
+    # splits at U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves raw in strings.
+    return text.split("\n")
+
+
 def _parse_lines(lines: list[str], origin: str) -> list[Prompt]:
     prompts: list[Prompt] = []
     seen: set[str] = set()
@@ -139,7 +145,7 @@ def _parse_lines(lines: list[str], origin: str) -> list[Prompt]:
             continue
         try:
             prompt = _parse_one(json.loads(line), number)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:  # nesting past Python's limit
             raise BadInput(
                 f"Line {number} of {origin} is not a usable prompt.",
                 f"Reason: {exc}.",
