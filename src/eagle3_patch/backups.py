@@ -63,6 +63,52 @@ def read_backup(target: str) -> Backup:
     return Backup(target, data, state, meta, meta_state)
 
 
+class Provenance(NamedTuple):
+    """Where one file's backup comes from, worked out once: what revert decides by.
+
+    ``recorded`` is the SHA-256 pip recorded for the file (None where it recorded
+    none); the rest follows from it, the backup and the installed release.
+    """
+
+    backup: Backup
+    recorded: str | None
+    version: str            # the installed release
+    shipped: str | None     # the SHA-256 of the file SGLang shipped, as far as anything says
+    belongs: bool | None    # can the backup be this release's file? None: nothing can tell
+    not_restorable: str     # why the backup is not provably the shipped file; "" when it is
+
+    @property
+    def reference(self) -> bytes | None:
+        """The backup's bytes, when they can be this release's file (after an upgrade they are not)."""
+        return self.backup.data if self.belongs is not False else None
+
+
+def provenance(backup: Backup, recorded: str | None, version: str) -> Provenance:
+    """``Provenance`` of ``backup``, given pip's recorded SHA-256 for its file and the release."""
+    digest = install.sha256(backup.data) if backup.data is not None else None
+    meta = backup.meta
+    shipped = recorded or (meta.original_sha256 if meta else digest)
+    if recorded and digest is not None:
+        belongs = digest == recorded
+    else:
+        belongs = meta.sglang_version == version if meta else None
+    if digest is None:
+        why = f"the backup is {backup.state}"
+    elif recorded:
+        why = "" if digest == recorded else (
+            f"its SHA-256 is not the one pip recorded for SGLang {version} "
+            f"(it belongs to another release, or was changed)")
+    elif not backup.matches_meta():
+        why = (f"pip recorded no hash for this file and the backup's record is "
+               f"{backup.meta_state if meta is None else 'for other bytes'}")
+    elif meta.sglang_version != version:
+        why = (f"pip recorded no hash for this file and the backup was made from SGLang "
+               f"{meta.sglang_version}, not the installed {version}")
+    else:
+        why = ""
+    return Provenance(backup, recorded, version, shipped, belongs, why)
+
+
 def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> dict | None:
     """The backup as status shows it: what is on disk, each part said as such."""
     if not backup.exists:
