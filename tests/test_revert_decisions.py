@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from eagle3_patch import install
-from eagle3_patch.backups import Backup, provenance
+from eagle3_patch.backups import Backup, BackupMeta, provenance
 from eagle3_patch.errors import CannotRevert
+from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.revert import decide
@@ -20,16 +20,16 @@ PATCHED = add_hooks(SHIPPED.decode(), [h for h in HOOKS if h.file == "qwen3_5.py
 EDITED = SHIPPED + b"# the user's own line\n"
 
 
-def _meta(original: bytes, version: str = "0.5.21") -> install.BackupMeta:
-    return install.BackupMeta(install.sha256(original), install.sha256(PATCHED), "0.0.0", version)
+def _meta(original: bytes, version: str = "0.5.21") -> BackupMeta:
+    return BackupMeta(sha256(original), sha256(PATCHED), "0.0.0", version)
 
 
-def _backup(data: bytes | None, meta: install.BackupMeta | None = None) -> Backup:
+def _backup(data: bytes | None, meta: BackupMeta | None = None) -> Backup:
     return Backup(PATH, data, "present" if data is not None else "missing", meta,
                   "ok" if meta else "missing")
 
 
-def _evidence(backup: Backup, recorded: str | None = install.sha256(SHIPPED), version: str = "0.5.21"):
+def _evidence(backup: Backup, recorded: str | None = sha256(SHIPPED), version: str = "0.5.21"):
     return provenance(backup, recorded, version)
 
 
@@ -97,7 +97,7 @@ def test_an_unreadable_backup_is_said_and_its_record_removed():
 
 
 @pytest.mark.parametrize("recorded,meta_version,belongs", [
-    (install.sha256(SHIPPED), "0.5.21", True),    # pip's RECORD decides
+    (sha256(SHIPPED), "0.5.21", True),    # pip's RECORD decides
     ("0" * 64, "0.5.21", False),                  # pip's RECORD decides, against our record
     (None, "0.5.21", True),                       # our own record of this release
     (None, "0.5.20", False),
@@ -106,5 +106,5 @@ def test_provenance_is_worked_out_once_from_pips_record_else_ours(recorded, meta
     evidence = _evidence(_backup(SHIPPED, _meta(SHIPPED, meta_version)), recorded=recorded)
     assert evidence.belongs is belongs
     assert evidence.reference == (SHIPPED if belongs else None)
-    assert evidence.shipped == (recorded or install.sha256(SHIPPED))
+    assert evidence.shipped == (recorded or sha256(SHIPPED))
     assert (evidence.not_restorable == "") is belongs

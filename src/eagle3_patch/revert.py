@@ -16,13 +16,16 @@ import ast
 import os
 from dataclasses import dataclass
 
-from eagle3_patch import backups, hints, install, ownership, sourcetext
+from eagle3_patch import backups, hints, install, leftovers, ownership, sourcetext
 from eagle3_patch.backups import Provenance
 from eagle3_patch.engine import Result, observed, removed_note, target_paths, tidy
 from eagle3_patch.errors import CannotRevert
+from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS, MARKER
 from eagle3_patch.locate import SGLangInstall
+from eagle3_patch.lock import locked
 from eagle3_patch.sources import read_model_file
+from eagle3_patch.writable import ensure_writable
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,9 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
                   or (os.path.isfile(path) and MARKER.encode() in read_model_file(path))]
     if not candidates:
         return observed(sglang, "revert", "nothing-to-revert", notes=tuple(tidy(sglang)))
-    install.ensure_writable(candidates)
-    with install.locked(sglang.models_dir):
-        tidied = removed_note(install.remove_leftovers(target_paths(sglang)))
+    ensure_writable(candidates)
+    with locked(sglang.models_dir):
+        tidied = removed_note(leftovers.remove_leftovers(target_paths(sglang)))
         # Every file is decided before anything is written: one refusal leaves all untouched.
         decisions = [decide(sglang, path, *_read(sglang, path), from_backup)
                      for path in candidates]
@@ -84,7 +87,7 @@ def decide(sglang: SGLangInstall, path: str, data: bytes | None, evidence: Prove
         raise _refusal(sglang, path, evidence, problem)
     if MARKER.encode() in data:
         return _remove_marked(sglang, path, data, evidence)
-    pristine = evidence.recorded == install.sha256(data)
+    pristine = evidence.recorded == sha256(data)
     # A backup of another release means pip has since replaced the file, and
     # with it everything we had added.
     replaced = evidence.belongs is False
@@ -94,7 +97,7 @@ def decide(sglang: SGLangInstall, path: str, data: bytes | None, evidence: Prove
                        f"but the {MARKER} comments that mark them are gone")
     if backup.data is None:
         return Decision(path, drop_backup=True, note=(
-            f"{backup.path} is {backup.state}, so its record {install.meta_path(path)} "
+            f"{backup.path} is {backup.state}, so its record {backups.meta_path(path)} "
             f"described nothing; it was removed."))
     if replaced:
         made = backup.meta.sglang_version if backup.meta else "an unknown release"
@@ -102,7 +105,7 @@ def decide(sglang: SGLangInstall, path: str, data: bytes | None, evidence: Prove
             f"{backup.path} was left by SGLang {made} and is not the file pip installed for "
             f"SGLang {sglang.version_text}, so restoring it would put another release's file "
             f"back; it was removed."))
-    if evidence.shipped == install.sha256(data):
+    if evidence.shipped == sha256(data):
         return Decision(path, drop_backup=True,
                          note=f"{backup.path} matched the unpatched file and is no longer needed; "
                               f"it was removed.")
@@ -115,7 +118,7 @@ def decide(sglang: SGLangInstall, path: str, data: bytes | None, evidence: Prove
 def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
                    evidence: Provenance) -> Decision:
     backup, meta = evidence.backup, evidence.backup.meta
-    if (meta and install.sha256(data) == meta.patched_sha256 and backup.matches_meta()
+    if (meta and sha256(data) == meta.patched_sha256 and backup.matches_meta()
             and not evidence.not_restorable):
         # The file is exactly what we wrote and the backup is provably this
         # release's file (pip's RECORD, else our record of this release): it is
@@ -138,11 +141,11 @@ def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
     # the note says so rather than "back to what it was".
     unproven = evidence.not_restorable if backup.data not in (None, new) else ""
     if unproven:
-        edited = "" if meta and install.sha256(data) == meta.patched_sha256 else (
+        edited = "" if meta and sha256(data) == meta.patched_sha256 else (
             " (the file was changed after eagle3-patch wrote it: everything else was kept as found)")
         note = (f"{backup.path} was not put back: {unproven}. Only the methods marked {MARKER} "
                 f"were removed from {path}{edited}; the backup was removed.")
-    elif install.sha256(new) != evidence.shipped:
+    elif sha256(new) != evidence.shipped:
         dropped = f" (its backup {backup.path} was removed)." if backup.exists else "."
         if backup.data is not None and new == backup.data:
             # Edited before apply, not after: the file is what the user had.
