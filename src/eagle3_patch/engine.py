@@ -20,14 +20,14 @@ from eagle3_patch.errors import (CheckFailed, Eagle3PatchError, NotPython, NotWr
 from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.sources import Sources
-from eagle3_patch.states import Analysis, HookState, State
+from eagle3_patch.states import Analysis, HookState, Outcome, State
 
 
 class Result(NamedTuple):
     """What an operation found or did, and the installation's state afterwards."""
 
     action: str
-    outcome: str
+    outcome: Outcome
     install: SGLangInstall
     analysis: Analysis
     backups: dict[str, dict | None]  # per target file, None where it has no backup
@@ -127,7 +127,7 @@ def inspect(sglang: SGLangInstall, cache: bool = True,
             f"{hints.reinstall(sglang)}") from None
 
 
-def observed(sglang: SGLangInstall, action: str, outcome: str, files: Sources | None = None,
+def observed(sglang: SGLangInstall, action: str, outcome: Outcome, files: Sources | None = None,
              analysis: Analysis | None = None, cache: bool = True, **done) -> Result:
     """A result carrying the installation's state now, with every target file's backup."""
     if analysis is None:
@@ -151,14 +151,17 @@ def observed(sglang: SGLangInstall, action: str, outcome: str, files: Sources | 
 
 
 def status(sglang: SGLangInstall, action: str = "status", cache: bool = True) -> Result:
-    return observed(sglang, action, "", cache=cache)
+    return observed(sglang, action, Outcome.OBSERVED, cache=cache)
 
 
 def check(sglang: SGLangInstall, cache: bool = True) -> Result:
-    """Like status; the CLI exits 0 only if capture works."""
+    """Like status, for an installation where capture works; else raises ``CheckFailed``
+    (carrying the result) or, for a release that cannot be patched, ``UnsupportedRelease``."""
     result = status(sglang, "check", cache)
     if result.state is State.UNSUPPORTED:
         raise _unsupported(sglang, result.analysis)
+    if not result.capture_works:
+        raise not_working(result)
     return result
 
 
@@ -211,12 +214,12 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
     if analysis.state is State.UNSUPPORTED:
         raise _unsupported(sglang, analysis)
     if analysis.state.capture_works:
-        outcome = "already-patched" if analysis.state is State.PATCHED else "native"
+        outcome = Outcome.ALREADY_PATCHED if analysis.state is State.PATCHED else Outcome.NATIVE
         notes = () if dry_run else tuple(tidy(sglang))
         return observed(sglang, "apply", outcome, files, analysis, notes=notes)
     if dry_run:
         changes, _ = _plan(sglang, files, analysis)
-        return observed(sglang, "apply", "would-patch", files, analysis,
+        return observed(sglang, "apply", Outcome.WOULD_PATCH, files, analysis,
                         diff=_diff(changes, sglang))
     # In-memory mode refuses a damaged file too (it would guess which code to serve).
     refusal = _unwritable(sglang, [report.path for report in _needs_change(analysis)],
@@ -228,12 +231,12 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
         # Decide again under the lock: another process may have just patched.
         files, analysis = inspect(sglang, cache, earlier=files)
         if analysis.state.capture_works:
-            return observed(sglang, "apply", "already-patched", files, analysis, notes=notes)
+            return observed(sglang, "apply", Outcome.ALREADY_PATCHED, files, analysis, notes=notes)
         changes, after = _plan(sglang, files, analysis)
         install.commit(changes)
     # What was written is what the next status reads, and _plan has analysed it.
     memo.remember(files, {os.path.basename(c.path): c.new for c in changes}, after, cache)
-    outcome = "repaired" if analysis.state is State.DAMAGED else "patched"
+    outcome = Outcome.REPAIRED if analysis.state is State.DAMAGED else Outcome.PATCHED
     return observed(sglang, "apply", outcome, changed=tuple(c.path for c in changes), notes=notes,
                     cache=cache)
 
@@ -282,7 +285,7 @@ def ensure_capture(sglang: SGLangInstall, apply_patch: bool = True, cache: bool 
     if not result.capture_works:
         raise not_working(result)
     if result.changed:
-        return f"{result.outcome} {', '.join(result.changed)}"
+        return f"{result.outcome.value} {', '.join(result.changed)}"
     if result.state is State.NATIVE:
         return "native: this SGLang needs no patch"
     return "already patched"

@@ -25,6 +25,7 @@ from eagle3_patch.hooks import HOOKS, MARKER
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.lock import locked
 from eagle3_patch.sources import read_model_file
+from eagle3_patch.states import Outcome
 from eagle3_patch.writable import ensure_writable
 
 
@@ -43,12 +44,12 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     ours = backups.after_uninstall(sglang)
     if ours:
         install.remove_after_uninstall(ours, sglang.package_dir)
-        return observed(sglang, "revert", "removed-after-uninstall", changed=tuple(ours))
+        return observed(sglang, "revert", Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(ours))
     candidates = [path for path in target_paths(sglang)
                   if backups.read_backup(path).exists
                   or (os.path.isfile(path) and MARKER.encode() in read_model_file(path))]
     if not candidates:
-        return observed(sglang, "revert", "nothing-to-revert", notes=tuple(tidy(sglang)))
+        return observed(sglang, "revert", Outcome.NOTHING_TO_REVERT, notes=tuple(tidy(sglang)))
     ensure_writable(candidates)
     with locked(sglang.models_dir):
         tidied = removed_note(leftovers.remove_leftovers(target_paths(sglang)))
@@ -60,7 +61,7 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
             if decision.drop_backup:
                 install.drop_backup(decision.path)
     changed = tuple(d.path for d in decisions if d.change and d.change.new != d.change.old)
-    return observed(sglang, "revert", "reverted" if changed else "nothing-to-revert",
+    return observed(sglang, "revert", Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT,
                     changed=changed, notes=(*tidied, *(d.note for d in decisions if d.note)))
 
 

@@ -21,7 +21,7 @@ from typing import NoReturn
 
 from eagle3_patch import __version__, engine, hints
 from eagle3_patch.filebytes import sha256
-from eagle3_patch.states import State
+from eagle3_patch.states import Outcome, State
 from eagle3_patch.errors import BadInput, CheckFailed, InterpreterError
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
@@ -70,7 +70,7 @@ def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHand
 def _compute(sglang: SGLangInstall, name: str | None, cache: bool) -> dict:
     analysis, changes = engine.planned_changes(sglang, cache)
     if analysis.state is State.DAMAGED:
-        failure = engine.not_working(engine.Result("run", "refused", sglang, analysis, {}))
+        failure = engine.not_working(engine.Result("run", Outcome.REFUSED, sglang, analysis, {}))
         raise CheckFailed(
             failure.what, failure.why,
             "eagle3-patch will not guess which code to serve from a damaged file. As the "
