@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import Site
-from eagle3_patch import install
+from eagle3_patch import backups, install
+from eagle3_patch.errors import NotWritable
 from eagle3_patch.hooks import MARKER
+from eagle3_patch.lock import LOCK_NAME, LOCK_TIMEOUT_S, locked
 
 USER = "e3i9b"
 
@@ -162,7 +164,7 @@ def test_full_disk_says_no_space_and_removes_what_it_wrote(small_disk, fails_at)
         in result.stderr
     assert "read-only" not in result.stderr and "sudo" not in result.stderr
     assert "Traceback" not in result.stderr
-    after = {p.name: p.read_bytes() for p in s.models.iterdir() if p.name != install.LOCK_NAME}
+    after = {p.name: p.read_bytes() for p in s.models.iterdir() if p.name != LOCK_NAME}
     assert after == before and _our_files(s) == []
     (small_disk / "filler").unlink()
     assert s.run("apply").returncode == 0 and s.run("check").returncode == 0
@@ -180,8 +182,8 @@ def test_commit_failing_on_quota_removes_backups_it_created(tmp_path, monkeypatc
 
     monkeypatch.setattr(install, "atomic_write", quota_on_target)
     change = install.FileChange(target, b"a = 1\n", b"a = 2\n", backup=b"a = 1\n",
-                                meta=install.BackupMeta("x", "y", "0", "0"))
-    with pytest.raises(install.NotWritable, match="no space left on"):
+                                meta=backups.BackupMeta("x", "y", "0", "0"))
+    with pytest.raises(NotWritable, match="no space left on"):
         install.commit([change])
     assert [p.name for p in tmp_path.iterdir()] == ["m.py"]
 
@@ -198,10 +200,10 @@ def test_commit_that_cannot_put_a_target_back_says_so_and_keeps_its_backup(tmp_p
         real(path, data)
 
     monkeypatch.setattr(install, "atomic_write", disk_fills_after_first)
-    meta = install.BackupMeta("x", "y", "0", "0")
+    meta = backups.BackupMeta("x", "y", "0", "0")
     changes = [install.FileChange(p, p.read_bytes(), new, backup=p.read_bytes(), meta=meta)
                for p, new in ((first, b"a = 2\n"), (second, b"b = 2\n"))]
-    with pytest.raises(install.NotWritable) as failed:
+    with pytest.raises(NotWritable) as failed:
         install.commit(changes)
     assert f"Putting back {first} failed too" in failed.value.message
     assert "nothing was changed" not in failed.value.message
@@ -223,7 +225,7 @@ with FileLock(sys.argv[1]):
 
 def test_waiting_apply_says_once_that_another_process_holds_the_lock(site):
     s = site("0.5.21")
-    lock = s.models / install.LOCK_NAME
+    lock = s.models / LOCK_NAME
     holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(lock)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "HELD"
@@ -241,7 +243,7 @@ def test_waiting_apply_says_once_that_another_process_holds_the_lock(site):
 
 def test_a_lock_held_by_a_killed_process_is_free_at_once(site):
     s = site("0.5.21")
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(s.models / install.LOCK_NAME)],
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(s.models / LOCK_NAME)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "HELD"
     holder.kill()  # SIGKILL: no finally, no atexit; the kernel drops the lock with the process
@@ -257,7 +259,7 @@ def test_a_lock_held_past_the_timeout_fails_with_exit_7_after_one_notice(tmp_pat
 
     from eagle3_patch.errors import EXIT_LOCKED, LockTimeout
 
-    held = os.open(tmp_path / install.LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    held = os.open(tmp_path / LOCK_NAME, os.O_RDWR | os.O_CREAT)
     fcntl.flock(held, fcntl.LOCK_EX)  # another open file: as good as another process
     now = [0.0]
 
@@ -268,14 +270,14 @@ def test_a_lock_held_past_the_timeout_fails_with_exit_7_after_one_notice(tmp_pat
     told = []
     try:
         with pytest.raises(LockTimeout) as raised:
-            with install.locked(tmp_path, tell_waiting=told.append, clock=clock):
+            with locked(tmp_path, tell_waiting=told.append, clock=clock):
                 pytest.fail("acquired a lock another holder has")
     finally:
         os.close(held)
     assert raised.value.exit_code == EXIT_LOCKED
-    assert f"held {tmp_path / install.LOCK_NAME} for {install.LOCK_TIMEOUT_S} s" in raised.value.what
-    assert told == [str(tmp_path / install.LOCK_NAME)]
-    with install.locked(tmp_path):  # free again once its holder lets go
+    assert f"held {tmp_path / LOCK_NAME} for {LOCK_TIMEOUT_S} s" in raised.value.what
+    assert told == [str(tmp_path / LOCK_NAME)]
+    with locked(tmp_path):  # free again once its holder lets go
         pass
 
 
@@ -284,7 +286,7 @@ def test_a_symlink_planted_as_the_lock_is_refused_and_nothing_is_created_through
     # anywhere; the lock is only ever taken on a file of its own, as filelock did.
     s = site("0.5.21")
     original = s.read()
-    lock = s.models / install.LOCK_NAME
+    lock = s.models / LOCK_NAME
     named = tmp_path / "elsewhere.lock"
     lock.symlink_to(named)
     result = s.run("apply")
@@ -297,7 +299,7 @@ def test_a_symlink_planted_as_the_lock_is_refused_and_nothing_is_created_through
 
 def test_an_error_inside_the_locked_block_is_not_blamed_on_the_lock(tmp_path):
     with pytest.raises(PermissionError, match="inside"):
-        with install.locked(tmp_path):
+        with locked(tmp_path):
             raise PermissionError(13, "raised inside the locked block")
 
 
@@ -376,7 +378,7 @@ def test_a_lock_of_another_user_in_a_sticky_models_folder_is_refused(user_env, u
     user_site.models.chmod(0o1777)
     for path in user_site.models.glob("qwen3*.py"):
         os.chown(path, me.pw_uid, me.pw_gid)
-    lock = user_site.models / install.LOCK_NAME
+    lock = user_site.models / LOCK_NAME
     lock.write_bytes(b"")
     os.chown(lock, other.pw_uid, other.pw_gid)
     lock.chmod(0o666)

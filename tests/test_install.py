@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eagle3_patch import install
+from eagle3_patch import backups, install
 from eagle3_patch.errors import NotWritable
 
 
@@ -19,7 +19,7 @@ def _files(tmp_path):
 
 
 def _change(path, new):
-    meta = install.BackupMeta("x", "y", "0", "0")
+    meta = backups.BackupMeta("x", "y", "0", "0")
     return install.FileChange(path, path.read_bytes(), new, backup=path.read_bytes(), meta=meta)
 
 
@@ -66,8 +66,8 @@ def test_failed_replace_leaves_old_file_and_no_temp_file(tmp_path, monkeypatch):
 def test_backup_and_its_record_are_written_before_the_target(tmp_path):
     first, _ = _files(tmp_path)
     install.commit([_change(first, b"a = 2\n")])
-    assert install.read_backup(first) == b"a = 1\n"
-    assert install.read_meta(first) == install.BackupMeta("x", "y", "0", "0")
+    assert backups.read_backup(first).data == b"a = 1\n"
+    assert backups.read_backup(first).meta == backups.BackupMeta("x", "y", "0", "0")
     assert first.read_bytes() == b"a = 2\n"
 
 

@@ -14,10 +14,9 @@ import ast
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from eagle3_patch import sourcetext
+from eagle3_patch import ownership, sourcetext
 from eagle3_patch.errors import NotPython
-from eagle3_patch.hooks import (CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, MARKER, METHOD,
-                                TARGET_FILES, HookSpec)
+from eagle3_patch.hooks import CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, METHOD, TARGET_FILES, HookSpec
 from eagle3_patch.states import Analysis, FileReport, HookReport, HookState, State
 
 
@@ -44,26 +43,17 @@ def parse_source(name: str, path: str, data: bytes) -> SourceFile:
             "Reinstall the release it came from (pip install --force-reinstall --no-deps "
             "sglang==<version>), then run the command again.",
         ) from None
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    return SourceFile(name, path, data, tree, text.splitlines(), classes)
+    return SourceFile(name, path, data, tree, ownership.source_lines(text), ownership.classes(tree))
 
 
-def first_line(node: ast.FunctionDef) -> int:
-    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
-
-
-def is_marked(source: SourceFile, node: ast.FunctionDef) -> bool:
-    line = first_line(node) - 2
-    return line >= 0 and source.lines[line].lstrip().startswith("#") and MARKER in source.lines[line]
-
-
-def marker_lines(source: SourceFile) -> list[int]:
-    return [i + 1 for i, line in enumerate(source.lines)
-            if line.lstrip().startswith("#") and MARKER in line]
-
-
-def _own_methods(cls: ast.ClassDef, name: str) -> list[ast.FunctionDef]:
-    return [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == name]
+def marked_methods(source: SourceFile, cls: ast.ClassDef) -> dict[ast.FunctionDef, list[int]]:
+    """The class's own methods that are ours, each with the marker lines that make it so."""
+    found = {}
+    for node, previous in ownership.functions(cls.body):
+        lines = ownership.marked(source.lines, node, previous)
+        if lines:
+            found[node] = lines
+    return found
 
 
 def _base_name(base: ast.expr) -> str | None:
@@ -81,7 +71,7 @@ def resolve(files: Mapping[str, SourceFile], file: str, cls: str, method: str,
     node = source.classes.get(cls) if source else None
     if node is None or depth > 20:
         return None
-    own = _own_methods(node, method)
+    own = ownership.own_methods(node, method)
     if own:
         return f"{file}:{cls}", own[-1]  # the last definition in a class body wins
     search = (file, *next((t.bases_from for t in TARGET_FILES if t.name == file), ()))
@@ -94,10 +84,6 @@ def resolve(files: Mapping[str, SourceFile], file: str, cls: str, method: str,
                     return found
                 break
     return None
-
-
-def _spec_node(hook: HookSpec) -> ast.FunctionDef:
-    return ast.parse(hook.source).body[0]
 
 
 def _decoder_methods(files: Mapping[str, SourceFile], decoder_fallback: bool) -> dict:
@@ -113,7 +99,7 @@ def _decoder_methods(files: Mapping[str, SourceFile], decoder_fallback: bool) ->
             except ValueError:
                 continue  # the stand-in decoder then lacks it, as good as broken
     if decoder_fallback:
-        methods[METHOD] = probe.compile_method(_spec_node(DECODER_HOOK))
+        methods[METHOD] = probe.compile_method(ownership.spec_node(DECODER_HOOK))
     return methods
 
 
@@ -133,13 +119,13 @@ def _classify(files, hook: HookSpec, current_decoder: dict, future_decoder: dict
     source = files[hook.file]
     cls = source.classes[hook.cls]
     found = resolve(files, hook.file, hook.cls, hook.method)
-    marked = [n for n in _own_methods(cls, hook.method) if is_marked(source, n)]
+    marked = [n for n in marked_methods(source, cls) if n.name == hook.method]
     where = found[0] if found else ""
     if marked:
         ours = marked[-1]
         if len(marked) > 1 or found is None or found[1] is not ours:
             return HookReport(hook, HookState.ALTERED, where, "a later definition shadows ours")
-        if ast.dump(ours) != ast.dump(_spec_node(hook)):
+        if not ownership.is_hook_source(ours, hook):
             return HookReport(hook, HookState.ALTERED, where,
                               f"the marked method at line {ours.lineno} differs from what this "
                               f"eagle3-patch writes (edited, or written by another version)")
@@ -207,9 +193,9 @@ def analyze(files: Mapping[str, SourceFile]) -> Analysis:
         source = files[target.name]
         hooks = [decoder if (h.file, h.cls) == DECODER else _classify(files, h, current, future)
                  for h in HOOKS if h.file == target.name]
-        attached = {first_line(n) - 1 for c in source.classes.values() for n in c.body
-                    if isinstance(n, ast.FunctionDef) and is_marked(source, n)}
-        orphans = [line for line in marker_lines(source) if line not in attached]
+        attached = {line for cls in source.classes.values()
+                    for lines in marked_methods(source, cls).values() for line in lines}
+        orphans = [line for line in ownership.marker_lines(source.lines) if line not in attached]
         reports.append(FileReport(target.name, source.path, _file_state(hooks, orphans),
                                   tuple(hooks), tuple(orphans)))
     states = {report.state for report in reports}

@@ -1,7 +1,7 @@
 """What is on disk beside a model file: our backup, its record, and pip's RECORD.
 
-Reading only; ``install.py`` does every write. Status reports these facts
-without consulting pip's RECORD (``importlib.metadata`` costs tens of
+The only place backups are read; ``install.py`` does every write. Status
+reports these facts without consulting pip's RECORD (``importlib.metadata`` costs tens of
 milliseconds to import, and paths that write nothing must stay fast); revert,
 which may delete or restore a backup, asks RECORD whether the backup is
 provably the file SGLang shipped.
@@ -12,12 +12,33 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
-from eagle3_patch import install
+from eagle3_patch.filebytes import read_bytes, sha256, sorted_paths
 from eagle3_patch.hooks import TARGET_FILES
 from eagle3_patch.locate import SGLangInstall, dist_infos
+from eagle3_patch.lock import LOCK_NAME
 
 if TYPE_CHECKING:
     from packaging.version import Version
+
+BACKUP_SUFFIX = ".eagle3-bak"
+META_SUFFIX = ".eagle3-bak.json"
+
+
+class BackupMeta(NamedTuple):
+    """What we need to tell an intact patch from an edited file or an upgrade."""
+
+    original_sha256: str
+    patched_sha256: str
+    tool_version: str
+    sglang_version: str
+
+
+def backup_path(target: str | os.PathLike) -> str:
+    return os.fspath(target) + BACKUP_SUFFIX
+
+
+def meta_path(target: str | os.PathLike) -> str:
+    return os.fspath(target) + META_SUFFIX
 
 
 class Backup(NamedTuple):
@@ -26,7 +47,7 @@ class Backup(NamedTuple):
     target: str
     data: bytes | None          # the backed-up bytes, None unless readable
     state: str                  # "present", "missing" or "unreadable"
-    meta: install.BackupMeta | None
+    meta: BackupMeta | None
     meta_state: str             # "ok", "missing", "corrupt" or "unreadable"
 
     @property
@@ -35,22 +56,33 @@ class Backup(NamedTuple):
 
     @property
     def path(self) -> str:
-        return install.backup_path(self.target)
+        return backup_path(self.target)
 
     def matches_meta(self) -> bool:
         return (self.data is not None and self.meta is not None
-                and install.sha256(self.data) == self.meta.original_sha256)
+                and sha256(self.data) == self.meta.original_sha256)
+
+
+def parse_meta(data: bytes) -> BackupMeta:
+    """A backup record's bytes as ``BackupMeta``; ValueError for anything else, whatever is wrong."""
+    import json
+
+    try:
+        raw = json.loads(data)
+        return BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
+    except (KeyError, TypeError, RecursionError) as exc:  # RecursionError: nested past Python's limit
+        raise ValueError(f"not a backup record: {type(exc).__name__}") from None
 
 
 def read_backup(target: str) -> Backup:
     try:
-        data, state = install.read_bytes(install.backup_path(target)), "present"
+        data, state = read_bytes(backup_path(target)), "present"
     except FileNotFoundError:
         data, state = None, "missing"
     except OSError:
         data, state = None, "unreadable"
     try:
-        meta, meta_state = install.parse_meta(install.read_bytes(install.meta_path(target))), "ok"
+        meta, meta_state = parse_meta(read_bytes(meta_path(target))), "ok"
     except FileNotFoundError:
         meta, meta_state = None, "missing"
     except OSError:
@@ -58,6 +90,52 @@ def read_backup(target: str) -> Backup:
     except ValueError:
         meta, meta_state = None, "corrupt"
     return Backup(target, data, state, meta, meta_state)
+
+
+class Provenance(NamedTuple):
+    """Where one file's backup comes from, worked out once: what revert decides by.
+
+    ``recorded`` is the SHA-256 pip recorded for the file (None where it recorded
+    none); the rest follows from it, the backup and the installed release.
+    """
+
+    backup: Backup
+    recorded: str | None
+    version: str            # the installed release
+    shipped: str | None     # the SHA-256 of the file SGLang shipped, as far as anything says
+    belongs: bool | None    # can the backup be this release's file? None: nothing can tell
+    not_restorable: str     # why the backup is not provably the shipped file; "" when it is
+
+    @property
+    def reference(self) -> bytes | None:
+        """The backup's bytes, when they can be this release's file (after an upgrade they are not)."""
+        return self.backup.data if self.belongs is not False else None
+
+
+def provenance(backup: Backup, recorded: str | None, version: str) -> Provenance:
+    """``Provenance`` of ``backup``, given pip's recorded SHA-256 for its file and the release."""
+    digest = sha256(backup.data) if backup.data is not None else None
+    meta = backup.meta
+    shipped = recorded or (meta.original_sha256 if meta else digest)
+    if recorded and digest is not None:
+        belongs = digest == recorded
+    else:
+        belongs = meta.sglang_version == version if meta else None
+    if digest is None:
+        why = f"the backup is {backup.state}"
+    elif recorded:
+        why = "" if digest == recorded else (
+            f"its SHA-256 is not the one pip recorded for SGLang {version} "
+            f"(it belongs to another release, or was changed)")
+    elif not backup.matches_meta():
+        why = (f"pip recorded no hash for this file and the backup's record is "
+               f"{backup.meta_state if meta is None else 'for other bytes'}")
+    elif meta.sglang_version != version:
+        why = (f"pip recorded no hash for this file and the backup was made from SGLang "
+               f"{meta.sglang_version}, not the installed {version}")
+    else:
+        why = ""
+    return Provenance(backup, recorded, version, shipped, belongs, why)
 
 
 def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> dict | None:
@@ -69,13 +147,13 @@ def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> d
         "path": backup.path,
         "backup": backup.state,
         "metadata": backup.meta_state,
-        "metadata_path": install.meta_path(backup.target),
+        "metadata_path": meta_path(backup.target),
         # The backed-up bytes are the ones the record describes.
         "intact": backup.matches_meta() if meta and backup.data is not None else None,
         # Recorded under another release than the one installed: it cannot be
         # this release's file (revert confirms with pip's RECORD before deleting).
         "stale": (meta.sglang_version != version_text) if meta else None,
-        "modified_since_patch": (marked and install.sha256(current) != meta.patched_sha256)
+        "modified_since_patch": (marked and sha256(current) != meta.patched_sha256)
         if meta else None,
         "tool_version": meta.tool_version if meta else None,
         "sglang_version": meta.sglang_version if meta else None,
@@ -134,11 +212,11 @@ def after_uninstall(sglang: SGLangInstall) -> list[str]:
         return []
     found = [os.path.join(folder, name) for folder, _, names in os.walk(sglang.package_dir)
              for name in names if _ours(name) and os.path.isfile(os.path.join(folder, name))]
-    return install.sorted_paths(found)
+    return sorted_paths(found)
 
 
 def _ours(name: str) -> bool:
-    if name == install.LOCK_NAME or name.endswith((install.BACKUP_SUFFIX, install.META_SUFFIX)):
+    if name == LOCK_NAME or name.endswith((BACKUP_SUFFIX, META_SUFFIX)):
         return True
     # A temp file of an interrupted atomic write: ".<target>.<random>.tmp".
     return name.startswith(".") and name.endswith(".tmp") and any(

@@ -122,12 +122,14 @@ def status(as_json, no_cache, python, sglang_dir):
 def check(as_json, no_cache, python, sglang_dir):
     """Exit 0 if EAGLE-3 capture works for Qwen3.5/3.6 targets, 1 if not."""
     from eagle3_patch import engine, render
+    from eagle3_patch.errors import CheckFailed
 
-    result = engine.check(_locate(python, sglang_dir), cache=not no_cache)
-    if not result.capture_works:
+    try:
+        result = engine.check(_locate(python, sglang_dir), cache=not no_cache)
+    except CheckFailed as failed:
         if not as_json:  # with --json the error and this result are printed as one object
-            render.emit(result, as_json)
-        raise engine.not_working(result)
+            render.emit(failed.result, as_json)
+        raise
     render.emit(result, as_json)
 
 

@@ -12,20 +12,22 @@ import os
 from collections import ChainMap
 from typing import NamedTuple
 
-from eagle3_patch import __version__, backups, hints, install, memo, sourcetext
+from eagle3_patch import __version__, backups, hints, install, leftovers, memo, sourcetext, writable
+from eagle3_patch.filebytes import sha256
+from eagle3_patch.lock import locked
 from eagle3_patch.errors import (CheckFailed, Eagle3PatchError, NotPython, NotWritable,
                                  SGLangNotFound, UnsupportedRelease, ValidationFailed)
 from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.sources import Sources
-from eagle3_patch.states import Analysis, HookState, State
+from eagle3_patch.states import Analysis, HookState, Outcome, State
 
 
 class Result(NamedTuple):
     """What an operation found or did, and the installation's state afterwards."""
 
     action: str
-    outcome: str
+    outcome: Outcome
     install: SGLangInstall
     analysis: Analysis
     backups: dict[str, dict | None]  # per target file, None where it has no backup
@@ -61,14 +63,14 @@ def removed_note(removed: list[str]) -> list[str]:
 
 def tidy(sglang: SGLangInstall) -> list[str]:
     """For a command that writes nothing: remove crash debris if we may (else it is reported)."""
-    if not install.leftovers(target_paths(sglang)):
+    if not leftovers.leftovers(target_paths(sglang)):
         return []
     try:
-        install.ensure_writable([p for p in target_paths(sglang) if os.path.isfile(p)])
+        writable.ensure_writable([p for p in target_paths(sglang) if os.path.isfile(p)])
     except NotWritable:
         return []
-    with install.locked(sglang.models_dir):
-        return removed_note(install.remove_leftovers(target_paths(sglang)))
+    with locked(sglang.models_dir):
+        return removed_note(leftovers.remove_leftovers(target_paths(sglang)))
 
 
 def unwritable_reason(sglang: SGLangInstall) -> str | None:
@@ -84,7 +86,7 @@ def unwritable_reason(sglang: SGLangInstall) -> str | None:
 def _unwritable(sglang: SGLangInstall, paths: list[str], in_memory: bool = True) -> NotWritable | None:
     """apply's refusal to write ``paths``; ``in_memory`` puts the way that writes nothing first."""
     try:
-        install.ensure_writable(paths)
+        writable.ensure_writable(paths)
     except NotWritable as exc:
         return NotWritable(exc.what, exc.why, f"{hints.in_memory(sglang)}\nOr: {exc.fix}") if in_memory else exc
     return None
@@ -125,7 +127,7 @@ def inspect(sglang: SGLangInstall, cache: bool = True,
             f"{hints.reinstall(sglang)}") from None
 
 
-def observed(sglang: SGLangInstall, action: str, outcome: str, files: Sources | None = None,
+def observed(sglang: SGLangInstall, action: str, outcome: Outcome, files: Sources | None = None,
              analysis: Analysis | None = None, cache: bool = True, **done) -> Result:
     """A result carrying the installation's state now, with every target file's backup."""
     if analysis is None:
@@ -138,25 +140,28 @@ def observed(sglang: SGLangInstall, action: str, outcome: str, files: Sources | 
     ours = tuple(backups.after_uninstall(sglang))
     # A backup whose file was deleted by hand (SGLang itself still installed) is
     # said, with the way back.
-    lost = [f"{path} is missing; its backup {install.backup_path(path)} is still there: "
+    lost = [f"{path} is missing; its backup {backups.backup_path(path)} is still there: "
             f"{hints.command(sglang, 'revert', '--from-backup')} puts it back if it is the "
             f"file SGLang shipped." for path in target_paths(sglang)
-            if not ours and not os.path.exists(path) and os.path.exists(install.backup_path(path))]
+            if not ours and not os.path.exists(path) and os.path.exists(backups.backup_path(path))]
     notes = (*done.pop("notes", ()), *lost)
     return Result(action, outcome, sglang, analysis, backups=reports, notes=notes,
-                  leftovers=tuple(install.leftovers(target_paths(sglang))),
+                  leftovers=tuple(leftovers.leftovers(target_paths(sglang))),
                   after_uninstall=ours, **done)
 
 
 def status(sglang: SGLangInstall, action: str = "status", cache: bool = True) -> Result:
-    return observed(sglang, action, "", cache=cache)
+    return observed(sglang, action, Outcome.OBSERVED, cache=cache)
 
 
 def check(sglang: SGLangInstall, cache: bool = True) -> Result:
-    """Like status; the CLI exits 0 only if capture works."""
+    """Like status, for an installation where capture works; else raises ``CheckFailed``
+    (carrying the result) or, for a release that cannot be patched, ``UnsupportedRelease``."""
     result = status(sglang, "check", cache)
     if result.state is State.UNSUPPORTED:
         raise _unsupported(sglang, result.analysis)
+    if not result.capture_works:
+        raise not_working(result)
     return result
 
 
@@ -178,11 +183,10 @@ def _plan(sglang: SGLangInstall, files: Sources,
         new = sourcetext.encode(transform.add_hooks(text, needed, source.tree), source.data)
         original = (sourcetext.encode(transform.remove_hooks(text), source.data)
                     if MARKER in text else source.data)
-        meta = install.BackupMeta(install.sha256(original), install.sha256(new),
-                                  __version__, sglang.version_text)
-        kept = install.read_meta(source.path)
-        backup_ok = (kept is not None and kept.original_sha256 == meta.original_sha256
-                     and install.read_backup(source.path) == original)
+        meta = backups.BackupMeta(sha256(original), sha256(new), __version__, sglang.version_text)
+        kept = backups.read_backup(source.path)
+        backup_ok = (kept.meta is not None and kept.meta.original_sha256 == meta.original_sha256
+                     and kept.data == original)
         changes.append(install.FileChange(source.path, source.data, new,
                                           backup=None if backup_ok else original, meta=meta))
         rewritten[report.name] = parse_source(report.name, source.path, new)
@@ -210,29 +214,29 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
     if analysis.state is State.UNSUPPORTED:
         raise _unsupported(sglang, analysis)
     if analysis.state.capture_works:
-        outcome = "already-patched" if analysis.state is State.PATCHED else "native"
+        outcome = Outcome.ALREADY_PATCHED if analysis.state is State.PATCHED else Outcome.NATIVE
         notes = () if dry_run else tuple(tidy(sglang))
         return observed(sglang, "apply", outcome, files, analysis, notes=notes)
     if dry_run:
         changes, _ = _plan(sglang, files, analysis)
-        return observed(sglang, "apply", "would-patch", files, analysis,
+        return observed(sglang, "apply", Outcome.WOULD_PATCH, files, analysis,
                         diff=_diff(changes, sglang))
     # In-memory mode refuses a damaged file too (it would guess which code to serve).
     refusal = _unwritable(sglang, [report.path for report in _needs_change(analysis)],
                           in_memory=analysis.state is State.UNPATCHED)
     if refusal:
         raise refusal
-    with install.locked(sglang.models_dir):
-        notes = tuple(removed_note(install.remove_leftovers(target_paths(sglang))))
+    with locked(sglang.models_dir):
+        notes = tuple(removed_note(leftovers.remove_leftovers(target_paths(sglang))))
         # Decide again under the lock: another process may have just patched.
         files, analysis = inspect(sglang, cache, earlier=files)
         if analysis.state.capture_works:
-            return observed(sglang, "apply", "already-patched", files, analysis, notes=notes)
+            return observed(sglang, "apply", Outcome.ALREADY_PATCHED, files, analysis, notes=notes)
         changes, after = _plan(sglang, files, analysis)
         install.commit(changes)
     # What was written is what the next status reads, and _plan has analysed it.
     memo.remember(files, {os.path.basename(c.path): c.new for c in changes}, after, cache)
-    outcome = "repaired" if analysis.state is State.DAMAGED else "patched"
+    outcome = Outcome.REPAIRED if analysis.state is State.DAMAGED else Outcome.PATCHED
     return observed(sglang, "apply", outcome, changed=tuple(c.path for c in changes), notes=notes,
                     cache=cache)
 
@@ -281,7 +285,7 @@ def ensure_capture(sglang: SGLangInstall, apply_patch: bool = True, cache: bool 
     if not result.capture_works:
         raise not_working(result)
     if result.changed:
-        return f"{result.outcome} {', '.join(result.changed)}"
+        return f"{result.outcome.value} {', '.join(result.changed)}"
     if result.state is State.NATIVE:
         return "native: this SGLang needs no patch"
     return "already patched"
@@ -295,7 +299,7 @@ def not_working(result: Result) -> CheckFailed:
     fix = f"Patch it: {hints.command(sglang, 'apply')}"
     reason = unwritable_reason(sglang) if result.state is State.UNPATCHED else None
     if reason:
-        owner = ("" if install.read_only_mount(sglang.models_dir) else
+        owner = ("" if writable.read_only_mount(sglang.models_dir) else
                  f"\nOr, as the owner of that site-packages: {hints.command(sglang, 'apply')}")
         fix = f"apply cannot patch it here: {reason}\n{hints.in_memory(sglang)}{owner}"
     return CheckFailed(

@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import os
 
-from eagle3_patch import install, usercache
+from eagle3_patch import usercache
+from eagle3_patch.filebytes import sha256
 from eagle3_patch.sources import Sources
 from eagle3_patch.states import Analysis, FileReport, HookReport, HookState, State
 from eagle3_patch.hooks import HOOKS
@@ -54,12 +55,12 @@ def memo_key(folder: str, data: dict[str, bytes], use: bool = True) -> dict | No
     None where no memo may be used (``usercache.key``)."""
     return usercache.key(usercache.ANALYSIS, {
         "folder": folder,
-        "files": {name: install.sha256(data[name]) for name in sorted(data)},
+        "files": {name: sha256(data[name]) for name in sorted(data)},
     }, use)
 
 
 def _file_name(models_dir: str) -> str:
-    return install.sha256(os.fsencode(models_dir))[:32] + ".json"
+    return sha256(os.fsencode(models_dir))[:32] + ".json"
 
 
 def _load(key: dict, files: Sources) -> Analysis | None:

@@ -10,19 +10,21 @@ import click
 from eagle3_patch import __version__
 from eagle3_patch.hints import quote
 from eagle3_patch.engine import Result
+from eagle3_patch.states import Outcome
 
 _COLOURS = {"patched": "green", "native": "green", "unpatched": "yellow",
             "damaged": "red", "unsupported": "red", "missing": "yellow", "altered": "red"}
 
+# What apply, diff and revert say they did; status and check show the state instead.
 _SUMMARY = {
-    "patched": "Patched: EAGLE-3 capture now works for Qwen3.5/3.6 targets.",
-    "repaired": "Repaired a damaged patch: EAGLE-3 capture works again.",
-    "already-patched": "Already patched: nothing to do.",
-    "native": "This SGLang captures EAGLE-3 layers natively and needs no patch. Nothing was written.",
-    "would-patch": "apply would make these changes (nothing was written):",
-    "reverted": "Reverted: every method eagle3-patch added is gone.",
-    "nothing-to-revert": "Nothing to revert: no eagle3-patch changes are installed.",
-    "removed-after-uninstall": "Removed eagle3-patch's files left behind after SGLang was uninstalled:",
+    Outcome.PATCHED: "Patched: EAGLE-3 capture now works for Qwen3.5/3.6 targets.",
+    Outcome.REPAIRED: "Repaired a damaged patch: EAGLE-3 capture works again.",
+    Outcome.ALREADY_PATCHED: "Already patched: nothing to do.",
+    Outcome.NATIVE: "This SGLang captures EAGLE-3 layers natively and needs no patch. Nothing was written.",
+    Outcome.WOULD_PATCH: "apply would make these changes (nothing was written):",
+    Outcome.REVERTED: "Reverted: every method eagle3-patch added is gone.",
+    Outcome.NOTHING_TO_REVERT: "Nothing to revert: no eagle3-patch changes are installed.",
+    Outcome.REMOVED_AFTER_UNINSTALL: "Removed eagle3-patch's files left behind after SGLang was uninstalled:",
 }
 
 
@@ -44,7 +46,7 @@ def to_json(result: Result) -> dict:
     analysis = result.analysis
     return {
         "action": result.action,
-        "outcome": result.outcome,
+        "outcome": result.outcome.value,
         "state": result.state.value,
         "capture_works": result.capture_works,
         "in_memory_ok": result.state.works_in_memory,
@@ -126,8 +128,8 @@ def human(result: Result) -> str:
                 lines.append(_backup_line(result.backups[report.name]))
         lines.extend(_after_uninstall(result))
     else:
-        lines.append(_SUMMARY.get(result.outcome, result.outcome))
-        verb = "removed" if result.outcome == "removed-after-uninstall" else "wrote"
+        lines.append(_SUMMARY[result.outcome])
+        verb = "removed" if result.outcome is Outcome.REMOVED_AFTER_UNINSTALL else "wrote"
         lines.extend(f"  {verb} {path}" for path in result.changed)
     lines.extend(f"note: {note}" for note in result.notes)
     if result.leftovers:

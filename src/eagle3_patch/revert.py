@@ -16,67 +16,27 @@ import ast
 import os
 from dataclasses import dataclass
 
-from eagle3_patch import backups, hints, install, sourcetext
+from eagle3_patch import backups, hints, install, leftovers, ownership, sourcetext
+from eagle3_patch.backups import Provenance
 from eagle3_patch.engine import Result, observed, removed_note, target_paths, tidy
-from eagle3_patch.sources import read_model_file
 from eagle3_patch.errors import CannotRevert
+from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS, MARKER
 from eagle3_patch.locate import SGLangInstall
+from eagle3_patch.lock import locked
+from eagle3_patch.sources import read_model_file
+from eagle3_patch.states import Outcome
+from eagle3_patch.writable import ensure_writable
 
 
 @dataclass(frozen=True)
-class _Decision:
+class Decision:
+    """What revert does to one file: the change to commit, and what to say about it."""
+
     path: str
     change: install.FileChange | None = None   # new file content (the backup goes with it)
     drop_backup: bool = False                  # the file stays; only our backup goes
     note: str = ""
-
-
-@dataclass(frozen=True)
-class _Evidence:
-    """What can prove one file's backup, read once: the backup and our record, pip's RECORD."""
-
-    backup: backups.Backup
-    recorded: str | None    # the SHA-256 pip recorded for the file; None where it recorded none
-    version: str            # the installed release
-
-    def shipped(self) -> str | None:
-        """The SHA-256 of the file SGLang shipped: pip's RECORD, else what our record says."""
-        if self.recorded:
-            return self.recorded
-        if self.backup.meta:
-            return self.backup.meta.original_sha256
-        return install.sha256(self.backup.data) if self.backup.data is not None else None
-
-    def belongs(self) -> bool | None:
-        """Can the backup be the installed release's file? None when nothing can tell."""
-        if self.recorded and self.backup.data is not None:
-            return install.sha256(self.backup.data) == self.recorded
-        if self.backup.meta:
-            return self.backup.meta.sglang_version == self.version
-        return None
-
-    def reference(self) -> bytes | None:
-        """The backup's bytes, when they can be this release's file (after an upgrade they are not)."""
-        return self.backup.data if self.belongs() is not False else None
-
-    def not_restorable(self) -> str:
-        """Why the backup is not provably the file SGLang shipped; empty when it is."""
-        backup = self.backup
-        if backup.data is None:
-            return f"the backup is {backup.state}"
-        if self.recorded:
-            if install.sha256(backup.data) != self.recorded:
-                return (f"its SHA-256 is not the one pip recorded for SGLang {self.version} "
-                        f"(it belongs to another release, or was changed)")
-            return ""
-        if not backup.matches_meta():
-            return (f"pip recorded no hash for this file and the backup's record is "
-                    f"{backup.meta_state if backup.meta is None else 'for other bytes'}")
-        if backup.meta.sglang_version != self.version:
-            return (f"pip recorded no hash for this file and the backup was made from SGLang "
-                    f"{backup.meta.sglang_version}, not the installed {self.version}")
-        return ""
 
 
 def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
@@ -84,72 +44,83 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     ours = backups.after_uninstall(sglang)
     if ours:
         install.remove_after_uninstall(ours, sglang.package_dir)
-        return observed(sglang, "revert", "removed-after-uninstall", changed=tuple(ours))
+        return observed(sglang, "revert", Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(ours))
     candidates = [path for path in target_paths(sglang)
                   if backups.read_backup(path).exists
                   or (os.path.isfile(path) and MARKER.encode() in read_model_file(path))]
     if not candidates:
-        return observed(sglang, "revert", "nothing-to-revert", notes=tuple(tidy(sglang)))
-    install.ensure_writable(candidates)
-    with install.locked(sglang.models_dir):
-        tidied = removed_note(install.remove_leftovers(target_paths(sglang)))
+        return observed(sglang, "revert", Outcome.NOTHING_TO_REVERT, notes=tuple(tidy(sglang)))
+    ensure_writable(candidates)
+    with locked(sglang.models_dir):
+        tidied = removed_note(leftovers.remove_leftovers(target_paths(sglang)))
         # Every file is decided before anything is written: one refusal leaves all untouched.
-        decisions = [_decide(sglang, path, from_backup) for path in candidates]
+        decisions = [decide(sglang, path, *_read(sglang, path), from_backup)
+                     for path in candidates]
         install.commit([d.change for d in decisions if d.change])
         for decision in decisions:
             if decision.drop_backup:
                 install.drop_backup(decision.path)
     changed = tuple(d.path for d in decisions if d.change and d.change.new != d.change.old)
-    return observed(sglang, "revert", "reverted" if changed else "nothing-to-revert",
+    return observed(sglang, "revert", Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT,
                     changed=changed, notes=(*tidied, *(d.note for d in decisions if d.note)))
 
 
-def _decide(sglang: SGLangInstall, path: str, from_backup: bool) -> _Decision:
-    backup = backups.read_backup(path)
-    evidence = _Evidence(backup, backups.shipped_sha256(sglang, path), sglang.version_text)
-    data = read_model_file(path) if os.path.exists(path) else None
+def _read(sglang: SGLangInstall, path: str) -> tuple[bytes | None, Provenance]:
+    """One file's bytes (None if missing) and its backup's provenance, as on disk now."""
+    evidence = backups.provenance(backups.read_backup(path), backups.shipped_sha256(sglang, path),
+                                  sglang.version_text)
+    return (read_model_file(path) if os.path.exists(path) else None), evidence
+
+
+def decide(sglang: SGLangInstall, path: str, data: bytes | None, evidence: Provenance,
+           from_backup: bool = False) -> Decision:
+    """What revert does to ``path`` (now ``data``, None if missing); raises ``CannotRevert``.
+
+    Pure: reads nothing, writes nothing.
+    """
+    backup = evidence.backup
     if from_backup and backup.exists:
         return _restore(sglang, path, data or b"", evidence)
     if data is None:
         raise _refusal(sglang, path, evidence, "it is missing")
-    problem = _unparseable(data)
+    problem = ownership.unparseable(data)
     if problem:
         raise _refusal(sglang, path, evidence, problem)
     if MARKER.encode() in data:
         return _remove_marked(sglang, path, data, evidence)
-    pristine = evidence.recorded == install.sha256(data)
+    pristine = evidence.recorded == sha256(data)
     # A backup of another release means pip has since replaced the file, and
     # with it everything we had added.
-    replaced = evidence.belongs() is False
+    replaced = evidence.belongs is False
     if not (pristine or replaced) and _ours_remaining(os.path.basename(path), data,
-                                                      evidence.reference()):
+                                                      evidence.reference):
         raise _refusal(sglang, path, evidence, f"methods eagle3-patch added are still there, "
                        f"but the {MARKER} comments that mark them are gone")
     if backup.data is None:
-        return _Decision(path, drop_backup=True, note=(
-            f"{backup.path} is {backup.state}, so its record {install.meta_path(path)} "
+        return Decision(path, drop_backup=True, note=(
+            f"{backup.path} is {backup.state}, so its record {backups.meta_path(path)} "
             f"described nothing; it was removed."))
     if replaced:
         made = backup.meta.sglang_version if backup.meta else "an unknown release"
-        return _Decision(path, drop_backup=True, note=(
+        return Decision(path, drop_backup=True, note=(
             f"{backup.path} was left by SGLang {made} and is not the file pip installed for "
             f"SGLang {sglang.version_text}, so restoring it would put another release's file "
             f"back; it was removed."))
-    if evidence.shipped() == install.sha256(data):
-        return _Decision(path, drop_backup=True,
+    if evidence.shipped == sha256(data):
+        return Decision(path, drop_backup=True,
                          note=f"{backup.path} matched the unpatched file and is no longer needed; "
                               f"it was removed.")
-    return _Decision(path, note=(
+    return Decision(path, note=(
         f"{path} has no eagle3-patch methods but differs from what SGLang shipped (your own "
         f"edits); {backup.path} was kept. To put the shipped file back, discarding those edits: "
         f"{hints.command(sglang, 'revert', '--from-backup')}"))
 
 
 def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
-                   evidence: _Evidence) -> _Decision:
+                   evidence: Provenance) -> Decision:
     backup, meta = evidence.backup, evidence.backup.meta
-    if (meta and install.sha256(data) == meta.patched_sha256 and backup.matches_meta()
-            and not evidence.not_restorable()):
+    if (meta and sha256(data) == meta.patched_sha256 and backup.matches_meta()
+            and not evidence.not_restorable):
         # The file is exactly what we wrote and the backup is provably this
         # release's file (pip's RECORD, else our record of this release): it is
         # exactly what was there before, so restore it byte for byte (no libcst).
@@ -158,24 +129,24 @@ def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
         from eagle3_patch import transform  # libcst: only on paths that may write
 
         new = sourcetext.encode(transform.remove_hooks(sourcetext.decode(data)), data)
-        problem = _unparseable(new)
+        problem = ownership.unparseable(new)
         if problem:
             raise _refusal(sglang, path, evidence, f"removing the marked methods would leave a "
                                                  f"file that {problem.removeprefix('it ')}")
-        if _ours_remaining(os.path.basename(path), new, evidence.reference()):
+        if _ours_remaining(os.path.basename(path), new, evidence.reference):
             raise _refusal(sglang, path, evidence, f"methods eagle3-patch added would remain "
                            f"after removing the marked ones (a {MARKER} comment was removed "
                            f"or reworded)")
     note = ""
     # A backup that is not provably this release's file was not what came back;
     # the note says so rather than "back to what it was".
-    unproven = evidence.not_restorable() if backup.data not in (None, new) else ""
+    unproven = evidence.not_restorable if backup.data not in (None, new) else ""
     if unproven:
-        edited = "" if meta and install.sha256(data) == meta.patched_sha256 else (
+        edited = "" if meta and sha256(data) == meta.patched_sha256 else (
             " (the file was changed after eagle3-patch wrote it: everything else was kept as found)")
         note = (f"{backup.path} was not put back: {unproven}. Only the methods marked {MARKER} "
                 f"were removed from {path}{edited}; the backup was removed.")
-    elif install.sha256(new) != evidence.shipped():
+    elif sha256(new) != evidence.shipped:
         dropped = f" (its backup {backup.path} was removed)." if backup.exists else "."
         if backup.data is not None and new == backup.data:
             # Edited before apply, not after: the file is what the user had.
@@ -184,12 +155,12 @@ def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
         else:
             note = (f"{path} was changed after eagle3-patch wrote it; only the methods marked "
                     f"{MARKER} were removed, everything else was kept as found" + dropped)
-    return _Decision(path, install.FileChange(path, data, new, drop_backup=True), note=note)
+    return Decision(path, install.FileChange(path, data, new, drop_backup=True), note=note)
 
 
-def _restore(sglang: SGLangInstall, path: str, data: bytes, evidence: _Evidence) -> _Decision:
+def _restore(sglang: SGLangInstall, path: str, data: bytes, evidence: Provenance) -> Decision:
     backup = evidence.backup
-    why_not = evidence.not_restorable()
+    why_not = evidence.not_restorable
     if why_not:
         raise CannotRevert(
             f"Cannot restore {path} from {backup.path}: {why_not}.",
@@ -201,28 +172,13 @@ def _restore(sglang: SGLangInstall, path: str, data: bytes, evidence: _Evidence)
     else:
         note = (f"{path} was restored from {backup.path}, the file SGLang "
                 f"{sglang.version_text} shipped.")
-    return _Decision(path, install.FileChange(path, data, backup.data, drop_backup=True), note=note)
-
-
-def _unparseable(data: bytes) -> str:
-    if not data.strip():
-        return "it is empty"
-    try:
-        ast.parse(sourcetext.decode(data))
-    except (UnicodeDecodeError, SyntaxError, ValueError, LookupError) as exc:
-        return f"it is not valid Python ({exc})"
-    return ""
+    return Decision(path, install.FileChange(path, data, backup.data, drop_backup=True), note=note)
 
 
 def _classes(data: bytes | None) -> dict[str, ast.ClassDef] | None:
-    if data is None or _unparseable(data):
+    if data is None or ownership.unparseable(data):
         return None
-    tree = ast.parse(sourcetext.decode(data))
-    return {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-
-
-def _own(cls: ast.ClassDef | None, method: str) -> list[ast.FunctionDef]:
-    return [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == method] if cls else []
+    return ownership.classes(ast.parse(sourcetext.decode(data)))
 
 
 def _ours_remaining(name: str, data: bytes, before_patch: bytes | None) -> bool:
@@ -233,19 +189,19 @@ def _ours_remaining(name: str, data: bytes, before_patch: bytes | None) -> bool:
     """
     now, before = _classes(data), _classes(before_patch)
     for hook in (h for h in HOOKS if h.file == name):
-        methods = _own(now.get(hook.cls), hook.method)
+        methods = ownership.own_methods(now.get(hook.cls), hook.method)
         if before is not None:
-            if methods and not _own(before.get(hook.cls), hook.method):
+            if methods and not ownership.own_methods(before.get(hook.cls), hook.method):
                 return True
-        elif any(ast.dump(m) == ast.dump(ast.parse(hook.source).body[0]) for m in methods):
+        elif any(ownership.is_hook_source(m, hook) for m in methods):
             return True
     return False
 
 
-def _refusal(sglang: SGLangInstall, path: str, evidence: _Evidence, why: str) -> CannotRevert:
+def _refusal(sglang: SGLangInstall, path: str, evidence: Provenance, why: str) -> CannotRevert:
     backup = evidence.backup
     ways = [f"reinstall SGLang's files: {hints.reinstall(sglang)}"]
-    if not evidence.not_restorable():
+    if not evidence.not_restorable:
         ways.insert(0, f"restore the backup (discards any later edits): "
                        f"{hints.command(sglang, 'revert', '--from-backup')}")
     kept = f" and its backup {backup.path}" if backup.data is not None else ""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from eagle3_patch.errors import TargetUnreadable
 from eagle3_patch.hints import quote
-from eagle3_patch.install import read_bytes
+from eagle3_patch.filebytes import read_bytes
 
 if TYPE_CHECKING:
     from eagle3_patch.analysis import SourceFile

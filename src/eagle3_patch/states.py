@@ -45,6 +45,21 @@ class State(str, Enum):
         return self in (State.UNPATCHED, State.PATCHED, State.NATIVE)
 
 
+class Outcome(str, Enum):
+    """What an operation did (``State`` says what the installation is in afterwards)."""
+
+    OBSERVED = ""                      # status, check: nothing to do but look
+    PATCHED = "patched"
+    REPAIRED = "repaired"              # a damaged patch written again
+    ALREADY_PATCHED = "already-patched"
+    NATIVE = "native"                  # this SGLang needs no patch
+    WOULD_PATCH = "would-patch"        # apply --dry-run, diff
+    REVERTED = "reverted"
+    NOTHING_TO_REVERT = "nothing-to-revert"
+    REMOVED_AFTER_UNINSTALL = "removed-after-uninstall"
+    REFUSED = "refused"                # run / serve --in-memory on a state they refuse
+
+
 class HookReport(NamedTuple):
     """One hook's state, and the class whose method Python resolves for it."""
 

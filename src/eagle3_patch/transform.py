@@ -19,15 +19,18 @@ from collections.abc import Iterable, Sequence
 
 import libcst as cst
 
-from eagle3_patch.hooks import MARKER, MARKER_COMMENT, HookSpec
+from eagle3_patch import ownership
+from eagle3_patch.hooks import MARKER_COMMENT, HookSpec
 
 
 def _has_marker(lines: Iterable[cst.EmptyLine]) -> bool:
-    return any(line.comment is not None and MARKER in line.comment.value for line in lines)
+    return any(line.comment is not None and ownership.is_marker_line(line.comment.value)
+               for line in lines)
 
 
 class _RemoveMarked(cst.CSTTransformer):
-    """Drops functions whose leading comment carries the marker, and stray marker comments."""
+    """Drops functions whose leading lines carry the marker (``ownership``'s rule, in
+    libcst's own grouping), and stray marker comments."""
 
     def leave_FunctionDef(self, original_node, updated_node):
         if _has_marker(original_node.leading_lines):
@@ -71,8 +74,7 @@ def _class_spans(tree: ast.Module) -> dict[str, tuple[int, int]]:
     spans = {}
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            spans[node.name] = (first, node.end_lineno)
+            spans[node.name] = (ownership.first_line(node), node.end_lineno)
     return spans
 
 
@@ -80,7 +82,7 @@ def _edit_spans(source: str, edits: dict[tuple[int, int], cst.CSTTransformer],
                 headers: dict[tuple[int, int], str] | None = None) -> str:
     """Each span parsed, transformed and spliced back; a span with a header is
     parsed with that line in front of it, and put back without it."""
-    lines = source.splitlines(keepends=True)
+    lines = ownership.source_lines(source, keepends=True)
     for (first, last), transformer in sorted(edits.items(), reverse=True):
         header = (headers or {}).get((first, last), "")
         segment = header + "".join(lines[first - 1:last])
@@ -104,7 +106,7 @@ def _class_tails(tree: ast.Module, lines: list[str]) -> dict[str, tuple[tuple[in
     for name, (first, last) in _class_spans(tree).items():
         node = next(n for n in reversed(tree.body) if isinstance(n, ast.ClassDef) and n.name == name)
         stmt = node.body[-1]
-        start = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+        start = ownership.first_line(stmt)
         line = lines[start - 1]
         indent = len(line) - len(line.lstrip(" \t"))
         header_line = lines[first - 1]
@@ -116,14 +118,9 @@ def _class_tails(tree: ast.Module, lines: list[str]) -> dict[str, tuple[tuple[in
     return tails
 
 
-def _marker_lines(source: str) -> list[int]:
-    return [i + 1 for i, line in enumerate(source.splitlines())
-            if line.lstrip().startswith("#") and MARKER in line]
-
-
 def remove_hooks(source: str) -> str:
     """``source`` without any method or comment that carries the marker."""
-    markers = _marker_lines(source)
+    markers = ownership.marker_lines(ownership.source_lines(source))
     if not markers:
         return source
     spans = _class_spans(ast.parse(source)).values()
@@ -144,7 +141,7 @@ def add_hooks(source: str, hooks: Sequence[HookSpec], tree: ast.Module | None = 
     if cleaned is not source or tree is None:
         tree = ast.parse(cleaned)
     source = cleaned
-    tails = _class_tails(tree, source.splitlines(keepends=True))
+    tails = _class_tails(tree, ownership.source_lines(source, keepends=True))
     by_class: dict[str, list[cst.FunctionDef]] = {}
     for hook in hooks:
         if hook.cls not in tails:

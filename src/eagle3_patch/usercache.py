@@ -37,7 +37,7 @@ import stat
 import sys
 
 from eagle3_patch import __version__
-from eagle3_patch.install import sha256
+from eagle3_patch.filebytes import sha256
 
 DISABLE_ENV = "EAGLE3_PATCH_NO_CACHE"
 TOOL_FOLDER = "eagle3-patch"

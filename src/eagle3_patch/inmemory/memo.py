@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import os
 
-from eagle3_patch import install, usercache
+from eagle3_patch import usercache
+from eagle3_patch.filebytes import read_bytes, sha256
 from eagle3_patch.hooks import TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
 
@@ -29,7 +30,7 @@ def key(sglang: SGLangInstall, use: bool = True) -> str | None:
     for name in names:
         path = os.path.join(sglang.models_dir, name)
         try:
-            files[os.path.realpath(path)] = install.sha256(install.read_bytes(path))
+            files[os.path.realpath(path)] = sha256(read_bytes(path))
         except FileNotFoundError:
             continue
         except OSError:

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from eagle3_patch import __version__, engine, hints, install
-from eagle3_patch.states import State
+from eagle3_patch import __version__, engine, hints
+from eagle3_patch.filebytes import sha256
+from eagle3_patch.states import Outcome, State
 from eagle3_patch.errors import BadInput, CheckFailed, InterpreterError
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
@@ -69,7 +70,7 @@ def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHand
 def _compute(sglang: SGLangInstall, name: str | None, cache: bool) -> dict:
     analysis, changes = engine.planned_changes(sglang, cache)
     if analysis.state is State.DAMAGED:
-        failure = engine.not_working(engine.Result("run", "refused", sglang, analysis, {}))
+        failure = engine.not_working(engine.Result("run", Outcome.REFUSED, sglang, analysis, {}))
         raise CheckFailed(
             failure.what, failure.why,
             "eagle3-patch will not guess which code to serve from a damaged file. As the "
@@ -82,7 +83,7 @@ def _compute(sglang: SGLangInstall, name: str | None, cache: bool) -> dict:
                 "summary": "native: this SGLang needs no patch" if analysis.state is State.NATIVE
                 else "already patched on disk; nothing to add in memory"}
     patches = [ModulePatch(f"{MODULE_PACKAGE}.{Path(change.path).stem}", os.path.realpath(change.path),
-                           install.sha256(change.old), change.new.decode("latin-1"))
+                           sha256(change.old), change.new.decode("latin-1"))
                for change in changes]
     entry = {"encoded": encode(patches, __version__, memo.bytecode_key(cache)),
              "files": [os.path.basename(c.path) for c in changes]}

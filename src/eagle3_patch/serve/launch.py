@@ -14,12 +14,13 @@ from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.interpreter import serving_install
 from eagle3_patch.serve.plan import LaunchPlan, build_plan, flag_value
 from eagle3_patch.serve.validate import DrafterReport, check_drafter, target_text_config
+from eagle3_patch.states import State
 
 DEFAULT_MODEL = "Qwen/Qwen3.6-27B"
 # What a real launch would write, by capture state; --dry-run says so instead.
 _WOULD_WRITE = {
-    "unpatched": "not patched yet; serve would apply the patch before launching",
-    "damaged": "patch damaged; serve would repair it before launching",
+    State.UNPATCHED: "not patched yet; serve would apply the patch before launching",
+    State.DAMAGED: "patch damaged; serve would repair it before launching",
 }
 
 
@@ -82,7 +83,7 @@ def prepare_launch(
     # before a multi-GB drafter download. A real launch from a local drafter
     # skips it: ensure_capture reads the sources anyway, and the hand-off budget is 0.3 s.
     state = capture_state(install, cache) if dry_run or folder is None else None
-    if state == "unsupported":
+    if state is State.UNSUPPORTED:
         ensure_capture(install, False, cache)
     target, skipped = target_text_config(model, flag_value(user_args, "--revision"))
     if folder is not None:

@@ -1,0 +1,119 @@
+"""What in a model file is ours: the one rule analysis, transform and revert share.
+
+A method is ours when a comment carrying ``MARKER`` is among its leading
+lines: the comment and blank lines right above its first line (its first
+decorator's), as libcst groups them. That is what ``transform.remove_hooks``
+deletes with the method, so status calls a method ours exactly when revert
+would remove it (``test_ownership.py`` pins the two against each other).
+Comments indented deeper than the method after a block (a function's body)
+end that block in libcst, not the method's leading lines, and so do not count.
+
+``ast`` only: status reads this on a memo miss, where libcst is too slow to import.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+
+from eagle3_patch import sourcetext
+from eagle3_patch.hooks import MARKER, HookSpec
+
+
+def source_lines(text: str, keepends: bool = False) -> list[str]:
+    """``text``'s lines as ``ast`` numbers them (``str.splitlines`` also splits at a form
+    feed and other separators Python's tokenizer reads as ordinary characters)."""
+    if keepends:
+        return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z", text)
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def is_marker_line(line: str) -> bool:
+    """A comment line (not code, not a string) that carries our marker."""
+    return line.lstrip().startswith("#") and MARKER in line
+
+
+def marker_lines(lines: list[str]) -> list[int]:
+    """The 1-based numbers of every marker comment line."""
+    return [i + 1 for i, line in enumerate(lines) if is_marker_line(line)]
+
+
+def first_line(node: ast.stmt) -> int:
+    """A definition's first line: its first decorator's, else its own."""
+    return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def leading_lines(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -> list[int]:
+    """The 1-based numbers of ``node``'s leading comment and blank lines (libcst's grouping).
+
+    ``previous`` is the statement before ``node`` in the same body (None for the
+    first). After a compound statement, the lines up to its last comment indented
+    deeper than ``node`` close that statement's block and are not ``node``'s.
+    """
+    top = previous.end_lineno + 1 if previous is not None else 0
+    found = []
+    line = first_line(node) - 1
+    while line >= max(top, 1):
+        text = lines[line - 1]
+        if text.strip() and not text.lstrip().startswith("#"):
+            break  # code: the header of the enclosing block, or a continuation
+        found.append(line)
+        line -= 1
+    found.reverse()
+    if previous is not None and hasattr(previous, "body"):
+        deeper = [n for n in found if lines[n - 1].strip() and _indent(lines[n - 1]) > node.col_offset]
+        if deeper:
+            found = [n for n in found if n > deeper[-1]]
+    return found
+
+
+def marked(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -> list[int]:
+    """The marker lines that make ``node`` ours (empty if it is not)."""
+    return [n for n in leading_lines(lines, node, previous) if is_marker_line(lines[n - 1])]
+
+
+def functions(body: list[ast.stmt]) -> list[tuple[ast.FunctionDef, ast.stmt | None]]:
+    """Each function defined directly in ``body``, with the statement before it."""
+    return [(node, body[i - 1] if i else None) for i, node in enumerate(body)
+            if isinstance(node, ast.FunctionDef)]
+
+
+def own_methods(cls: ast.ClassDef | None, name: str) -> list[ast.FunctionDef]:
+    """The class's own definitions of ``name``, in order (the last one wins)."""
+    return [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == name] if cls else []
+
+
+@functools.lru_cache(maxsize=None)
+def _hook_dump(source: str) -> str:
+    return ast.dump(ast.parse(source).body[0])
+
+
+def spec_node(hook: HookSpec) -> ast.FunctionDef:
+    """The method ``hook`` injects, parsed."""
+    return ast.parse(hook.source).body[0]
+
+
+def is_hook_source(node: ast.FunctionDef, hook: HookSpec) -> bool:
+    """Whether ``node`` is exactly the method this eagle3-patch writes for ``hook``."""
+    return ast.dump(node) == _hook_dump(hook.source)
+
+
+def unparseable(data: bytes) -> str:
+    """Why ``data`` is not a Python file we may judge ("it is empty", ...); empty if it parses."""
+    if not data.strip():
+        return "it is empty"
+    try:
+        ast.parse(sourcetext.decode(data))
+    except (UnicodeDecodeError, SyntaxError, ValueError, LookupError) as exc:
+        return f"it is not valid Python ({exc})"
+    return ""
+
+
+def classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
+    """The module's top-level classes by name (the last definition wins)."""
+    return {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
