@@ -27,7 +27,8 @@ import time
 from typing import NamedTuple
 
 from eagle3_patch.errors import LockTimeout, NotWritable
-from eagle3_patch.hints import quote
+from eagle3_patch.reading import read_bytes
+from eagle3_patch.shellwords import quote
 
 try:
     # CPython's built-in SHA-256, the one hashlib falls back to: importing
@@ -72,11 +73,6 @@ def sorted_paths(paths) -> list[str]:
     those of a sibling whose name extends it ("models/" before "models.orig/", where a
     plain string sort puts "." before "/")."""
     return sorted(paths, key=lambda path: path.split(os.sep))
-
-
-def read_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
 
 
 def backup_path(target: str | os.PathLike) -> str:

@@ -17,8 +17,8 @@ import sys
 from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
-from eagle3_patch.hints import quote
-from eagle3_patch.sources import unreadable
+from eagle3_patch.reading import unreadable
+from eagle3_patch.shellwords import quote
 
 if TYPE_CHECKING:
     from packaging.version import Version
