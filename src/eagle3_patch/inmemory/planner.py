@@ -24,11 +24,10 @@ from eagle3_patch.states import State
 from eagle3_patch.errors import BadInput, CheckFailed
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
-from eagle3_patch.handoff import replace_process
+from eagle3_patch.handoff import LaunchPlan, replace_process
 from eagle3_patch.interpreters import refuse_another_sglang
 from eagle3_patch.locate import SGLangInstall, locate_sglang
 from eagle3_patch.masking import masked_argv
-from eagle3_patch.serve.plan import LaunchPlan
 
 MODULE_PACKAGE = "sglang.srt.models"
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
