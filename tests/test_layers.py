@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # apply, revert, status, check and what they remember.
     ("backups", "memo", "engine", "revert"),
     # What is shown: results, and every error.
-    ("render", "errorreport"),
+    ("render", "crashlog", "errorreport"),
     # Shared by the commands below serve/ and inmemory/: their options, the process handed over to.
     ("options", "handoff"),
     ("inmemory.*",),
