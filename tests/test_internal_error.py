@@ -44,7 +44,8 @@ def test_an_internal_error_writes_its_traceback_to_the_user_cache_and_prints_the
 
 def test_two_internal_errors_keep_two_logs(private_cache, capsys):
     first, second = _logged_path(_run(capsys, "apply")[1]), _logged_path(_run(capsys, "apply")[1])
-    assert first != second and first.exists() and second.exists()
+    assert first != second and first.parent == second.parent == private_cache / "eagle3-patch" / "logs"
+    assert first.exists() and second.exists()
 
 
 @pytest.mark.parametrize("cache", ["shared", "not-a-folder"])

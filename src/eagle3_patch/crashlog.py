@@ -27,7 +27,8 @@ def write_crash_log(exc: BaseException, args: list[str]) -> str | None:
         "",
         masked_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))),
     ]).encode("utf-8", "backslashreplace")
-    name = f"internal-error-{stamp}-{os.getpid()}.log"
+    # Unique even for two errors of one process in one second: a log never replaces another.
+    name = f"internal-error-{stamp}-{os.getpid()}-{os.urandom(4).hex()}.log"
     path = usercache.write_new(usercache.LOGS, name, text)
     if path is not None:
         return path
