@@ -20,21 +20,16 @@ import argparse
 import dataclasses
 import json
 import os
-import socket
 import sys
 import time
+
+from ports import free_port
 
 N_LAYERS = 8
 
 
 def _log(message: str) -> None:
     print(f"[real_model_probe] {message}", file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _bootstrap_sglang_on_cpu() -> None:
@@ -49,7 +44,7 @@ def _bootstrap_sglang_on_cpu() -> None:
         world_size=1,
         rank=0,
         local_rank=0,
-        distributed_init_method=f"tcp://127.0.0.1:{_free_port()}",
+        distributed_init_method=f"tcp://127.0.0.1:{free_port()}",
         backend="gloo",
     )
     initialize_model_parallel(1, 1)

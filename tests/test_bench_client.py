@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 
 import pytest
 from bench_standin import (
@@ -19,6 +18,7 @@ from bench_standin import (
 
 from eagle3_patch.bench.client import Chunk, SGLangClient
 from eagle3_patch.errors import BadInput, BenchFailed
+from ports import free_port
 
 
 def test_request_body_is_greedy_streamed_and_passes_sglang_contract():
@@ -72,12 +72,6 @@ def test_plain_server_reports_no_speculative_decoding():
         info = server_info(SGLangClient(server.url, timeout=5, clock=clock))
     assert not info.speculative
     assert "no speculative decoding" in info.describe()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_unreachable_server_raises_bench_failed():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import sys
 
 import pytest
@@ -18,6 +17,7 @@ from conftest import invoke_main
 
 from eagle3_patch.bench.command import bench
 from eagle3_patch.errors import BadInput, BenchFailed
+from ports import closed_port_url
 
 # Scripts for --max-new-tokens 10: EAGLE-3 sends 1 + 3 + 3 + 3 tokens 1/64 s apart
 # (9 decode tokens in 3/64 s = 192 tok/s, 3 verify passes, tau 10/3); the baseline
@@ -191,9 +191,7 @@ def test_early_stop_with_json_prints_partial_figures_then_fails(clock):
 
 
 def test_unreachable_server_fails_with_bench_failed_and_partial_json(clock):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url = closed_port_url()
     result = invoke_main("bench", "--url", url, "--json", obj={"clock": clock})
     assert result.exit_code == 10
     report = json.loads(result.stdout)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 
 import pytest
 from bench_standin import Gauge, ScriptedClock, StandIn, baseline_script, eagle3_script
@@ -20,6 +19,7 @@ from eagle3_patch.bench.command import bench
 from eagle3_patch.bench.load import Level, ServerLoad, crossover
 from eagle3_patch.bench.loadreport import describe_crossover
 from eagle3_patch.errors import BenchFailed
+from ports import closed_port_url
 
 ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "1"]  # 3 prompts
 SERVER_KEYS = {"throughput_tok_s", "decode_tok_s", "ttft_s", "tau", "acceptance", "requests"}
@@ -219,9 +219,7 @@ def test_more_concurrent_requests_than_open_files_allow_is_a_usage_error(open_fi
     assert refused.exit_code == 2
     assert "193 concurrent requests need 257 open files, and this process may open 256" in refused.output
     assert "ulimit -n 257" in refused.output
-    with socket.socket() as sock:  # a closed port: 192 passes the check and fails on connecting
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url = closed_port_url()  # 192 passes the check and fails on connecting
     accepted = run("--url", url, "--concurrency", "1,192")
     assert isinstance(accepted.exception, BenchFailed)
     assert "Cannot reach the server" in accepted.exception.what

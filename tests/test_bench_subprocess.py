@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
+from ports import closed_port_url
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 COMMAND = "from eagle3_patch.bench.command import bench; bench()"
@@ -44,9 +44,7 @@ def test_bench_runs_as_a_process_and_prints_json_on_stdout_progress_on_stderr():
 
 
 def test_bench_process_exits_non_zero_when_the_server_is_unreachable():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url = closed_port_url()
     done = run_bench("--url", url)
     assert done.returncode != 0
     assert "Cannot reach the server" in done.stderr

@@ -15,16 +15,11 @@ import sys
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from conftest import invoke_main
+from ports import closed_port_url
 
 from eagle3_patch.errors import EXIT_OUTPUT
 
 CLOSED_URL = "http://127.0.0.1:1"
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def one_error(stdout: str, exit_code: int) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from eagle3_patch.locate import read_version
+from eagle3_patch.locate import locate_sglang
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, SPEC_V2_ENV, detect_dialect
 from eagle3_patch.serve.plan import build_plan
 from releases import RELEASES, install_release
@@ -34,7 +34,7 @@ def test_dialect_per_release_from_source_alone(version: str, tmp_path: Path) -> 
     for evidence in (dialect.strategy_evidence, dialect.spec_v2_evidence):
         named = evidence.split()[0]
         assert (tmp_path / "site" / named).is_file(), evidence
-    assert detect_dialect(package_dir, read_version(package_dir)) == dialect
+    assert detect_dialect(package_dir, locate_sglang(sglang_dir=package_dir).version) == dialect
     plan = build_plan("/venv/bin/python", "Qwen/Qwen3.6-27B", "/d/compressed", dialect, [])
     assert plan.argv[plan.argv.index(flag) + 1] == "extra_buffer"
     assert ({RADIX_FLAG, SCHEDULER_FLAG} - {flag}).isdisjoint(plan.argv)

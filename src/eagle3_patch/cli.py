@@ -15,6 +15,7 @@ import sys
 import click
 
 from eagle3_patch import __version__
+from eagle3_patch.options import cache_option, json_option, target_options
 
 
 class LazyGroup(click.Group):
@@ -34,34 +35,6 @@ class LazyGroup(click.Group):
             module, attr = self.lazy[name].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
-
-
-# One instance for every command: each new click.Path(file_okay=False) looks up
-# a translation of its name ("directory"), ~0.1 ms of file system probing each.
-_FOLDER = click.Path(file_okay=False)
-
-
-def target_options(command):
-    """--python / --sglang-dir: accepted after every command name."""
-    command = click.option(
-        "--sglang-dir", type=_FOLDER, default=None,
-        help="The `sglang` package folder to work on (overrides --python's lookup).")(command)
-    return click.option(
-        "--python", "python", metavar="PATH", default=None,
-        help="Interpreter whose SGLang to work on, e.g. /opt/venv/bin/python "
-             "(default: the one running eagle3-patch).")(command)
-
-
-def json_option(command):
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print one JSON object (errors too).")(command)
-
-
-def cache_option(command):
-    return click.option(
-        "--no-cache", is_flag=True,
-        help="Use no cache: analyse the model files afresh and read or write no cache entry "
-             "(also: EAGLE3_PATCH_NO_CACHE=1).")(command)
 
 
 def _locate(python, sglang_dir):

@@ -47,10 +47,14 @@ def run_reported(invoke: Callable[[], object], group: click.Group, args: list[st
                 "Send the output where it can be written (a disk with free space)."), wants_json(group, args))
         if os.environ.get("EAGLE3_PATCH_DEBUG"):
             raise
-        return report(Eagle3PatchError(
-            f"internal error: {type(exc).__name__}: {exc}",
-            "This is a bug in eagle3-patch.",
-            "Rerun with EAGLE3_PATCH_DEBUG=1 for the traceback and report it."), wants_json(group, args))
+        from eagle3_patch.crashlog import write_crash_log  # traceback, platform: this path only
+
+        log = write_crash_log(exc, args)
+        fix = (f"The traceback is in {log}: report the bug with that file." if log else
+               "Rerun with EAGLE3_PATCH_DEBUG=1 for the traceback and report it.")
+        return report(Eagle3PatchError(f"internal error: {type(exc).__name__}: {exc}",
+                                       "This is a bug in eagle3-patch.", fix),
+                      wants_json(group, args))
     return code if isinstance(code, int) else 0
 
 

@@ -7,20 +7,13 @@ on the SGLang the message is about, not on whatever ``pip`` is first on PATH.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
+
+from eagle3_patch.interpreters import environment_python
+from eagle3_patch.shellwords import quote
 
 if TYPE_CHECKING:
     from eagle3_patch.locate import SGLangInstall
-
-
-def quote(word: str) -> str:
-    """``word`` as one shell word."""
-    # shlex compiles a regex at import (~0.3 ms): only a message that prints a
-    # path pays for it, not every start of status and check.
-    import shlex
-
-    return shlex.quote(word)
 
 
 def command(sglang: SGLangInstall, *words: str) -> str:
@@ -51,13 +44,8 @@ def reinstall(sglang: SGLangInstall) -> str:
 
 
 def _interpreter(sglang: SGLangInstall) -> str:
-    # --sglang-dir names a folder, not an interpreter: when it sits in a venv,
-    # that venv's python is the one whose pip owns it.
+    # --sglang-dir names a folder, not an interpreter: the python of the
+    # environment holding it is the one whose pip owns it.
     if sglang.selector.startswith("--sglang-dir"):
-        folder = sglang.package_dir
-        while os.path.dirname(folder) != folder:
-            folder = os.path.dirname(folder)
-            python = os.path.join(folder, "bin", "python")
-            if os.path.isfile(os.path.join(folder, "pyvenv.cfg")) and os.path.exists(python):
-                return python
+        return environment_python(sglang.package_dir) or sglang.python
     return sglang.python

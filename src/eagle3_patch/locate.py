@@ -4,7 +4,7 @@
 even be imported (a build stage, a CPU-only CI box, another venv). So the
 package is found with ``importlib.util.find_spec`` — in this process, or in the
 interpreter named by ``--python`` — and its version is read from files beside it
-(``read_version``).
+(``read_release_from``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import sys
 from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
-from eagle3_patch.hints import quote
-from eagle3_patch.sources import unreadable
+from eagle3_patch.reading import unreadable
+from eagle3_patch.shellwords import quote
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -50,7 +50,7 @@ class SGLangInstall(NamedTuple):
     python: str
     package_dir: str                  # absolute, symlinks resolved
     release: str | None               # the version in PEP 440 normal form, None if unknown
-    version_from: str = "dist-info"   # one of VERSION_SOURCES
+    version_from: str = "dist-info"   # "dist-info", "_version.py", FALLBACK or "none"
     # The option the user chose this installation with ("--python X",
     # "--sglang-dir Y", "" for the default), repeated in every command we print.
     selector: str = ""
@@ -255,18 +255,9 @@ def _printable(text: str) -> str:
 
 
 FALLBACK = "version.py fallback"
-VERSION_SOURCES = ("dist-info", "_version.py", FALLBACK, "none")
-
-
-def read_version(package_dir: str | os.PathLike) -> Version | None:
-    """The release of the SGLang in ``package_dir`` (see ``read_release_from``)."""
-    release = read_release_from(package_dir)[0]
-    return _parse(release) if release else None
-
-
 def read_release_from(package_dir: str | os.PathLike) -> tuple[str | None, str]:
     """The release of the SGLang in ``package_dir``, in normal form, and where it was read
-    (VERSION_SOURCES).
+    (``SGLangInstall.version_from``).
 
     setuptools-scm's ``_version.py`` comes first: it is what ``sglang.__version__``
     itself reports (``version.py`` imports it), so it describes the code that

@@ -10,7 +10,7 @@ import sys
 import time
 
 from eagle3_patch.errors import LockTimeout, NotWritable
-from eagle3_patch.hints import quote
+from eagle3_patch.shellwords import quote
 from eagle3_patch.writable import refuse, write_failed
 
 LOCK_NAME = ".eagle3-patch.lock"

@@ -10,6 +10,7 @@ never beside SGLang:
   SGLang's own processes by ``inmemory/bootstrap/sitecustomize.py``. That file
   runs where eagle3-patch may not be importable, so it keeps a standard-library
   copy of this rule (tests/test_usercache.py proves that both agree).
+- ``logs/``: the traceback of an internal error (``crashlog.py``), for its bug report.
 
 The trust rule: the root, ``eagle3-patch/`` and the cache's folder must each be
 a folder of this user that no one else may write (no group or other write
@@ -42,6 +43,7 @@ from eagle3_patch.filebytes import sha256
 DISABLE_ENV = "EAGLE3_PATCH_NO_CACHE"
 TOOL_FOLDER = "eagle3-patch"
 ANALYSIS, INMEMORY, BYTECODE = "analysis", "inmemory", "bytecode"
+LOGS = "logs"
 # An analysis or a hand-off is a few KB to ~100 KB; a compiled 115 KB qwen3_5.py
 # is ~200 KB. Anything far larger is not ours.
 MAX_BYTES = {ANALYSIS: 1 << 20, INMEMORY: 1 << 20, BYTECODE: 16 << 20}
@@ -167,6 +169,28 @@ def write(cache: str, name: str, data: bytes) -> None:
             os.unlink(partial, dir_fd=folder)
     finally:
         os.close(folder)
+
+
+def write_new(cache: str, name: str, data: bytes) -> str | None:
+    """Write ``data`` as the new entry ``name`` of ``cache`` (never over another), where the
+    rule holds: its path, or None where no cache may be used."""
+    root, folder = cache_root(), _open_folder(cache, create=True)
+    if folder is None:
+        return None
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=folder)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+    return os.path.join(root, TOOL_FOLDER, cache, name)
 
 
 def _ours(info: os.stat_result) -> bool:

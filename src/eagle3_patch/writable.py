@@ -14,7 +14,7 @@ import re
 import stat
 
 from eagle3_patch.errors import NotWritable
-from eagle3_patch.hints import quote
+from eagle3_patch.shellwords import quote
 
 
 def bytecode_files(target: str | os.PathLike) -> list[str]:

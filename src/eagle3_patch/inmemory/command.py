@@ -6,7 +6,7 @@ import json
 
 import click
 
-from eagle3_patch.cli import cache_option, json_option, target_options
+from eagle3_patch.options import cache_option, json_option, target_options
 from eagle3_patch.inmemory.planner import exec_command, prepare_run
 
 

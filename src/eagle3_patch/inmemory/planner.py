@@ -22,13 +22,13 @@ from typing import NoReturn
 from eagle3_patch import __version__, engine, hints
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.states import Outcome, State
-from eagle3_patch.errors import BadInput, CheckFailed, InterpreterError
+from eagle3_patch.errors import BadInput, CheckFailed
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
-from eagle3_patch.handoff import replace_process
-from eagle3_patch.locate import SGLangInstall, imported_by, locate_sglang
+from eagle3_patch.handoff import LaunchPlan, replace_process
+from eagle3_patch.interpreters import refuse_another_sglang
+from eagle3_patch.locate import SGLangInstall, locate_sglang
 from eagle3_patch.masking import masked_argv
-from eagle3_patch.serve.plan import LaunchPlan
 
 MODULE_PACKAGE = "sglang.srt.models"
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
@@ -153,7 +153,12 @@ def prepare_run(command: list[str], python: str | None, sglang_dir: str | None,
     # Only for `-m sglang...` does asking the interpreter predict what COMMAND imports
     # (a script may extend sys.path itself); the children check the file either way.
     if chosen and module and module.split(".")[0] == "sglang":
-        _refuse_another_sglang(command[0], runner, sglang)
+        # Else every SGLang process it starts would stop at the model import (exit 12).
+        refuse_another_sglang(
+            runner, sglang.package_dir, f"{command[0]} does not import the SGLang eagle3-patch analysed",
+            "Each SGLang process it starts would stop at the model import instead of serving.",
+            f"Drop --python / --sglang-dir so that run analyses the SGLang {command[0]} imports, "
+            f"or run the interpreter of the environment that holds {sglang.package_dir}.")
     letter = refused_flag(command) if _is_python(command[0], sglang) else None
     if letter:
         raise BadInput(
@@ -163,18 +168,6 @@ def prepare_run(command: list[str], python: str | None, sglang_dir: str | None,
     handoff = in_memory_handoff(sglang, cache)
     where = f"SGLang {sglang.version_text} at {sglang.package_dir}, run by {sglang.python}"
     return PreparedRun(LaunchPlan(list(command), handoff.env), handoff.summary, where)
-
-
-def _refuse_another_sglang(program: str, runner: str, sglang: SGLangInstall) -> None:
-    """COMMAND's interpreter must import the SGLang analysed: else every SGLang process stops (exit 12)."""
-    imported = imported_by(runner)
-    if imported != sglang.package_dir:
-        raise InterpreterError(
-            f"{program} does not import the SGLang eagle3-patch analysed: it imports "
-            f"{imported or 'no SGLang at all'}, not {sglang.package_dir}.",
-            "Each SGLang process it starts would stop at the model import instead of serving.",
-            f"Drop --python / --sglang-dir so that run analyses the SGLang {program} imports, "
-            f"or run the interpreter of the environment that holds {sglang.package_dir}.")
 
 
 def exec_command(plan: LaunchPlan) -> NoReturn:

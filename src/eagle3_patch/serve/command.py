@@ -7,7 +7,7 @@ import shlex
 
 import click
 
-from eagle3_patch.cli import cache_option, target_options
+from eagle3_patch.options import cache_option, target_options
 from eagle3_patch.masking import masked_argv
 from eagle3_patch.serve.drafter import DEFAULT_DRAFTER_REPO
 from eagle3_patch.serve.launch import DEFAULT_MODEL, exec_plan, prepare_launch

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from eagle3_patch.engine import capture_state, ensure_capture, unwritable_reason
-from eagle3_patch.handoff import replace_process
+from eagle3_patch.handoff import LaunchPlan, replace_process
 from eagle3_patch.inmemory.payload import child_env, redacted
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
 from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.interpreter import serving_install
-from eagle3_patch.serve.plan import LaunchPlan, build_plan, flag_value
+from eagle3_patch.serve.plan import build_plan, flag_value
 from eagle3_patch.serve.validate import DrafterReport, check_drafter, target_text_config
 from eagle3_patch.states import State
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass
-
-from eagle3_patch.masking import MASK, is_secret, masked_argv
+from eagle3_patch.handoff import LaunchPlan
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, LaunchDialect
 
 # The drafter card's validated chain config (topk 4 trees raise the accept
@@ -45,27 +42,6 @@ VALIDATED_FLAGS: dict[str, str] = {
     "--speculative-draft-model-path": "--drafter",
     "--model-path": "--model",
 }
-
-@dataclass(frozen=True)
-class LaunchPlan:
-    """``argv[0]`` is the interpreter; ``env`` holds only the variables we add."""
-
-    argv: list[str]
-    env: dict[str, str]
-
-    def shell_command(self) -> str:
-        """The plan as one POSIX shell line (env assignments first), secret values masked."""
-        assignments = [f"{name}={shlex.quote(MASK if is_secret(name) else value)}"
-                       for name, value in sorted(self.env.items())]
-        return " ".join([*assignments, self.shown_argv()])
-
-    def shown_argv(self) -> str:
-        """``argv`` as one shell line for people and logs: secret values masked."""
-        return shlex.join(masked_argv(self.argv))
-
-    def to_json(self) -> dict[str, object]:
-        """The exact argv and env, secrets included: it is what a machine re-runs."""
-        return {"argv": list(self.argv), "env": dict(self.env)}
 
 
 def build_plan(
