@@ -16,8 +16,7 @@ if TYPE_CHECKING:
 
 def quote(word: str) -> str:
     """``word`` as one shell word."""
-    # shlex compiles a regex at import (~0.3 ms): only a message that prints a
-    # path pays for it, not every start of status and check.
+    # Imported here: only a message that prints a path pays for shlex's regex.
     import shlex
 
     return shlex.quote(word)

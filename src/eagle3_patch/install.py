@@ -8,9 +8,8 @@ attempt also removes every backup it wrote. A symlinked target is written
 through to the file it names, so the link survives; backups and the lock stay
 beside the link.
 
-Paths are plain strings (``os.path``), here and on every path status, check
-and a repeated apply take: importing ``pathlib`` costs ~4 ms, a quarter of
-what those commands may add to importing click (issue 11).
+Paths are plain strings (``os.path``), not pathlib: this module is on the fast
+path (``fastpath.py``; the reasons for each trick here are in benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -30,9 +29,7 @@ from eagle3_patch.errors import LockTimeout, NotWritable
 from eagle3_patch.hints import quote
 
 try:
-    # CPython's built-in SHA-256, the one hashlib falls back to: importing
-    # hashlib loads OpenSSL, 2 ms of the ~12 ms that status and check may take
-    # beyond importing click, to hash ~200 KB that the built-in does in 0.5 ms.
+    # CPython's built-in SHA-256, the one hashlib falls back to, without loading OpenSSL.
     from _sha256 import sha256 as _sha256  # Python <= 3.11
 except ImportError:
     try:
@@ -51,8 +48,7 @@ _LOCK_POLL_S = 0.05
 _TEMP_NAME = r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp"
 
 
-# A command hashes each model file for the memo's key and again for its backup
-# report: the second time is a lookup (~0.5 ms of 115 KB saved at every start).
+# Hashed for the memo's key and again for the backup report: the second time is a lookup.
 @functools.lru_cache(maxsize=16)
 def sha256(data: bytes) -> str:
     return _sha256(data).hexdigest()
@@ -254,8 +250,7 @@ def locked(folder: str | os.PathLike, tell_waiting=_tell_waiting, clock=time.mon
 
     The lock is flock(2) on ``LOCK_NAME``, the call filelock makes on Linux
     too; the kernel releases it when the holder's process ends, however it
-    ends. filelock itself is not used: importing it costs ~17 ms (logging,
-    secrets, pathlib), a tenth of a first apply beyond importing libcst.
+    ends. filelock itself is not imported (fast path: benchmarks/README.md).
     """
     path = os.path.join(folder, LOCK_NAME)
     try:
@@ -356,7 +351,7 @@ def remove_leftovers(targets: list[str]) -> list[str]:
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old file or the new, never a mix."""
-    import tempfile  # 3 ms to import; status and check never write
+    import tempfile  # status and check never write
 
     path = real_file(path)
     folder, name = os.path.split(path)
