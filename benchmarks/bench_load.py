@@ -2,7 +2,7 @@
 
     python benchmarks/bench_load.py [--levels 1,4,16,64] [--max-new-tokens 64] [--text]
 
-``--text`` prints bench's own text report instead of checking it (the README's sample).
+``--text`` prints bench's own text report instead of checking it (the sample in benchmarks/README.md).
 
 Two stand-in SGLang servers run in this process (aiohttp.web), each a batch engine: every
 pass serves all requests live when it starts, then each gets its next tokens. A pass costs
