@@ -2,7 +2,7 @@
 
     python benchmarks/bench_load.py [--levels 1,4,16,64] [--max-new-tokens 64] [--text]
 
-``--text`` prints bench's own text report instead of checking it (the README's sample).
+``--text`` prints bench's own text report instead of checking it (the sample in benchmarks/README.md).
 
 Two stand-in SGLang servers run in this process (aiohttp.web), each a batch engine: every
 pass serves all requests live when it starts, then each gets its next tokens. A pass costs
@@ -207,7 +207,8 @@ async def main(levels: str, max_new_tokens: int, runs: int, text: bool) -> int:
             err_true = measured / true - 1
             err_served = measured / got - 1 if got else float("nan")
             ok &= abs(err_true) <= 0.15 and (n != 64 or abs(err_served) <= 0.10)
-            print(f"{n:>4}  {role:<8} {measured:>11.1f} {true:>8.1f} {err_true:>+6.1%} {got or 0:>8.1f} {err_served:>+6.1%}")
+            print(f"{n:>4}  {role:<8} {measured:>11.1f} {true:>8.1f} {err_true:>+6.1%} "
+                  f"{got or 0:>8.1f} {err_served:>+6.1%}")
     ns = [level["concurrency"] for level in report["levels"]]
     wins = [EAGLE3.true_throughput(n, max_new_tokens) > PLAIN.true_throughput(n, max_new_tokens) for n in ns]
     streak = next((i for i, win in enumerate(wins) if not win), len(wins))

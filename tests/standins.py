@@ -13,7 +13,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import List, Optional
+from typing import Optional
 
 WRAPPERS = {
     # (file, class) -> (file, class) it inherits from, when it has no own method
@@ -36,7 +36,7 @@ def _method(models: Path, file: str, cls: str, name: str):
     defs = [n for n in classes[-1].body if isinstance(n, ast.FunctionDef) and n.name == name]
     if not defs:
         return None
-    namespace = {"Optional": Optional, "List": List}
+    namespace = {"Optional": Optional, "List": list}
     exec(textwrap.dedent(ast.get_source_segment(source, defs[-1], padded=True)), namespace)
     return namespace[name]
 

@@ -254,7 +254,8 @@ def test_custom_prompts_file_is_reported_per_bucket(clock, tmp_path):
     prompts = tmp_path / "mine.jsonl"
     prompts.write_text('{"id": "a", "bucket": "sql", "text": "SELECT"}\n{"id": "b", "bucket": "rust", "text": "fn"}\n')
     with StandIn(clock, eagle3_script) as eagle3:
-        result = run(clock, "--url", eagle3.url, "--prompts", str(prompts), "--runs", "2", "--max-new-tokens", "10", "--json")
+        result = run(clock, "--url", eagle3.url, "--prompts", str(prompts), "--runs", "2", "--max-new-tokens", "10",
+                     "--json")
     report = json.loads(result.stdout)
     assert [b["name"] for b in report["summary"]["buckets"]] == ["sql", "rust"]
     assert report["settings"]["prompt_source"] == str(prompts)

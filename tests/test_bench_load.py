@@ -95,7 +95,8 @@ def test_the_newest_names_win_when_a_release_sends_both():
     meta = {"spec_num_correct_drafts": 5, "spec_num_proposed_drafts": 9, "spec_correct_drafts_histogram": [1, 2],
             "spec_accepted_drafts": 0, "spec_proposed_drafts": 1, "spec_accept_histogram": [9]}
     acceptance = read_acceptance(meta)
-    assert (acceptance.accepted_drafts, acceptance.histogram, acceptance.fields) == (5, (1, 2), "spec_num_correct_drafts")
+    assert (acceptance.accepted_drafts, acceptance.histogram,
+            acceptance.fields) == (5, (1, 2), "spec_num_correct_drafts")
 
 
 def test_pooled_acceptance_sums_counts_and_histograms_of_different_lengths():

@@ -96,7 +96,7 @@ def test_concurrent_applies_leave_exactly_one_correct_patch(site):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(6)]
     outputs = [p.communicate(timeout=120) for p in procs]
-    results = [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
+    results = [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
     assert all(code == 0 for code, _, _ in results), results
     outcomes = sorted(out.splitlines()[0] for _, out, _ in results)
     assert sum(o.startswith("Patched") for o in outcomes) == 1, outcomes

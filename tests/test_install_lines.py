@@ -53,6 +53,14 @@ def test_readme_install_line_works_in_a_checkout(line: int, tmp_path: Path) -> N
     assert version.stdout.startswith("eagle3-patch, version")
 
 
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    # The second of the README's two commands is the whole CI: lint, then every test.
+    section = README.split("## Two commands on a fresh machine", 1)[1].split("\n## ", 1)[0]
+    test_command = re.findall(r"```sh\n(.*?)\n```", section, re.DOTALL)[1]
+    assert "ruff check" in test_command and test_command.endswith("-m pytest")
+    assert test_command in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+
 def test_dockerfile_in_readme_is_the_repository_dockerfile() -> None:
     assert block_after("### Dockerfile", "dockerfile") == (ROOT / "Dockerfile").read_text(encoding="utf-8")
 

@@ -35,6 +35,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("serve.*",),
     ("bench.*",),
     ("cli", "__main__"),
+    # Data for tests/test_fast_paths.py: names every fast-path module, imported by none.
+    ("fastpath",),
 )
 _LAZY = re.compile(r"eagle3_patch(\.\w+)+(:\w+)?")
 

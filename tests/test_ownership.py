@@ -12,21 +12,21 @@ from eagle3_patch.transform import remove_hooks
 M = f"# {MARKER} m"
 # name -> (class body lines around a method f, whether f is ours)
 LAYOUTS = {
-    "marker right above": ([f"    x = 1", "", f"    {M}", "    def f(self):", "        return 1"], True),
+    "marker right above": (["    x = 1", "", f"    {M}", "    def f(self):", "        return 1"], True),
     # status said "damaged, stray marker" while revert removed the method: the case they disagreed on
-    "a user comment between": ([f"    x = 1", f"    {M}", "    # a user note", "    def f(self):",
+    "a user comment between": (["    x = 1", f"    {M}", "    # a user note", "    def f(self):",
                                 "        return 1"], True),
-    "a blank line between": ([f"    x = 1", f"    {M}", "", "    def f(self):", "        return 1"], True),
+    "a blank line between": (["    x = 1", f"    {M}", "", "    def f(self):", "        return 1"], True),
     "first in its class": ([f"    {M}", "    def f(self):", "        return 1"], True),
-    "above its decorator": ([f"    x = 1", f"    {M}", "    @staticmethod", "    def f():",
+    "above its decorator": (["    x = 1", f"    {M}", "    @staticmethod", "    def f():",
                              "        return 1"], True),
-    "between decorator and def": ([f"    x = 1", "    @staticmethod", f"    {M}", "    def f():",
+    "between decorator and def": (["    x = 1", "    @staticmethod", f"    {M}", "    def f():",
                                    "        return 1"], False),
     "closing the method before": (["    def g(self):", "        return 2", f"        {M}",
                                    "    def f(self):", "        return 1"], False),
     "closing the method before, blank after": (["    def g(self):", "        return 2", f"        {M}",
                                                 "", "    def f(self):", "        return 1"], False),
-    "after the method before closes": (["    def g(self):", "        return 2", f"        # g's end",
+    "after the method before closes": (["    def g(self):", "        return 2", "        # g's end",
                                         f"    {M}", "    def f(self):", "        return 1"], True),
     "deeper after a plain statement": (["    x = 1", f"        {M}", "    def f(self):",
                                         "        return 1"], True),

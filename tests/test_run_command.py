@@ -82,7 +82,7 @@ def test_dry_run_json_hands_children_exactly_what_apply_writes(site):
     assert served.returncode == 0, served.stderr
 
     assert s.run("apply").returncode == 0
-    for module, line in zip(modules, served.stdout.splitlines()):
+    for module, line in zip(modules, served.stdout.splitlines(), strict=True):
         written = Path(module["path"]).read_bytes()
         assert module["data"].encode("latin-1") == written
         assert module["sha256"] == originals[module["name"]]

@@ -113,8 +113,8 @@ def test_aux_layer_id_beyond_the_target(last_id: int, tmp_path: Path, target: Ta
 @pytest.mark.parametrize(("overrides", "field", "found"), [
     ({"eagle_config": {"eagle_aux_hidden_state_layer_ids": []}}, "eagle_config.eagle_aux_hidden_state_layer_ids",
      "Found []"),
-    ({"eagle_config": {"eagle_aux_hidden_state_layer_ids": [1, 1, 60]}}, "eagle_config.eagle_aux_hidden_state_layer_ids",
-     "Found [1, 1, 60]"),
+    ({"eagle_config": {"eagle_aux_hidden_state_layer_ids": [1, 1, 60]}},
+     "eagle_config.eagle_aux_hidden_state_layer_ids", "Found [1, 1, 60]"),
     ({"eagle_config": {"eagle_aux_hidden_state_layer_ids": [1, 31, 10**20]}},
      "eagle_config.eagle_aux_hidden_state_layer_ids", f"Found [1, 31, {10**20}]"),
     ({"hidden_size": "5120"}, "hidden_size", 'Found "5120"'),

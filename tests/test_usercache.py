@@ -26,7 +26,7 @@ import pytest
 import userenv
 from conftest import STANDIN_SGLANG_PARENTS, Site
 from serve_fixtures import write_drafter, write_target
-from test_inmemory_bootstrap import MODULE, PATCHED, _module, handoff
+from test_inmemory_bootstrap import PATCHED, _module, handoff
 
 OTHER = "e3i17x"  # owns what "another user" owns: an attacker, or the user sudo came from
 USER = "e3i17"    # the unprivileged user who runs eagle3-patch

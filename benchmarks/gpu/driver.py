@@ -200,8 +200,9 @@ class Run:
             parsed = json.loads(done.stdout)
         except ValueError:
             parsed = None
-        return {"argv": argv[2:], "rc": done.returncode, "json": parsed, "stdout": None if parsed else done.stdout[-4000:],
-                "stderr": done.stderr[-4000:], "seconds": round(time.monotonic() - started, 2)}
+        return {"argv": argv[2:], "rc": done.returncode, "json": parsed,
+                "stdout": None if parsed else done.stdout[-4000:], "stderr": done.stderr[-4000:],
+                "seconds": round(time.monotonic() - started, 2)}
 
     def model(self, name: str) -> str:
         return os.path.join(self.models, name)
@@ -250,7 +251,8 @@ class Run:
     def bench(self, phase: str, key: str, url_name: str, base_name: str, *extra: str) -> dict:
         prompts = os.path.join(HERE, "prompts.jsonl")
         result = self.e3("bench", "--url", self.servers[url_name].url, "--baseline-url",
-                         self.servers[base_name].url, "--prompts", prompts, *BENCH, *extra, timeout=max(self.left(), 30))
+                         self.servers[base_name].url, "--prompts", prompts, *BENCH, *extra,
+                         timeout=max(self.left(), 30))
         summary = summarise_bench(result.get("json"))
         self.record(phase, key, {"rc": result["rc"], "summary": summary, "stderr": result.get("stderr", "")[-2000:]})
         if result.get("json") is not None and not self.dry_run:
@@ -284,7 +286,8 @@ class Run:
                        "--dry-run", "--json", "--", *TINY_FLAGS, "--port", str(PORTS["stock"]))
         launch = plan.get("json") or {"argv": [], "env": {}}
         self.record("stock", "launch", {"argv": launch["argv"], "env": launch["env"],
-                                        "how": "the argv `eagle3-patch serve --dry-run` prints, run on the unpatched install"})
+                                        "how": "the argv `eagle3-patch serve --dry-run` prints, "
+                                               "run on the unpatched install"})
         server = self.start("stock", launch["argv"], {**self.server_env, **launch["env"]})
         if self.dry_run:
             return
@@ -294,12 +297,12 @@ class Run:
             answer: dict = {}
             request = threading.Thread(target=lambda: answer.update(zip(("http_status", "body"), _post(
                 server.url + "/generate", {"text": "Hello, world.", "sampling_params": {
-                    "max_new_tokens": 8, "temperature": 0.0}}, timeout=min(300, self.left())))))
+                    "max_new_tokens": 8, "temperature": 0.0}}, timeout=min(300, self.left())), strict=True)))
             request.start()
             # The stock server has sized its memory by now; the plain servers a later phase
             # needs start while it runs its first forward pass.
             if "inmemory" in self.phases:
-                for label, (target, _, plain) in PAIRS.items():
+                for target, _, plain in PAIRS.values():
                     self.record("stock", f"up-{plain}", self.plain(plain, target))
             request.join()
             outcome["generate"] = {"http_status": answer.get("http_status"), "body": str(answer.get("body"))[:1000]}
@@ -517,7 +520,8 @@ def verdict(results: dict) -> dict:
         agree = (phases.get(phase, {}).get("bench-agree") or {}).get("summary") or {}
         rand = (phases.get(phase, {}).get("bench-random") or {}).get("summary") or {}
         if agree:
-            checks[f"{phase}_agree_tau"] = agree.get("tau") is not None and abs(agree["tau"] - TAU_AGREE) <= TAU_TOLERANCE
+            tau = agree.get("tau")
+            checks[f"{phase}_agree_tau"] = tau is not None and abs(tau - TAU_AGREE) <= TAU_TOLERANCE
             checks[f"{phase}_agree_identical"] = agree.get("match_rate") == 1.0
         if rand:
             checks[f"{phase}_random_tau"] = rand.get("tau") is not None and rand["tau"] <= TAU_RANDOM_MAX

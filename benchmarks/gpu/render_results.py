@@ -27,8 +27,9 @@ def _bench_rows(title: str, summary: dict) -> list[str]:
 def _divergences(summary: dict) -> list[str]:
     rows = []
     for d in summary.get("divergences") or []:
-        rows.append(f"| {d['prompt_id']} | {d['run']} | {d['position']} | {d['eagle3_token']} | {d['baseline_token']} | "
-                    f"{_top(d.get('eagle3_gap'))} | {_top(d.get('baseline_gap'))} | {d['verdict']} |")
+        rows.append(f"| {d['prompt_id']} | {d['run']} | {d['position']} | {d['eagle3_token']} | "
+                    f"{d['baseline_token']} | {_top(d.get('eagle3_gap'))} | {_top(d.get('baseline_gap'))} | "
+                    f"{d['verdict']} |")
     return rows
 
 
@@ -97,13 +98,15 @@ def render(results: dict) -> str:
         out += head + _bench_rows("agreeing drafter", agree) + _bench_rows("random drafter", rand)
         rows = _divergences(rand) + _divergences(agree)
         if rows:
-            out += ["", "Divergences (each server's two best candidates `token: logprob` at the first differing token):",
+            out += ["", "Divergences (each server's two best candidates `token: logprob` "
+                    "at the first differing token):",
                     "", "| prompt | run | token | EAGLE-3 | plain | EAGLE-3 top 2 | plain top 2 | verdict |",
                     "|---|---|---|---|---|---|---|---|", *rows]
     load = (phases.get("load", {}).get("bench-agree") or {}).get("summary") or {}
     out += ["", "## d. `eagle3-patch bench --concurrency 1,4,16` (agreeing drafter, in memory)", ""]
     if load.get("levels"):
-        out += ["| concurrency | server | requests | throughput tok/s | tau | acceptance histogram |", "|---|---|---|---|---|---|"]
+        out += ["| concurrency | server | requests | throughput tok/s | tau | acceptance histogram |",
+                "|---|---|---|---|---|---|"]
         for level in load["levels"]:
             for role in ("eagle3", "baseline"):
                 figures = level.get(role) or {}
@@ -117,8 +120,8 @@ def render(results: dict) -> str:
     imports = results.get("imports") or {}
     if imports:
         out += ["", "## What the launches imported", "",
-                f"{len(imports.get('imported', []))} of the {len(imports.get('carried', []))} carried distributions were "
-                f"imported by some server process (PYTHONPROFILEIMPORTTIME); not imported: "
+                f"{len(imports.get('imported', []))} of the {len(imports.get('carried', []))} carried "
+                f"distributions were imported by some server process (PYTHONPROFILEIMPORTTIME); not imported: "
                 f"{', '.join(imports.get('not_imported', [])) or 'none'}."]
     if results.get("notes"):
         out += ["", "## Notes", ""] + [f"- {note}" for note in results["notes"]]

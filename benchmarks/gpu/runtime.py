@@ -124,13 +124,13 @@ def resolve(python312: str, image_packages: str = IMAGE_PACKAGES, lock: str = LO
 def trim(site: str) -> list[str]:
     """Remove TRIM's files from an installed tree; returns what went, relative to ``site``."""
     removed = []
-    for root, dirs, files in os.walk(site):
+    for root, _, files in os.walk(site):
         for name in files:
             relative = os.path.relpath(os.path.join(root, name), site)
             if any(fnmatch.fnmatch(relative, pattern) for pattern in TRIM):
                 os.remove(os.path.join(root, name))
                 removed.append(relative)
-    for root, dirs, files in sorted(os.walk(site, topdown=False)):
+    for root, _, _ in sorted(os.walk(site, topdown=False)):
         if root != site and not os.listdir(root):
             os.rmdir(root)
     return sorted(removed)

@@ -1,7 +1,7 @@
 """Decide, from source structure alone, what state each hook is in.
 
-Uses ``ast`` only (libcst costs a third of a second to import and more to parse
-a 115 KB file; status and check must stay fast). For every hook the method
+Uses ``ast`` only, not libcst (a memo miss of status and check stays off libcst:
+benchmarks/README.md). For every hook the method
 Python would resolve is found — the class's own definition, else the one it
 inherits from ``qwen3_vl.py`` — and probed for its behaviour (``probe.py``).
 Version numbers play no part: a backport, a fork or a dev build is judged by

@@ -1,9 +1,9 @@
 """What is on disk beside a model file: our backup, its record, and pip's RECORD.
 
 The only place backups are read; ``install.py`` does every write. Status
-reports these facts without consulting pip's RECORD (``importlib.metadata`` costs tens of
-milliseconds to import, and paths that write nothing must stay fast); revert,
-which may delete or restore a backup, asks RECORD whether the backup is
+reports these facts without consulting pip's RECORD (``importlib.metadata`` is off
+the fast path: benchmarks/README.md); revert, which may delete or restore a backup,
+asks RECORD whether the backup is
 provably the file SGLang shipped.
 """
 
@@ -186,7 +186,7 @@ def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:
 
 def _dist_infos(site: str, version: Version | None) -> list[str]:
     """SGLang's dist-info folders, the installed release's first."""
-    from packaging.version import InvalidVersion, Version  # revert only; status stays fast
+    from packaging.version import InvalidVersion, Version  # revert only (fast path)
 
     def rank(folder: str) -> tuple[bool, str]:
         name = os.path.basename(folder)

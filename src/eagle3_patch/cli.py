@@ -19,7 +19,7 @@ from eagle3_patch.options import cache_option, json_option, target_options
 
 
 class LazyGroup(click.Group):
-    """Subcommands with heavier imports load only when invoked (status must start fast)."""
+    """Subcommands with heavier imports load only when invoked (fast path: benchmarks/README.md)."""
 
     lazy = {
         "serve": "eagle3_patch.serve.command:serve",
@@ -138,20 +138,13 @@ def main(argv: list[str] | None = None, obj: dict | None = None) -> None:
 
 
 def program() -> None:
-    """The ``eagle3-patch`` program (and ``python -m eagle3_patch``): ``main``, tuned for a
-    process that starts, decides and exits."""
-    # The cyclic collector runs every 700 net allocations; importing libcst and
-    # parsing 200 KB of model source make millions, so a first apply spent ~30 ms
-    # re-walking objects that all live to the end anyway. mypy runs with the
-    # same threshold for the same reason. Cycles are still collected, less often.
+    """The ``eagle3-patch`` program (and ``python -m eagle3_patch``): ``main``, with the
+    collector tuned for a process that starts, decides and exits (why and how much it saves:
+    benchmarks/README.md, "The collector"). A process that calls ``main`` itself keeps its own."""
     gc.set_threshold(200_000, 30, 30)
     try:
         main()
     finally:
-        # The interpreter's last collection walks every object that click,
-        # typing and inspect made at import: ~5 ms, more than status spends on
-        # its own work. Nothing of ours waits for it (files are closed by
-        # `with`, the lock is released in `finally`, output is flushed and
-        # atexit runs as usual), so those objects are frozen out of it. Only
-        # here: a process that calls ``main`` itself keeps its collector as it was.
+        # Safe: nothing of ours waits for a final collection (files closed by `with`, the lock
+        # released in `finally`, output flushed and atexit run as usual).
         gc.freeze()

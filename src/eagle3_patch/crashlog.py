@@ -19,7 +19,8 @@ from eagle3_patch.masking import masked_argv, masked_text
 
 
 def write_crash_log(exc: BaseException, args: list[str]) -> str | None:
-    """Write ``exc``'s traceback, secrets masked, and where it happened; the log's path, None if none could be written."""
+    """Write ``exc``'s traceback, secrets masked, and where it happened; returns the log's path,
+    None if none could be written."""
     stamp = time.strftime("%Y%m%dT%H%M%S")
     text = "\n".join([
         f"eagle3-patch {__version__}, Python {sys.version.split()[0]} ({sys.executable}), {platform.platform()}",

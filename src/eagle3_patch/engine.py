@@ -2,8 +2,8 @@
 
 Each operation returns a ``Result`` saying what happened and the state the
 installation is in afterwards; expected failures are raised as ``errors``
-types. The libcst transform is imported only on paths that may write, so
-status, check and a repeated apply stay fast. ``revert`` lives in revert.py.
+types. The libcst transform is imported only on paths that may write (status,
+check and a repeated apply are the fast path: ``fastpath.py``). ``revert`` lives in revert.py.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import click
 
-from eagle3_patch.errors import EXIT_INTERNAL, CheckFailed, Eagle3PatchError, OutputFailed
+from eagle3_patch.errors import CheckFailed, Eagle3PatchError, OutputFailed
 from eagle3_patch.masking import masked_text
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT

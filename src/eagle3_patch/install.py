@@ -9,9 +9,8 @@ attempt also removes every backup it wrote. A symlinked target is written
 through to the file it names, so the link survives; backups and the lock stay
 beside the link.
 
-Paths are plain strings (``os.path``), here and on every path status, check
-and a repeated apply take: importing ``pathlib`` costs ~4 ms, a quarter of
-what those commands may add to importing click (issue 11).
+Paths are plain strings (``os.path``), not pathlib: this module is on the fast
+path (``fastpath.py``; the reasons for each trick here are in benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ class FileChange(NamedTuple):
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old file or the new, never a mix."""
-    import tempfile  # 3 ms to import; status and check never write
+    import tempfile  # status and check never write
 
     path = real_file(path)
     folder, name = os.path.split(path)

@@ -150,7 +150,7 @@ def _starts_like_a_child() -> bool:
 
 
 def _find_as_child_would() -> str | None:
-    """What ``ask_interpreter(sys.executable)`` answers, without starting it (~25 ms).
+    """What ``ask_interpreter(sys.executable)`` answers, without starting a process.
 
     The same interpreter in the same environment builds the same ``sys.path``,
     except its first entry: the script's folder for us, the current directory
@@ -174,7 +174,7 @@ def _find_as_child_would() -> str | None:
 
 def ask_interpreter(python: str) -> str | None:
     """The folder of the SGLang that ``python`` imports, as it answers when run (one subprocess)."""
-    import subprocess  # only --python needs it; 3 ms to import
+    import subprocess  # only --python needs it
 
     fence = f"<eagle3-patch {os.urandom(8).hex()}>"
     try:
@@ -319,8 +319,8 @@ def _source_version(version_py: str) -> str | None:
 
 def _normal(text: str) -> str | None:
     text = text.strip()
-    # A plain release ("0.5.21") is already what packaging would print, so status
-    # and check need not import it (2 ms, a sixth of what they may add to click's import).
+    # A plain release ("0.5.21") is already what packaging would print: status and
+    # check need not import it (fast path: benchmarks/README.md).
     if all(part.isdecimal() and part.isascii() and (part == "0" or part[0] != "0")
            for part in text.split(".")):
         return text

@@ -88,7 +88,7 @@ def own_methods(cls: ast.ClassDef | None, name: str) -> list[ast.FunctionDef]:
     return [n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == name] if cls else []
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hook_dump(source: str) -> str:
     return ast.dump(ast.parse(source).body[0])
 

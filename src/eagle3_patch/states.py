@@ -1,9 +1,8 @@
 """What an analysis finds, as values: the state words and the reports.
 
-Cheap to import on purpose: where the memo answers (``memo.py``), status, check
-and a repeated apply need these and nothing of the parsing and probing in
-``analysis.py``. Value types are NamedTuples, not dataclasses: building a
-dataclass costs ~0.5 ms at import, paid at every start of those commands.
+Where the memo answers (``memo.py``), status, check and a repeated apply need
+these and nothing of the parsing and probing in ``analysis.py``. On the fast path:
+NamedTuples, not dataclasses (benchmarks/README.md says why).
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def code_identity() -> str | None:
     Python itself decides by the same two (in whole seconds) whether to run a
     module's source or its cached bytecode, so an edit it would notice, the
     cache notices too; a new module is covered without a list to keep up to
-    date. Hashing the ~150 KB instead would cost ~0.5 ms of every start.
+    date, and nothing is hashed at start-up (benchmarks/README.md).
     None for an installation without sources: nothing would tell a change.
     """
     lines = []

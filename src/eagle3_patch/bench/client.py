@@ -281,7 +281,8 @@ class SGLangClient:
             raise failures.failed_to_connect(self.url, "POST /generate", self.timeout, exc) from exc
         return recording
 
-    async def top_candidates(self, text: str, position: int, ignore_eos: bool) -> tuple[list[int], list[tuple[int, float]]]:
+    async def top_candidates(self, text: str, position: int,
+                             ignore_eos: bool) -> tuple[list[int], list[tuple[int, float]]]:
         """Generate greedily up to and including ``position``; return the output token ids and
         the two best ``(token id, logprob)`` candidates at ``position`` (empty when the server
         returns no top logprobs)."""
@@ -303,7 +304,8 @@ class SGLangClient:
         if not isinstance(tops, list) or position >= len(tops) or tops[position] is None:
             return ids, []
         if not _entries(tops[position]):
-            raise failures.not_sglang(self.url, "'meta_info.output_top_logprobs' is not [logprob, token id, text] entries")
+            raise failures.not_sglang(self.url,
+                                      "'meta_info.output_top_logprobs' is not [logprob, token id, text] entries")
         ranked = sorted(((entry[1], float(entry[0])) for entry in tops[position]), key=lambda c: -c[1])
         return ids, ranked[:2]
 
@@ -358,7 +360,8 @@ class SGLangClient:
         recording.output_ids = recording.output_ids + ids if self._incremental else ids
         count = meta.get("completion_tokens", len(recording.output_ids))
         if not _is_count(count):
-            raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info.completion_tokens' is not a token count")
+            raise failures.not_sglang(self.url,
+                                      "a /generate chunk's 'meta_info.completion_tokens' is not a token count")
         before = recording.chunks[-1].completion_tokens if recording.chunks else 0
         if count < before:
             # Cumulative by definition; throughput counts each chunk as count - before.
@@ -377,7 +380,8 @@ class SGLangClient:
             raise failures.overran(self.url, limit, max(count, len(recording.output_ids)))
         reason = meta.get("finish_reason")
         if reason is not None and not isinstance(reason, (dict, str)):
-            raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info.finish_reason' is neither null, text nor an object")
+            raise failures.not_sglang(
+                self.url, "a /generate chunk's 'meta_info.finish_reason' is neither null, text nor an object")
         if isinstance(reason, dict) and reason.get("type") == "abort":
             raise failures.aborted(self.url, count, reason.get("message"))
         return reason is not None

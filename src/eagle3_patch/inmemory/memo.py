@@ -1,7 +1,7 @@
 """Memoised hand-offs in the user's cache (``usercache.py``), so a repeated `run` skips libcst.
 
-Computing the patched sources costs ~0.4 s (libcst's import and parse); `run`'s
-hand-off budget is 0.3 s. The key covers this eagle3-patch (version and code,
+Computing the patched sources means importing libcst and parsing; the timings are in
+benchmarks/README.md. The key covers this eagle3-patch (version and code,
 through ``usercache.key``) and the path and SHA-256 of every file the analysis
 reads, so any change to either computes afresh. Where the cache cannot be used
 nothing is stored and every run computes; the children verify each file's

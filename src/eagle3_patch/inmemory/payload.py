@@ -51,7 +51,8 @@ def encode(patches: list[ModulePatch], tool_version: str, bytecode_key: str | No
 
     raw = json.dumps(document, separators=(",", ":")).encode("utf-8")
     # mtime=0: the same sources give the same bytes, so dry runs compare equal.
-    # Names first: every Python process reads them at start-up, the sources only on import.
+    # Names first: every Python process reads them at start-up, the sources only on import
+    # (benchmarks/README.md).
     encoded = ",".join(p.name for p in patches) + ";" + \
         base64.b64encode(gzip.compress(raw, mtime=0)).decode("ascii")
     if len(encoded) > MAX_PAYLOAD_BYTES:

@@ -8,5 +8,5 @@ was checked), ``dialect`` (how the installed SGLang spells its launch switches,
 read from its source), ``plan`` (the argv and environment, pure), ``launch``
 (the one call the command makes), ``command`` (the click command). Nothing here
 imports SGLang or torch, and ``huggingface_hub`` only for a Hub target id or
-drafter (its cache lookup costs ~0.13 s): a local hand-off stays fast.
+drafter: a local hand-off is on the fast path (``fastpath.py``).
 """

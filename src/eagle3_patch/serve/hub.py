@@ -6,7 +6,7 @@ variants through their index), so a wrong drafter fails in a second instead of
 after a multi-hundred-MB download. Cache lookups, revisions, ``.no_exist``
 markers, HF_HUB_OFFLINE, HF_TOKEN and the progress bar behave exactly as
 huggingface_hub defines them. Imported only when a variant has to come from the
-Hub: huggingface_hub's download code costs about 0.15 s to import.
+Hub (fast path: benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.serve.checkpoint import INDEX_FILE, WEIGHTS_FILE, check_header, read_header, read_json, sharded_tensors
+from eagle3_patch.serve.checkpoint import (INDEX_FILE, WEIGHTS_FILE, check_header, read_header, read_json,
+                                           sharded_tensors)
 from eagle3_patch.serve.drafter import download_command
 from eagle3_patch.serve.validate import DrafterReport, TargetText, check_drafter, judge_drafter
 

@@ -106,7 +106,8 @@ def _offline_and_not_cached(model: str, revision: str | None, at: str) -> BadInp
     )
 
 
-def check_drafter(folder: Path, target: TargetText | None, skipped_because: str = "no target config given") -> DrafterReport:
+def check_drafter(folder: Path, target: TargetText | None,
+                  skipped_because: str = "no target config given") -> DrafterReport:
     """Validate the drafter in ``folder`` against ``target`` (None: only self-consistency)."""
     config_file = folder / "config.json"
     config = read_json(config_file, "drafter config")

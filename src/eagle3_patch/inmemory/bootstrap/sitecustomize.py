@@ -21,8 +21,8 @@ importable (another venv's Python), so it uses the standard library only.
   message naming eagle3-patch and exits instead.
 - The patched text is compiled here; SGLang's __pycache__ is never read (its
   .pyc holds the stock code) nor written (a later plain run must see SGLang's
-  own code). The compiled code is memoised in the user's cache (~20 ms of
-  compile per process otherwise), keyed by the parent's key (eagle3-patch's
+  own code). The compiled code is memoised in the user's cache (timings:
+  benchmarks/README.md), keyed by the parent's key (eagle3-patch's
   code; none under --no-cache), the interpreter's bytecode magic, the path and
   the patched text. The cache's trust rule is eagle3-patch's usercache.py,
   copied below in the standard library (tests/test_usercache.py checks that
