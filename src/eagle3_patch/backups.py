@@ -138,26 +138,53 @@ def provenance(backup: Backup, recorded: str | None, version: str) -> Provenance
     return Provenance(backup, recorded, version, shipped, belongs, why)
 
 
-def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> dict | None:
-    """The backup as status shows it: what is on disk, each part said as such."""
+class BackupReport(NamedTuple):
+    """Our backup of one file as status shows it: what is on disk, each part said as such.
+
+    The flags are None where there is nothing to judge them by (no record, no readable backup).
+    """
+
+    path: str
+    state: str                  # the backup file: "present", "missing" or "unreadable"
+    meta_path: str
+    meta_state: str             # its record: "ok", "missing", "corrupt" or "unreadable"
+    intact: bool | None         # the backed-up bytes are the ones the record describes
+    # Recorded under another release than the one installed: it cannot be this release's
+    # file (revert confirms with pip's RECORD before deleting).
+    stale: bool | None
+    modified_since_patch: bool | None
+    tool_version: str | None
+    sglang_version: str | None
+
+    def to_json(self) -> dict:
+        """The ``backup`` object of ``status --json``; its keys are what scripts read."""
+        return {
+            "path": self.path,
+            "backup": self.state,
+            "metadata": self.meta_state,
+            "metadata_path": self.meta_path,
+            "intact": self.intact,
+            "stale": self.stale,
+            "modified_since_patch": self.modified_since_patch,
+            "tool_version": self.tool_version,
+            "sglang_version": self.sglang_version,
+        }
+
+
+def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> BackupReport | None:
+    """``backup`` as status shows it beside ``current`` (the file now); None where there is none."""
     if not backup.exists:
         return None
     meta = backup.meta
-    return {
-        "path": backup.path,
-        "backup": backup.state,
-        "metadata": backup.meta_state,
-        "metadata_path": meta_path(backup.target),
-        # The backed-up bytes are the ones the record describes.
-        "intact": backup.matches_meta() if meta and backup.data is not None else None,
-        # Recorded under another release than the one installed: it cannot be
-        # this release's file (revert confirms with pip's RECORD before deleting).
-        "stale": (meta.sglang_version != version_text) if meta else None,
-        "modified_since_patch": (marked and sha256(current) != meta.patched_sha256)
-        if meta else None,
-        "tool_version": meta.tool_version if meta else None,
-        "sglang_version": meta.sglang_version if meta else None,
-    }
+    if meta is None:
+        return BackupReport(backup.path, backup.state, meta_path(backup.target), backup.meta_state,
+                            None, None, None, None, None)
+    return BackupReport(
+        backup.path, backup.state, meta_path(backup.target), backup.meta_state,
+        intact=backup.matches_meta() if backup.data is not None else None,
+        stale=meta.sglang_version != version_text,
+        modified_since_patch=marked and sha256(current) != meta.patched_sha256,
+        tool_version=meta.tool_version, sglang_version=meta.sglang_version)
 
 
 def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:

@@ -30,7 +30,7 @@ class Result(NamedTuple):
     outcome: Outcome
     install: SGLangInstall
     analysis: Analysis
-    backups: dict[str, dict | None]  # per target file, None where it has no backup
+    backups: dict[str, backups.BackupReport | None]  # per target file, None where it has no backup
     changed: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     diff: str = ""

@@ -8,6 +8,7 @@ import sys
 import click
 
 from eagle3_patch import __version__
+from eagle3_patch.backups import BackupReport
 from eagle3_patch.hints import quote
 from eagle3_patch.engine import Result
 from eagle3_patch.states import Outcome
@@ -61,7 +62,7 @@ def to_json(result: Result) -> dict:
                 "file": report.name,
                 "path": report.path,
                 "state": report.state.value,
-                "backup": result.backups.get(report.name),
+                "backup": _backup_json(result.backups.get(report.name)),
                 "orphan_marker_lines": list(report.orphan_markers),
                 "hooks": [
                     {"class": h.hook.cls, "method": h.hook.method, "state": h.state.value,
@@ -79,19 +80,23 @@ def to_json(result: Result) -> dict:
     }
 
 
-def _backup_line(backup: dict) -> str:
+def _backup_json(backup: BackupReport | None) -> dict | None:
+    return backup.to_json() if backup is not None else None
+
+
+def _backup_line(backup: BackupReport) -> str:
     said = []
-    if backup["backup"] != "present":
-        said.append(f"the backup file is {backup['backup']}")
-    if backup["metadata"] != "ok":
-        said.append(f"its record {backup['metadata_path']} is {backup['metadata']}")
-    if backup["intact"] is False:
+    if backup.state != "present":
+        said.append(f"the backup file is {backup.state}")
+    if backup.meta_state != "ok":
+        said.append(f"its record {backup.meta_path} is {backup.meta_state}")
+    if backup.intact is False:
         said.append("it does not match its record")
-    if backup["stale"]:
-        said.append(f"stale: made from SGLang {backup['sglang_version']}")
-    if backup["modified_since_patch"]:
+    if backup.stale:
+        said.append(f"stale: made from SGLang {backup.sglang_version}")
+    if backup.modified_since_patch:
         said.append("the file was modified since it was patched")
-    return f"    backup: {backup['path']}" + (f" ({'; '.join(said)})" if said else "")
+    return f"    backup: {backup.path}" + (f" ({'; '.join(said)})" if said else "")
 
 
 def _after_uninstall(result: Result) -> list[str]:
