@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -117,18 +120,38 @@ class Exited:
     stderr: str
 
 
-def invoke_main(*args: str, obj: dict | None = None) -> Exited:
-    """``cli.main`` in this process (fast), with its own error handler: what a user sees.
-
-    ``obj`` reaches the commands as click's context object (bench reads its clock there).
-    """
+def invoke_main(*args: str) -> Exited:
+    """``cli.main`` in this process (fast), with its own error handler: what a user sees."""
     from eagle3_patch.cli import main
 
+    return _exited(lambda: main(list(args)))
+
+
+def bench_with_clock(clock: Callable[[], float]) -> click.Command:
+    """``eagle3-patch bench``: its own options and body (``measure_and_report``), reading time from ``clock``."""
+    from eagle3_patch.bench.command import bench, measure_and_report
+
+    return click.Command("bench", params=bench.params, callback=functools.partial(measure_and_report, clock=clock))
+
+
+def invoke_bench(clock: Callable[[], float], *args: str) -> Exited:
+    """``invoke_main("bench", *args)`` with time read from ``clock``: the same options and body,
+    then the CLI's one error handler (errorreport.run_reported), as ``cli.main`` runs them."""
+    from eagle3_patch.cli import cli
+    from eagle3_patch.errorreport import run_reported
+
+    command = bench_with_clock(clock)
+    return _exited(lambda: sys.exit(run_reported(
+        lambda: command.main(args=list(args), prog_name="eagle3-patch bench", standalone_mode=False),
+        cli, ["bench", *args])))
+
+
+def _exited(entry: Callable[[], object]) -> Exited:
     with CliRunner().isolation() as (out, err, _):
         try:
-            main(list(args), obj=obj)
+            entry()
         except SystemExit as exc:
             code = exc.code
         else:
-            raise AssertionError("cli.main returned instead of exiting")
+            raise AssertionError("the entry point returned instead of exiting")
     return Exited(code, out.getvalue().decode(), err.getvalue().decode())

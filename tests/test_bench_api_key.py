@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script, generate
 from click.testing import CliRunner
+from conftest import bench_with_clock
 
 from eagle3_patch.bench.client import SGLangClient
-from eagle3_patch.bench.command import bench
 from eagle3_patch.errors import BenchFailed
 
 KEY = "sk-standin-7f3a9c"
@@ -38,7 +38,7 @@ def no_inherited_key(monkeypatch):
 
 
 def run(clock, *args, env=None):
-    return CliRunner().invoke(bench, [*args], obj={"clock": clock}, env=env)
+    return CliRunner().invoke(bench_with_clock(clock), [*args], env=env)
 
 
 def test_api_key_is_sent_and_the_run_is_measured_normally(clock):

@@ -7,15 +7,18 @@ so tok/s, speedup and tau are asserted exactly, never as ranges.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import sys
+import time
 
 import pytest
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
-from conftest import invoke_main
+from conftest import bench_with_clock, invoke_bench
 
-from eagle3_patch.bench.command import bench
+from eagle3_patch.bench.command import measure_and_report
+from eagle3_patch.cli import main
 from eagle3_patch.errors import BadInput, BenchFailed
 from ports import closed_port_url
 
@@ -37,8 +40,8 @@ def slow_baseline(body):
 
 
 def run(clock, *args, **kwargs):
-    """The command with its clock replaced by the stand-ins' scripted one."""
-    return CliRunner().invoke(bench, [*args], obj={"clock": clock}, **kwargs)
+    """The command reading time from the stand-ins' scripted clock."""
+    return CliRunner().invoke(bench_with_clock(clock), [*args], **kwargs)
 
 
 def test_bench_reports_exact_decode_rates_speedup_tau_and_match_rate(clock):
@@ -177,8 +180,7 @@ def test_early_stop_with_json_prints_partial_figures_then_fails(clock):
         StandIn(clock, stops_on_fourth_request) as eagle3,
         StandIn(clock, slow_baseline, speculative=False) as baseline,
     ):
-        result = invoke_main("bench", "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json",
-                             obj={"clock": clock})
+        result = invoke_bench(clock, "--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--json")
     assert result.exit_code == 10
     report = json.loads(result.stdout)
     assert report["partial"] is True and report["exit_code"] == 10
@@ -192,7 +194,7 @@ def test_early_stop_with_json_prints_partial_figures_then_fails(clock):
 
 def test_unreachable_server_fails_with_bench_failed_and_partial_json(clock):
     url = closed_port_url()
-    result = invoke_main("bench", "--url", url, "--json", obj={"clock": clock})
+    result = invoke_bench(clock, "--url", url, "--json")
     assert result.exit_code == 10
     report = json.loads(result.stdout)
     assert report["partial"] is True and report["requests"] == []
@@ -276,3 +278,16 @@ def test_early_stop_in_human_mode_prints_the_finished_requests_marked_partial(cl
     assert "Figures of the 2 measured request(s) that finished:" in result.stdout
     chat_row = next(line for line in result.stdout.splitlines() if line.startswith("chat "))
     assert chat_row.split()[1] == "2" and "192.0 (192.0-192.0)" in chat_row
+
+
+def test_bench_core_reads_time_from_the_clock_parameter_and_defaults_to_perf_counter(clock):
+    # The one way to give bench another clock: a parameter of its core, not click's context object.
+    assert inspect.signature(measure_and_report).parameters["clock"].default is time.perf_counter
+    assert "obj" not in inspect.signature(main).parameters
+    with StandIn(clock, eagle3_script) as eagle3, CliRunner().isolation() as (out, _, _):
+        measure_and_report(url=eagle3.url, baseline_url=None, api_key=None, baseline_api_key=None,
+                           prompts_file=None, buckets=("chat",), max_new_tokens=10, runs=2, warmup=0,
+                           ignore_eos=False, timeout=5.0, concurrency=(1,), duration=None, as_json=True,
+                           plot=None, clock=clock)
+    overall = json.loads(out.getvalue())["summary"]["overall"]
+    assert overall["eagle3"]["decode_tok_s"]["median"] == EAGLE3_TOK_S

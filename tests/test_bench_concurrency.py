@@ -13,7 +13,7 @@ import json
 import pytest
 from bench_standin import Gauge, ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
-from conftest import invoke_main
+from conftest import bench_with_clock, invoke_main
 
 from eagle3_patch.bench.command import bench
 from eagle3_patch.bench.load import Level, ServerLoad, crossover
@@ -25,8 +25,9 @@ ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup",
 SERVER_KEYS = {"throughput_tok_s", "decode_tok_s", "ttft_s", "tau", "acceptance", "requests"}
 
 
-def run(*args, obj=None):
-    return CliRunner().invoke(bench, [*args], obj=obj)
+def run(*args, clock=None):
+    """The command as is, or reading time from ``clock``."""
+    return CliRunner().invoke(bench if clock is None else bench_with_clock(clock), [*args])
 
 
 def with_acceptance(release):
@@ -116,7 +117,7 @@ def test_duration_replaces_the_request_count(duration, requests):
     # after one read that sets the deadline: checks at 1, 5, 9, 13.
     with StandIn(ScriptedClock(), eagle3_script) as eagle3:
         result = run("--url", eagle3.url, "--bucket", "chat", "--max-new-tokens", "4", "--warmup", "0",
-                     "--duration", str(duration), "--json", obj={"clock": Ticks()})
+                     "--duration", str(duration), "--json", clock=Ticks())
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["settings"]["duration_s"] == duration

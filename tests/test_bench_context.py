@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
+from conftest import bench_with_clock
 
-from eagle3_patch.bench.command import bench
 from eagle3_patch.errors import BadInput
 
 ARGS = ["--max-new-tokens", "8", "--runs", "2", "--warmup", "1"]
@@ -29,7 +29,7 @@ def prompts_file(tmp_path: Path, **words: int) -> Path:
 
 
 def run(clock, *args):
-    return CliRunner().invoke(bench, [*args], obj={"clock": clock})
+    return CliRunner().invoke(bench_with_clock(clock), [*args])
 
 
 def test_a_prompt_longer_than_the_context_is_skipped_up_front_with_a_note(tmp_path: Path) -> None:

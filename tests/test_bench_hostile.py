@@ -13,9 +13,8 @@ import socket
 import pytest
 from bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script
 from click.testing import CliRunner
-from conftest import invoke_main
+from conftest import bench_with_clock, invoke_bench
 
-from eagle3_patch.bench.command import bench
 from eagle3_patch.cli import main
 from eagle3_patch.errors import BadInput, BenchFailed
 
@@ -23,7 +22,7 @@ ARGS = ["--bucket", "chat", "--max-new-tokens", "8", "--runs", "2", "--warmup", 
 
 
 def run(clock, *args):
-    return CliRunner().invoke(bench, [*args], obj={"clock": clock})
+    return CliRunner().invoke(bench_with_clock(clock), [*args])
 
 
 def scripted(**changes):
@@ -34,7 +33,7 @@ def test_keep_alive_comments_cannot_hold_a_request_past_timeout():
     clock = ScriptedClock()
     # Pings arrive 40 times per --timeout, so only a whole-request bound can end this.
     with StandIn(clock, scripted(ping_after_chunks=1, ping_every=0.05)) as server:
-        result = invoke_main("bench", "--url", server.url, *ARGS, "--timeout", "2", "--json", obj={"clock": clock})
+        result = invoke_bench(clock, "--url", server.url, *ARGS, "--timeout", "2", "--json")
     assert result.exit_code == 10, result.stderr
     report = json.loads(result.stdout)
     assert "took longer than 2 s in all (--timeout)" in report["error"]["why"]
@@ -95,7 +94,7 @@ def test_a_cumulative_token_count_that_decreases_is_a_malformed_stream():
     clock = ScriptedClock()
     # --max-new-tokens 8 is sent as chunks of 1, 3, 3, 1 tokens; the third claims fewer than the second.
     with StandIn(clock, scripted(reported_counts=[1, 4, 2, 8])) as server:
-        result = invoke_main("bench", "--url", server.url, *ARGS, "--json", obj={"clock": clock})
+        result = invoke_bench(clock, "--url", server.url, *ARGS, "--json")
     assert result.exit_code == 10, result.stderr
     report = json.loads(result.stdout)
     assert "does not look like SGLang" in report["error"]["what"]
@@ -123,7 +122,7 @@ INFO = json.dumps({"version": "0.5.23", "model_path": "m"}).encode()
 ], ids=["server-info", "stream-chunk"])
 def test_json_nested_past_pythons_recursion_limit_is_not_sglang_exit_10(answers):
     with NotSGLang(answers) as server:
-        result = invoke_main("bench", "--url", server.url, *ARGS, "--json", obj={"clock": ScriptedClock()})
+        result = invoke_bench(ScriptedClock(), "--url", server.url, *ARGS, "--json")
     assert result.exit_code == 10, result.stderr
     report = json.loads(result.stdout)
     assert "does not look like SGLang" in report["error"]["what"] and report["exit_code"] == 10

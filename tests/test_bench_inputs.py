@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from click.testing import CliRunner
-from conftest import invoke_main
+from conftest import invoke_bench
 
 from eagle3_patch.bench.command import bench as bench_command
 from eagle3_patch.bench.prompts import PROMPTS_FILE_CAP
@@ -99,9 +99,9 @@ class Jumps:
 
 def test_a_level_that_measured_no_request_is_a_failure_not_a_success() -> None:
     with StandIn(ScriptedClock(), eagle3_script) as eagle3:
-        result = invoke_main(
-            "bench", "--url", eagle3.url, "--bucket", "chat", "--max-new-tokens", "4", "--warmup", "0",
-            "--concurrency", "1,2", "--duration", "1", "--json", obj={"clock": Jumps()})
+        result = invoke_bench(
+            Jumps(), "--url", eagle3.url, "--bucket", "chat", "--max-new-tokens", "4", "--warmup", "0",
+            "--concurrency", "1,2", "--duration", "1", "--json")
 
     assert result.exit_code == 10, result.stderr
     report = json.loads(result.stdout)

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
-from conftest import invoke_main
+from conftest import invoke_bench, invoke_main
 from ports import closed_port_url
 
 from eagle3_patch.errors import EXIT_OUTPUT
@@ -121,8 +121,8 @@ def test_bench_plot_failing_after_measuring_is_still_one_object_with_the_figures
     clock = ScriptedClock()
     too_long = tmp_path / ("x" * 300 + ".png")  # its folder exists, so only writing it fails
     with StandIn(clock, eagle3_script) as eagle3:
-        done = invoke_main("bench", "--url", eagle3.url, "--bucket", "chat", "--max-new-tokens", "10",
-                           "--runs", "2", "--warmup", "0", "--json", "--plot", str(too_long), obj={"clock": clock})
+        done = invoke_bench(clock, "--url", eagle3.url, "--bucket", "chat", "--max-new-tokens", "10",
+                            "--runs", "2", "--warmup", "0", "--json", "--plot", str(too_long))
     assert done.exit_code == 8, done.stderr
     report = one_error(done.stdout, 8)
     assert "Cannot write the plot" in report["error"]["what"]

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
-from conftest import invoke_main
+from conftest import invoke_bench, invoke_main
 
 from eagle3_patch.masking import MASK, masked_argv, masked_text, masked_url
 
@@ -94,8 +94,8 @@ def test_bench_never_repeats_a_url_password_in_text_or_json():
     args = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "1"]
     with StandIn(clock, eagle3_script) as eagle3:
         url = eagle3.url.replace("http://", f"http://bench:{PASSWORD}@")
-        table = invoke_main("bench", "--url", url, *args, obj={"clock": clock})
-        as_json = invoke_main("bench", "--url", url, *args, "--json", obj={"clock": clock})
+        table = invoke_bench(clock, "--url", url, *args)
+        as_json = invoke_bench(clock, "--url", url, *args, "--json")
     assert (table.exit_code, as_json.exit_code) == (0, 0), table.stderr + as_json.stderr
     shown = eagle3.url.replace("http://", f"http://{MASK}@")
     assert shown in table.stdout

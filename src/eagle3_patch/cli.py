@@ -123,18 +123,13 @@ def diff(as_json, no_cache, python, sglang_dir):
         render.echo(f"Nothing to change: the installation is {result.state.value}.", err=True)
 
 
-def main(argv: list[str] | None = None, obj: dict | None = None) -> None:
-    """Entry point: run the CLI and exit with the code ``errorreport`` maps its outcome to.
-
-    ``obj`` reaches the commands as click's context object (bench reads a clock from it).
-    """
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and exit with the code ``errorreport`` maps its outcome to."""
     from eagle3_patch.errorreport import run_reported
 
     args = sys.argv[1:] if argv is None else list(argv)
-    sys.exit(run_reported(
-        lambda: cli.main(args=args, prog_name="eagle3-patch", standalone_mode=False,
-                         obj={} if obj is None else obj),
-        cli, args))
+    sys.exit(run_reported(lambda: cli.main(args=args, prog_name="eagle3-patch", standalone_mode=False),
+                          cli, args))
 
 
 def program() -> None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -61,9 +62,19 @@ from eagle3_patch.errors import BadInput, BenchFailed, Interrupted
 @click.option("--json", "as_json", is_flag=True, help="Print every per-request figure as JSON on stdout.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png",
               help="Also draw tok/s per bucket, baseline vs EAGLE-3 (needs the 'plot' extra).")
-@click.pass_context
-def bench(
-    ctx: click.Context,
+def bench(**options: Any) -> None:
+    """Measure decode tok/s, accept length and losslessness against running SGLang servers.
+
+    One request at a time, greedy, streamed: time to first token is kept apart from
+    decode speed. With --baseline-url the same prompts run on both servers and the
+    greedy outputs are compared token by token. With --concurrency or --duration, each
+    level keeps N requests in flight per server, and the report says up to which level
+    EAGLE-3 is faster.
+    """
+    measure_and_report(**options)
+
+
+def measure_and_report(
     url: str,
     baseline_url: str | None,
     api_key: str | None,
@@ -79,24 +90,15 @@ def bench(
     duration: float | None,
     as_json: bool,
     plot: Path | None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> None:
-    """Measure decode tok/s, accept length and losslessness against running SGLang servers.
-
-    One request at a time, greedy, streamed: time to first token is kept apart from
-    decode speed. With --baseline-url the same prompts run on both servers and the
-    greedy outputs are compared token by token. With --concurrency or --duration, each
-    level keeps N requests in flight per server, and the report says up to which level
-    EAGLE-3 is faster.
-
-    \f
-    A caller may pass ``obj={"clock": callable}`` to read time from another clock than
-    ``time.perf_counter`` (click leaves everything after the form feed out of --help).
-    """
+    """``bench`` on its options (named as the command's): measure, then print the table or the JSON
+    and draw the plot. Every time is read from ``clock``. A failure is raised as our typed error
+    carrying whatever was measured (``found``), for errorreport to print."""
     if plot is not None:
         check_plot_target(plot)  # fail now, not after minutes of measuring
     prompts = load_prompts(prompts_file) if prompts_file else builtin_prompts()
     prompts = select_buckets(prompts, buckets)
-    clock = (ctx.obj or {}).get("clock", time.perf_counter)
     clients = {EAGLE3: SGLangClient(url, timeout, clock, api_key=api_key)}
     if baseline_url:
         # A key sent to a server that has none is ignored by SGLang, so defaulting is safe.
