@@ -22,7 +22,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Pure decisions on source text.
     ("probe", "states", "ownership", "transform", "analysis"),
     # The disk: reading, writing, finding SGLang, the user's cache.
-    ("reading", "writable", "lock", "locate", "backups", "leftovers", "install", "sources", "usercache"),
+    ("reading", "writable", "lock", "locate", "backups", "leftovers", "install", "sources", "snapshot",
+     "usercache"),
     # Which interpreter owns an installation, and the commands we print for it.
     ("interpreters", "hints"),
     # apply, revert, status, check and what they remember.
