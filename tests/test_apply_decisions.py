@@ -9,12 +9,13 @@ from __future__ import annotations
 import pytest
 
 from eagle3_patch.backups import Backup, BackupMeta
-from eagle3_patch.engine import decide_apply, observe
+from eagle3_patch.engine import observe
 from eagle3_patch.errors import SGLangNotFound, UnsupportedRelease
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import MARKER, MARKER_COMMENT
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.memo import analysis_of
+from eagle3_patch.patchplan import decide_apply
 from eagle3_patch.snapshot import Snapshot, target_paths
 from eagle3_patch.sources import Sources
 from eagle3_patch.states import Outcome, State

@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Which interpreter owns an installation, and the commands we print for it.
     ("interpreters", "hints"),
     # apply, revert, status, check and what they remember.
-    ("memo", "engine", "revert"),
+    ("memo", "patchplan", "engine", "revert"),
     # What is shown: results, and every error.
     ("render", "crashlog", "errorreport"),
     # Shared by the commands below serve/ and inmemory/: their options, the process handed over to.

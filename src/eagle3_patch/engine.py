@@ -1,30 +1,28 @@
 """apply, status, check and diff: read a snapshot, decide, then commit or render.
 
-``snapshot.read_snapshot`` reads the installation once; ``decide_apply``, ``plan``
-and ``observe`` are pure functions of that snapshot and the analysis of the
-sources it holds; ``apply`` alone then commits (lock, ``install.commit``). Each
-operation returns a ``Result`` saying what happened and the state the
-installation is in afterwards; expected failures are raised as ``errors``
-types. The libcst transform is imported only on paths that may write (status,
-check and a repeated apply are the fast path: ``fastpath.py``). ``revert`` lives in revert.py.
+``snapshot.read_snapshot`` reads the installation once; apply's decision
+(``patchplan.py``) and status's ``observe`` are pure functions of that snapshot
+and the analysis of the sources it holds; ``apply`` then commits (lock,
+``install.commit``). Each operation returns a ``Result`` saying what happened
+and the state the installation is in afterwards; expected failures are raised as
+``errors`` types. Status, check and a repeated apply are the fast path
+(``fastpath.py``). ``revert`` lives in revert.py.
 """
 
 from __future__ import annotations
 
 import os
-from collections import ChainMap
 from typing import NamedTuple
 
-from eagle3_patch import __version__, backups, hints, install, leftovers, memo, sourcetext, writable
-from eagle3_patch.filebytes import sha256
+from eagle3_patch import backups, hints, install, leftovers, memo, sourcetext, writable
 from eagle3_patch.lock import locked
-from eagle3_patch.errors import (CheckFailed, Eagle3PatchError, NotPython, NotWritable,
-                                 SGLangNotFound, UnsupportedRelease, ValidationFailed)
-from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES
+from eagle3_patch.errors import CheckFailed, NotPython, NotWritable
+from eagle3_patch.hooks import MARKER, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
+from eagle3_patch.patchplan import apply_outcome, decide_apply, needs_change, plan, unsupported
 from eagle3_patch.snapshot import Snapshot, read_snapshot, read_sources, target_paths
 from eagle3_patch.sources import Sources
-from eagle3_patch.states import Analysis, HookState, Outcome, State
+from eagle3_patch.states import Analysis, Outcome, State
 
 
 class Result(NamedTuple):
@@ -48,14 +46,6 @@ class Result(NamedTuple):
     @property
     def capture_works(self) -> bool:
         return self.state.capture_works
-
-
-class ApplyDecision(NamedTuple):
-    """What apply does: its outcome, the changes to commit, and the analysis of their result."""
-
-    outcome: Outcome
-    changes: tuple[install.FileChange, ...] = ()
-    after: Analysis | None = None
 
 
 def removed_note(removed: list[str]) -> list[str]:
@@ -94,24 +84,6 @@ def _unwritable(sglang: SGLangInstall, paths: list[str], in_memory: bool = True)
     return None
 
 
-def _unsupported(sglang: SGLangInstall, analysis: Analysis,
-                 after_uninstall: tuple[str, ...]) -> Eagle3PatchError:
-    upgrade = hints.pip(sglang, "install", "-U", f"'sglang>={MINIMUM_SUPPORTED}'")
-    if after_uninstall:
-        return SGLangNotFound(
-            f"SGLang is no longer installed at {sglang.package_dir}: only eagle3-patch's own "
-            f"files are left there.",
-            "pip uninstall removed SGLang's files; our backups and lock kept the folder alive.",
-            f"Remove them: eagle3-patch revert --sglang-dir {hints.quote(sglang.package_dir)}"
-            f"\nor install SGLang again: {upgrade}")
-    return UnsupportedRelease(
-        f"SGLang {sglang.version_text} at {sglang.package_dir} cannot serve Qwen3.5/3.6 with "
-        f"EAGLE-3: {analysis.reason}.",
-        f"The patch routes capture to the decoder's per-layer flags, which exist from SGLang "
-        f"{MINIMUM_SUPPORTED} on (0.5.22 and later need no patch).",
-        f"Upgrade, then apply: {upgrade} && {hints.command(sglang, 'apply')}",
-    )
-
 
 def judge(sglang: SGLangInstall, files: Sources, cache: bool = True) -> Analysis:
     """The analysis of ``files``; writes nothing to SGLang.
@@ -131,7 +103,7 @@ def judge(sglang: SGLangInstall, files: Sources, cache: bool = True) -> Analysis
 def observe(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcome,
             **done) -> Result:
     """The result status shows for ``snapshot``: its state, every target file's backup,
-    what is left over. Pure: reads nothing."""
+    what is left over. Pure: reads no file of the installation."""
     sglang, files = snapshot.install, snapshot.files
     reports = {}
     for name in (t.name for t in TARGET_FILES if t.name in files.paths):
@@ -165,75 +137,11 @@ def check(sglang: SGLangInstall, cache: bool = True) -> Result:
     (carrying the result) or, for a release that cannot be patched, ``UnsupportedRelease``."""
     result = status(sglang, "check", cache)
     if result.state is State.UNSUPPORTED:
-        raise _unsupported(sglang, result.analysis, result.after_uninstall)
+        raise unsupported(sglang, result.analysis, result.after_uninstall)
     if not result.capture_works:
         raise not_working(result)
     return result
 
-
-def _needs_change(analysis: Analysis) -> list:
-    return [report for report in analysis.files if not report.state.capture_works]
-
-
-def apply_outcome(snapshot: Snapshot, analysis: Analysis, dry_run: bool = False) -> Outcome:
-    """What apply does to an installation in this state; raises for a release it cannot patch."""
-    if analysis.state is State.UNSUPPORTED:
-        raise _unsupported(snapshot.install, analysis, snapshot.after_uninstall)
-    if analysis.state.capture_works:
-        return Outcome.ALREADY_PATCHED if analysis.state is State.PATCHED else Outcome.NATIVE
-    if dry_run:
-        return Outcome.WOULD_PATCH
-    return Outcome.REPAIRED if analysis.state is State.DAMAGED else Outcome.PATCHED
-
-
-def decide_apply(snapshot: Snapshot, analysis: Analysis, dry_run: bool = False) -> ApplyDecision:
-    """apply's decision: its outcome and, where it writes, the validated changes. Pure."""
-    outcome = apply_outcome(snapshot, analysis, dry_run)
-    if analysis.state.capture_works:
-        return ApplyDecision(outcome)
-    return ApplyDecision(outcome, *plan(snapshot, analysis))
-
-
-def plan(snapshot: Snapshot,
-         analysis: Analysis) -> tuple[tuple[install.FileChange, ...], Analysis]:
-    """The changes apply would make and the analysis of their result; raises if they would
-    not work. Pure: reads nothing."""
-    from eagle3_patch import transform  # libcst: only on paths that may write
-    from eagle3_patch.analysis import analyze, parse_source
-
-    sglang, files = snapshot.install, snapshot.files
-    changes, rewritten = [], {}
-    for report in _needs_change(analysis):
-        source = files[report.name]
-        needed = [r.hook for r in report.hooks if r.state is not HookState.NATIVE]
-        text = sourcetext.decode(source.data)
-        new = sourcetext.encode(transform.add_hooks(text, needed, source.tree), source.data)
-        original = (sourcetext.encode(transform.remove_hooks(text), source.data)
-                    if MARKER in text else source.data)
-        meta = backups.BackupMeta(sha256(original), sha256(new), __version__, sglang.version_text)
-        kept = snapshot.backups[source.path]
-        backup_ok = (kept.meta is not None and kept.meta.original_sha256 == meta.original_sha256
-                     and kept.data == original)
-        changes.append(install.FileChange(source.path, source.data, new,
-                                          backup=None if backup_ok else original, meta=meta))
-        rewritten[report.name] = parse_source(report.name, source.path, new)
-    after = analyze(ChainMap(rewritten, files))
-    _validate(sglang, after, [c.path for c in changes])
-    return tuple(changes), after
-
-
-def _validate(sglang: SGLangInstall, analysis: Analysis, paths: list[str]) -> None:
-    """The gate before any write: the result parses and every hook resolves as intended."""
-    broken = [f"{r.name}: {h.hook.cls}: {h.state.value} {h.detail}".strip()
-              for r in analysis.files for h in r.hooks if not h.state.works]
-    if not analysis.state.capture_works or broken:
-        raise ValidationFailed(
-            "eagle3-patch refused to write its result, because it would not work: "
-            + ("; ".join(broken) or analysis.state.value) + ".",
-            "Nothing was written: " + ", ".join(paths) + " are unchanged.",
-            "This SGLang differs from every release eagle3-patch knows. Please report it with "
-            f"the output of `{hints.command(sglang, 'status', '--json')}`.",
-        )
 
 
 def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> Result:
@@ -250,7 +158,7 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
             snapshot = snapshot._replace(leftovers=tuple(leftovers.leftovers(snapshot.targets)))
         return observe(snapshot, analysis, "apply", outcome, notes=notes)
     # In-memory mode refuses a damaged file too (it would guess which code to serve).
-    refusal = _unwritable(sglang, [report.path for report in _needs_change(analysis)],
+    refusal = _unwritable(sglang, [report.path for report in needs_change(analysis)],
                           in_memory=analysis.state is State.UNPATCHED)
     if refusal:
         raise refusal
