@@ -22,11 +22,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Pure decisions on source text.
     ("probe", "states", "ownership", "transform", "analysis"),
     # The disk: reading, writing, finding SGLang, the user's cache.
-    ("reading", "writable", "lock", "locate", "backups", "leftovers", "install", "sources", "usercache"),
+    ("reading", "writable", "lock", "locate", "backups", "leftovers", "install", "sources", "snapshot",
+     "usercache"),
     # Which interpreter owns an installation, and the commands we print for it.
     ("interpreters", "hints"),
     # apply, revert, status, check and what they remember.
-    ("memo", "engine", "revert"),
+    ("memo", "patchplan", "engine", "revert"),
     # What is shown: results, and every error.
     ("render", "crashlog", "errorreport"),
     # Shared by the commands below serve/ and inmemory/: their options, the process handed over to.

@@ -1,26 +1,28 @@
-"""apply, status, check and diff: decide from the source, then commit.
+"""apply, status, check and diff: read a snapshot, decide, then commit or render.
 
-Each operation returns a ``Result`` saying what happened and the state the
-installation is in afterwards; expected failures are raised as ``errors``
-types. The libcst transform is imported only on paths that may write (status,
-check and a repeated apply are the fast path: ``fastpath.py``). ``revert`` lives in revert.py.
+``snapshot.read_snapshot`` reads the installation once; apply's decision
+(``patchplan.py``) and status's ``observe`` are pure functions of that snapshot
+and the analysis of the sources it holds; ``apply`` then commits (lock,
+``install.commit``). Each operation returns a ``Result`` saying what happened
+and the state the installation is in afterwards; expected failures are raised as
+``errors`` types. Status, check and a repeated apply are the fast path
+(``fastpath.py``). ``revert`` lives in revert.py.
 """
 
 from __future__ import annotations
 
 import os
-from collections import ChainMap
 from typing import NamedTuple
 
-from eagle3_patch import __version__, backups, hints, install, leftovers, memo, sourcetext, writable
-from eagle3_patch.filebytes import sha256
+from eagle3_patch import backups, hints, install, leftovers, memo, sourcetext, writable
 from eagle3_patch.lock import locked
-from eagle3_patch.errors import (CheckFailed, Eagle3PatchError, NotPython, NotWritable,
-                                 SGLangNotFound, UnsupportedRelease, ValidationFailed)
-from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES
+from eagle3_patch.errors import CheckFailed, NotPython, NotWritable
+from eagle3_patch.hooks import MARKER, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
+from eagle3_patch.patchplan import apply_outcome, decide_apply, needs_change, plan, unsupported
+from eagle3_patch.snapshot import Snapshot, read_snapshot, read_sources, target_paths
 from eagle3_patch.sources import Sources
-from eagle3_patch.states import Analysis, HookState, Outcome, State
+from eagle3_patch.states import Analysis, Outcome, State
 
 
 class Result(NamedTuple):
@@ -44,16 +46,6 @@ class Result(NamedTuple):
     @property
     def capture_works(self) -> bool:
         return self.state.capture_works
-
-
-def read_sources(sglang: SGLangInstall, earlier: Sources | None = None) -> Sources:
-    """Every target file and every file their classes inherit from (parsed on use)."""
-    names = {t.name for t in TARGET_FILES} | {b for t in TARGET_FILES for b in t.bases_from}
-    return Sources(sglang.models_dir, names, earlier)
-
-
-def target_paths(sglang: SGLangInstall) -> list[str]:
-    return [os.path.join(sglang.models_dir, t.name) for t in TARGET_FILES]
 
 
 def removed_note(removed: list[str]) -> list[str]:
@@ -92,34 +84,15 @@ def _unwritable(sglang: SGLangInstall, paths: list[str], in_memory: bool = True)
     return None
 
 
-def _unsupported(sglang: SGLangInstall, analysis: Analysis) -> Eagle3PatchError:
-    upgrade = hints.pip(sglang, "install", "-U", f"'sglang>={MINIMUM_SUPPORTED}'")
-    if backups.after_uninstall(sglang):
-        return SGLangNotFound(
-            f"SGLang is no longer installed at {sglang.package_dir}: only eagle3-patch's own "
-            f"files are left there.",
-            "pip uninstall removed SGLang's files; our backups and lock kept the folder alive.",
-            f"Remove them: eagle3-patch revert --sglang-dir {hints.quote(sglang.package_dir)}"
-            f"\nor install SGLang again: {upgrade}")
-    return UnsupportedRelease(
-        f"SGLang {sglang.version_text} at {sglang.package_dir} cannot serve Qwen3.5/3.6 with "
-        f"EAGLE-3: {analysis.reason}.",
-        f"The patch routes capture to the decoder's per-layer flags, which exist from SGLang "
-        f"{MINIMUM_SUPPORTED} on (0.5.22 and later need no patch).",
-        f"Upgrade, then apply: {upgrade} && {hints.command(sglang, 'apply')}",
-    )
 
-
-def inspect(sglang: SGLangInstall, cache: bool = True,
-            earlier: Sources | None = None) -> tuple[Sources, Analysis]:
-    """Read and judge the installation as it is now; writes nothing to SGLang.
+def judge(sglang: SGLangInstall, files: Sources, cache: bool = True) -> Analysis:
+    """The analysis of ``files``; writes nothing to SGLang.
 
     The judgement comes from the memo (``memo.py``) when nothing it depends on
     changed; ``cache=False`` analyses afresh and leaves the memo alone.
     """
-    files = read_sources(sglang, earlier)
     try:
-        return files, memo.analysis_of(files, use=cache)
+        return memo.analysis_of(files, use=cache)
     except NotPython as exc:
         raise NotPython(
             exc.what, exc.why,
@@ -127,27 +100,32 @@ def inspect(sglang: SGLangInstall, cache: bool = True,
             f"{hints.reinstall(sglang)}") from None
 
 
-def observed(sglang: SGLangInstall, action: str, outcome: Outcome, files: Sources | None = None,
-             analysis: Analysis | None = None, cache: bool = True, **done) -> Result:
-    """A result carrying the installation's state now, with every target file's backup."""
-    if analysis is None:
-        files, analysis = inspect(sglang, cache)
+def observe(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcome,
+            **done) -> Result:
+    """The result status shows for ``snapshot``: its state, every target file's backup,
+    what is left over. Pure: reads no file of the installation."""
+    sglang, files = snapshot.install, snapshot.files
     reports = {}
     for name in (t.name for t in TARGET_FILES if t.name in files.paths):
         data = files.data[name]
-        reports[name] = backups.report(backups.read_backup(files.paths[name]), data,
+        reports[name] = backups.report(snapshot.backups[files.paths[name]], data,
                                        MARKER.encode() in data, sglang.version_text)
-    ours = tuple(backups.after_uninstall(sglang))
     # A backup whose file was deleted by hand (SGLang itself still installed) is
     # said, with the way back.
     lost = [f"{path} is missing; its backup {backups.backup_path(path)} is still there: "
             f"{hints.command(sglang, 'revert', '--from-backup')} puts it back if it is the "
-            f"file SGLang shipped." for path in target_paths(sglang)
-            if not ours and not os.path.exists(path) and os.path.exists(backups.backup_path(path))]
+            f"file SGLang shipped." for path in snapshot.missing
+            if not snapshot.after_uninstall and snapshot.backups[path].state != "missing"]
     notes = (*done.pop("notes", ()), *lost)
     return Result(action, outcome, sglang, analysis, backups=reports, notes=notes,
-                  leftovers=tuple(leftovers.leftovers(target_paths(sglang))),
-                  after_uninstall=ours, **done)
+                  leftovers=snapshot.leftovers, after_uninstall=snapshot.after_uninstall, **done)
+
+
+def observed(sglang: SGLangInstall, action: str, outcome: Outcome, cache: bool = True,
+             **done) -> Result:
+    """A result carrying the installation's state now (a fresh snapshot), with ``done``."""
+    snapshot = read_snapshot(sglang)
+    return observe(snapshot, judge(sglang, snapshot.files, cache), action, outcome, **done)
 
 
 def status(sglang: SGLangInstall, action: str = "status", cache: bool = True) -> Result:
@@ -159,89 +137,48 @@ def check(sglang: SGLangInstall, cache: bool = True) -> Result:
     (carrying the result) or, for a release that cannot be patched, ``UnsupportedRelease``."""
     result = status(sglang, "check", cache)
     if result.state is State.UNSUPPORTED:
-        raise _unsupported(sglang, result.analysis)
+        raise unsupported(sglang, result.analysis, result.after_uninstall)
     if not result.capture_works:
         raise not_working(result)
     return result
 
 
-def _needs_change(analysis: Analysis) -> list:
-    return [report for report in analysis.files if not report.state.capture_works]
-
-
-def _plan(sglang: SGLangInstall, files: Sources,
-          analysis: Analysis) -> tuple[list[install.FileChange], Analysis]:
-    """The changes apply would make and the analysis of their result; raises if they would not work."""
-    from eagle3_patch import transform  # libcst: only on paths that may write
-    from eagle3_patch.analysis import analyze, parse_source
-
-    changes, rewritten = [], {}
-    for report in _needs_change(analysis):
-        source = files[report.name]
-        needed = [r.hook for r in report.hooks if r.state is not HookState.NATIVE]
-        text = sourcetext.decode(source.data)
-        new = sourcetext.encode(transform.add_hooks(text, needed, source.tree), source.data)
-        original = (sourcetext.encode(transform.remove_hooks(text), source.data)
-                    if MARKER in text else source.data)
-        meta = backups.BackupMeta(sha256(original), sha256(new), __version__, sglang.version_text)
-        kept = backups.read_backup(source.path)
-        backup_ok = (kept.meta is not None and kept.meta.original_sha256 == meta.original_sha256
-                     and kept.data == original)
-        changes.append(install.FileChange(source.path, source.data, new,
-                                          backup=None if backup_ok else original, meta=meta))
-        rewritten[report.name] = parse_source(report.name, source.path, new)
-    after = analyze(ChainMap(rewritten, files))
-    _validate(sglang, after, [c.path for c in changes])
-    return changes, after
-
-
-def _validate(sglang: SGLangInstall, analysis: Analysis, paths: list[str]) -> None:
-    """The gate before any write: the result parses and every hook resolves as intended."""
-    broken = [f"{r.name}: {h.hook.cls}: {h.state.value} {h.detail}".strip()
-              for r in analysis.files for h in r.hooks if not h.state.works]
-    if not analysis.state.capture_works or broken:
-        raise ValidationFailed(
-            "eagle3-patch refused to write its result, because it would not work: "
-            + ("; ".join(broken) or analysis.state.value) + ".",
-            "Nothing was written: " + ", ".join(paths) + " are unchanged.",
-            "This SGLang differs from every release eagle3-patch knows. Please report it with "
-            f"the output of `{hints.command(sglang, 'status', '--json')}`.",
-        )
-
 
 def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> Result:
-    files, analysis = inspect(sglang, cache)
-    if analysis.state is State.UNSUPPORTED:
-        raise _unsupported(sglang, analysis)
-    if analysis.state.capture_works:
-        outcome = Outcome.ALREADY_PATCHED if analysis.state is State.PATCHED else Outcome.NATIVE
-        notes = () if dry_run else tuple(tidy(sglang))
-        return observed(sglang, "apply", outcome, files, analysis, notes=notes)
+    snapshot = read_snapshot(sglang)
+    analysis = judge(sglang, snapshot.files, cache)
     if dry_run:
-        changes, _ = _plan(sglang, files, analysis)
-        return observed(sglang, "apply", Outcome.WOULD_PATCH, files, analysis,
-                        diff=_diff(changes, sglang))
+        decision = decide_apply(snapshot, analysis, dry_run=True)
+        return observe(snapshot, analysis, "apply", decision.outcome,
+                       diff=_diff(decision.changes, sglang) if decision.changes else "")
+    outcome = apply_outcome(snapshot, analysis)
+    if analysis.state.capture_works:
+        notes = tuple(tidy(sglang))
+        if notes:  # the debris tidy removed is no longer there
+            snapshot = snapshot._replace(leftovers=tuple(leftovers.leftovers(snapshot.targets)))
+        return observe(snapshot, analysis, "apply", outcome, notes=notes)
     # In-memory mode refuses a damaged file too (it would guess which code to serve).
-    refusal = _unwritable(sglang, [report.path for report in _needs_change(analysis)],
+    refusal = _unwritable(sglang, [report.path for report in needs_change(analysis)],
                           in_memory=analysis.state is State.UNPATCHED)
     if refusal:
         raise refusal
     with locked(sglang.models_dir):
         notes = tuple(removed_note(leftovers.remove_leftovers(target_paths(sglang))))
         # Decide again under the lock: another process may have just patched.
-        files, analysis = inspect(sglang, cache, earlier=files)
-        if analysis.state.capture_works:
-            return observed(sglang, "apply", Outcome.ALREADY_PATCHED, files, analysis, notes=notes)
-        changes, after = _plan(sglang, files, analysis)
-        install.commit(changes)
-    # What was written is what the next status reads, and _plan has analysed it.
-    memo.remember(files, {os.path.basename(c.path): c.new for c in changes}, after, cache)
-    outcome = Outcome.REPAIRED if analysis.state is State.DAMAGED else Outcome.PATCHED
-    return observed(sglang, "apply", outcome, changed=tuple(c.path for c in changes), notes=notes,
-                    cache=cache)
+        snapshot = read_snapshot(sglang, earlier=snapshot)
+        analysis = judge(sglang, snapshot.files, cache)
+        decision = decide_apply(snapshot, analysis)
+        if not decision.changes:
+            return observe(snapshot, analysis, "apply", Outcome.ALREADY_PATCHED, notes=notes)
+        install.commit(list(decision.changes))
+    # What was written is what the next status reads, and plan has analysed it.
+    memo.remember(snapshot.files, {os.path.basename(c.path): c.new for c in decision.changes},
+                  decision.after, cache)
+    return observed(sglang, "apply", decision.outcome,
+                    changed=tuple(c.path for c in decision.changes), notes=notes, cache=cache)
 
 
-def _diff(changes: list[install.FileChange], sglang: SGLangInstall) -> str:
+def _diff(changes: tuple[install.FileChange, ...], sglang: SGLangInstall) -> str:
     import difflib  # only diff and --dry-run need it
 
     chunks = []
@@ -266,17 +203,17 @@ def planned_changes(sglang: SGLangInstall,
     ``run`` and ``serve --in-memory`` hand these bytes to SGLang's processes
     instead of writing them.
     """
-    files, analysis = inspect(sglang, cache)
-    if analysis.state is State.UNSUPPORTED:
-        raise _unsupported(sglang, analysis)
+    snapshot = read_snapshot(sglang)
+    analysis = judge(sglang, snapshot.files, cache)
+    apply_outcome(snapshot, analysis)  # raises for a release that cannot be patched
     if analysis.state is not State.UNPATCHED:
         return analysis, []
-    return analysis, _plan(sglang, files, analysis)[0]
+    return analysis, list(plan(snapshot, analysis)[0])
 
 
 def capture_state(sglang: SGLangInstall, cache: bool = True) -> State:
-    """The installation's state now; writes nothing to SGLang."""
-    return inspect(sglang, cache)[1].state
+    """The installation's state now, judged from the model files alone; writes nothing to SGLang."""
+    return judge(sglang, read_sources(sglang), cache).state
 
 
 def ensure_capture(sglang: SGLangInstall, apply_patch: bool = True, cache: bool = True) -> str:

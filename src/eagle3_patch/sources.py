@@ -51,6 +51,16 @@ class Sources(Mapping):
                             if self.data.get(name) == parsed.data
                             and self.paths[name] == parsed.path}
 
+    @classmethod
+    def of(cls, folder: str, data: Mapping[str, bytes]) -> Sources:
+        """Model files given as bytes (name -> bytes), as if read from ``folder``: no disk."""
+        files = cls.__new__(cls)
+        files.folder = folder
+        files.paths = {name: os.path.join(folder, name) for name in sorted(data)}
+        files.data = {name: data[name] for name in files.paths}
+        files._parsed = {}
+        return files
+
     def __getitem__(self, name: str) -> SourceFile:
         if name not in self._parsed:
             from eagle3_patch.analysis import parse_source  # ast parsing: a memo miss only

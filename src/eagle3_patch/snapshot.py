@@ -1,0 +1,61 @@
+"""One read of an installation: the value apply and status decide from.
+
+``read_snapshot`` is the only reader: the model files' bytes (target files and
+the files their classes inherit from), our backups and their records, the temp
+files a killed write left, and our files in a package pip has uninstalled. The
+decisions in ``engine.py`` look at nothing else, so they are tested from
+hand-built snapshots (``Sources.of``) without a disk. pip's RECORD is not read
+here: ``importlib.metadata`` is off the fast path (benchmarks/README.md), and only
+revert needs it (``backups.shipped_sha256``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+from eagle3_patch import backups, leftovers
+from eagle3_patch.backups import Backup
+from eagle3_patch.hooks import TARGET_FILES
+from eagle3_patch.locate import SGLangInstall
+from eagle3_patch.sources import Sources
+
+# Every target file and every file their classes inherit from.
+SOURCE_NAMES = frozenset({t.name for t in TARGET_FILES} | {b for t in TARGET_FILES for b in t.bases_from})
+
+
+class Snapshot(NamedTuple):
+    """An installation as read at one moment."""
+
+    install: SGLangInstall
+    files: Sources                      # model files by name, bytes read, parsed on use
+    backups: dict[str, Backup]          # per target path, "missing" where there is none
+    missing: tuple[str, ...] = ()       # target paths with nothing at all there
+    leftovers: tuple[str, ...] = ()     # temp files a killed write left
+    after_uninstall: tuple[str, ...] = ()  # our files in a package pip has uninstalled
+
+    @property
+    def targets(self) -> list[str]:
+        return target_paths(self.install)
+
+
+def target_paths(sglang: SGLangInstall) -> list[str]:
+    return [os.path.join(sglang.models_dir, t.name) for t in TARGET_FILES]
+
+
+def read_sources(sglang: SGLangInstall, earlier: Sources | None = None) -> Sources:
+    """The model files alone: all a judgement of the state needs (``serve``'s dry run)."""
+    return Sources(sglang.models_dir, SOURCE_NAMES, earlier)
+
+
+def read_snapshot(sglang: SGLangInstall, earlier: Snapshot | None = None) -> Snapshot:
+    """Read the installation; a file whose bytes equal ``earlier``'s keeps its parse."""
+    files = read_sources(sglang, earlier.files if earlier else None)
+    paths = target_paths(sglang)
+    return Snapshot(
+        sglang, files,
+        backups={path: backups.read_backup(path) for path in paths},
+        missing=tuple(path for path in paths if not os.path.exists(path)),
+        leftovers=tuple(leftovers.leftovers(paths)),
+        after_uninstall=tuple(backups.after_uninstall(sglang)),
+    )
