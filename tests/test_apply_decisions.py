@@ -132,8 +132,8 @@ def test_status_reports_the_backup_the_snapshot_holds():
                          leftovers=(PATH + ".tmp",))
     result = observe(snapshot, analysis_of(snapshot.files, use=False), "status", Outcome.OBSERVED)
     report = result.backups["qwen3_5.py"]
-    assert report["intact"] is True and report["stale"] is True
-    assert report["modified_since_patch"] is True
+    assert report.intact is True and report.stale is True
+    assert report.modified_since_patch is True
     assert result.leftovers == (PATH + ".tmp",) and result.notes == ()
 
 

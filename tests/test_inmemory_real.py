@@ -47,8 +47,10 @@ class ReadOnlyWorld(Mounts):
         # eagle3-patch's own environment (this checkout's src and test venv), for the user too.
         self.tool_python = user_env.python
         self.probe = self.root / PROBE.name
-        shutil.copy(PROBE, self.probe)
-        self.probe.chmod(0o644)
+        # The probe imports its free_port from ports.py beside it: both travel to the user's folder.
+        for source in (PROBE, PROBE.with_name("ports.py")):
+            shutil.copy(source, self.root / source.name)
+            (self.root / source.name).chmod(0o644)
         self.before: dict[str, bytes] = {}
         self.mount(real_site, self.site)  # last: nothing after it can fail and leave it mounted
 
