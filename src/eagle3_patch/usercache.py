@@ -153,14 +153,7 @@ def write(cache: str, name: str, data: bytes) -> None:
     # Not ".tmp": that names install.py's temp files beside SGLang's, which it reports as debris.
     partial = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.partial"
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=folder)
-        try:
-            view = memoryview(data)
-            while view:  # a short write (disk full) is retried, so it raises
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        _create_private(folder, partial, data)
         # No fsync: an entry torn by a crash fails to parse, which is a miss.
         # Tensor-parallel workers may race here: each replaces the entry whole.
         os.replace(partial, name, src_dir_fd=folder, dst_dir_fd=folder)
@@ -178,19 +171,24 @@ def write_new(cache: str, name: str, data: bytes) -> str | None:
     if folder is None:
         return None
     try:
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=folder)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        _create_private(folder, name, data)
     except OSError:
         return None
     finally:
         os.close(folder)
     return os.path.join(root, TOOL_FOLDER, cache, name)
+
+
+def _create_private(folder: int, name: str, data: bytes) -> None:
+    """A new file ``name`` in ``folder`` (never an existing one, never through a link), mode
+    0600, holding ``data``; OSError when it cannot be made or written whole."""
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=folder)
+    try:
+        view = memoryview(data)
+        while view:  # a short write (disk full) is retried, so it raises
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _ours(info: os.stat_result) -> bool:
