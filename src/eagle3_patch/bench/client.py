@@ -86,7 +86,7 @@ class ServerInfo:
         if not self.speculative:
             return 0
         sizes = (self.speculative_eagle_topk, self.speculative_num_steps, self.speculative_num_draft_tokens)
-        if not all(_is_count(n) for n in sizes):
+        if not all(is_count(n) for n in sizes):
             return 0
         topk, steps, draft_tokens = sizes
         return max(topk * steps, draft_tokens)
@@ -298,7 +298,7 @@ class SGLangClient:
             raise failures.not_sglang(self.url, "a /generate answer with logprobs has no 'meta_info' object")
         tokens = meta.get("output_token_logprobs")
         ids = [entry[1] for entry in tokens] if _entries(tokens) else out.get("output_ids")
-        if not isinstance(ids, list) or not all(_is_count(i) for i in ids):
+        if not isinstance(ids, list) or not all(is_count(i) for i in ids):
             raise failures.not_sglang(self.url, "a /generate answer with logprobs names no output token ids")
         tops = meta.get("output_top_logprobs")
         if not isinstance(tops, list) or position >= len(tops) or tops[position] is None:
@@ -352,14 +352,14 @@ class SGLangClient:
             message = error.get("message", error) if isinstance(error, dict) else error
             raise failures.generation_error(self.url, message)
         ids = out.get("output_ids") or []
-        if not isinstance(ids, list) or not all(_is_count(i) for i in ids):
+        if not isinstance(ids, list) or not all(is_count(i) for i in ids):
             raise failures.not_sglang(self.url, "a /generate chunk's 'output_ids' is not a list of token ids")
         meta = out.get("meta_info") or {}
         if not isinstance(meta, dict):
             raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info' is not a JSON object")
         recording.output_ids = recording.output_ids + ids if self._incremental else ids
         count = meta.get("completion_tokens", len(recording.output_ids))
-        if not _is_count(count):
+        if not is_count(count):
             raise failures.not_sglang(self.url,
                                       "a /generate chunk's 'meta_info.completion_tokens' is not a token count")
         before = recording.chunks[-1].completion_tokens if recording.chunks else 0
@@ -368,11 +368,11 @@ class SGLangClient:
             raise failures.not_sglang(
                 self.url, f"a /generate chunk's 'meta_info.completion_tokens' went down from {before} to {count}")
         for name in ("spec_verify_ct", *COUNT_FIELDS):
-            if meta.get(name) is not None and not _is_count(meta[name]):
+            if meta.get(name) is not None and not is_count(meta[name]):
                 raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a count")
         for name in HISTOGRAM_FIELDS:
             histogram = meta.get(name)
-            if histogram is not None and not (isinstance(histogram, list) and all(map(_is_count, histogram))):
+            if histogram is not None and not (isinstance(histogram, list) and all(map(is_count, histogram))):
                 raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a list of counts")
         recording.meta_info = meta
         recording.chunks.append(Chunk(at, count))
@@ -391,13 +391,14 @@ def _entries(value: Any) -> bool:
     """SGLang's logprob entries: ``[logprob, token_id, text or null]`` each."""
     return isinstance(value, list) and all(
         isinstance(e, list) and len(e) >= 2 and isinstance(e[0], (int, float)) and not isinstance(e[0], bool)
-        and _is_count(e[1]) for e in value
+        and is_count(e[1]) for e in value
     )
 
 
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def is_count(value: Any, least: int = 0) -> bool:
+    """A token count in a server's JSON: a whole number (not a bool) of at least ``least``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def _count_or_none(value: Any) -> int | None:
-    return value if _is_count(value) and value > 0 else None
+    return value if is_count(value, 1) else None

@@ -14,9 +14,8 @@ the run is refused before it starts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from eagle3_patch.bench.client import ServerInfo, SGLangClient
+from eagle3_patch.bench.client import ServerInfo, SGLangClient, is_count
 from eagle3_patch.bench.prompts import Prompt
 from eagle3_patch.errors import BadInput
 
@@ -81,7 +80,7 @@ async def _limit(client: SGLangClient, info: ServerInfo) -> ContextLimit | None:
     if not isinstance(cards, list):
         cards = []
     lengths = [card.get("max_model_len") for card in cards if isinstance(card, dict)]
-    context = next((n for n in lengths if _count(n, 1)), info.context_length)
+    context = next((n for n in lengths if is_count(n, 1)), info.context_length)
     if context is None:
         return None
     return ContextLimit(client.url, context, info.reserved_tokens, info.max_req_input_len)
@@ -90,10 +89,6 @@ async def _limit(client: SGLangClient, info: ServerInfo) -> ContextLimit | None:
 async def _token_counts(client: SGLangClient, texts: list[str]) -> list[int] | None:
     answer = await client.optional_json("POST", "/v1/tokenize", {"prompt": texts})
     counts = answer.get("count") if isinstance(answer, dict) else None
-    if not isinstance(counts, list) or len(counts) != len(texts) or not all(_count(n, 0) for n in counts):
+    if not isinstance(counts, list) or len(counts) != len(texts) or not all(is_count(n) for n in counts):
         return None
     return counts
-
-
-def _count(value: Any, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
