@@ -59,7 +59,9 @@ def test_trim_removes_exactly_the_files_the_runs_never_load(tmp_path):
     for name in keep + drop:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(name)
+    (tmp_path / "pkg" / "shipped_empty").mkdir(parents=True)
     assert runtime.trim(str(tmp_path)) == sorted(drop)
+    assert (tmp_path / "pkg" / "shipped_empty").is_dir()  # only what the trim emptied goes
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == sorted(keep)
     assert not (tmp_path / "sgl_kernel" / "sm100").exists()
 

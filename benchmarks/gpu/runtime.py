@@ -130,9 +130,12 @@ def trim(site: str) -> list[str]:
             if any(fnmatch.fnmatch(relative, pattern) for pattern in TRIM):
                 os.remove(os.path.join(root, name))
                 removed.append(relative)
-    for root, _, _ in sorted(os.walk(site, topdown=False)):
-        if root != site and not os.listdir(root):
-            os.rmdir(root)
+    # Folders the trim emptied go too (sm100/), deepest first; a folder the wheel shipped empty stays.
+    emptied = {os.path.dirname(os.path.join(site, relative)) for relative in removed}
+    for folder in sorted(emptied, key=len, reverse=True):
+        while folder != site and not os.listdir(folder):
+            os.rmdir(folder)
+            folder = os.path.dirname(folder)
     return sorted(removed)
 
 
