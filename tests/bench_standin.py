@@ -27,8 +27,10 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import LoopbackServer
 
 # sglang/api/v1/api_types.py (0.5.23), SamplingParams: "unknown keys rejected".
 SAMPLING_PARAM_KEYS = frozenset(
@@ -224,17 +226,13 @@ class StandIn:
         class Handler(_Handler):
             owner = standin
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        # A short poll keeps shutdown() quick; the default 0.5 s would dominate test time.
-        threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True).start()
+        self._server = LoopbackServer(Handler).__enter__()
+        self.port, self.url = self._server.port, self._server.url
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.released.set()
-        self._server.shutdown()
-        self._server.server_close()
+    def __exit__(self, *exc: Any) -> None:
+        self.released.set()  # held and pinging streams end, so their handlers can finish
+        self._server.__exit__(*exc)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -435,14 +433,12 @@ class NotSGLang:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 self.do_GET()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True).start()
+        self._server = LoopbackServer(Handler).__enter__()
+        self.url = self._server.url
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def __exit__(self, *exc: Any) -> None:
+        self._server.__exit__(*exc)
 
 
 def server_info(client: Any) -> Any:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
+
+from loopback import LoopbackServer
 
 COMMIT = "feedfacefeedfacefeedfacefeedfacefeedface"
 
@@ -39,15 +41,12 @@ class StandInHub:
         class Handler(_Handler):
             standin = hub
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer(Handler).__enter__()
+        self.endpoint = self._server.url
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def __exit__(self, *exc: Any) -> None:
+        self._server.__exit__(*exc)
 
     def full_downloads(self, suffix: str) -> list[Request]:
         """GETs of a file ending in ``suffix`` that asked for all of it (no Range)."""

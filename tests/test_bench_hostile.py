@@ -32,21 +32,21 @@ def scripted(**changes):
 def test_keep_alive_comments_cannot_hold_a_request_past_timeout():
     clock = ScriptedClock()
     # Pings arrive 40 times per --timeout, so only a whole-request bound can end this.
-    with StandIn(clock, scripted(ping_after_chunks=1, ping_every=0.05)) as server:
-        result = invoke_bench(clock, "--url", server.url, *ARGS, "--timeout", "2", "--json")
+    with StandIn(clock, scripted(ping_after_chunks=1, ping_every=0.3 / 40)) as server:
+        result = invoke_bench(clock, "--url", server.url, *ARGS, "--timeout", "0.3", "--json")
     assert result.exit_code == 10, result.stderr
     report = json.loads(result.stdout)
-    assert "took longer than 2 s in all (--timeout)" in report["error"]["why"]
+    assert "took longer than 0.3 s in all (--timeout)" in report["error"]["why"]
     assert report["partial"] is True and report["requests"] == [] and report["exit_code"] == 10
 
 
 def test_a_stream_that_goes_silent_ends_at_timeout():
     clock = ScriptedClock()
     with StandIn(clock, scripted(hold_after_chunks=1)) as server:
-        result = run(clock, "--url", server.url, *ARGS, "--timeout", "0.5")
+        result = run(clock, "--url", server.url, *ARGS, "--timeout", "0.25")
     assert isinstance(result.exception, BenchFailed), result.output
     assert "stopped before the generation finished (1 tokens received)" in result.exception.what
-    assert "took longer than 0.5 s in all (--timeout)" in result.exception.why
+    assert "took longer than 0.25 s in all (--timeout)" in result.exception.why
 
 
 def overrun(body):
@@ -133,10 +133,10 @@ def test_a_port_that_accepts_but_never_answers_is_reported_as_connected_and_time
         listener.bind(("127.0.0.1", 0))
         listener.listen()  # the kernel completes the handshake; nobody ever reads or answers
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        result = run(ScriptedClock(), "--url", url, *ARGS, "--timeout", "0.5")
+        result = run(ScriptedClock(), "--url", url, *ARGS, "--timeout", "0.1")
     assert isinstance(result.exception, BenchFailed), result.output
     message = result.exception.message
-    assert f"Connected to {url}, but GET /server_info got no answer within 0.5 s." in message
+    assert f"Connected to {url}, but GET /server_info got no answer within 0.1 s." in message
     assert "Cannot reach" not in message
 
 
