@@ -1,0 +1,63 @@
+"""The in-process CLI (``Site.invoke``) answers exactly as the process (``Site.run``) does,
+and leaves this process as it found it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+
+import pytest
+
+
+def _as_process(s, *args: str) -> tuple[int, bytes, bytes]:
+    done = subprocess.run([sys.executable, "-m", "eagle3_patch", *args], capture_output=True,
+                          env=s.env(), timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def _in_process(s, *args: str) -> tuple[int, bytes, bytes]:
+    done = s.invoke(*args)
+    return done.returncode, done.stdout.encode(), done.stderr.encode()
+
+
+def test_in_process_runs_print_and_exit_byte_for_byte_as_the_process_does(site):
+    s = site("0.5.21")
+    # Each pair starts from the same files: the process's apply is reverted before ours runs.
+    assert _in_process(s, "status", "--json") == _as_process(s, "status", "--json")
+    assert _in_process(s, "check") == _as_process(s, "check")
+    applied, reverted = _as_process(s, "apply"), _as_process(s, "revert")
+    assert applied[0] == reverted[0] == 0
+    assert _in_process(s, "apply") == applied
+    assert _in_process(s, "revert") == reverted
+    # The interpreter named: `imported_by` asks a child whose PYTHONPATH is the site's.
+    assert _in_process(s, "status", "--python", sys.executable) == _as_process(s, "status", "--python", sys.executable)
+
+
+def test_in_process_runs_find_no_sglang_where_the_process_finds_none(tmp_path, site):
+    s = site("0.5.21")
+    s.root = tmp_path  # PYTHONPATH without SGLang: this interpreter alone imports none
+    found = _in_process(s, "status")
+    assert found == _as_process(s, "status")
+    assert found[0] == 3 and b"No SGLang found" in found[2]
+
+
+def test_an_in_process_run_hides_a_stand_in_sglang_and_restores_this_process(site, monkeypatch):
+    s = site("0.5.21")
+    standin = types.ModuleType("sglang")
+    standin.__path__ = ["/nonexistent/sglang"]
+    monkeypatch.setitem(sys.modules, "sglang", standin)
+    path, environ, modules = sys.path[:], dict(os.environ), set(sys.modules)
+    result = s.invoke("status", "--json")
+    assert result.returncode == 0 and str(s.package) in result.stdout
+    assert sys.modules["sglang"] is standin
+    assert (sys.path, dict(os.environ)) == (path, environ)
+    loaded = {name: getattr(sys.modules[name], "__file__", None) or "" for name in set(sys.modules) - modules}
+    assert not [name for name, where in loaded.items() if "sglang" in name or str(s.root) in where]
+    assert not [entry for entry in sys.path_importer_cache if str(s.root) in str(entry)]
+
+
+def test_an_in_process_run_that_would_exec_fails_the_test_instead_of_replacing_pytest(site):
+    with pytest.raises(AssertionError, match="tried to exec '/bin/true'"):
+        site("0.5.21").invoke("run", "--", "/bin/true")
