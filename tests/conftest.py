@@ -32,21 +32,22 @@ for name, sub in (("sglang", ""), ("sglang.srt", "srt"), ("sglang.srt.models", "
     package.__path__ = [os.path.join(root, "sglang", sub)]
     sys.modules[name] = package
 '''
-# Suites that walk every release, build SGLang's real classes, attack the memo from the
-# file system or run the CLI as a process dozens of times: CI runs them, the local loop
-# (`pytest -m "not slow"`, about a minute) skips them.
-SLOW_MODULES = {
-    "test_release_matrix", "test_real_classes", "test_drift", "test_memo_hostile",
-    # The CLI as a process, 0.1-1 s a run: the proofs of exit codes and messages.
-    "test_serve_hub", "test_memo", "test_revert", "test_run_command", "test_faults",
-    "test_disk_faults", "test_reports", "test_serve_handoff", "test_bench_signals",
-}
+
+# Slow tests are marked one way, `pytest.mark.slow`, so the local loop (`pytest -m "not slow"`)
+# skips them and CI runs them: a whole module by `pytestmark = pytest.mark.slow` with why,
+# one test by its decorator, the extra cases of a parametrised test by `first_fast`.
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.module.__name__ in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
+def first_fast(*cases):
+    """Cases for ``pytest.mark.parametrize`` of which only the first runs in the fast loop:
+    where every case costs an apply and a revert, one stands for the rest locally and CI runs
+    them all. A case is a value, a tuple of values, or a ``pytest.param``."""
+    def slow(case):
+        if isinstance(case, type(pytest.param())):
+            return pytest.param(*case.values, marks=[*case.marks, pytest.mark.slow], id=case.id)
+        return pytest.param(*(case if isinstance(case, tuple) else (case,)), marks=pytest.mark.slow)
+
+    return [cases[0], *map(slow, cases[1:])]
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,8 @@ from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR
 from conftest import STANDIN_SGLANG_PARENTS
 from serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
 
+pytestmark = pytest.mark.slow  # run and serve --in-memory as processes exec'ing stand-in interpreters
+
 DEBIAN_PYTHON = "/usr/bin/python3"
 MARKED_LINE = 'setattr(self.layers[layer_id], "_is_layer_to_capture", True)'
 

@@ -19,6 +19,8 @@ from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, SPEC_V2_ENV
 from releases import RELEASES, UNSUPPORTED, install_release
 from serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
 
+pytestmark = pytest.mark.slow  # serve as a process exec'ing a stand-in interpreter
+
 
 def expected(version: str) -> tuple[str, dict[str, str]]:
     if Version(version) < Version("0.5.14"):
