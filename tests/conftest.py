@@ -236,4 +236,7 @@ def _exited(entry: Callable[[], object]) -> Exited:
             raise AssertionError(str(exc)) from None
         else:
             raise AssertionError("the entry point returned instead of exiting")
+        finally:  # what a process does at exit: text written past click.echo (a diff) is in a buffer
+            sys.stdout.flush()
+            sys.stderr.flush()
     return Exited(code, out.getvalue().decode(), err.getvalue().decode())
