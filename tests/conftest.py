@@ -35,7 +35,9 @@ for name, sub in (("sglang", ""), ("sglang.srt", "srt"), ("sglang.srt.models", "
 
 # Slow tests are marked one way, `pytest.mark.slow`, so the local loop (`pytest -m "not slow"`)
 # skips them and CI runs them: a whole module by `pytestmark = pytest.mark.slow` with why,
-# one test by its decorator, the extra cases of a parametrised test by `first_fast`.
+# one test by its decorator, the extra cases of a parametrised test by `first_fast`. A bare
+# mark on an in-process CLI test keeps the fast loop within its budget (45 s on 2 cores):
+# one test per kind of outcome stays in it.
 
 
 def first_fast(*cases):

@@ -46,6 +46,7 @@ def test_read_only_target_is_refused_untouched(site):
     assert _snapshot(s.models) == before
 
 
+@pytest.mark.slow
 def test_read_only_but_already_patched_apply_is_a_no_op_success(site):
     s = site("0.5.12")
     assert s.invoke("apply").returncode == 0
@@ -61,6 +62,7 @@ def _upgrade(s, version):
     install_release(version, s.root)
 
 
+@pytest.mark.slow
 def test_revert_refuses_stale_backup_after_upgrade(site):
     s = site("0.5.12")
     assert s.invoke("apply").returncode == 0
@@ -77,6 +79,7 @@ def test_revert_refuses_stale_backup_after_upgrade(site):
     assert not s.file("qwen3_5.py.eagle3-bak").exists()
 
 
+@pytest.mark.slow
 def test_apply_after_upgrade_patches_new_file_and_refreshes_backup(site):
     s = site("0.5.12")
     assert s.invoke("apply").returncode == 0
@@ -114,6 +117,7 @@ def _apply_and_damage(s, old: bytes, new: bytes):
     return clean
 
 
+@pytest.mark.slow
 def test_edited_hook_is_damaged_check_fails_and_apply_repairs(site):
     s = site("0.5.12")
     clean = _apply_and_damage(s, b"layers_to_capture = [val + 1 for val in layer_ids]",
@@ -130,6 +134,7 @@ def test_edited_hook_is_damaged_check_fails_and_apply_repairs(site):
     assert s.read() == release_file("0.5.12", MODELS + "qwen3_5.py")
 
 
+@pytest.mark.slow
 def test_deleted_hook_with_marker_left_is_damaged_and_repaired(site):
     s = site("0.5.12")
     assert s.invoke("apply").returncode == 0
@@ -146,6 +151,7 @@ def test_deleted_hook_with_marker_left_is_damaged_and_repaired(site):
     assert json.loads(s.invoke("status", "--json").stdout)["state"] == "patched"
 
 
+@pytest.mark.slow
 def test_revert_keeps_user_edits_outside_our_methods(site):
     s = site("0.5.12")
     assert s.invoke("apply").returncode == 0
@@ -188,6 +194,7 @@ def test_sglang_dir_option_works_without_the_package_on_path(site, tmp_path):
     assert bad.returncode == 3 and "not an SGLang package folder" in bad.stderr
 
 
+@pytest.mark.slow
 def test_unchecked_hash_bytecode_is_dropped_so_python_loads_the_patch(site):
     import py_compile
 

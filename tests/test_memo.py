@@ -140,6 +140,7 @@ def test_stale_memo_is_never_used_after_a_model_file_changes(site, private_cache
     assert PLANTED not in s.invoke("status").stdout  # and the memo now holds the new analysis
 
 
+@pytest.mark.slow
 def test_stale_memo_is_never_used_after_qwen3_5_text_appears(site, private_cache):
     s = patched(site)
     text = s.read("qwen3_5_text.py")
@@ -154,6 +155,7 @@ def test_stale_memo_is_never_used_after_qwen3_5_text_appears(site, private_cache
     assert status_json(s)[1]["state"] == "patched"
 
 
+@pytest.mark.slow
 def test_memo_of_another_python_is_not_used(site, private_cache):
     s = patched(site)
     trusted(s, private_cache)
@@ -212,6 +214,7 @@ def test_no_cache_neither_reads_nor_writes_the_memo(site, private_cache, option,
     assert memo_path(private_cache).read_bytes() == before
 
 
+@pytest.mark.slow
 def test_memo_lives_in_the_cache_folder_and_nothing_is_written_beside_sglang(site, private_cache):
     s = patched(site)
     before = tree_digest(s.root)
@@ -221,6 +224,7 @@ def test_memo_lives_in_the_cache_folder_and_nothing_is_written_beside_sglang(sit
     assert memo_path(private_cache).parent == private_cache / "eagle3-patch" / "analysis"
 
 
+@pytest.mark.slow
 def test_home_cache_is_used_when_xdg_cache_home_is_unset_or_relative(site, tmp_path):
     s = patched(site)
     home = tmp_path / "home"
@@ -230,8 +234,9 @@ def test_home_cache_is_used_when_xdg_cache_home_is_unset_or_relative(site, tmp_p
     assert not (s.root / "relative").exists() and not Path("relative").exists()
 
 
-@pytest.mark.parametrize("version, damage", first_fast(("0.5.21", False), ("0.5.12", False), ("0.5.21", True)),
-                         ids=["0.5.21", "0.5.12", "0.5.21-repair"])
+@pytest.mark.parametrize("version, damage", [("0.5.12", False), ("0.5.21", False), ("0.5.21", True)],
+                         ids=["0.5.12", "0.5.21", "0.5.21-repair"])
+@pytest.mark.slow
 def test_apply_remembers_the_analysis_of_what_it_wrote(site, private_cache, version, damage):
     s = site(version)
     if damage:
