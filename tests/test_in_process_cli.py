@@ -10,6 +10,8 @@ import types
 
 import pytest
 
+from conftest import invoke_cli
+
 
 def as_process(s, *args: str) -> tuple[int, bytes, bytes]:
     done = subprocess.run([sys.executable, "-m", "eagle3_patch", *args], capture_output=True,
@@ -36,6 +38,17 @@ def test_in_process_runs_find_no_sglang_where_the_process_finds_none(tmp_path, s
     found = in_process(s, "status")
     assert found == as_process(s, "status")
     assert found[0] == 3 and b"No SGLang found" in found[2]
+
+
+def test_in_process_runs_find_the_sglang_in_the_working_folder_as_python_m_does(site):
+    # `python -m` puts the working folder first: a checkout there wins over PYTHONPATH.
+    installed, checkout = site("0.5.12"), site("0.5.20")
+    env = installed.env()
+    done = subprocess.run([sys.executable, "-m", "eagle3_patch", "status", "--json"], capture_output=True,
+                          text=True, env=env, cwd=checkout.root, timeout=120)
+    assert done.returncode == 0 and str(checkout.package) in done.stdout
+    ours = invoke_cli("status", "--json", env=env, cwd=checkout.root)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (done.returncode, done.stdout, done.stderr)
 
 
 def test_an_in_process_run_hides_a_stand_in_sglang_and_restores_this_process(site, monkeypatch):
