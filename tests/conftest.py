@@ -1,8 +1,11 @@
-"""Shared fixtures: real SGLang releases laid out as installed packages, and the CLI as a process."""
+"""Shared fixtures: real SGLang releases laid out as installed packages, and the CLI run
+against them in this process (fast) or as a process (the smoke tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import os
 import subprocess
 import sys
@@ -29,21 +32,24 @@ for name, sub in (("sglang", ""), ("sglang.srt", "srt"), ("sglang.srt.models", "
     package.__path__ = [os.path.join(root, "sglang", sub)]
     sys.modules[name] = package
 '''
-# Suites that walk every release, build SGLang's real classes, attack the memo from the
-# file system or run the CLI as a process dozens of times: CI runs them, the local loop
-# (`pytest -m "not slow"`, about a minute) skips them.
-SLOW_MODULES = {
-    "test_release_matrix", "test_real_classes", "test_drift", "test_memo_hostile",
-    # The CLI as a process, 0.1-1 s a run: the proofs of exit codes and messages.
-    "test_serve_hub", "test_memo", "test_revert", "test_run_command", "test_faults",
-    "test_disk_faults", "test_reports", "test_serve_handoff", "test_bench_signals",
-}
+
+# Slow tests are marked one way, `pytest.mark.slow`, so the local loop (`pytest -m "not slow"`)
+# skips them and CI runs them: a whole module by `pytestmark = pytest.mark.slow` with why,
+# one test by its decorator, the extra cases of a parametrised test by `first_fast`. A bare
+# mark on an in-process CLI test keeps the fast loop within its budget (45 s on 2 cores):
+# one test per kind of outcome stays in it.
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.module.__name__ in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
+def first_fast(*cases):
+    """Cases for ``pytest.mark.parametrize`` of which only the first runs in the fast loop:
+    where every case costs an apply and a revert, one stands for the rest locally and CI runs
+    them all. A case is a value, a tuple of values, or a ``pytest.param``."""
+    def slow(case):
+        if isinstance(case, type(pytest.param())):
+            return pytest.param(*case.values, marks=[*case.marks, pytest.mark.slow], id=case.id)
+        return pytest.param(*(case if isinstance(case, tuple) else (case,)), marks=pytest.mark.slow)
+
+    return [cases[0], *map(slow, cases[1:])]
 
 
 @pytest.fixture(autouse=True)
@@ -87,9 +93,13 @@ class Site:
         return env
 
     def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
-        """The CLI as a user runs it, against this site."""
+        """The CLI as a user runs it, against this site: a process (0.1-1 s)."""
         return subprocess.run([sys.executable, "-m", "eagle3_patch", *args],
                               capture_output=True, text=True, env=self.env(**extra), timeout=120)
+
+    def invoke(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
+        """What ``run`` does, in this process (milliseconds): see ``invoke_cli``."""
+        return invoke_cli(*args, env=self.env(**extra))
 
 
 @pytest.fixture
@@ -146,12 +156,89 @@ def invoke_bench(clock: Callable[[], float], *args: str) -> Exited:
         cli, ["bench", *args])))
 
 
+def invoke_cli(*args: str, env: dict[str, str], cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
+    """``cli.main(args)`` in this process, as ``python -m eagle3_patch *args`` started with
+    ``env`` in ``cwd`` would run it; the result in ``subprocess.run``'s shape (text mode).
+
+    For the time of the call this process looks to the CLI like that child: ``os.environ``
+    is ``env``; ``sys.path`` starts with the working folder and ``env``'s PYTHONPATH, so
+    ``locate`` finds the SGLang the child would; SGLang modules another test imported are
+    hidden (``find_spec`` answers from ``sys.modules`` first). Afterwards everything is put
+    back, and the modules the call loaded from PYTHONPATH are forgotten. A test whose meaning
+    is the separate process (another interpreter or build of eagle3-patch, variables read
+    at start-up, bytecode, signals, another user, ``serve``/``run`` exec) stays with
+    ``Site.run``.
+    """
+    from eagle3_patch.cli import main
+
+    with _started_as_child(env, cwd):
+        exited = _exited(lambda: main(list(args)))
+    return subprocess.CompletedProcess(["eagle3-patch", *args], exited.exit_code, exited.stdout, exited.stderr)
+
+
+class _Exec(BaseException):
+    """os.exec* called by an in-process run: it would replace pytest itself. A BaseException,
+    so the CLI's error handler (which reports every Exception) lets it through."""
+
+
+def _refuse_exec(*args):
+    raise _Exec(f"an in-process CLI run tried to exec {args[0]!r}: run this test as a process (Site.run)")
+
+
+@contextlib.contextmanager
+def _started_as_child(env: dict[str, str], cwd: str | os.PathLike | None):
+    python_path = [entry for entry in env.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    saved_environ, saved_path, saved_cwd = dict(os.environ), sys.path[:], os.getcwd()
+    saved_modules = set(sys.modules)
+    saved_importers = set(sys.path_importer_cache)
+    hidden = {name: sys.modules.pop(name) for name in list(sys.modules) if _is_sglang(name)}
+    execs = {name: getattr(os, name) for name in dir(os) if name.startswith("exec")}
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.path[:0] = [os.getcwd(), *python_path]  # `python -m`: the working folder, then PYTHONPATH
+        importlib.invalidate_caches()  # folders created since the last import are looked at anew
+        for name in execs:
+            setattr(os, name, _refuse_exec)
+        yield
+    finally:
+        for name, original in execs.items():
+            setattr(os, name, original)
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        sys.path[:] = saved_path
+        for name in set(sys.modules) - saved_modules:
+            if _is_sglang(name) or _loaded_from(sys.modules[name], python_path):
+                del sys.modules[name]
+        sys.modules.update(hidden)
+        for entry in set(sys.path_importer_cache) - saved_importers:
+            del sys.path_importer_cache[entry]
+
+
+def _is_sglang(name: str) -> bool:
+    return name == "sglang" or name.startswith("sglang.")
+
+
+def _loaded_from(module, folders: list[str]) -> bool:
+    where = getattr(module, "__file__", None) or ""
+    return any(os.path.commonpath([os.path.abspath(where), os.path.abspath(folder)]) == os.path.abspath(folder)
+               for folder in folders if where)
+
+
 def _exited(entry: Callable[[], object]) -> Exited:
     with CliRunner().isolation() as (out, err, _):
         try:
             entry()
         except SystemExit as exc:
             code = exc.code
+        except _Exec as exc:
+            raise AssertionError(str(exc)) from None
         else:
             raise AssertionError("the entry point returned instead of exiting")
+        finally:  # what a process does at exit: text written past click.echo (a diff) is in a buffer
+            sys.stdout.flush()
+            sys.stderr.flush()
     return Exited(code, out.getvalue().decode(), err.getvalue().decode())

@@ -10,6 +10,7 @@ If PyPI cannot be reached the download fails loudly: there are no skips.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import subprocess
 import sys
@@ -75,18 +76,27 @@ def _wanted(name: str) -> bool:
 def install_release(version: str, site: Path) -> Path:
     """Lay ``sglang==version`` out under ``site`` as pip would; return the package dir."""
     site.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(wheel_path(version)) as wheel:
-        for info in wheel.infolist():
-            if info.is_dir() or not _wanted(info.filename):
-                continue
-            target = site / info.filename
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(wheel.read(info))
-            target.chmod(0o644)
+    for name, data in _subset(version):
+        target = site / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(0o644)
     return site / "sglang"
+
+
+@functools.cache
+def _subset(version: str) -> tuple[tuple[str, bytes], ...]:
+    """The files a site holds of the wheel, read once per test run: a wheel's index of
+    thousands of entries costs ~80 ms to read, and hundreds of tests lay a site out."""
+    with zipfile.ZipFile(wheel_path(version)) as wheel:
+        return tuple((info.filename, wheel.read(info)) for info in wheel.infolist()
+                     if not info.is_dir() and _wanted(info.filename))
 
 
 def release_file(version: str, relpath: str) -> bytes:
     """One file of a release, straight from its wheel (e.g. the pristine qwen3_5.py)."""
+    for name, data in _subset(version):
+        if name == relpath:
+            return data
     with zipfile.ZipFile(wheel_path(version)) as wheel:
         return wheel.read(relpath)

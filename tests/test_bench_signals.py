@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 
+pytestmark = pytest.mark.slow  # real signals sent to bench running as a process
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "0"]
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import invoke_cli
 from eagle3_patch import __version__
 from eagle3_patch.cli import cli
 
@@ -22,22 +23,20 @@ def test_python_dash_m_prints_version():
 
 def test_every_command_accepts_python_and_sglang_dir_after_its_name():
     for command in ("apply", "revert", "status", "check", "diff"):
-        result = subprocess.run([sys.executable, "-m", "eagle3_patch", command, "--help"],
-                                capture_output=True, text=True)
+        result = invoke_cli(command, "--help", env=dict(os.environ))
         assert result.returncode == 0
         assert "--python" in result.stdout and "--sglang-dir" in result.stdout
 
 
 def test_unknown_option_is_a_usage_error_without_traceback():
-    result = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply", "--bogus"],
-                            capture_output=True, text=True)
+    result = invoke_cli("apply", "--bogus", env=dict(os.environ))
     assert result.returncode == 2 and "No such option" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_status_json_has_state_version_dir_and_per_class_hooks(site):
     s = site("0.5.21")
-    report = json.loads(s.run("status", "--json").stdout)
+    report = json.loads(s.invoke("status", "--json").stdout)
     assert {"state", "sglang_version", "sglang_dir", "files"} <= set(report)
     hooks = {(f["file"], h["class"]): h["state"] for f in report["files"] for h in f["hooks"]}
     assert hooks == {

@@ -20,6 +20,8 @@ from eagle3_patch.errors import NotWritable
 from eagle3_patch.hooks import MARKER
 from eagle3_patch.lock import LOCK_NAME, LOCK_TIMEOUT_S, locked
 
+pytestmark = pytest.mark.slow  # killed processes, a small tmpfs, held locks, unprivileged users
+
 USER = "e3i9b"
 
 # Runs the CLI, but freezes it (so the test can kill -9 it) at its first os.replace

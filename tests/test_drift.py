@@ -8,6 +8,8 @@ import pytest
 
 from standins import call, capture_outcome
 
+pytestmark = pytest.mark.slow  # drift sweeps around every anchor
+
 BASE = "0.5.12"
 
 

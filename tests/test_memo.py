@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import first_fast, invoke_cli
 from releases import release_file
 from serve_fixtures import tree_digest
 
@@ -43,28 +44,28 @@ def plant(cache: Path, change=None) -> dict:
 
 
 def fresh(s, *args) -> str:
-    result = s.run(*args, "--no-cache")
+    result = s.invoke(*args, "--no-cache")
     assert result.returncode in (0, 1), result.stderr
     return result.stdout
 
 
 def status_json(s) -> tuple[str, dict]:
-    result = s.run("status", "--json")
+    result = s.invoke("status", "--json")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     return result.stdout, json.loads(result.stdout)
 
 
 def patched(site, version="0.5.21"):
     s = site(version)
-    assert s.run("apply").returncode == 0
+    assert s.invoke("apply").returncode == 0
     return s
 
 
 def trusted(s, cache) -> None:
     """A first status writes the memo; with PLANTED in it, the next status shows it."""
-    s.run("status")
+    s.invoke("status")
     plant(cache)
-    assert PLANTED in s.run("status").stdout
+    assert PLANTED in s.invoke("status").stdout
 
 
 def _damaged(s):
@@ -72,19 +73,19 @@ def _damaged(s):
                                           b"pass\n"))
 
 
-@pytest.mark.parametrize("version, prepare, state", [
-    ("0.5.12", None, "unpatched"),
+@pytest.mark.parametrize("version, prepare, state", first_fast(
     ("0.5.21", "apply", "patched"),
+    ("0.5.12", None, "unpatched"),
     ("0.5.23", None, "native"),
     ("0.5.10", None, "unsupported"),
     ("0.5.21", _damaged, "damaged"),
-], ids=["unpatched", "patched", "native", "unsupported", "damaged"])
+), ids=["patched", "unpatched", "native", "unsupported", "damaged"])
 def test_status_json_is_byte_identical_on_hit_and_miss(site, private_cache, version, prepare, state):
     s = site(version)
     if prepare == "apply":
-        assert s.run("apply").returncode == 0
+        assert s.invoke("apply").returncode == 0
     elif prepare:
-        s.run("apply")
+        s.invoke("apply")
         prepare(s)
     shutil.rmtree(private_cache, ignore_errors=True)
     without = fresh(s, "status", "--json")
@@ -122,12 +123,12 @@ def _retag_python(s, cache):
     memo_path(cache).write_text(json.dumps(memo))
 
 
-@pytest.mark.parametrize("change, state", [
+@pytest.mark.parametrize("change, state", first_fast(
     (_one_byte("qwen3_5.py"), "damaged"),
     (_one_byte("qwen3_5_text.py"), "damaged"),
     (_one_byte("qwen3_vl.py"), "patched"),
     (_remove_text, "patched"),
-], ids=["edit-qwen3_5", "edit-qwen3_5_text", "edit-qwen3_vl", "remove-qwen3_5_text"])
+), ids=["edit-qwen3_5", "edit-qwen3_5_text", "edit-qwen3_vl", "remove-qwen3_5_text"])
 def test_stale_memo_is_never_used_after_a_model_file_changes(site, private_cache, change, state):
     s = patched(site)
     trusted(s, private_cache)
@@ -136,9 +137,10 @@ def test_stale_memo_is_never_used_after_a_model_file_changes(site, private_cache
     assert PLANTED not in out
     assert out == fresh(s, "status", "--json")
     assert report["state"] == state
-    assert PLANTED not in s.run("status").stdout  # and the memo now holds the new analysis
+    assert PLANTED not in s.invoke("status").stdout  # and the memo now holds the new analysis
 
 
+@pytest.mark.slow
 def test_stale_memo_is_never_used_after_qwen3_5_text_appears(site, private_cache):
     s = patched(site)
     text = s.read("qwen3_5_text.py")
@@ -153,6 +155,7 @@ def test_stale_memo_is_never_used_after_qwen3_5_text_appears(site, private_cache
     assert status_json(s)[1]["state"] == "patched"
 
 
+@pytest.mark.slow
 def test_memo_of_another_python_is_not_used(site, private_cache):
     s = patched(site)
     trusted(s, private_cache)
@@ -172,6 +175,7 @@ def _package_copy(tmp_path: Path, edit) -> Path:
     return root
 
 
+@pytest.mark.slow  # another build of eagle3-patch: a process that imports that copy
 @pytest.mark.parametrize("edit", [
     lambda pkg: (pkg / "__init__.py").write_text('__version__ = "0.1.1"\n'),
     lambda pkg: (pkg / "probe.py").write_text((pkg / "probe.py").read_text() + "# edited\n"),
@@ -195,47 +199,50 @@ def _damaged_text(data: bytes) -> bytes:
     return data[:at + 1] + b"3" + data[at + 2:]
 
 
-@pytest.mark.parametrize("option", ["--no-cache", "EAGLE3_PATCH_NO_CACHE=1"])
-@pytest.mark.parametrize("command", ["status", "check", "apply"])
+@pytest.mark.parametrize("option", first_fast("EAGLE3_PATCH_NO_CACHE=1", "--no-cache"))
+@pytest.mark.parametrize("command", first_fast("status", "check", "apply"))
 def test_no_cache_neither_reads_nor_writes_the_memo(site, private_cache, option, command):
     s = patched(site)
     trusted(s, private_cache)
     before = memo_path(private_cache).read_bytes()
     if option.startswith("--"):
-        result = s.run(command, "--json", option)
+        result = s.invoke(command, "--json", option)
     else:
         name, value = option.split("=")
-        result = s.run(command, "--json", **{name: value})
+        result = s.invoke(command, "--json", **{name: value})
     assert result.returncode == 0 and PLANTED not in result.stdout
     assert memo_path(private_cache).read_bytes() == before
 
 
+@pytest.mark.slow
 def test_memo_lives_in_the_cache_folder_and_nothing_is_written_beside_sglang(site, private_cache):
     s = patched(site)
     before = tree_digest(s.root)
     for command in ("status", "check", "apply", "diff"):
-        s.run(command)
+        s.invoke(command)
     assert tree_digest(s.root) == before
     assert memo_path(private_cache).parent == private_cache / "eagle3-patch" / "analysis"
 
 
+@pytest.mark.slow
 def test_home_cache_is_used_when_xdg_cache_home_is_unset_or_relative(site, tmp_path):
     s = patched(site)
     home = tmp_path / "home"
     home.mkdir()
-    s.run("status", HOME=str(home), XDG_CACHE_HOME="relative/cache")
+    s.invoke("status", HOME=str(home), XDG_CACHE_HOME="relative/cache")
     assert memo_path(home / ".cache").is_file()
     assert not (s.root / "relative").exists() and not Path("relative").exists()
 
 
 @pytest.mark.parametrize("version, damage", [("0.5.12", False), ("0.5.21", False), ("0.5.21", True)],
                          ids=["0.5.12", "0.5.21", "0.5.21-repair"])
+@pytest.mark.slow
 def test_apply_remembers_the_analysis_of_what_it_wrote(site, private_cache, version, damage):
     s = site(version)
     if damage:
-        s.run("apply")
+        s.invoke("apply")
         _damaged(s)
-    applied = s.run("apply")
+    applied = s.invoke("apply")
     assert applied.returncode == 0, applied.stderr
     memo = memo_path(private_cache)
     written = memo.stat()
@@ -250,8 +257,6 @@ def test_relative_home_is_no_cache_and_writes_nothing_in_the_working_folder(site
     workdir = tmp_path / "workdir"
     workdir.mkdir()
     env = {k: v for k, v in s.env().items() if k != "XDG_CACHE_HOME"}
-    result = subprocess.run([sys.executable, "-m", "eagle3_patch", "status", "--json"],
-                            capture_output=True, text=True, timeout=120, cwd=workdir,
-                            env={**env, "HOME": "relative-home"})
+    result = invoke_cli("status", "--json", env={**env, "HOME": "relative-home"}, cwd=workdir)
     assert result.returncode == 0 and json.loads(result.stdout)["state"] == "patched"
     assert list(workdir.iterdir()) == []

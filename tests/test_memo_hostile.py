@@ -19,6 +19,8 @@ import userenv
 from conftest import Site
 from test_memo import PLANTED, fresh, memo_path, patched, plant, status_json, trusted
 
+pytestmark = pytest.mark.slow  # the memo attacked from the file system and by unprivileged users
+
 USER = "e3i11"  # an unprivileged account of our own, for permission tests run as root
 
 

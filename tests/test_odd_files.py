@@ -17,12 +17,12 @@ def test_declared_encoding_is_patched_and_reverted_byte_exact(site, header):
     s = site("0.5.21")
     s.file().write_bytes(header + s.read())
     original = s.read()
-    applied = s.run("apply")
+    applied = s.invoke("apply")
     assert applied.returncode == 0, applied.stderr
     assert s.read().startswith(header)
-    assert json.loads(s.run("status", "--json").stdout)["state"] == "patched"
-    assert s.run("check").returncode == 0
-    reverted = s.run("revert")
+    assert json.loads(s.invoke("status", "--json").stdout)["state"] == "patched"
+    assert s.invoke("check").returncode == 0
+    reverted = s.invoke("revert")
     assert reverted.returncode == 0, reverted.stderr
     assert s.read() == original
 
@@ -31,7 +31,7 @@ def test_declared_encoding_is_patched_and_reverted_byte_exact(site, header):
 def test_declared_encoding_dry_run_diff_shows_only_the_added_methods(site, header):
     s = site("0.5.21")
     s.file().write_bytes(header + s.read())
-    result = s.run("diff")
+    result = s.invoke("diff")
     assert result.returncode == 0, result.stderr
     removed = [line for line in result.stdout.splitlines()
                if line.startswith("-") and not line.startswith("---")]
@@ -42,7 +42,7 @@ def test_unknown_coding_cookie_is_refused_as_unreadable(site):
     s = site("0.5.21")
     s.file().write_bytes(b"# -*- coding: no-such-codec -*-\n" + s.read())
     before = s.read()
-    result = s.run("apply")
+    result = s.invoke("apply")
     assert result.returncode == 5 and "not valid Python" in result.stderr
     assert "Traceback" not in result.stderr and s.read() == before
 
@@ -51,14 +51,14 @@ def test_symlinked_target_stays_a_link_and_its_target_is_patched_and_reverted(si
     s = site("0.5.21")
     real = s.link_to_store(tmp_path / "store")
     original = real.read_bytes()
-    applied = s.run("apply")
+    applied = s.invoke("apply")
     assert applied.returncode == 0, applied.stderr
     assert s.file().is_symlink() and s.file().resolve() == real
     assert b"[EAGLE3-PATCH]" in real.read_bytes()
     assert s.file("qwen3_5.py.eagle3-bak").read_bytes() == original   # beside the link
     assert sorted(p.name for p in real.parent.iterdir()) == ["qwen3_5.py"]
-    assert s.run("check").returncode == 0
-    reverted = s.run("revert")
+    assert s.invoke("check").returncode == 0
+    reverted = s.invoke("revert")
     assert reverted.returncode == 0, reverted.stderr
     assert s.file().is_symlink() and s.file().resolve() == real
     assert real.read_bytes() == original
@@ -68,7 +68,7 @@ def test_symlinked_target_stays_a_link_and_its_target_is_patched_and_reverted(si
 def test_symlinked_target_in_a_read_only_store_is_refused_untouched(site, tmp_path):
     s = site("0.5.21")
     real = s.link_to_store(tmp_path / "store", read_only=True)
-    result = s.run("apply")
+    result = s.invoke("apply")
     assert result.returncode == 6 and "read-only" in result.stderr
     assert s.file().is_symlink() and b"[EAGLE3-PATCH]" not in real.read_bytes()
     assert not s.file("qwen3_5.py.eagle3-bak").exists()

@@ -23,6 +23,8 @@ import pytest
 import realenv
 from releases import wheel_path
 
+pytestmark = pytest.mark.slow  # SGLang's real classes, built in a CPU venv
+
 PATCH_MARKER = b"[EAGLE3-PATCH]"
 PROBE = Path(__file__).with_name("real_model_probe.py")
 MODELS = "sglang/srt/models/"

@@ -9,6 +9,8 @@ import pytest
 from releases import BROKEN, NATIVE, RELEASES, UNSUPPORTED
 from standins import capture_outcome
 
+pytestmark = pytest.mark.slow  # every release in the matrix, end to end
+
 TARGETS = ("qwen3_5.py", "qwen3_5_text.py")
 
 

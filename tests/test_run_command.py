@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from eagle3_patch.cli import main
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR
-from conftest import STANDIN_SGLANG_PARENTS
+from conftest import STANDIN_SGLANG_PARENTS, first_fast, invoke_cli
 from serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
 
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -38,22 +37,16 @@ def decode(encoded: str) -> dict:
     return document
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """The CLI in this process (fast), through its real entry point: exit code, stdout, stderr."""
-    with pytest.raises(SystemExit) as exited:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exited.value.code, out, err
+def cli(s, *args: str) -> tuple[int, str, str]:
+    """The CLI in this process, against ``s``: exit code, stdout, stderr."""
+    done = s.invoke(*args)
+    return done.returncode, done.stdout, done.stderr
 
 
-def dry_run(s, *command: str, capsys=None) -> dict:
-    if capsys is None:
-        done = s.run("run", "--dry-run", "--json", "--", *command)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-    code, out, err = cli(capsys, "run", "--dry-run", "--json", "--sglang-dir", str(s.package), "--", *command)
-    assert code == 0, err
-    return json.loads(out)
+def dry_run(s, *command: str) -> dict:
+    done = s.invoke("run", "--dry-run", "--json", "--", *command)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 FIND_SPEC = STANDIN_SGLANG_PARENTS + '''\
@@ -64,6 +57,7 @@ for name in sys.argv[2:]:
 '''
 
 
+@pytest.mark.slow  # the payload served by a child interpreter
 def test_dry_run_json_hands_children_exactly_what_apply_writes(site):
     s = site("0.5.21")
     untouched = tree_digest(s.root)
@@ -99,15 +93,16 @@ COMPILE = FIND_SPEC.replace(
     "    print(name, 'Qwen3_5ForCausalLM' in code.co_names, source.splitlines()[1])")
 
 
+@pytest.mark.slow  # the payload served by a child interpreter
 @pytest.mark.parametrize("header", ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
-def test_a_file_in_its_declared_encoding_is_served_as_apply_writes_it(site, header, capsys):
+def test_a_file_in_its_declared_encoding_is_served_as_apply_writes_it(site, header):
     s = site("0.5.21")
     s.file().write_bytes(header + s.read())
-    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    plan = dry_run(s, sys.executable, "-c", "pass")
     served = subprocess.run([DEBIAN_PYTHON, "-c", COMPILE, str(s.root), "sglang.srt.models.qwen3_5"],
                             env={**os.environ, **plan["env"]}, capture_output=True, text=True)
     assert served.returncode == 0, served.stderr
-    assert cli(capsys, "apply", "--sglang-dir", str(s.package))[0] == 0
+    assert cli(s, "apply", "--sglang-dir", str(s.package))[0] == 0
     written = s.read()
     module = decode(plan["env"][ENV_VAR])["modules"][0]
     assert module["data"].encode("latin-1") == written
@@ -116,10 +111,11 @@ def test_a_file_in_its_declared_encoding_is_served_as_apply_writes_it(site, head
                                            text.splitlines()[1] + "\n"]
 
 
-def test_a_symlinked_file_in_a_read_only_store_is_served_from_its_target(site, tmp_path, capsys):
+@pytest.mark.slow  # the payload served by a child interpreter
+def test_a_symlinked_file_in_a_read_only_store_is_served_from_its_target(site, tmp_path):
     s = site("0.5.21")
     real = s.link_to_store(tmp_path / "store", read_only=True)   # where Nix keeps the real file
-    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    plan = dry_run(s, sys.executable, "-c", "pass")
     served = subprocess.run([DEBIAN_PYTHON, "-c", COMPILE, str(s.root), "sglang.srt.models.qwen3_5"],
                             env={**os.environ, **plan["env"]}, capture_output=True, text=True)
     assert served.returncode == 0, served.stderr
@@ -127,6 +123,7 @@ def test_a_symlinked_file_in_a_read_only_store_is_served_from_its_target(site, t
     assert sorted(p.name for p in real.parent.iterdir()) == ["qwen3_5.py"]
 
 
+@pytest.mark.slow  # the payload served by a child interpreter
 def test_a_child_refuses_a_file_changed_since_the_parent_validated_it(site):
     s = site("0.5.12")
     plan = dry_run(s, sys.executable, "-c", "pass")
@@ -145,6 +142,7 @@ sys.exit(7)
 '''
 
 
+@pytest.mark.slow  # run as a process: it execs the command
 def test_run_execs_the_command_and_its_exit_code_is_ours(site, tmp_path):
     s = site("0.5.12")
     untouched = tree_digest(s.root)
@@ -162,6 +160,7 @@ def test_run_execs_the_command_and_its_exit_code_is_ours(site, tmp_path):
     assert tree_digest(s.root) == untouched
 
 
+@pytest.mark.slow  # run as a process: it execs the command
 def test_under_run_a_users_sitecustomize_on_pythonpath_still_runs(site, tmp_path):
     s = site("0.5.12")
     user = tmp_path / "user-site"
@@ -176,20 +175,21 @@ def test_under_run_a_users_sitecustomize_on_pythonpath_still_runs(site, tmp_path
 
 
 @pytest.mark.parametrize("version", ["0.5.12", "0.5.22"], ids=["patched-on-disk", "native"])
-def test_patched_or_native_installations_run_untouched(site, version, capsys):
+@pytest.mark.slow
+def test_patched_or_native_installations_run_untouched(site, version):
     s = site(version)
-    assert cli(capsys, "apply", "--sglang-dir", str(s.package))[0] == 0
-    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    assert cli(s, "apply", "--sglang-dir", str(s.package))[0] == 0
+    plan = dry_run(s, sys.executable, "-c", "pass")
     assert plan["env"] == {}
 
 
 def test_damaged_installation_is_refused_before_exec(site, tmp_path):
     s = site("0.5.12")
-    assert s.run("apply").returncode == 0
+    assert s.invoke("apply").returncode == 0
     s.file().write_text(s.file().read_text().replace(MARKED_LINE, "pass"))
     record = tmp_path / "record.json"
 
-    done = s.run("run", "--", sys.executable, "-c", RECORD, str(record))
+    done = s.invoke("run", "--", sys.executable, "-c", RECORD, str(record))
 
     assert done.returncode == 1 and not record.exists()
     assert "state: damaged" in done.stderr
@@ -199,12 +199,13 @@ def test_damaged_installation_is_refused_before_exec(site, tmp_path):
 
 def test_unsupported_release_is_refused_with_apply_s_message(site):
     s = site("0.5.10")
-    ran = s.run("run", "--", sys.executable, "-c", "pass")
-    applied = s.run("apply", "--python", sys.executable)  # the interpreter run analysed
+    ran = s.invoke("run", "--", sys.executable, "-c", "pass")
+    applied = s.invoke("apply", "--python", sys.executable)  # the interpreter run analysed
     assert ran.returncode == applied.returncode == 4
     assert ran.stderr == applied.stderr
 
 
+@pytest.mark.slow  # run as a process: a real exec that fails
 def test_a_command_that_cannot_start_exits_9(site, tmp_path):
     s = site("0.5.12")
     done = s.run("run", "--sglang-dir", str(s.package), "--", str(tmp_path / "no-such-program"))
@@ -212,20 +213,21 @@ def test_a_command_that_cannot_start_exits_9(site, tmp_path):
     assert "Could not start" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("flags", [["-I"], ["-E"], ["-S"], ["-uS"], ["-X", "dev", "-E"],
-                                   ["-W", "ignore", "-sI"], ["--check-hash-based-pycs", "never", "-S"]])
-def test_interpreter_flags_that_drop_the_patch_are_refused(site, flags, capsys):
+@pytest.mark.parametrize("flags", first_fast(["-I"], ["-E"], ["-S"], ["-uS"], ["-X", "dev", "-E"],
+                                              ["-W", "ignore", "-sI"], ["--check-hash-based-pycs", "never", "-S"]))
+def test_interpreter_flags_that_drop_the_patch_are_refused(site, flags):
     s = site("0.5.12")
-    code, out, err = cli(capsys, "run", "--dry-run", "--sglang-dir", str(s.package), "--",
+    code, out, err = cli(s, "run", "--dry-run", "--sglang-dir", str(s.package), "--",
                          sys.executable, *flags, "-c", "pass")
     assert code == 8 and out == ""
     assert "eagle3-patch run refuses" in err and "without EAGLE-3 capture" in err
 
 
 @pytest.mark.parametrize("flags", [["-s"], ["-u", "-B"], ["-c", "pass", "-I"], ["-m", "mod", "-E"]])
-def test_flags_that_keep_the_patch_or_belong_to_the_program_are_accepted(site, flags, capsys):
+@pytest.mark.slow
+def test_flags_that_keep_the_patch_or_belong_to_the_program_are_accepted(site, flags):
     s = site("0.5.12")
-    plan = dry_run(s, sys.executable, *flags, capsys=capsys)
+    plan = dry_run(s, sys.executable, *flags)
     assert ENV_VAR in plan["env"]
 
 
@@ -233,15 +235,15 @@ def test_status_json_says_whether_in_memory_mode_works(site):
     s = site("0.5.12")
 
     def in_memory_ok() -> bool:
-        return json.loads(s.run("status", "--json").stdout)["in_memory_ok"]
+        return json.loads(s.invoke("status", "--json").stdout)["in_memory_ok"]
 
     assert in_memory_ok() is True                      # unpatched
-    assert s.run("apply").returncode == 0
+    assert s.invoke("apply").returncode == 0
     assert in_memory_ok() is True                      # patched
     s.file().write_text(s.file().read_text().replace(MARKED_LINE, "pass"))
     assert in_memory_ok() is False                     # damaged
-    assert "in memory (eagle3-patch run, serve --in-memory): refused" in s.run("status").stdout
-    assert json.loads(site("0.5.10").run("status", "--json").stdout)["in_memory_ok"] is False
+    assert "in memory (eagle3-patch run, serve --in-memory): refused" in s.invoke("status").stdout
+    assert json.loads(site("0.5.10").invoke("status", "--json").stdout)["in_memory_ok"] is False
 
 
 # serve --in-memory and serve's fallback, with the stand-in SGLang interpreter of test_serve_handoff.
@@ -258,6 +260,7 @@ def served(tmp_path):
     return site, package, record, env, args
 
 
+@pytest.mark.slow  # serve as a process: it execs the stand-in interpreter
 def test_serve_in_memory_never_writes_even_when_it_could(served):
     site, _, record, env, args = served
     untouched = tree_digest(site)
@@ -279,6 +282,7 @@ def _read_only(package: Path) -> None:
         (package / "srt/models" / name).chmod(0o444)
 
 
+@pytest.mark.slow  # serve as a process: it execs the stand-in interpreter
 def test_serve_falls_back_to_in_memory_on_an_unwritable_installation_and_says_so(served):
     site, package, record, env, args = served
     _read_only(package)
@@ -296,20 +300,21 @@ def test_serve_falls_back_to_in_memory_on_an_unwritable_installation_and_says_so
 def test_serve_no_apply_still_refuses_an_unwritable_unpatched_installation(served):
     site, package, record, env, args = served
     _read_only(package)
-    done = serve(["--no-apply", *args], env)
+    done = invoke_cli("serve", "--no-apply", *args, env=env)
     assert done.returncode == 1 and not record.exists()
     assert "fell back" not in done.stderr
 
 
 def test_serve_in_memory_and_no_apply_together_is_a_usage_error(served):
     _, _, record, env, args = served
-    done = serve(["--in-memory", "--no-apply", *args], env)
+    done = invoke_cli("serve", "--in-memory", "--no-apply", *args, env=env)
     assert done.returncode == 2 and not record.exists()
 
 
-def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, private_cache, capsys):
+@pytest.mark.slow
+def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, private_cache):
     s = site("0.5.12")
-    first = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    first = dry_run(s, sys.executable, "-c", "pass")
     (entry,) = private_cache.iterdir()
     # Prove the second run reads the memo: give it an answer only the memo holds.
     memo = json.loads(entry.read_text())
@@ -318,35 +323,38 @@ def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, priva
     memo["encoded"] = memo["encoded"].partition(";")[0] + ";" + \
         base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
     entry.write_text(json.dumps(memo))
-    assert decode(dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"][ENV_VAR])["modules"][0]["data"] \
+    assert decode(dry_run(s, sys.executable, "-c", "pass")["env"][ENV_VAR])["modules"][0]["data"] \
         .endswith("# from the memo\n")
 
     with s.file().open("a") as handle:
         handle.write("# a different file now\n")
-    fresh = decode(dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"][ENV_VAR])["modules"][0]
+    fresh = decode(dry_run(s, sys.executable, "-c", "pass")["env"][ENV_VAR])["modules"][0]
     assert fresh["sha256"] == hashlib.sha256(s.read()).hexdigest()
     assert fresh["sha256"] != decode(first["env"][ENV_VAR])["modules"][0]["sha256"]
     assert "# from the memo" not in fresh["data"] and len(list(private_cache.iterdir())) == 2
 
 
 @pytest.mark.parametrize("damage", ["not json", '{"encoded": 1, "files": []}', "[]", '{"encoded": "x"}'])
-def test_a_damaged_memo_is_computed_afresh(site, private_cache, damage, capsys):
+@pytest.mark.slow
+def test_a_damaged_memo_is_computed_afresh(site, private_cache, damage):
     s = site("0.5.12")
-    expected = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    expected = dry_run(s, sys.executable, "-c", "pass")
     (entry,) = private_cache.iterdir()
     entry.write_text(damage)
-    assert dry_run(s, sys.executable, "-c", "pass", capsys=capsys) == expected
+    assert dry_run(s, sys.executable, "-c", "pass") == expected
 
 
-def test_an_unwritable_cache_folder_is_no_obstacle(site, tmp_path, monkeypatch, capsys):
+@pytest.mark.slow
+def test_an_unwritable_cache_folder_is_no_obstacle(site, tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     s = site("0.5.12")
-    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    plan = dry_run(s, sys.executable, "-c", "pass")
     assert decode(plan["env"][ENV_VAR])["modules"][0]["sha256"] == hashlib.sha256(s.read()).hexdigest()
 
 
+@pytest.mark.slow  # a tmpfs mounted and filled; serve as a process
 def test_serve_on_a_full_disk_fails_with_exit_6_instead_of_falling_back(tmp_path):
     from releases import install_release
 
@@ -376,31 +384,34 @@ def test_serve_on_a_full_disk_fails_with_exit_6_instead_of_falling_back(tmp_path
         subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.slow
 def test_without_an_absolute_home_run_memoises_nothing_in_the_working_directory(site, tmp_path,
-                                                                                monkeypatch, capsys):
+                                                                                monkeypatch):
     s = site("0.5.12")
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", "relative-home")
     workdir = tmp_path / "workdir"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
-    assert ENV_VAR in dry_run(s, sys.executable, "-c", "pass", capsys=capsys)["env"]
+    assert ENV_VAR in dry_run(s, sys.executable, "-c", "pass")["env"]
     assert list(workdir.iterdir()) == []
 
 
-def test_a_memo_folder_others_may_write_is_not_trusted(site, private_cache, capsys):
+@pytest.mark.slow
+def test_a_memo_folder_others_may_write_is_not_trusted(site, private_cache):
     s = site("0.5.12")
-    expected = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    expected = dry_run(s, sys.executable, "-c", "pass")
     (entry,) = private_cache.iterdir()
     memo = json.loads(entry.read_text())
     memo["files"] = ["planted.py"]
     entry.write_text(json.dumps(memo))
     private_cache.chmod(0o777)
-    code, out, _ = cli(capsys, "run", "--dry-run", "--sglang-dir", str(s.package), "--", "true")
+    code, out, _ = cli(s, "run", "--dry-run", "--sglang-dir", str(s.package), "--", "true")
     assert code == 0 and "planted.py" not in out and "qwen3_5.py" in out
-    assert dry_run(s, sys.executable, "-c", "pass", capsys=capsys) == expected
+    assert dry_run(s, sys.executable, "-c", "pass") == expected
 
 
+@pytest.mark.slow  # an unprivileged user (setpriv)
 def test_an_unreadable_model_file_is_the_analysis_clear_error_not_a_bug(user_env):
     from conftest import Site
 
@@ -429,23 +440,25 @@ def test_a_python_command_that_imports_another_sglang_is_refused_before_exec(sit
     analysed, other = site("0.5.12"), site("0.5.21")
     program = _interpreter_importing(other.root, tmp_path / "other-venv/bin")
 
-    done = analysed.run("run", "--sglang-dir", str(analysed.package), "--", str(program),
-                        "-m", "sglang.launch_server", "--port", "31000")
+    done = analysed.invoke("run", "--sglang-dir", str(analysed.package), "--", str(program),
+                           "-m", "sglang.launch_server", "--port", "31000")
 
     assert done.returncode == 3
     assert f"imports {other.package}, not {analysed.package}" in done.stderr
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_python_command_that_imports_the_analysed_sglang_is_accepted(site, tmp_path):
     s = site("0.5.12")
     program = _interpreter_importing(s.root, tmp_path / "venv/bin")
-    done = s.run("run", "--dry-run", "--json", "--python", str(program), "--", str(program),
-                 "-Xdev", "-msglang.launch_server")
+    done = s.invoke("run", "--dry-run", "--json", "--python", str(program), "--", str(program),
+                    "-Xdev", "-msglang.launch_server")
     assert done.returncode == 0, done.stderr
     assert ENV_VAR in json.loads(done.stdout)["env"]
 
 
+@pytest.mark.slow  # run as a process: it execs the command
 def test_run_inside_run_after_apply_replaces_the_inherited_payload(site):
     # The user patched on disk inside an outer run; the inner run decides afresh.
     s = site("0.5.12")
@@ -461,15 +474,17 @@ def test_run_inside_run_after_apply_replaces_the_inherited_payload(site):
 
 
 @pytest.mark.parametrize("version", ["0.5.12", "0.5.22"], ids=["patched-on-disk", "native"])
+@pytest.mark.slow
 def test_a_payload_inherited_from_an_outer_run_is_cancelled_where_nothing_is_added(
-        site, version, capsys, monkeypatch):
+        site, version, monkeypatch):
     s = site(version)
-    assert cli(capsys, "apply", "--sglang-dir", str(s.package))[0] == 0
+    assert cli(s, "apply", "--sglang-dir", str(s.package))[0] == 0
     monkeypatch.setenv(ENV_VAR, "sglang.srt.models.qwen3_5;H4sI-from-an-outer-run")
-    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    plan = dry_run(s, sys.executable, "-c", "pass")
     assert plan["env"] == {ENV_VAR: ""}
 
 
+@pytest.mark.slow  # serve as a process: it execs the stand-in interpreter
 def test_plain_serve_inside_run_does_not_pass_on_the_outer_runs_payload(served, monkeypatch):
     site, _, record, env, args = served
     outer = json.loads(subprocess.run(
@@ -501,10 +516,11 @@ def _payload(env: dict[str, str]) -> str:
     return names + ";" + first + "".join(env[f"{ENV_VAR}_{i}"] for i in range(1, int(count)))
 
 
-def test_a_model_file_too_big_for_one_variable_is_carried_in_several(site, tmp_path, capsys):
+@pytest.mark.slow  # a child interpreter, and run as a process execs it
+def test_a_model_file_too_big_for_one_variable_is_carried_in_several(site, tmp_path):
     s = site("0.5.21")
     _pad(s.file(), 300_000)
-    plan = dry_run(s, sys.executable, "-c", "pass", capsys=capsys)
+    plan = dry_run(s, sys.executable, "-c", "pass")
     assert len(plan["env"]) > 2
     assert all(len(f"{k}={v}") < 131072 for k, v in plan["env"].items())
     assert decode(_payload(plan["env"]))["modules"][0]["sha256"] == hashlib.sha256(s.read()).hexdigest()
@@ -521,6 +537,7 @@ def test_a_model_file_too_big_for_one_variable_is_carried_in_several(site, tmp_p
     assert _payload(seen) == _payload(plan["env"]) and seen[f"{ENV_VAR}_1"] not in ran.stderr
 
 
+@pytest.mark.slow  # serve as a process: it execs the stand-in interpreter
 def test_serve_in_memory_carries_a_model_file_too_big_for_one_variable(served):
     site, package, record, env, args = served
     _pad(package / "srt/models/qwen3_5.py", 300_000)
@@ -533,16 +550,18 @@ def test_serve_in_memory_carries_a_model_file_too_big_for_one_variable(served):
 
 
 @pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["text", "json"])
+@pytest.mark.slow
 def test_a_model_file_too_big_to_carry_at_all_is_refused_with_the_way_out(site, json_flag):
     s = site("0.5.21")
     _pad(s.file(), 1_500_000)
-    done = s.run("run", "--dry-run", *json_flag, "--", sys.executable, "-c", "pass")
+    done = s.invoke("run", "--dry-run", *json_flag, "--", sys.executable, "-c", "pass")
     assert done.returncode == 4, done.stderr
     said = done.stdout + done.stderr
     assert "too large to hand over in memory" in said and "eagle3-patch apply" in said
     assert "Traceback" not in said and "a bug" not in said
 
 
+@pytest.mark.slow  # run as a process: it execs the command
 def test_run_inside_another_installations_run_chains_each_bootstrap_once(site, tmp_path):
     # `run -- other-venv/bin/eagle3-patch run -- python ...`: two bootstrap folders on PYTHONPATH.
     s = site("0.5.12")

@@ -16,6 +16,8 @@ from serve_fixtures import (
     write_target,
 )
 
+pytestmark = pytest.mark.slow  # serve as a process against a stand-in Hub
+
 
 @pytest.fixture
 def world(tmp_path: Path) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import invoke_cli
 from eagle3_patch.errors import EXIT_NOT_FOUND
 from releases import install_release
 from serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
@@ -29,7 +30,7 @@ def test_python_and_sglang_dir_naming_different_sglangs_is_refused_before_patchi
     standin, record, env = standin_env(tmp_path, tmp_path / "site-a", theirs)
     untouched = (tree_digest(tmp_path / "site-a"), tree_digest(tmp_path / "site-b"))
 
-    done = serve(["--python", str(standin), "--sglang-dir", str(other), *inputs, *mode], env)
+    done = invoke_cli("serve", "--python", str(standin), "--sglang-dir", str(other), *inputs, *mode, env=env)
 
     assert done.returncode == EXIT_NOT_FOUND, done.stderr
     assert "This interpreter does not import that SGLang" in done.stderr
@@ -61,7 +62,7 @@ def test_sglang_dir_in_a_venv_runs_that_venvs_python(tmp_path: Path, inputs: lis
     site_packages = next(venv.glob("lib/python3*/site-packages"))
     package = install_release("0.5.20", site_packages)
 
-    done = serve(["--sglang-dir", str(package), *inputs, "--dry-run", "--json"], base_env())
+    done = invoke_cli("serve", "--sglang-dir", str(package), *inputs, "--dry-run", "--json", env=base_env())
 
     assert done.returncode == 0, done.stderr
     interpreter = json.loads(done.stdout)["argv"][0]
@@ -74,7 +75,7 @@ def test_sglang_dir_in_a_venv_runs_that_venvs_python(tmp_path: Path, inputs: lis
 def test_sglang_dir_outside_any_environment_and_not_imported_is_refused(tmp_path: Path, inputs: list[str]) -> None:
     package = install_release("0.5.12", tmp_path / "loose")
 
-    done = serve(["--sglang-dir", str(package), *inputs, "--dry-run"], base_env())
+    done = invoke_cli("serve", "--sglang-dir", str(package), *inputs, "--dry-run", env=base_env())
 
     assert done.returncode == EXIT_NOT_FOUND, done.stderr
     assert f"{sys.executable} imports no SGLang at all, not {package}" in done.stderr
@@ -87,9 +88,8 @@ def test_without_options_the_sglang_found_is_the_one_python_m_would_import(tmp_p
     installed = install_release("0.5.12", tmp_path / "site")
     checkout = install_release("0.5.20", tmp_path / "checkout")
 
-    done = subprocess.run([sys.executable, "-m", "eagle3_patch", "serve", *inputs, "--dry-run"],
-                          env=base_env(PYTHONPATH=str(installed.parent)), cwd=checkout.parent,
-                          capture_output=True, text=True, timeout=120)
+    done = invoke_cli("serve", *inputs, "--dry-run", env=base_env(PYTHONPATH=str(installed.parent)),
+                      cwd=checkout.parent)
 
     assert done.returncode == 0, done.stderr
     assert f"SGLang 0.5.20 at {checkout}" in done.stdout

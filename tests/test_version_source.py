@@ -13,7 +13,7 @@ def _as_source_tree(s):
 
 
 def _status(s):
-    result = s.run("status", "--json")
+    result = s.invoke("status", "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -23,7 +23,7 @@ def test_source_tree_version_comes_from_setuptools_scm_version_file(site):
     _as_source_tree(s)
     status = _status(s)
     assert (status["sglang_version"], status["sglang_version_from"]) == ("0.5.21", "_version.py")
-    assert "SGLang 0.5.21 at" in s.run("status").stdout
+    assert "SGLang 0.5.21 at" in s.invoke("status").stdout
 
 
 def test_source_tree_without_version_file_says_the_fallback_is_not_a_release(site):
@@ -33,7 +33,7 @@ def test_source_tree_without_version_file_says_the_fallback_is_not_a_release(sit
     status = _status(s)
     assert (status["sglang_version"], status["sglang_version_from"]) == \
         ("0.0.0.dev0", "version.py fallback")
-    text = s.run("status").stdout
+    text = s.invoke("status").stdout
     assert "SGLang 0.0.0.dev0 (version.py's fallback: the real release is unknown) at" in text
 
 
