@@ -2,11 +2,16 @@
 
 A method is ours when a comment carrying ``MARKER`` is among its leading
 lines: the comment and blank lines right above its first line (its first
-decorator's), as libcst groups them. That is what ``transform.remove_hooks``
-deletes with the method, so status calls a method ours exactly when revert
-would remove it (``test_ownership.py`` pins the two against each other).
+decorator's), grouped as libcst groups them. ``remove_hooks`` deletes exactly
+those lines with the method, so status calls a method ours exactly when revert
+removes it (``test_ownership.py`` pins both against libcst's grouping).
 Comments indented deeper than the method after a block (a function's body)
-end that block in libcst, not the method's leading lines, and so do not count.
+end that block, not the method's leading lines, and so do not count.
+
+Lines are numbered as Python numbers them, and removal deletes whole lines of
+the text as it is: no parser re-renders what stays, so a form feed in the
+indentation (which Python reads as whitespace and libcst loses) or any other
+byte that is not ours stays as it was.
 
 ``ast`` only: status reads this on a memo miss, where libcst is too slow to import.
 """
@@ -34,9 +39,14 @@ def is_marker_line(line: str) -> bool:
     return line.lstrip().startswith("#") and MARKER in line
 
 
-def marker_lines(lines: list[str]) -> list[int]:
-    """The 1-based numbers of every marker comment line."""
-    return [i + 1 for i, line in enumerate(lines) if is_marker_line(line)]
+def marker_lines(lines: list[str], tree: ast.Module) -> list[int]:
+    """The 1-based numbers of every marker comment line (not a line inside a string)."""
+    found = [i + 1 for i, line in enumerate(lines) if is_marker_line(line)]
+    if not found:
+        return found
+    quoted = {line for node in ast.walk(tree) if isinstance(node, (ast.Constant, ast.JoinedStr))
+              for line in range(node.lineno + 1, (node.end_lineno or node.lineno) + 1)}
+    return [line for line in found if line not in quoted]
 
 
 def first_line(node: ast.stmt) -> int:
@@ -75,6 +85,44 @@ def leading_lines(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -
 def marked(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -> list[int]:
     """The marker lines that make ``node`` ours (empty if it is not)."""
     return [n for n in leading_lines(lines, node, previous) if is_marker_line(lines[n - 1])]
+
+
+def _bodies(tree: ast.Module):
+    """Every statement list in ``tree``: the module's, each class's and function's, each branch's."""
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                yield body
+
+
+def remove_hooks(source: str, tree: ast.Module | None = None) -> str:
+    """``source`` without the methods that are ours and without any other marker comment line.
+
+    Every other line stays as it is, except that a body left empty gets ``pass`` (as libcst
+    would) so the file stays Python. ``tree`` is ``ast.parse(source)`` if the caller has it.
+    """
+    lines = source_lines(source)
+    if not any(is_marker_line(line) for line in lines):
+        return source
+    tree = tree or ast.parse(source)
+    with_ends = source_lines(source, keepends=True)
+    drop, passes = set(marker_lines(lines, tree)), {}
+    for body in _bodies(tree):
+        ours = [(node, previous) for node, previous in functions(body) if marked(lines, node, previous)]
+        for node, previous in ours:
+            drop.update(leading_lines(lines, node, previous), range(first_line(node), node.end_lineno + 1))
+        if len(ours) == len(body):
+            line = with_ends[first_line(body[0]) - 1]
+            passes[first_line(body[0])] = line[:body[0].col_offset] + "pass" + line[len(line.rstrip("\r\n")):]
+    if not drop:
+        return source
+    kept = [passes.get(number, line) for number, line in enumerate(with_ends, 1)
+            if number in passes or number not in drop]
+    if kept and max(drop) == len(with_ends) and not source.endswith(("\n", "\r")):
+        # The last line went, and with it the file's lack of a final line break.
+        kept[-1] = kept[-1].rstrip("\r\n")
+    return "".join(kept)
 
 
 def functions(body: list[ast.stmt]) -> list[tuple[ast.FunctionDef, ast.stmt | None]]:

@@ -126,9 +126,7 @@ def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
         # exactly what was there before, so restore it byte for byte (no libcst).
         new = backup.data
     else:
-        from eagle3_patch import transform  # libcst: only on paths that may write
-
-        new = sourcetext.encode(transform.remove_hooks(sourcetext.decode(data)), data)
+        new = sourcetext.encode(ownership.remove_hooks(sourcetext.decode(data)), data)
         problem = ownership.unparseable(new)
         if problem:
             raise _refusal(sglang, path, evidence, f"removing the marked methods would leave a "
