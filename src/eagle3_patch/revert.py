@@ -24,7 +24,7 @@ from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS, MARKER
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.lock import locked
-from eagle3_patch.sources import read_model_file
+from eagle3_patch.snapshot import Snapshot, read_snapshot
 from eagle3_patch.states import Outcome
 from eagle3_patch.writable import ensure_writable
 
@@ -41,21 +41,19 @@ class Decision:
 
 def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     """Remove what apply added (or restore the proven backup); the state afterwards."""
-    ours = backups.after_uninstall(sglang)
-    if ours:
+    snapshot = read_snapshot(sglang)
+    if snapshot.after_uninstall:
+        ours = list(snapshot.after_uninstall)
         install.remove_after_uninstall(ours, sglang.package_dir)
         return observed(sglang, "revert", Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(ours))
-    candidates = [path for path in target_paths(sglang)
-                  if backups.read_backup(path).exists
-                  or (os.path.isfile(path) and MARKER.encode() in read_model_file(path))]
-    if not candidates:
+    if not candidates(snapshot):
         return observed(sglang, "revert", Outcome.NOTHING_TO_REVERT, notes=tuple(tidy(sglang)))
-    ensure_writable(candidates)
+    ensure_writable(candidates(snapshot))
     with locked(sglang.models_dir):
         tidied = removed_note(leftovers.remove_leftovers(target_paths(sglang)))
-        # Every file is decided before anything is written: one refusal leaves all untouched.
-        decisions = [decide(sglang, path, *_read(sglang, path), from_backup)
-                     for path in candidates]
+        # Decided again under the lock (another process may have just written), with
+        # pip's RECORD; every file before anything is written: one refusal leaves all untouched.
+        decisions = plan_revert(read_snapshot(sglang, earlier=snapshot, records=True), from_backup)
         install.commit([d.change for d in decisions if d.change])
         for decision in decisions:
             if decision.drop_backup:
@@ -65,11 +63,17 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
                     changed=changed, notes=(*tidied, *(d.note for d in decisions if d.note)))
 
 
-def _read(sglang: SGLangInstall, path: str) -> tuple[bytes | None, Provenance]:
-    """One file's bytes (None if missing) and its backup's provenance, as on disk now."""
-    evidence = backups.provenance(backups.read_backup(path), backups.shipped_sha256(sglang, path),
-                                  sglang.version_text)
-    return (read_model_file(path) if os.path.exists(path) else None), evidence
+def candidates(snapshot: Snapshot) -> list[str]:
+    """The target files revert has something to do for: a backup of ours, or our marker."""
+    return [path for path in snapshot.targets if snapshot.backups[path].exists
+            or MARKER.encode() in (snapshot.data(path) or b"")]
+
+
+def plan_revert(snapshot: Snapshot, from_backup: bool = False) -> list[Decision]:
+    """revert's decision for every file it has something to do for (``records=True``
+    snapshot); raises ``CannotRevert`` for the first it refuses. Pure."""
+    return [decide(snapshot.install, path, snapshot.data(path), snapshot.provenance(path), from_backup)
+            for path in candidates(snapshot)]
 
 
 def decide(sglang: SGLangInstall, path: str, data: bytes | None, evidence: Provenance,
