@@ -8,6 +8,8 @@ apply and revert keep every byte that is not ours, whatever such characters the 
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 
 import pytest
 
@@ -69,6 +71,43 @@ def test_apply_keeps_a_form_feed_in_the_class_it_patches(site, where):
     assert invoke_main("check", "--sglang-dir", str(s.package)).exit_code == 0
     assert invoke_main("revert", "--sglang-dir", str(s.package)).exit_code == 0
     assert s.read() == edited
+
+
+@pytest.mark.parametrize("char", ["\x0c", "\x85", "\u2028"], ids=lambda c: f"U+{ord(c):04X}")
+def test_diff_breaks_lines_where_python_does(site, char):
+    s = site("0.5.21")
+    data = s.read()
+    end = max(n.end_lineno for n in ast.parse(data).body
+              if isinstance(n, ast.ClassDef) and n.name == "Qwen3_5ForCausalLM")
+    lines = data.splitlines(keepends=True)  # the release's own file: \n only
+    lines[end - 1] = lines[end - 1].rstrip(b"\n") + f"  # a{char}b\n".encode()
+    s.file().write_bytes(b"".join(lines))
+    done = invoke_main("diff", "--json", "--sglang-dir", str(s.package))
+    assert done.exit_code == 0, done.stderr
+    diff = json.loads(done.stdout)["diff"]
+    context = [line for line in diff.split("\n") if line.startswith(" ") and "# a" in line]
+    assert context == [" " + lines[end - 1].decode().rstrip("\n")]
+
+
+def test_a_traceback_through_a_served_module_names_the_line_python_ran_past_a_form_feed(tmp_path):
+    from test_inmemory_bootstrap import DEBIAN_PYTHON, MODULE, PATCHED, REPORT, _module, _sglang_site, plain, run
+
+    from eagle3_patch.inmemory.memo import bytecode_key
+    from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
+
+    site = _sglang_site(tmp_path / "site")
+    module = _module(site)
+    served = "\x0c\n" + PATCHED  # the raise is now on line 7
+    patch = ModulePatch(MODULE, str(module.resolve()), hashlib.sha256(module.read_bytes()).hexdigest(),
+                        served)
+    given = {"PYTHONPATH": str(site)}
+    env = {**plain(site), **given, "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           **child_env(encode([patch], "test", bytecode_key()), given)}
+    done = run(str(DEBIAN_PYTHON), REPORT, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    trace = json.loads(done.stdout)["traceback"]
+    assert f'File "{module.resolve()}", line 7, in fail' in trace
+    assert 'raise RuntimeError("raised inside a patched method")' in trace
 
 
 # Each of these, where Python allows it, inside the class we patch: in a comment, in a string.
