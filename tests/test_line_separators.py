@@ -144,6 +144,17 @@ def test_add_then_remove_gives_back_every_byte(source):
     assert remove_hooks(patched) == source
 
 
+@pytest.mark.parametrize("comment,def_line", [("\x0c        ", "    "), ("        ", "\x0c    "),
+                                               ("    \x0c        ", "    ")])
+def test_a_marker_closing_the_method_before_counts_its_columns_after_a_form_feed(comment, def_line):
+    # Indented deeper than f, the marker ends g's body: it is a stray line, f is not ours.
+    source = (f"class A:\n    def g(self):\n        return 2\n{comment}# {MARKER} m\n"
+              f"{def_line}def f(self):\n        return 1\n")
+    parsed = parse_source("m.py", "m.py", source.encode())
+    assert marked_methods(parsed, parsed.classes["A"]) == {}
+    assert remove_hooks(source) == source.replace(f"{comment}# {MARKER} m\n", "")
+
+
 @pytest.mark.parametrize("char", SEPARATORS, ids=lambda c: f"U+{ord(c):04X}")
 def test_a_marker_inside_a_string_is_not_ours_to_remove(char):
     source = f'class Target:\n    """Doc.{char}\n    # {MARKER} quoted\n    """\n    x = 1\n'

@@ -54,8 +54,10 @@ def first_line(node: ast.stmt) -> int:
     return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
+def indentation(line: str) -> str:
+    """The whitespace that indents ``line`` as Python counts it: what follows its last form
+    feed (Python resets the column there)."""
+    return line[:len(line) - len(line.lstrip(" \t\x0c"))].rpartition("\x0c")[2]
 
 
 def leading_lines(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -> list[int]:
@@ -76,7 +78,8 @@ def leading_lines(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -
         line -= 1
     found.reverse()
     if previous is not None and hasattr(previous, "body"):
-        deeper = [n for n in found if lines[n - 1].strip() and _indent(lines[n - 1]) > node.col_offset]
+        column = len(indentation(lines[first_line(node) - 1]))
+        deeper = [n for n in found if lines[n - 1].strip() and len(indentation(lines[n - 1])) > column]
         if deeper:
             found = [n for n in found if n > deeper[-1]]
     return found

@@ -20,10 +20,6 @@ import libcst as cst
 from eagle3_patch import ownership
 from eagle3_patch.hooks import MARKER_COMMENT, HookSpec
 
-# Python resets the indentation column at a form feed: what follows the last one indents.
-_INDENT_CHARS = " \t\x0c"
-
-
 def _method_node(hook: HookSpec) -> cst.FunctionDef:
     node = cst.parse_module(hook.source).body[0]
     assert isinstance(node, cst.FunctionDef), hook
@@ -39,9 +35,8 @@ def _body_indent(node: ast.ClassDef, lines: list[str]) -> str | None:
     """The indentation of the class's body; None where its body shares the header's line."""
     for stmt in reversed(node.body):
         line = lines[ownership.first_line(stmt) - 1]
-        prefix = line[:len(line) - len(line.lstrip(_INDENT_CHARS))]
-        if len(prefix) == stmt.col_offset:  # the statement starts its line
-            return prefix.rpartition("\x0c")[2]
+        if not line[:stmt.col_offset].strip(" \t\x0c"):  # the statement starts its line
+            return ownership.indentation(line)
     return None
 
 
