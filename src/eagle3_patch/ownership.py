@@ -42,11 +42,24 @@ def is_marker_line(line: str) -> bool:
 def marker_lines(lines: list[str], tree: ast.Module) -> list[int]:
     """The 1-based numbers of every marker comment line (not a line inside a string)."""
     found = [i + 1 for i, line in enumerate(lines) if is_marker_line(line)]
-    if not found:
-        return found
-    quoted = {line for node in ast.walk(tree) if isinstance(node, (ast.Constant, ast.JoinedStr))
-              for line in range(node.lineno + 1, (node.end_lineno or node.lineno) + 1)}
+    quoted = _quoted(tree, set(found)) if found else set()
     return [line for line in found if line not in quoted]
+
+
+def _quoted(node: ast.AST, wanted: set[int]) -> set[int]:
+    """The lines of ``wanted`` that lie inside a string literal below ``node`` (a line after a
+    multi-line string's first). Only nodes spanning a wanted line are visited: a model file
+    has hundreds of thousands of nodes, and a patched one a few marker lines."""
+    found = set()
+    for child in ast.iter_child_nodes(node):
+        end = getattr(child, "end_lineno", None)
+        if end is not None and not any(child.lineno <= line <= end for line in wanted):
+            continue
+        if isinstance(child, (ast.Constant, ast.JoinedStr)):
+            found.update(line for line in wanted if child.lineno < line <= end)
+        else:
+            found |= _quoted(child, wanted)
+    return found
 
 
 def first_line(node: ast.stmt) -> int:
@@ -90,13 +103,17 @@ def marked(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -> list[
     return [n for n in leading_lines(lines, node, previous) if is_marker_line(lines[n - 1])]
 
 
-def _bodies(tree: ast.Module):
-    """Every statement list in ``tree``: the module's, each class's and function's, each branch's."""
-    for node in ast.walk(tree):
-        for field in ("body", "orelse", "finalbody"):
-            body = getattr(node, field, None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-                yield body
+def _bodies(node: ast.AST, wanted: set[int]):
+    """Every statement list below ``node`` (a class's, a function's, a branch's) whose
+    node spans a line of ``wanted``: where a method marked on that line can be."""
+    for field in ("body", "orelse", "finalbody"):
+        body = getattr(node, field, None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+            yield body
+    for child in ast.iter_child_nodes(node):
+        end = getattr(child, "end_lineno", None)
+        if end is None or any(child.lineno <= line <= end for line in wanted):
+            yield from _bodies(child, wanted)
 
 
 def remove_hooks(source: str, tree: ast.Module | None = None) -> str:
@@ -111,7 +128,7 @@ def remove_hooks(source: str, tree: ast.Module | None = None) -> str:
     tree = tree or ast.parse(source)
     with_ends = source_lines(source, keepends=True)
     drop, passes = set(marker_lines(lines, tree)), {}
-    for body in _bodies(tree):
+    for body in _bodies(tree, drop):
         ours = [(node, previous) for node, previous in functions(body) if marked(lines, node, previous)]
         for node, previous in ours:
             drop.update(leading_lines(lines, node, previous), range(first_line(node), node.end_lineno + 1))
