@@ -110,3 +110,18 @@ def test_only_the_exact_method_we_write_is_our_hook_source(hook):
 def test_unparseable_says_why_or_nothing(data, problem):
     assert ownership.unparseable(data).startswith(problem) and bool(problem) == bool(
         ownership.unparseable(data))
+
+
+@pytest.mark.parametrize("text", [
+    f"import os\n{M}\ndef f():\n    return 1\n",
+    f"class A:\n    class Inner:\n        {M}\n        def f(self):\n            return 1\n",
+    f"class A:\n    def g(self):\n        {M}\n        def f():\n            return 1\n        return f\n",
+], ids=["module function", "nested class", "nested function"])
+def test_a_marker_above_what_we_never_write_is_stray_and_only_it_goes(text):
+    # Ours are methods of top-level classes only (we write nothing else): status calls this
+    # marker stray, and revert removes that line and keeps the function.
+    source = parse_source("m.py", "m.py", text.encode())
+    (line,) = ownership.marker_lines(source.lines, source.tree)
+    assert all(line not in found for cls in source.classes.values()
+               for found in marked_methods(source, cls).values())
+    assert remove_hooks(text) == "".join(x for x in text.splitlines(keepends=True) if MARKER not in x)

@@ -35,7 +35,8 @@ def source_lines(text: str, keepends: bool = False) -> list[str]:
 
 
 def is_marker_line(line: str) -> bool:
-    """A comment line (not code, not a string) that carries our marker."""
+    """A line that is a comment carrying our marker, as far as the line alone tells
+    (``marker_lines`` also rules out a line inside a multi-line string)."""
     return line.lstrip().startswith("#") and MARKER in line
 
 
@@ -103,24 +104,13 @@ def marked(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -> list[
     return [n for n in leading_lines(lines, node, previous) if is_marker_line(lines[n - 1])]
 
 
-def _bodies(node: ast.AST, wanted: set[int]):
-    """Every statement list below ``node`` (a class's, a function's, a branch's) whose
-    node spans a line of ``wanted``: where a method marked on that line can be."""
-    for field in ("body", "orelse", "finalbody"):
-        body = getattr(node, field, None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-            yield body
-    for child in ast.iter_child_nodes(node):
-        end = getattr(child, "end_lineno", None)
-        if end is None or any(child.lineno <= line <= end for line in wanted):
-            yield from _bodies(child, wanted)
-
-
 def remove_hooks(source: str, tree: ast.Module | None = None) -> str:
     """``source`` without the methods that are ours and without any other marker comment line.
 
-    Every other line stays as it is, except that a body left empty gets ``pass`` (as libcst
-    would) so the file stays Python. ``tree`` is ``ast.parse(source)`` if the caller has it.
+    Ours are what status calls ours: methods of the top-level classes (the last definition
+    of each name) marked in their leading lines; a marker anywhere else is a stray line and
+    goes alone. Every other line stays as it is, except that a class left empty gets
+    ``pass`` so the file stays Python. ``tree`` is ``ast.parse(source)`` if the caller has it.
     """
     lines = source_lines(source)
     if not any(is_marker_line(line) for line in lines):
@@ -128,11 +118,12 @@ def remove_hooks(source: str, tree: ast.Module | None = None) -> str:
     tree = tree or ast.parse(source)
     with_ends = source_lines(source, keepends=True)
     drop, passes = set(marker_lines(lines, tree)), {}
-    for body in _bodies(tree, drop):
+    for cls in classes(tree).values():
+        body = cls.body
         ours = [(node, previous) for node, previous in functions(body) if marked(lines, node, previous)]
         for node, previous in ours:
             drop.update(leading_lines(lines, node, previous), range(first_line(node), node.end_lineno + 1))
-        if len(ours) == len(body):
+        if ours and len(ours) == len(body):
             line = with_ends[first_line(body[0]) - 1]
             passes[first_line(body[0])] = line[:body[0].col_offset] + "pass" + line[len(line.rstrip("\r\n")):]
     if not drop:
