@@ -8,6 +8,9 @@ back byte for byte (by ``--from-backup``, or by plain revert as a shortcut for
 a file exactly as apply wrote it) only when pip's RECORD (or, where pip
 recorded nothing, our own record of this release) proves it is the file
 SGLang shipped; otherwise plain revert removes our methods instead.
+
+It reads the installation once, with pip's RECORD hashes (``snapshot.read_snapshot``),
+decides every file from that value alone (``plan_revert``, pure), then commits.
 """
 
 from __future__ import annotations
