@@ -331,6 +331,26 @@ def test_unreadable_model_file_is_a_clear_error_not_a_bug(user_env, user_site, c
     assert f"chmod a+r {user_site.file()}" in result.stderr
 
 
+def test_revert_reads_everything_before_it_writes_a_file_it_cannot_read_leaves_all_as_it_was(
+        user_env, user_site):
+    # revert used to write first and fail afterwards, reading the state to report:
+    # exit 5 with the file already reverted.
+    user_site.models.chmod(0o777)
+    for path in user_site.models.glob("qwen3*.py"):
+        path.chmod(0o666)
+    applied = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply"], env=user_site.env(),
+                             capture_output=True, text=True, timeout=120, umask=0)
+    assert applied.returncode == 0, applied.stderr
+    base = user_site.file("qwen3_vl.py")
+    base.chmod(0o000)
+    before = {p.name: p.read_bytes() for p in user_site.models.iterdir() if p.is_file()}
+    result = _as_user(user_env, user_site, "revert")
+    assert result.returncode == 5, result.stderr
+    assert f"Cannot read {base}: Permission denied." in result.stderr
+    assert f"chmod a+r {base}" in result.stderr
+    assert {p.name: p.read_bytes() for p in user_site.models.iterdir() if p.is_file()} == before
+
+
 def test_unreadable_models_folder_is_a_clear_error_not_a_bug(user_env, user_site):
     user_site.models.chmod(0o000)
     try:

@@ -1,4 +1,4 @@
-"""What is ours: status (ast) and revert (libcst) agree on every layout of a marker."""
+"""What is ours: status and revert agree on every layout of a marker, and with libcst's grouping."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from eagle3_patch import ownership
 from eagle3_patch.analysis import marked_methods, parse_source
 from eagle3_patch.hooks import HOOKS, MARKER
-from eagle3_patch.transform import remove_hooks
+from eagle3_patch.ownership import remove_hooks
 
 M = f"# {MARKER} m"
 # name -> (class body lines around a method f, whether f is ours)
@@ -51,6 +51,25 @@ def _revert_removes(text: str) -> bool:
     return "def f(" not in remove_hooks(text)
 
 
+def _libcst_removes(text: str) -> str:
+    """Reference: libcst drops each function whose leading lines carry the marker, and every
+    other comment line that carries it (how revert removed ours before it kept lines as they are)."""
+    import libcst as cst
+
+    def marked(lines):
+        return any(line.comment is not None and ownership.is_marker_line(line.comment.value)
+                   for line in lines)
+
+    class Remove(cst.CSTTransformer):
+        def leave_FunctionDef(self, original_node, updated_node):
+            return cst.RemoveFromParent() if marked(original_node.leading_lines) else updated_node
+
+        def leave_EmptyLine(self, original_node, updated_node):
+            return cst.RemoveFromParent() if marked([original_node]) else updated_node
+
+    return cst.parse_module(text).visit(Remove()).code
+
+
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_status_calls_a_method_ours_exactly_when_revert_removes_it(layout, newline):
@@ -58,12 +77,13 @@ def test_status_calls_a_method_ours_exactly_when_revert_removes_it(layout, newli
     text = _source(body, newline)
     assert _status_says_ours(text) is ours
     assert _revert_removes(text) is ours
+    assert remove_hooks(text) == _libcst_removes(text)
 
 
 def test_a_marker_the_method_does_not_own_is_a_stray_line_revert_removes():
     text = _source(LAYOUTS["closing the method before"][0])
     source = parse_source("m.py", "m.py", text.encode())
-    assert ownership.marker_lines(source.lines) == [7]
+    assert ownership.marker_lines(source.lines, source.tree) == [7]
     assert M not in remove_hooks(text) and "def f(" in remove_hooks(text)
 
 
@@ -90,3 +110,18 @@ def test_only_the_exact_method_we_write_is_our_hook_source(hook):
 def test_unparseable_says_why_or_nothing(data, problem):
     assert ownership.unparseable(data).startswith(problem) and bool(problem) == bool(
         ownership.unparseable(data))
+
+
+@pytest.mark.parametrize("text", [
+    f"import os\n{M}\ndef f():\n    return 1\n",
+    f"class A:\n    class Inner:\n        {M}\n        def f(self):\n            return 1\n",
+    f"class A:\n    def g(self):\n        {M}\n        def f():\n            return 1\n        return f\n",
+], ids=["module function", "nested class", "nested function"])
+def test_a_marker_above_what_we_never_write_is_stray_and_only_it_goes(text):
+    # Ours are methods of top-level classes only (we write nothing else): status calls this
+    # marker stray, and revert removes that line and keeps the function.
+    source = parse_source("m.py", "m.py", text.encode())
+    (line,) = ownership.marker_lines(source.lines, source.tree)
+    assert all(line not in found for cls in source.classes.values()
+               for found in marked_methods(source, cls).values())
+    assert remove_hooks(text) == "".join(x for x in text.splitlines(keepends=True) if MARKER not in x)

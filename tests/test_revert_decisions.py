@@ -9,7 +9,7 @@ from eagle3_patch.errors import CannotRevert
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS
 from eagle3_patch.locate import SGLangInstall
-from eagle3_patch.revert import decide
+from eagle3_patch.revert import decide, plan_revert
 from eagle3_patch.transform import add_hooks
 
 SGLANG = SGLangInstall("/nonexistent/bin/python", "/nonexistent/site-packages/sglang", "0.5.21")
@@ -108,3 +108,38 @@ def test_provenance_is_worked_out_once_from_pips_record_else_ours(recorded, meta
     assert evidence.reference == (SHIPPED if belongs else None)
     assert evidence.shipped == (recorded or sha256(SHIPPED))
     assert (evidence.not_restorable == "") is belongs
+
+
+# --- every file at once, from a snapshot: what revert.revert commits --------------------
+
+TEXT_PATH = PATH.replace("qwen3_5.py", "qwen3_5_text.py")
+
+
+def _snapshot(data: bytes | None, backup: Backup, recorded: str | None = sha256(SHIPPED)):
+    from eagle3_patch.snapshot import Snapshot
+    from eagle3_patch.sources import Sources
+
+    nothing = Backup(TEXT_PATH, None, "missing", None, "missing")
+    files = Sources.of(SGLANG.models_dir, {} if data is None else {"qwen3_5.py": data})
+    return Snapshot(SGLANG, files, {PATH: backup, TEXT_PATH: nothing},
+                    recorded={PATH: recorded, TEXT_PATH: None})
+
+
+def test_revert_plans_from_the_snapshot_only_the_files_it_has_something_to_do_for():
+    (decision,) = plan_revert(_snapshot(PATCHED, _backup(SHIPPED, _meta(SHIPPED))))
+    assert decision.path == PATH and decision.change.new == SHIPPED
+    assert plan_revert(_snapshot(SHIPPED, _backup(None))) == []
+
+
+def test_revert_judges_the_backup_by_the_snapshots_record_of_pip():
+    disowned = _snapshot(PATCHED, _backup(SHIPPED, _meta(SHIPPED)), recorded="0" * 64)
+    with pytest.raises(CannotRevert, match="not the one pip recorded"):
+        plan_revert(disowned, from_backup=True)
+
+
+def test_a_missing_file_with_a_backup_is_refused_from_the_snapshot_and_restored_from_backup():
+    snapshot = _snapshot(None, _backup(SHIPPED, _meta(SHIPPED)))
+    with pytest.raises(CannotRevert, match="it is missing"):
+        plan_revert(snapshot)
+    (decision,) = plan_revert(snapshot, from_backup=True)
+    assert decision.change.old == b"" and decision.change.new == SHIPPED

@@ -195,7 +195,7 @@ def analyze(files: Mapping[str, SourceFile]) -> Analysis:
                  for h in HOOKS if h.file == target.name]
         attached = {line for cls in source.classes.values()
                     for lines in marked_methods(source, cls).values() for line in lines}
-        orphans = [line for line in ownership.marker_lines(source.lines) if line not in attached]
+        orphans = [line for line in ownership.marker_lines(source.lines, source.tree) if line not in attached]
         reports.append(FileReport(target.name, source.path, _file_state(hooks, orphans),
                                   tuple(hooks), tuple(orphans)))
     states = {report.state for report in reports}

@@ -181,12 +181,14 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
 def _diff(changes: tuple[install.FileChange, ...], sglang: SGLangInstall) -> str:
     import difflib  # only diff and --dry-run need it
 
+    from eagle3_patch.ownership import source_lines
+
     chunks = []
     for change in changes:
         rel = os.path.relpath(change.path, os.path.dirname(sglang.package_dir))
         chunks.extend(difflib.unified_diff(
-            sourcetext.decode(change.old).splitlines(keepends=True),
-            sourcetext.decode(change.new).splitlines(keepends=True),
+            source_lines(sourcetext.decode(change.old), keepends=True),
+            source_lines(sourcetext.decode(change.new), keepends=True),
             fromfile=f"a/{rel}", tofile=f"b/{rel}"))
     return "".join(chunks)
 

@@ -2,11 +2,16 @@
 
 A method is ours when a comment carrying ``MARKER`` is among its leading
 lines: the comment and blank lines right above its first line (its first
-decorator's), as libcst groups them. That is what ``transform.remove_hooks``
-deletes with the method, so status calls a method ours exactly when revert
-would remove it (``test_ownership.py`` pins the two against each other).
+decorator's), grouped as libcst groups them. ``remove_hooks`` deletes exactly
+those lines with the method, so status calls a method ours exactly when revert
+removes it (``test_ownership.py`` pins both against libcst's grouping).
 Comments indented deeper than the method after a block (a function's body)
-end that block in libcst, not the method's leading lines, and so do not count.
+end that block, not the method's leading lines, and so do not count.
+
+Lines are numbered as Python numbers them, and removal deletes whole lines of
+the text as it is: no parser re-renders what stays, so a form feed in the
+indentation (which Python reads as whitespace and libcst loses) or any other
+byte that is not ours stays as it was.
 
 ``ast`` only: status reads this on a memo miss, where libcst is too slow to import.
 """
@@ -30,13 +35,32 @@ def source_lines(text: str, keepends: bool = False) -> list[str]:
 
 
 def is_marker_line(line: str) -> bool:
-    """A comment line (not code, not a string) that carries our marker."""
+    """A line that is a comment carrying our marker, as far as the line alone tells
+    (``marker_lines`` also rules out a line inside a multi-line string)."""
     return line.lstrip().startswith("#") and MARKER in line
 
 
-def marker_lines(lines: list[str]) -> list[int]:
-    """The 1-based numbers of every marker comment line."""
-    return [i + 1 for i, line in enumerate(lines) if is_marker_line(line)]
+def marker_lines(lines: list[str], tree: ast.Module) -> list[int]:
+    """The 1-based numbers of every marker comment line (not a line inside a string)."""
+    found = [i + 1 for i, line in enumerate(lines) if is_marker_line(line)]
+    quoted = _quoted(tree, set(found)) if found else set()
+    return [line for line in found if line not in quoted]
+
+
+def _quoted(node: ast.AST, wanted: set[int]) -> set[int]:
+    """The lines of ``wanted`` that lie inside a string literal below ``node`` (a line after a
+    multi-line string's first). Only nodes spanning a wanted line are visited: a model file
+    has hundreds of thousands of nodes, and a patched one a few marker lines."""
+    found = set()
+    for child in ast.iter_child_nodes(node):
+        end = getattr(child, "end_lineno", None)
+        if end is not None and not any(child.lineno <= line <= end for line in wanted):
+            continue
+        if isinstance(child, (ast.Constant, ast.JoinedStr)):
+            found.update(line for line in wanted if child.lineno < line <= end)
+        else:
+            found |= _quoted(child, wanted)
+    return found
 
 
 def first_line(node: ast.stmt) -> int:
@@ -44,8 +68,10 @@ def first_line(node: ast.stmt) -> int:
     return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
+def indentation(line: str) -> str:
+    """The whitespace that indents ``line`` as Python counts it: what follows its last form
+    feed (Python resets the column there)."""
+    return line[:len(line) - len(line.lstrip(" \t\x0c"))].rpartition("\x0c")[2]
 
 
 def leading_lines(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -> list[int]:
@@ -66,7 +92,8 @@ def leading_lines(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -
         line -= 1
     found.reverse()
     if previous is not None and hasattr(previous, "body"):
-        deeper = [n for n in found if lines[n - 1].strip() and _indent(lines[n - 1]) > node.col_offset]
+        column = len(indentation(lines[first_line(node) - 1]))
+        deeper = [n for n in found if lines[n - 1].strip() and len(indentation(lines[n - 1])) > column]
         if deeper:
             found = [n for n in found if n > deeper[-1]]
     return found
@@ -75,6 +102,38 @@ def leading_lines(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -
 def marked(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -> list[int]:
     """The marker lines that make ``node`` ours (empty if it is not)."""
     return [n for n in leading_lines(lines, node, previous) if is_marker_line(lines[n - 1])]
+
+
+def remove_hooks(source: str, tree: ast.Module | None = None) -> str:
+    """``source`` without the methods that are ours and without any other marker comment line.
+
+    Ours are what status calls ours: methods of the top-level classes (the last definition
+    of each name) marked in their leading lines; a marker anywhere else is a stray line and
+    goes alone. Every other line stays as it is, except that a class left empty gets
+    ``pass`` so the file stays Python. ``tree`` is ``ast.parse(source)`` if the caller has it.
+    """
+    lines = source_lines(source)
+    if not any(is_marker_line(line) for line in lines):
+        return source
+    tree = tree or ast.parse(source)
+    with_ends = source_lines(source, keepends=True)
+    drop, passes = set(marker_lines(lines, tree)), {}
+    for cls in classes(tree).values():
+        body = cls.body
+        ours = [(node, previous) for node, previous in functions(body) if marked(lines, node, previous)]
+        for node, previous in ours:
+            drop.update(leading_lines(lines, node, previous), range(first_line(node), node.end_lineno + 1))
+        if ours and len(ours) == len(body):
+            line = with_ends[first_line(body[0]) - 1]
+            passes[first_line(body[0])] = line[:body[0].col_offset] + "pass" + line[len(line.rstrip("\r\n")):]
+    if not drop:
+        return source
+    kept = [passes.get(number, line) for number, line in enumerate(with_ends, 1)
+            if number in passes or number not in drop]
+    if kept and max(drop) == len(with_ends) and not source.endswith(("\n", "\r")):
+        # The last line went, and with it the file's lack of a final line break.
+        kept[-1] = kept[-1].rstrip("\r\n")
+    return "".join(kept)
 
 
 def functions(body: list[ast.stmt]) -> list[tuple[ast.FunctionDef, ast.stmt | None]]:

@@ -77,7 +77,7 @@ def plan(snapshot: Snapshot,
          analysis: Analysis) -> tuple[tuple[install.FileChange, ...], Analysis]:
     """The changes apply would make and the analysis of their result; raises if they would
     not work. Pure: reads no file of the installation."""
-    from eagle3_patch import transform  # libcst: only on paths that may write
+    from eagle3_patch import ownership, transform  # libcst: only on paths that may write
     from eagle3_patch.analysis import analyze, parse_source
 
     sglang, files = snapshot.install, snapshot.files
@@ -87,7 +87,7 @@ def plan(snapshot: Snapshot,
         needed = [r.hook for r in report.hooks if r.state is not HookState.NATIVE]
         text = sourcetext.decode(source.data)
         new = sourcetext.encode(transform.add_hooks(text, needed, source.tree), source.data)
-        original = (sourcetext.encode(transform.remove_hooks(text), source.data)
+        original = (sourcetext.encode(ownership.remove_hooks(text), source.data)
                     if MARKER in text else source.data)
         meta = backups.BackupMeta(sha256(original), sha256(new), __version__, sglang.version_text)
         kept = snapshot.backups[source.path]

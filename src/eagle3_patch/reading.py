@@ -17,6 +17,17 @@ def unreadable(path: str, exc: OSError, mode: str) -> TargetUnreadable:
     )
 
 
+def not_a_file(path: str, kind: str) -> TargetUnreadable:
+    """The error for something other than a file where SGLang keeps a model file."""
+    return TargetUnreadable(
+        f"{path} is not a file: it is {kind}.",
+        "SGLang keeps a Python file there, and eagle3-patch reads it to tell the state of the "
+        "installation; it left everything untouched.",
+        "Move it out of the way, then reinstall the release it came from (pip install "
+        "--force-reinstall --no-deps sglang==<version>) and run the command again.",
+    )
+
+
 def read_model_file(path: str) -> bytes:
     """A model file's bytes; one this user cannot read is a clear error, not a bug."""
     try:

@@ -8,6 +8,9 @@ back byte for byte (by ``--from-backup``, or by plain revert as a shortcut for
 a file exactly as apply wrote it) only when pip's RECORD (or, where pip
 recorded nothing, our own record of this release) proves it is the file
 SGLang shipped; otherwise plain revert removes our methods instead.
+
+It reads the installation once, with pip's RECORD hashes (``snapshot.read_snapshot``),
+decides every file from that value alone (``plan_revert``, pure), then commits.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS, MARKER
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.lock import locked
-from eagle3_patch.sources import read_model_file
+from eagle3_patch.snapshot import Snapshot, read_snapshot
 from eagle3_patch.states import Outcome
 from eagle3_patch.writable import ensure_writable
 
@@ -41,21 +44,19 @@ class Decision:
 
 def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     """Remove what apply added (or restore the proven backup); the state afterwards."""
-    ours = backups.after_uninstall(sglang)
-    if ours:
+    snapshot = read_snapshot(sglang)
+    if snapshot.after_uninstall:
+        ours = list(snapshot.after_uninstall)
         install.remove_after_uninstall(ours, sglang.package_dir)
         return observed(sglang, "revert", Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(ours))
-    candidates = [path for path in target_paths(sglang)
-                  if backups.read_backup(path).exists
-                  or (os.path.isfile(path) and MARKER.encode() in read_model_file(path))]
-    if not candidates:
+    if not candidates(snapshot):
         return observed(sglang, "revert", Outcome.NOTHING_TO_REVERT, notes=tuple(tidy(sglang)))
-    ensure_writable(candidates)
+    ensure_writable(candidates(snapshot))
     with locked(sglang.models_dir):
         tidied = removed_note(leftovers.remove_leftovers(target_paths(sglang)))
-        # Every file is decided before anything is written: one refusal leaves all untouched.
-        decisions = [decide(sglang, path, *_read(sglang, path), from_backup)
-                     for path in candidates]
+        # Decided again under the lock (another process may have just written), with
+        # pip's RECORD; every file before anything is written: one refusal leaves all untouched.
+        decisions = plan_revert(read_snapshot(sglang, earlier=snapshot, records=True), from_backup)
         install.commit([d.change for d in decisions if d.change])
         for decision in decisions:
             if decision.drop_backup:
@@ -65,11 +66,17 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
                     changed=changed, notes=(*tidied, *(d.note for d in decisions if d.note)))
 
 
-def _read(sglang: SGLangInstall, path: str) -> tuple[bytes | None, Provenance]:
-    """One file's bytes (None if missing) and its backup's provenance, as on disk now."""
-    evidence = backups.provenance(backups.read_backup(path), backups.shipped_sha256(sglang, path),
-                                  sglang.version_text)
-    return (read_model_file(path) if os.path.exists(path) else None), evidence
+def candidates(snapshot: Snapshot) -> list[str]:
+    """The target files revert has something to do for: a backup of ours, or our marker."""
+    return [path for path in snapshot.targets if snapshot.backups[path].exists
+            or MARKER.encode() in (snapshot.data(path) or b"")]
+
+
+def plan_revert(snapshot: Snapshot, from_backup: bool = False) -> list[Decision]:
+    """revert's decision for every file it has something to do for (``records=True``
+    snapshot); raises ``CannotRevert`` for the first it refuses. Pure."""
+    return [decide(snapshot.install, path, snapshot.data(path), snapshot.provenance(path), from_backup)
+            for path in candidates(snapshot)]
 
 
 def decide(sglang: SGLangInstall, path: str, data: bytes | None, evidence: Provenance,
@@ -126,9 +133,7 @@ def _remove_marked(sglang: SGLangInstall, path: str, data: bytes,
         # exactly what was there before, so restore it byte for byte (no libcst).
         new = backup.data
     else:
-        from eagle3_patch import transform  # libcst: only on paths that may write
-
-        new = sourcetext.encode(transform.remove_hooks(sourcetext.decode(data)), data)
+        new = sourcetext.encode(ownership.remove_hooks(sourcetext.decode(data)), data)
         problem = ownership.unparseable(new)
         if problem:
             raise _refusal(sglang, path, evidence, f"removing the marked methods would leave a "

@@ -1,12 +1,13 @@
-"""One read of an installation: the value apply and status decide from.
+"""One read of an installation: the value apply, status and revert decide from.
 
 ``read_snapshot`` is the only reader: the model files' bytes (target files and
 the files their classes inherit from), our backups and their records, the temp
-files a killed write left, and our files in a package pip has uninstalled. The
-decisions in ``engine.py`` look at nothing else, so they are tested from
-hand-built snapshots (``Sources.of``) without a disk. pip's RECORD is not read
-here: ``importlib.metadata`` is off the fast path (benchmarks/README.md), and only
-revert needs it (``backups.shipped_sha256``).
+files a killed write left, our files in a package pip has uninstalled, and,
+when asked (``records=True``), the SHA-256 pip's RECORD holds for each target
+file. The decisions (``patchplan.py``, ``engine.observe``, ``revert.plan_revert``)
+look at nothing else, so they are tested from hand-built snapshots
+(``Sources.of``) without a disk. Only revert asks for the RECORD hashes:
+``importlib.metadata`` is off the fast path (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -33,10 +34,21 @@ class Snapshot(NamedTuple):
     missing: tuple[str, ...] = ()       # target paths with nothing at all there
     leftovers: tuple[str, ...] = ()     # temp files a killed write left
     after_uninstall: tuple[str, ...] = ()  # our files in a package pip has uninstalled
+    # per target path, the SHA-256 pip recorded (None where it recorded none); None: not read
+    recorded: dict[str, str | None] | None = None
 
     @property
     def targets(self) -> list[str]:
         return target_paths(self.install)
+
+    def data(self, path: str) -> bytes | None:
+        """The bytes of the model file at ``path``; None where there is no file."""
+        name = os.path.basename(path)
+        return self.files.data[name] if self.files.paths.get(name) == path else None
+
+    def provenance(self, path: str) -> backups.Provenance:
+        """Where the backup of ``path`` comes from (``records=True`` snapshots only)."""
+        return backups.provenance(self.backups[path], self.recorded[path], self.install.version_text)
 
 
 def target_paths(sglang: SGLangInstall) -> list[str]:
@@ -48,8 +60,10 @@ def read_sources(sglang: SGLangInstall, earlier: Sources | None = None) -> Sourc
     return Sources(sglang.models_dir, SOURCE_NAMES, earlier)
 
 
-def read_snapshot(sglang: SGLangInstall, earlier: Snapshot | None = None) -> Snapshot:
-    """Read the installation; a file whose bytes equal ``earlier``'s keeps its parse."""
+def read_snapshot(sglang: SGLangInstall, earlier: Snapshot | None = None,
+                  records: bool = False) -> Snapshot:
+    """Read the installation; a file whose bytes equal ``earlier``'s keeps its parse.
+    ``records``: also what pip's RECORD says each target file's SHA-256 is."""
     files = read_sources(sglang, earlier.files if earlier else None)
     paths = target_paths(sglang)
     return Snapshot(
@@ -58,4 +72,5 @@ def read_snapshot(sglang: SGLangInstall, earlier: Snapshot | None = None) -> Sna
         missing=tuple(path for path in paths if not os.path.exists(path)),
         leftovers=tuple(leftovers.leftovers(paths)),
         after_uninstall=tuple(backups.after_uninstall(sglang)),
+        recorded={path: backups.shipped_sha256(sglang, path) for path in paths} if records else None,
     )

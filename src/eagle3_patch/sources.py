@@ -8,23 +8,32 @@ import stat
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from eagle3_patch.reading import read_model_file, unreadable
+from eagle3_patch.reading import not_a_file, read_model_file, unreadable
 
 if TYPE_CHECKING:
     from eagle3_patch.analysis import SourceFile
 
 
+_NOT_FILES = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
+              stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+
+
 def _is_file(path: str) -> bool:
-    """Whether ``path`` is a regular file; unlike ``os.path.isfile``, a folder this user
-    may not search raises (PermissionError) instead of hiding the file."""
+    """Whether ``path`` is a regular file (False where nothing is there); unlike
+    ``os.path.isfile``, a folder this user may not search raises (PermissionError) instead
+    of hiding the file, and so does a folder or a pipe in the file's place (``not_a_file``):
+    reading it would fail or hang, and "no such file" would send the user the wrong way."""
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
+        mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EBADF):  # a symlink loop is no file, as for pathlib
             return False
         raise
+    if not stat.S_ISREG(mode):
+        raise not_a_file(path, _NOT_FILES.get(stat.S_IFMT(mode), "something else"))
+    return True
 
 
 class Sources(Mapping):

@@ -219,12 +219,16 @@ class _PatchedSourceLoader:
         return key.hexdigest() + ".bin"
 
     def exec_module(self, module):
+        import io
         import linecache
 
         # mtime None: linecache.checkcache keeps the entry instead of re-reading
         # the stock file on disk, which is what a traceback would otherwise show.
         source = self.get_source(module.__name__)
-        linecache.cache[self.path] = (len(source), None, source.splitlines(True), self.path)
+        # Lines as Python numbers them (decode_source made every line end "\n"):
+        # str.splitlines would also break at a form feed, \x85, \u2028...
+        lines = io.StringIO(source).readlines()
+        linecache.cache[self.path] = (len(source), None, lines, self.path)
         _tracebacks_through_linecache()
         module.__cached__ = None
         exec(self.get_code(module.__name__), module.__dict__)
