@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from conftest import invoke_main
+from conftest import first_fast, invoke_main
 from eagle3_patch.analysis import marked_methods, parse_source
 from eagle3_patch.hooks import MARKER, MARKER_COMMENT, HookSpec
 from eagle3_patch import ownership
@@ -44,7 +44,7 @@ FORM_FEEDS = {
 }
 
 
-@pytest.mark.parametrize("where", list(FORM_FEEDS))
+@pytest.mark.parametrize("where", first_fast(*FORM_FEEDS))
 def test_revert_removes_only_our_methods_from_a_class_holding_a_form_feed(site, where):
     s = site("0.5.21")
     assert invoke_main("apply", "--sglang-dir", str(s.package)).exit_code == 0
@@ -59,7 +59,7 @@ def test_revert_removes_only_our_methods_from_a_class_holding_a_form_feed(site, 
         assert s.read() == _insert(shipped, text, after, skip)
 
 
-@pytest.mark.parametrize("where", [w for w in FORM_FEEDS if w != "before our marker"])
+@pytest.mark.parametrize("where", first_fast(*(w for w in FORM_FEEDS if w != "before our marker")))
 def test_apply_keeps_a_form_feed_in_the_class_it_patches(site, where):
     s = site("0.5.21")
     text, after, skip = FORM_FEEDS[where]
@@ -73,7 +73,7 @@ def test_apply_keeps_a_form_feed_in_the_class_it_patches(site, where):
     assert s.read() == edited
 
 
-@pytest.mark.parametrize("char", ["\x0c", "\x85", "\u2028"], ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("char", first_fast("\x0c", "\x85", "\u2028"), ids=lambda c: f"U+{ord(c):04X}")
 def test_diff_breaks_lines_where_python_does(site, char):
     s = site("0.5.21")
     data = s.read()
