@@ -34,7 +34,8 @@ def sites(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("pipe")
     patched, unpatched = Site(root / "patched", "0.5.12"), Site(root / "unpatched", "0.5.12")
-    assert patched.run("apply").returncode == 0
+    # Set up before the per-test private cache exists: give this one run a cache of its own.
+    assert patched.run("apply", XDG_CACHE_HOME=str(root / "cache")).returncode == 0
     return {PATCHED: patched, UNPATCHED: unpatched}
 
 
