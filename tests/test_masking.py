@@ -49,7 +49,7 @@ def test_masked_argv(argv, shown):
 
 RUN_TOGETHER = ["--apikey", "--hftoken", "--authtoken", "--accesstoken", "--secretkey", "--apiKey",
                 "--HFToken", "--openai_apikey", "--dbpassword", "--clientsecret", "--x-sessiontoken",
-                "--privatekey", "--passkey", "--access-secretkey"]
+                "--privatekey", "--passkey", "--access-secretkey", "--db-passwd"]
 LOOKALIKES = ["--monkey", "--turkey", "--donkey", "--hockey", "--jockey", "--whiskey", "--hotkey",
               "--keyboard", "--tokenizer-path", "--tokens", "--max-total-tokens", "--skip-tokenizer-init",
               "--keys", "--keyfile", "--tokenize", "--secretary", "--passwords-file", "--betoken"]

@@ -14,7 +14,7 @@ import re
 MASK = "***"
 
 _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")  # apiKey: two words
-_SECRET_WORDS = ("key", "token", "password", "secret")
+_SECRET_WORDS = ("key", "token", "password", "passwd", "secret")
 # Ordinary words that merely end like a secret word; any other last word that does is
 # a secret word run together with its qualifier (apikey, hftoken, dbpassword).
 _LOOKALIKES = frozenset({"monkey", "donkey", "turkey", "hockey", "jockey", "whiskey", "lackey",
