@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import marshal
 import os
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ import pytest
 import userenv
 from conftest import STANDIN_SGLANG_PARENTS, Site
 from serve_fixtures import write_drafter, write_target
-from test_inmemory_bootstrap import PATCHED, _module, handoff
+from test_inmemory_bootstrap import PATCHED, _module, handoff, sealed_code
 
 OTHER = "e3i17x"  # owns what "another user" owns: an attacker, or the user sudo came from
 USER = "e3i17"    # the unprivileged user who runs eagle3-patch
@@ -143,7 +142,7 @@ def test_a_flipped_symlink_never_loads_an_attackers_compiled_code(tmp_path, atta
     stand_in = _sglang_stand_in(tmp_path / "site")
     entry = _learned_bytecode_entry(stand_in, tmp_path)
     theirs = PATCHED.replace('return "patched"', f'return "{PLANTED}"')
-    planted = marshal.dumps(compile(theirs, str(_module(stand_in).resolve()), "exec"))
+    planted = sealed_code(theirs, str(_module(stand_in).resolve()))
     shared, link, ours, attackers = _race_root(tmp_path, "bytecode", entry.name, entry.read_bytes(),
                                                planted, attacker)
     env = handoff(stand_in, XDG_CACHE_HOME=str(shared))
@@ -399,8 +398,8 @@ def test_the_bootstraps_copy_of_the_trust_rule_agrees_with_usercache(tmp_path, m
 
     stand_in = _sglang_stand_in(tmp_path / "site")
     learned = _learned_bytecode_entry(stand_in, tmp_path)
-    planted = marshal.dumps(compile(PATCHED.replace('return "patched"', 'return "from the memo"'),
-                                    str(_module(stand_in).resolve()), "exec"))
+    planted = sealed_code(PATCHED.replace('return "patched"', 'return "from the memo"'),
+                          str(_module(stand_in).resolve()))
     seen = {}
     for who in ("bootstrap", "usercache"):
         root = tmp_path / who / "home" / ".cache"

@@ -36,10 +36,13 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from eagle3_patch import __version__
 from eagle3_patch.filebytes import sha256
 
+T = TypeVar("T")
 DISABLE_ENV = "EAGLE3_PATCH_NO_CACHE"
 TOOL_FOLDER = "eagle3-patch"
 ANALYSIS, INMEMORY, BYTECODE = "analysis", "inmemory", "bytecode"
@@ -143,6 +146,22 @@ def read(cache: str, name: str) -> bytes | None:
         return None
     finally:
         os.close(folder)
+
+
+def load(cache: str, name: str, decode: Callable[[bytes], T]) -> T | None:
+    """The entry ``name`` of ``cache`` as ``decode`` makes it, or None: absent, not trusted,
+    or damaged. Whatever ``decode`` raises means damaged: an entry torn by a crash or edited
+    by hand (valid JSON of another shape, huge numbers, deep nesting) is a miss, never an
+    error, and the caller computes afresh and writes it again. So ``decode`` returns only
+    values it checked all the way down: nothing from the file reaches its caller unchecked.
+    """
+    raw = read(cache, name)
+    if raw is None:
+        return None
+    try:
+        return decode(raw)
+    except Exception:  # each one is a damaged entry, whatever its type
+        return None
 
 
 def write(cache: str, name: str, data: bytes) -> None:

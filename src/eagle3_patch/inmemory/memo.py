@@ -16,6 +16,7 @@ import os
 from eagle3_patch import usercache
 from eagle3_patch.filebytes import read_bytes, sha256
 from eagle3_patch.hooks import TARGET_FILES
+from eagle3_patch.inmemory import payload
 from eagle3_patch.locate import SGLangInstall
 
 
@@ -47,16 +48,19 @@ def bytecode_key(use: bool = True) -> str | None:
 
 
 def load(name: str) -> dict | None:
-    raw = usercache.read(usercache.INMEMORY, f"{name}.json")
-    if raw is None:
-        return None
-    try:
+    """The hand-off stored as ``name``: ``{"encoded": str, "files": [str, ...]}``, its payload
+    decoded and checked; None where there is none, or it is damaged in any way."""
+    def decode(raw: bytes) -> dict:
         entry = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None  # damaged: compute afresh
-    valid = (isinstance(entry, dict) and isinstance(entry.get("encoded"), str)
-             and isinstance(entry.get("files"), list))
-    return entry if valid else None
+        encoded, files = entry["encoded"], entry["files"]
+        if not (isinstance(encoded, str) and isinstance(files, list)
+                and all(isinstance(file, str) for file in files)):
+            raise TypeError("encoded must be a string, files a list of strings")
+        if len(files) != len(payload.decode(encoded)):
+            raise ValueError("files does not name the modules the payload carries")
+        return {"encoded": encoded, "files": files}
+
+    return usercache.load(usercache.INMEMORY, f"{name}.json", decode)
 
 
 def store(name: str, entry: dict) -> None:
