@@ -1,8 +1,8 @@
 """eagle3-patch's user cache: where it lives, whom it trusts, what its keys cover.
 
 Every entry lives under ``<root>/eagle3-patch/<cache>/``, where ``<root>`` is
-``$XDG_CACHE_HOME`` (when absolute, as the XDG spec says) or ``~/.cache``,
-never beside SGLang:
+``$XDG_CACHE_HOME`` (when absolute, as the XDG spec says) or ``$HOME/.cache`` (when
+absolute; without HOME, the passwd entry's), else no cache at all; never beside SGLang:
 
 - ``analysis/``: the remembered analysis of a models folder (``memo.py``);
 - ``inmemory/``: what ``run`` hands to SGLang's processes (``inmemory/memo.py``);
@@ -121,10 +121,10 @@ def cache_root() -> str | None:
     root = os.environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(root):  # the XDG spec says to ignore a relative value
         return root
-    # expanduser falls back to the passwd entry without HOME, and returns "~"
-    # unchanged when there is neither. A relative HOME (a container user without
-    # a passwd entry) would put the cache in whatever folder the command runs in.
-    home = os.path.expanduser("~")
+    # Without HOME, the passwd entry (expanduser; "~" unchanged when there is none). A relative
+    # HOME (a container user without a passwd entry) would put the cache in whatever folder the
+    # command runs in, and an empty one is no home either (expanduser would make it "/").
+    home = os.environ["HOME"] if "HOME" in os.environ else os.path.expanduser("~")
     return os.path.join(home, ".cache") if os.path.isabs(home) else None
 
 

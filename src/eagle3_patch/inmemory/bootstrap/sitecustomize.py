@@ -77,7 +77,8 @@ def _cache_root():
     root = os.environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(root):
         return root
-    home = os.path.expanduser("~")  # "~" itself without HOME or a passwd entry: never the cwd
+    # Empty or relative HOME: no cache (never the cwd, never "/"); none: the passwd entry's.
+    home = os.environ["HOME"] if "HOME" in os.environ else os.path.expanduser("~")
     return os.path.join(home, ".cache") if os.path.isabs(home) else None
 
 
