@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from eagle3_patch.errors import TargetUnreadable
-from eagle3_patch.filebytes import read_bytes
+from eagle3_patch.filebytes import NotAFile, read_bytes
 from eagle3_patch.shellwords import quote
 
 
@@ -18,8 +18,16 @@ def unreadable(path: str, exc: OSError, mode: str) -> TargetUnreadable:
 
 
 def read_model_file(path: str) -> bytes:
-    """A model file's bytes; one this user cannot read is a clear error, not a bug."""
+    """A model file's bytes; one this user cannot read, or that is no file to read, is a
+    clear error, not a bug nor a hang."""
     try:
         return read_bytes(path)
+    except NotAFile as exc:
+        raise TargetUnreadable(
+            f"Cannot read {path}: it is {exc.strerror}.",
+            "eagle3-patch reads SGLang's model files whole to tell their state; no SGLang release "
+            "ships one like this, so it was replaced after installing.",
+            "Put back the file SGLang shipped: pip install --force-reinstall --no-deps "
+            "sglang==<the installed version>") from None
     except OSError as exc:
         raise unreadable(path, exc, "a+r") from None

@@ -15,10 +15,12 @@ if TYPE_CHECKING:
 
 
 def _is_file(path: str) -> bool:
-    """Whether ``path`` is a regular file; unlike ``os.path.isfile``, a folder this user
-    may not search raises (PermissionError) instead of hiding the file."""
+    """Whether ``path`` is there to be read: anything but a folder, so that a FIFO or a link to
+    /dev/zero in a model file's place is refused when read, not passed over as absent. Unlike
+    ``os.path.isfile``, a folder this user may not search raises (PermissionError) instead of
+    hiding the file."""
     try:
-        return stat.S_ISREG(os.stat(path).st_mode)
+        return not stat.S_ISDIR(os.stat(path).st_mode)
     except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as exc:
