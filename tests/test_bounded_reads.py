@@ -60,6 +60,7 @@ def _cli(site, *args: str) -> subprocess.CompletedProcess:
         pytest.fail(f"eagle3-patch {' '.join(args)} still reading after {DEADLINE} s")
 
 
+@pytest.mark.slow  # 60 CLI processes: CI runs them, the local loop has the helper's own tests below
 @pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
 @pytest.mark.parametrize("where", IN_SGLANG.values(), ids=IN_SGLANG.keys())
 @pytest.mark.parametrize("kind", KINDS.values(), ids=KINDS.keys())
@@ -96,3 +97,35 @@ def test_serve_over_a_drafter_config_that_never_ends_is_bad_input(site, tmp_path
                 "--drafter", str(drafter))
     assert done.returncode == 8, done.stderr
     assert "config.json" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("kind", [*KINDS.values(), "socket", "folder"],
+                         ids=[*KINDS.keys(), "socket", "folder"])
+def test_the_read_helper_refuses_what_is_no_regular_file_or_too_large(tmp_path, kind):
+    import socket
+
+    from eagle3_patch.filebytes import NotAFile, read_bytes
+
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    if kind == "socket":
+        path.unlink()
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))
+    elif kind == "folder":
+        path.unlink()
+        path.mkdir()
+    else:
+        kind(path)
+    with pytest.raises(NotAFile, match="not a regular file|larger than"):
+        read_bytes(str(path))
+
+
+def test_the_read_helper_reads_a_regular_file_up_to_its_bound(tmp_path):
+    from eagle3_patch.filebytes import NotAFile, read_bytes
+
+    path = tmp_path / "f"
+    path.write_bytes(b"a" * 1000)
+    assert read_bytes(str(path), limit=1000) == b"a" * 1000
+    with pytest.raises(NotAFile, match="larger than"):
+        read_bytes(str(path), limit=999)
