@@ -136,12 +136,12 @@ def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says
     assert tried > 500
 
 
-def _handoff_entry(unpatched_install, private_cache) -> tuple[str, Path]:
+def _handoff_entry(unpatched_install, private_cache) -> tuple[inmemory_memo.HandoffKey, Path]:
     from eagle3_patch.inmemory.planner import in_memory_handoff
 
     in_memory_handoff(unpatched_install)
-    name = inmemory_memo.key(unpatched_install)
-    return name, private_cache / "eagle3-patch" / "inmemory" / f"{name}.json"
+    key = inmemory_memo.key(unpatched_install)
+    return key, private_cache / "eagle3-patch" / "inmemory" / f"{key.name}.json"
 
 
 def _payload_shapes(encoded: str) -> Iterator[str]:
@@ -160,14 +160,14 @@ def _payload_shapes(encoded: str) -> Iterator[str]:
 
 
 def test_every_wrong_shape_of_a_handoff_memo_is_a_miss_or_usable(unpatched_install, private_cache):
-    name, entry = _handoff_entry(unpatched_install, private_cache)
+    key, entry = _handoff_entry(unpatched_install, private_cache)
     good = json.loads(entry.read_bytes())
-    assert inmemory_memo.load(name) == good
+    assert inmemory_memo.load(key) == good
     shapes = [*_entries(good), *(json.dumps({**good, "encoded": encoded}).encode()
                                   for encoded in _payload_shapes(good["encoded"]))]
     for damaged in shapes:
         entry.write_bytes(damaged)
-        found = inmemory_memo.load(name)
+        found = inmemory_memo.load(key)
         if found is not None:  # what run does with a hit: none of it may raise
             from eagle3_patch.inmemory.payload import decode
 
@@ -183,7 +183,17 @@ RUN_DAMAGE = {
     "encoded-not-a-payload": lambda good: {**good, "encoded": "sglang.srt.models.qwen3_5;AAAA"},
     "a-list": lambda good: [good],
     "huge-number": lambda good: {**good, "encoded": 10**300},
+    "payload-for-other-bytes": lambda good: {**good, "encoded": _other_sha256(good["encoded"])},
 }
+
+
+def _other_sha256(encoded: str) -> str:
+    """``encoded`` serving the same modules for files of other bytes: every child would stop (exit 12)."""
+    names, _, data = encoded.partition(";")
+    document = json.loads(gzip.decompress(base64.b64decode(data)))
+    for module in document["modules"]:
+        module["sha256"] = "0" * 64
+    return names + ";" + base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
 
 
 @pytest.mark.parametrize("damage", RUN_DAMAGE.values(), ids=RUN_DAMAGE.keys())
