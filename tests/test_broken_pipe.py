@@ -57,3 +57,15 @@ def test_check_that_finds_capture_broken_still_exits_1_when_the_reader_is_gone(s
     assert done.returncode == EXIT_CHECK_FAILED, done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
     assert "capture does not work" in done.stderr
+
+
+@pytest.mark.parametrize("args, which, code", [
+    (["status"], PATCHED, 0), (["diff"], UNPATCHED, 0), (["apply", "--dry-run"], UNPATCHED, 0),
+    (["check"], UNPATCHED, EXIT_CHECK_FAILED), (["check", "--json"], PATCHED, 0),
+], ids=lambda value: " ".join(value) if isinstance(value, list) else str(value))
+def test_a_command_started_with_stdout_closed_ends_as_print_would_not_as_a_bug(sites, args, which, code):
+    """`>&-`: Python starts with no sys.stdout, and what is printed goes nowhere (print, click)."""
+    done = subprocess.run([sys.executable, "-m", "eagle3_patch", *args], stderr=subprocess.PIPE, text=True,
+                          env=sites[which].env(), timeout=60, preexec_fn=lambda: os.close(1))
+    assert done.returncode == code, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr

@@ -132,7 +132,7 @@ def diff(as_json, no_cache, python, sglang_dir):
     if as_json:
         render.emit(result, as_json)
     elif result.diff:
-        sys.stdout.write(result.diff)
+        render.write_verbatim(result.diff)
     else:
         render.echo(f"Nothing to change: the installation is {result.state.value}.", err=True)
 

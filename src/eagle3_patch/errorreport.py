@@ -33,7 +33,9 @@ def run_reported(invoke: Callable[[], object], group: click.Group, args: list[st
         code = invoke()
         # What is still buffered fails here, where it maps to an exit code, not in the
         # interpreter's final flush ("Exception ignored ... BrokenPipeError", exit 120).
-        sys.stdout.flush()
+        # None: started with stdout closed (`>&-`), where print and click write nothing.
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except Eagle3PatchError as exc:
         return report(exc, wants_json(group, args))
     except click.ClickException as exc:
@@ -115,7 +117,8 @@ def best_effort(write: Callable[[], None], stream) -> None:
     without it: the exit code is the failure's, not the lost output's."""
     try:
         write()
-        stream.flush()
+        if stream is not None:  # None: started with it closed, where nothing was written
+            stream.flush()
     except OSError:
         _discard(stream)
 
