@@ -290,11 +290,17 @@ def test_a_multiprocessing_spawn_child_gets_the_patched_class(bare_python, stand
     assert done.stdout.split() == ["True", "patched"]
 
 
+def sealed_code(source: str, path: str) -> bytes:
+    """A bytecode memo entry as the bootstrap writes it: the SHA-256 of the marshalled code, then it."""
+    data = marshal.dumps(compile(source, path, "exec"))
+    return hashlib.sha256(data).digest() + data
+
+
 def _plant_in_memo(env: dict, stand_in, result: str) -> Path:
     """Replace the one memoised compiled module by code that returns ``result``; the memo."""
     (memo,) = (Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir()
     other = PATCHED.replace('return "patched"', f'return "{result}"')
-    memo.write_bytes(marshal.dumps(compile(other, str(_module(stand_in).resolve()), "exec")))
+    memo.write_bytes(sealed_code(other, str(_module(stand_in).resolve())))
     return memo
 
 
@@ -306,8 +312,14 @@ def test_compiled_code_is_memoised_in_the_users_cache_folder(bare_python, stand_
     assert report(bare_python, env, tmp_path)["result"] == "from the memo"
 
 
-@pytest.mark.parametrize("damage", [b"", b"not marshal data", marshal.dumps(42), b"N"],
-                         ids=["empty", "garbage", "an-int", "none"])
+_SEALED_INT = hashlib.sha256(marshal.dumps(42)).digest() + marshal.dumps(42)
+
+
+# "[" * 400: unsealed, marshal would allocate a billion-item list per "[" (minutes each run).
+@pytest.mark.parametrize("damage", [b"", b"not marshal data", marshal.dumps(42), b"N", _SEALED_INT,
+                                    b"[" * 400, b"\0" * 32 + b"[" * 400],
+                         ids=["empty", "garbage", "an-int", "none", "a-sealed-int", "nested-lists",
+                              "nested-lists-behind-a-wrong-seal"])
 def test_a_damaged_memo_is_compiled_afresh(bare_python, stand_in, tmp_path, damage):
     env = handoff(stand_in)
     report(bare_python, env, tmp_path)

@@ -6,12 +6,16 @@ driven through the CLI as a user runs it.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import sys
+import zipfile
 
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from conftest import invoke_bench, invoke_main
+from releases import RELEASES, wheel_path
 
 from eagle3_patch.masking import MASK, masked_argv, masked_text, masked_url
 
@@ -41,6 +45,53 @@ from eagle3_patch.masking import MASK, masked_argv, masked_text, masked_url
 ])
 def test_masked_argv(argv, shown):
     assert masked_argv(argv) == shown
+
+
+RUN_TOGETHER = ["--apikey", "--hftoken", "--authtoken", "--accesstoken", "--secretkey", "--apiKey",
+                "--HFToken", "--openai_apikey", "--dbpassword", "--clientsecret", "--x-sessiontoken",
+                "--privatekey", "--passkey", "--access-secretkey", "--db-passwd"]
+LOOKALIKES = ["--monkey", "--turkey", "--donkey", "--hockey", "--jockey", "--whiskey", "--hotkey",
+              "--keyboard", "--tokenizer-path", "--tokens", "--max-total-tokens", "--skip-tokenizer-init",
+              "--keys", "--keyfile", "--tokenize", "--secretary", "--passwords-file", "--betoken"]
+
+
+@pytest.mark.parametrize("flag", RUN_TOGETHER)
+def test_a_secret_word_run_together_with_the_word_before_it_is_masked(flag):
+    assert masked_argv([flag, "v", f"{flag}=v"]) == [flag, MASK, f"{flag}={MASK}"]
+    assert masked_url(f"http://h/p?{flag.lstrip('-')}=v") == f"http://h/p?{flag.lstrip('-')}={MASK}"
+
+
+@pytest.mark.parametrize("flag", LOOKALIKES)
+def test_a_word_that_merely_ends_or_starts_like_a_secret_word_stays_visible(flag):
+    assert masked_argv([flag, "v", f"{flag}=v"]) == [flag, "v", f"{flag}=v"]
+
+
+# What each release's server parser defines that is secret; every other flag's value is shown.
+SGLANG_SECRET_FLAGS = {"--api-key", "--admin-api-key", "--ssl-keyfile-password"}
+# Up to 0.5.13 server_args.py spells each flag out; later releases declare dataclass fields
+# (`api_key: A[...]`, the flag "--api-key") and mark those that are not flags `no_cli=True`.
+_FIELD = re.compile(r"^    (\w+): A\[", re.M)
+
+
+def _server_flags(version: str) -> set[str]:
+    with zipfile.ZipFile(wheel_path(version)) as wheel:
+        sources = [wheel.read(name).decode() for name in wheel.namelist()
+                   if name == "sglang/srt/server_args.py" or name.startswith("sglang/srt/arg_groups/")]
+    flags = {flag for text in sources for flag in re.findall(r"""["'](--[A-Za-z][\w-]*)["']""", text)}
+    for text in sources:
+        starts = list(_FIELD.finditer(text))
+        for field, after in itertools.pairwise([*starts, None]):
+            if "no_cli=True" not in text[field.end():after.start() if after else len(text)]:
+                flags.add("--" + field[1].replace("_", "-"))
+    return flags
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_of_sglangs_real_server_flags_exactly_the_secret_ones_are_masked(version):
+    flags = _server_flags(version)
+    assert len(flags) > 300 and {"--api-key", "--max-total-tokens", "--tokenizer-path"} <= flags
+    masked = {flag for flag in flags if masked_argv([flag, "v"])[1] == MASK}
+    assert masked == SGLANG_SECRET_FLAGS & flags
 
 
 @pytest.mark.parametrize(("url", "shown"), [

@@ -30,7 +30,7 @@ def test_a_folder_in_place_of_a_model_file_is_said_and_nothing_changes(site, com
     before = _models(s)
     done = invoke_main(*command, "--sglang-dir", str(s.package))
     assert done.exit_code == 5, done
-    assert f"{s.file(name)} is not a file: it is a folder." in done.stderr
+    assert f"{s.file(name)} is not a model file: it is a folder." in done.stderr
     assert "pip install --force-reinstall --no-deps sglang==" in done.stderr
     assert "chmod" not in done.stderr and "Upgrade" not in done.stderr
     assert _models(s) == before and s.file(name).is_dir()
@@ -44,4 +44,4 @@ def test_a_named_pipe_in_place_of_a_model_file_is_said_not_waited_on(site, comma
     os.mkfifo(s.file())
     done = invoke_main(*command, "--sglang-dir", str(s.package))
     assert done.exit_code == 5, done
-    assert f"{s.file()} is not a file: it is a named pipe." in done.stderr
+    assert f"{s.file()} is not a model file: it is a named pipe." in done.stderr

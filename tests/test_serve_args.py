@@ -88,8 +88,10 @@ def test_other_draft_model_and_model_flags_still_pass(world: dict) -> None:
 
 
 SECRETS = ["--api-key", "sk-one", "--admin-api-key=sk-two", "--hf-token", "hf_three", "--api-ke", "sk-four",
-           "--ssl-keyfile-password", "pw-five", "--ssl-keyfile-pass=pw-six"]
-VISIBLE = ["--ssl-keyfile", "/tls/k.pem", "--max-total-tokens", "9000", "--speculative-num-draft-tokens", "5"]
+           "--ssl-keyfile-password", "pw-five", "--ssl-keyfile-pass=pw-six", "--apikey", "sk-seven",
+           "--hfToken=hf_eight"]
+VISIBLE = ["--ssl-keyfile", "/tls/k.pem", "--max-total-tokens", "9000", "--speculative-num-draft-tokens", "5",
+           "--kt-max-deferred-experts-per-token", "2", "--tokenizer-path", "/tok"]
 
 
 def test_exec_line_and_dry_run_text_mask_secrets_and_keep_lookalikes(world: dict) -> None:
@@ -102,10 +104,13 @@ def test_exec_line_and_dry_run_text_mask_secrets_and_keep_lookalikes(world: dict
     assert dry.returncode == 0 and launch.returncode == 0, dry.stderr + launch.stderr
     exec_line = next(line for line in launch.stderr.splitlines() if "exec:" in line)
     for shown in (dry.stdout, exec_line):
-        assert not any(secret in shown for secret in ("sk-one", "sk-two", "hf_three", "sk-four", "pw-five", "pw-six"))
+        assert not any(secret in shown for secret in ("sk-one", "sk-two", "hf_three", "sk-four", "pw-five", "pw-six",
+                                                 "sk-seven", "hf_eight"))
         assert f"--api-key '{MASK}'" in shown and f"'--admin-api-key={MASK}'" in shown
         assert f"--ssl-keyfile-password '{MASK}' '--ssl-keyfile-pass={MASK}'" in shown
-        assert "--ssl-keyfile /tls/k.pem --max-total-tokens 9000 --speculative-num-draft-tokens 5" in shown
+        assert f"--apikey '{MASK}' '--hfToken={MASK}'" in shown
+        assert ("--ssl-keyfile /tls/k.pem --max-total-tokens 9000 --speculative-num-draft-tokens 5 "
+                "--kt-max-deferred-experts-per-token 2 --tokenizer-path /tok") in shown
     # The JSON plan is the exact argv (README: "--dry-run --json keeps secrets"); SGLang got them too.
     assert json.loads(as_json.stdout)["argv"][-len(SECRETS + VISIBLE):] == SECRETS + VISIBLE
     assert json.loads(world["record"].read_text())["argv"][-len(SECRETS + VISIBLE):] == SECRETS + VISIBLE

@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import marshal
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -26,7 +26,7 @@ import pytest
 import userenv
 from conftest import STANDIN_SGLANG_PARENTS, Site
 from serve_fixtures import write_drafter, write_target
-from test_inmemory_bootstrap import PATCHED, _module, handoff
+from test_inmemory_bootstrap import PATCHED, _module, handoff, sealed_code
 
 OTHER = "e3i17x"  # owns what "another user" owns: an attacker, or the user sudo came from
 USER = "e3i17"    # the unprivileged user who runs eagle3-patch
@@ -143,7 +143,7 @@ def test_a_flipped_symlink_never_loads_an_attackers_compiled_code(tmp_path, atta
     stand_in = _sglang_stand_in(tmp_path / "site")
     entry = _learned_bytecode_entry(stand_in, tmp_path)
     theirs = PATCHED.replace('return "patched"', f'return "{PLANTED}"')
-    planted = marshal.dumps(compile(theirs, str(_module(stand_in).resolve()), "exec"))
+    planted = sealed_code(theirs, str(_module(stand_in).resolve()))
     shared, link, ours, attackers = _race_root(tmp_path, "bytecode", entry.name, entry.read_bytes(),
                                                planted, attacker)
     env = handoff(stand_in, XDG_CACHE_HOME=str(shared))
@@ -367,6 +367,8 @@ TRUST_CASES = {
                         False),
     "relative-xdg-falls-back-to-home": (lambda root, entry, other: _relative_xdg(root), True),
     "no-absolute-home": (lambda root, entry, other: {"XDG_CACHE_HOME": "", "HOME": "relative-home"}, False),
+    "empty-home": (lambda root, entry, other: {"XDG_CACHE_HOME": "", "HOME": ""}, False),
+    "empty-home-relative-xdg": (lambda root, entry, other: {"XDG_CACHE_HOME": "cache", "HOME": ""}, False),
 }
 
 
@@ -399,8 +401,8 @@ def test_the_bootstraps_copy_of_the_trust_rule_agrees_with_usercache(tmp_path, m
 
     stand_in = _sglang_stand_in(tmp_path / "site")
     learned = _learned_bytecode_entry(stand_in, tmp_path)
-    planted = marshal.dumps(compile(PATCHED.replace('return "patched"', 'return "from the memo"'),
-                                    str(_module(stand_in).resolve()), "exec"))
+    planted = sealed_code(PATCHED.replace('return "patched"', 'return "from the memo"'),
+                          str(_module(stand_in).resolve()))
     seen = {}
     for who in ("bootstrap", "usercache"):
         root = tmp_path / who / "home" / ".cache"
@@ -427,3 +429,44 @@ def test_the_bootstraps_copy_of_the_trust_rule_agrees_with_usercache(tmp_path, m
         seen[who] = (read, _snapshot(tmp_path / who / "home" / ".cache", entry, planted))
     assert seen["bootstrap"][0] == readable
     assert seen["bootstrap"] == seen["usercache"]
+
+
+_ROOT_OF_BOOTSTRAP = '''
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("bootstrap_copy", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps(module._cache_root()))
+'''
+# HOME and XDG_CACHE_HOME as a container, a CI job or a sudo may leave them; None: no cache.
+ROOT_CASES = {
+    "xdg-absolute": ({"XDG_CACHE_HOME": "/srv/cache", "HOME": "/home/u"}, "/srv/cache"),
+    "xdg-absolute-home-empty": ({"XDG_CACHE_HOME": "/srv/cache", "HOME": ""}, "/srv/cache"),
+    "xdg-relative": ({"XDG_CACHE_HOME": "cache", "HOME": "/home/u"}, "/home/u/.cache"),
+    "xdg-empty": ({"XDG_CACHE_HOME": "", "HOME": "/home/u"}, "/home/u/.cache"),
+    "home-relative": ({"XDG_CACHE_HOME": "", "HOME": "home/u"}, None),
+    "home-empty": ({"XDG_CACHE_HOME": "", "HOME": ""}, None),
+    "home-empty-xdg-relative": ({"XDG_CACHE_HOME": "cache", "HOME": ""}, None),
+    "home-the-root-folder": ({"XDG_CACHE_HOME": "", "HOME": "/"}, "/.cache"),
+    "home-with-a-trailing-slash": ({"XDG_CACHE_HOME": "", "HOME": "/home/u/"}, "/home/u/.cache"),
+    "home-unset-passwd-entry": ({"XDG_CACHE_HOME": "", "HOME": None}, pwd.getpwuid(os.getuid()).pw_dir + "/.cache"),
+}
+
+
+@pytest.mark.parametrize("env, expected", ROOT_CASES.values(), ids=ROOT_CASES.keys())
+def test_one_cache_root_rule_in_usercache_and_in_the_bootstraps_copy(monkeypatch, env, expected):
+    from eagle3_patch import usercache
+    from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR
+
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    ours = usercache.cache_root()
+    given = {name: value for name, value in env.items() if value is not None}
+    done = subprocess.run([BARE_PYTHON, "-c", _ROOT_OF_BOOTSTRAP, str(BOOTSTRAP_DIR / "sitecustomize.py")],
+                          env={**given, "PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    theirs = json.loads(done.stdout)
+    assert (ours and os.path.normpath(ours), theirs and os.path.normpath(theirs)) == (expected, expected)

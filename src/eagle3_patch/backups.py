@@ -194,7 +194,6 @@ def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:
     """
     import base64
     import csv  # importlib.metadata reads RECORD with it
-    from importlib.metadata import Distribution  # only on paths that may write
 
     site = os.path.dirname(sglang.package_dir)
     relative = os.path.relpath(path, site)
@@ -202,13 +201,29 @@ def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:
         return None
     for dist_info in _dist_infos(site, sglang.version):
         try:
-            for entry in Distribution.at(dist_info).files or ():
+            for entry in _bounded_distribution(dist_info).files or ():
                 if entry.as_posix() == relative and entry.hash and entry.hash.mode == "sha256":
                     digest = entry.hash.value
                     return base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
         except (OSError, ValueError, TypeError, csv.Error):
             pass  # an unreadable or mangled RECORD (a field past csv's size limit...) proves nothing
     return None
+
+
+def _bounded_distribution(dist_info: str):
+    """importlib.metadata's view of ``dist_info``, reading each file through ``read_bytes``:
+    a RECORD that is a FIFO or /dev/zero is refused, not read without end (OSError)."""
+    from importlib.metadata import PathDistribution  # only on paths that may write
+    from pathlib import Path
+
+    class Bounded(PathDistribution):
+        def read_text(self, filename):
+            try:
+                return read_bytes(os.path.join(dist_info, filename)).decode("utf-8")
+            except FileNotFoundError:
+                return None  # as importlib.metadata answers for a file that is not there
+
+    return Bounded(Path(dist_info))
 
 
 def _dist_infos(site: str, version: Version | None) -> list[str]:

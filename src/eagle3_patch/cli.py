@@ -8,6 +8,7 @@ command prints a traceback at a user.
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import sys
@@ -26,6 +27,18 @@ class LazyGroup(click.Group):
         "bench": "eagle3_patch.bench.command:bench",
         "run": "eagle3_patch.inmemory.command:run",
     }
+
+    def make_context(self, *args, **kwargs):  # --help and --version print while parsing
+        from eagle3_patch.errorreport import output_errors
+
+        with output_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        from eagle3_patch.errorreport import output_errors
+
+        with output_errors():
+            return super().invoke(ctx)
 
     def list_commands(self, ctx):
         return sorted([*super().list_commands(ctx), *self.lazy])
@@ -95,13 +108,14 @@ def status(as_json, no_cache, python, sglang_dir):
 def check(as_json, no_cache, python, sglang_dir):
     """Exit 0 if EAGLE-3 capture works for Qwen3.5/3.6 targets, 1 if not."""
     from eagle3_patch import engine, render
+    from eagle3_patch.errorreport import best_effort
     from eagle3_patch.errors import CheckFailed
 
     try:
         result = engine.check(_locate(python, sglang_dir), cache=not no_cache)
     except CheckFailed as failed:
         if not as_json:  # with --json the error and this result are printed as one object
-            render.emit(failed.result, as_json)
+            best_effort(functools.partial(render.emit, failed.result, as_json), sys.stdout)
         raise
     render.emit(result, as_json)
 
@@ -118,7 +132,7 @@ def diff(as_json, no_cache, python, sglang_dir):
     if as_json:
         render.emit(result, as_json)
     elif result.diff:
-        sys.stdout.write(result.diff)
+        render.write_verbatim(result.diff)
     else:
         render.echo(f"Nothing to change: the installation is {result.state.value}.", err=True)
 

@@ -13,11 +13,12 @@ import contextlib
 import errno
 import io
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 
 import click
 
-from eagle3_patch.errors import CheckFailed, Eagle3PatchError, OutputFailed
+from eagle3_patch.errors import CheckFailed, Eagle3PatchError, OutputFailed, ReaderGone
 from eagle3_patch.masking import masked_text
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
@@ -30,6 +31,11 @@ def run_reported(invoke: Callable[[], object], group: click.Group, args: list[st
     """Call ``invoke`` (the CLI on ``args``) and map whatever happens to an exit code, reporting failures."""
     try:
         code = invoke()
+        # What is still buffered fails here, where it maps to an exit code, not in the
+        # interpreter's final flush ("Exception ignored ... BrokenPipeError", exit 120).
+        # None: started with stdout closed (`>&-`), where print and click write nothing.
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except Eagle3PatchError as exc:
         return report(exc, wants_json(group, args))
     except click.ClickException as exc:
@@ -41,10 +47,7 @@ def run_reported(invoke: Callable[[], object], group: click.Group, args: list[st
         return report(interrupted, wants_json(group, args), shown="Interrupted.")
     except Exception as exc:  # the one place a bug becomes a message, not a traceback
         if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
-            return report(OutputFailed(
-                f"eagle3-patch could not write its output: {exc.strerror or exc}.",
-                "Writing to stdout or stderr failed; whatever the command had done before stays done.",
-                "Send the output where it can be written (a disk with free space)."), wants_json(group, args))
+            return report(output_failed(exc), wants_json(group, args))
         if os.environ.get("EAGLE3_PATCH_DEBUG"):
             raise
         from eagle3_patch.crashlog import write_crash_log  # traceback, platform: this path only
@@ -58,24 +61,80 @@ def run_reported(invoke: Callable[[], object], group: click.Group, args: list[st
     return code if isinstance(code, int) else 0
 
 
+@contextlib.contextmanager
+def output_errors() -> Iterator[None]:
+    """Our stdout or stderr refusing a write, as ``OutputFailed``.
+
+    click catches a broken pipe inside its own ``main`` and exits 1, which is
+    ``check``'s "capture does not work"; the CLI runs its parsing and its
+    commands inside this, so the failure reaches ``run_reported`` as ours.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            raise
+        raise output_failed(exc) from exc
+
+
+def output_failed(exc: OSError) -> OutputFailed:
+    """The typed error for a write to our own stdout or stderr that failed with ``exc``."""
+    if exc.errno == errno.EPIPE:
+        return ReaderGone("eagle3-patch's reader closed the pipe.", "Nothing more can be shown.",
+                          "Read the whole output (drop `| head`) to see all of it.")
+    return OutputFailed(
+        f"eagle3-patch could not write its output: {exc.strerror or exc}.",
+        "Writing to stdout or stderr failed; whatever the command had done before stays done.",
+        "Send the output where it can be written (a disk with free space).")
+
+
 def report(exc: Eagle3PatchError, as_json: bool, shown: str | None = None) -> int:
-    """Print ``exc`` (``shown`` instead of its text on stderr, if given); return its exit code."""
+    """Print ``exc`` (``shown`` instead of its text on stderr, if given); return its exit code.
+
+    Best effort: a stream that refuses the report (reader gone, disk full) loses it, and
+    the exit code still says what happened.
+    """
     from eagle3_patch import render
 
+    if isinstance(exc, ReaderGone):
+        _discard(sys.stdout)
+        _discard(sys.stderr)
+        return exc.exit_code
     if shown is None:
         shown = "\n".join([click.style("error: ", fg="red", bold=True) + exc.what,
                            *(part for part in (exc.why, exc.fix) if part)])
-    # Best effort: a stream that refuses the report (reader gone, disk full) loses it, and
-    # the exit code still says what happened.
-    with contextlib.suppress(OSError):
-        render.echo(shown, err=True)
+    best_effort(lambda: render.echo(shown, err=True), sys.stderr)
     if as_json:
         import json
 
         error = {"error": {"what": exc.what, "why": exc.why, "fix": exc.fix}, "exit_code": exc.exit_code}
-        with contextlib.suppress(OSError):
-            render.echo(json.dumps({**_found(exc), **error}, indent=2))
+        best_effort(lambda: render.echo(json.dumps({**_found(exc), **error}, indent=2)), sys.stdout)
     return exc.exit_code
+
+
+def best_effort(write: Callable[[], None], stream) -> None:
+    """Call ``write`` (part of a failure's report, on ``stream``); if the stream refuses it, go on
+    without it: the exit code is the failure's, not the lost output's."""
+    try:
+        write()
+        if stream is not None:  # None: started with it closed, where nothing was written
+            stream.flush()
+    except OSError:
+        _discard(stream)
+
+
+def _discard(stream) -> None:
+    """Point ``stream``'s descriptor at /dev/null, so what it still buffers cannot fail again
+    in the interpreter's final flush (Python's own advice for SIGPIPE, in the signal docs)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured in-process): nothing buffered to fail
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def usage_error(exc: click.ClickException) -> Eagle3PatchError:

@@ -124,6 +124,11 @@ class OutputFailed(Eagle3PatchError):
     exit_code = EXIT_OUTPUT
 
 
+class ReaderGone(OutputFailed):
+    """Whoever read our output closed the pipe (``| head``): the command ends quietly, as
+    a program stopped by SIGPIPE would, and only the exit code says the output was cut short."""
+
+
 class Interrupted(Eagle3PatchError):
     """A signal (Ctrl-C's SIGINT, or SIGTERM) stopped the run; exits 128 + its number, as a shell would."""
 

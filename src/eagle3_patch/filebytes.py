@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import stat
 
 try:
     # CPython's built-in SHA-256, the one hashlib falls back to: importing
@@ -16,6 +18,12 @@ except ImportError:
     except ImportError:
         from hashlib import sha256 as _sha256
 
+
+# Far above any file of SGLang's (server_args.py, the largest it has, is ~400 KB): a bound,
+# not a size check, so that a sparse or endless file is refused instead of read.
+MAX_FILE_BYTES = 32 << 20
+_KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
 
 # A command hashes each model file for the memo's key and again for its backup
 # report: the second time is a lookup (~0.5 ms of 115 KB saved at every start).
@@ -31,6 +39,41 @@ def sorted_paths(paths) -> list[str]:
     return sorted(paths, key=lambda path: path.split(os.sep))
 
 
-def read_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
+class NotAFile(OSError):
+    """What was opened is no regular file (a FIFO, a device such as /dev/zero, a folder), or is
+    larger than ``MAX_FILE_BYTES``: reading it could fail, block or never end. ``strerror``
+    completes "it is": "a named pipe", "larger than 32 MiB (...)"."""
+
+
+def _kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "a special file")
+
+
+def read_bytes(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them; ``NotAFile`` else.
+
+    Decided on the descriptor that is read (``fstat``), so a name swapped in between
+    changes nothing; opened non-blocking, so a FIFO with no writer cannot hang the open.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno not in (errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
+            raise
+        # A socket, or a device with no driver behind it: it cannot even be opened.
+        raise NotAFile(exc.errno, _kind(os.stat(path).st_mode), path) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotAFile(errno.EINVAL, _kind(info.st_mode), path)
+        if info.st_size > limit:
+            raise NotAFile(errno.EFBIG, f"larger than {limit >> 20} MiB ({info.st_size} bytes)", path)
+        chunks, size = [], 0
+        while chunk := os.read(fd, limit + 1 - size):  # a file that grows as it is read stops here too
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise NotAFile(errno.EFBIG, f"larger than {limit >> 20} MiB", path)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -17,6 +17,7 @@ import sys
 from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
+from eagle3_patch.filebytes import read_bytes
 from eagle3_patch.reading import unreadable
 from eagle3_patch.shellwords import quote
 
@@ -294,22 +295,22 @@ def dist_infos(site: str) -> list[str]:
 
 
 def _metadata_version(dist_info: str) -> str | None:
+    # Unreadable, or no file to read (a FIFO, /dev/zero: read_bytes refuses): no version here.
     try:
-        with open(os.path.join(dist_info, "METADATA"), encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    break
-                if line.startswith("Version:"):
-                    return _normal(line.split(":", 1)[1])
-    except OSError:
+        text = read_bytes(os.path.join(dist_info, "METADATA")).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
         return None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line.startswith("Version:"):
+            return _normal(line.split(":", 1)[1])
     return None
 
 
 def _source_version(version_py: str) -> str | None:
     try:
-        with open(version_py, encoding="utf-8") as handle:
-            text = handle.read()
+        text = read_bytes(version_py).decode("utf-8")
         match = re.search(r"^\s*__version__\s*=\s*(?:version\s*=\s*)?[\"']([^\"']+)[\"']",
                           text, re.MULTILINE)
     except (OSError, UnicodeDecodeError):

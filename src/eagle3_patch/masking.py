@@ -1,8 +1,8 @@
 """What is secret in anything we print, and how it is shown instead. Pure.
 
 One rule for every argv, URL and message a user or a log sees: the value of
-an option whose last word is key, token, password or secret, and a URL's
-user-info. What a machine re-runs (``--dry-run --json``'s argv) and what is
+an option whose last word ends in key, token, password or secret (``is_secret``),
+and a URL's user-info. What a machine re-runs (``--dry-run --json``'s argv) and what is
 sent (the bench client's requests) keep the real values; only what is shown
 goes through here.
 """
@@ -13,7 +13,15 @@ import re
 
 MASK = "***"
 
-_SECRET_WORDS = frozenset({"key", "token", "password", "secret"})
+_CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")  # apiKey: two words
+_SECRET_WORDS = ("key", "token", "password", "passwd", "secret")
+# Ordinary words that merely end like a secret word; any other last word that does is
+# a secret word run together with its qualifier (apikey, hftoken, dbpassword).
+_LOOKALIKES = frozenset({"monkey", "donkey", "turkey", "hockey", "jockey", "whiskey", "lackey",
+                         "flunkey", "malarkey", "hotkey", "turnkey", "betoken"})
+# A text token, not a credential, where a word places or counts it: SGLang's
+# --bucket-time-to-first-token, --kt-max-deferred-experts-per-token.
+_TEXT_TOKEN_AFTER = frozenset({"per", "each", "every", "first", "last", "next"})
 # SGLang's parser accepts unambiguous abbreviations (argparse allow_abbrev):
 # from these lengths on, a prefix can only name that secret flag.
 _SECRET_PREFIXES = (
@@ -33,12 +41,14 @@ _QUERY_PAIR = re.compile(r"([?&])([^=&#\s]+)=([^&#\s]*)")
 def is_secret(name: str) -> bool:
     """Whether the value of option, query parameter or variable ``name`` must not be shown.
 
-    Its last word (``-`` or ``_`` separated) decides, so ``--ssl-keyfile`` and
-    ``--max-total-tokens`` stay visible while ``--hf-token`` does not.
+    Its last word (``-``, ``_`` or camelCase separated) decides: it ends in a secret word,
+    so ``--hf-token``, ``--apikey`` and ``apiKey`` are hidden, while ``--ssl-keyfile``,
+    ``--max-total-tokens``, ``--monkey`` and ``--bucket-time-to-first-token`` stay visible.
     """
-    words = re.split(r"[-_]+", name.strip("-_").lower())
-    if words[-1] in _SECRET_WORDS:
-        return True
+    words = re.split(r"[-_]+", _CAMEL_HUMP.sub(r"\1-\2", name).strip("-_").lower())
+    last = words[-1]
+    if last.endswith(_SECRET_WORDS) and last not in _LOOKALIKES:
+        return not (last == "token" and len(words) > 1 and words[-2] in _TEXT_TOKEN_AFTER)
     return any(len(name) >= shortest and full.startswith(name) for full, shortest in _SECRET_PREFIXES)
 
 

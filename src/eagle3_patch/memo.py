@@ -64,16 +64,13 @@ def _file_name(models_dir: str) -> str:
 
 
 def _load(key: dict, files: Sources) -> Analysis | None:
-    raw = usercache.read(usercache.ANALYSIS, _file_name(files.folder))
-    if raw is None:
-        return None
-    try:
+    def decode(raw: bytes) -> Analysis:
         data = json.loads(raw)
         if not isinstance(data, dict) or data.get("key") != key:
-            return None
+            raise ValueError("another folder's, files' or eagle3-patch's analysis")
         return from_json(data["analysis"], files)
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        return None
+
+    return usercache.load(usercache.ANALYSIS, _file_name(files.folder), decode)
 
 
 def _store(folder: str, key: dict, analysis: Analysis) -> None:
@@ -107,6 +104,12 @@ def _text(value: object) -> str:
     return value
 
 
+def _list(value: object) -> list:
+    if not isinstance(value, list):  # a string or an object iterates too, into nonsense
+        raise TypeError("expected a list")
+    return value
+
+
 def _hook(item: dict) -> HookReport:
     spec = _SPECS[item["file"], item["cls"], item["method"]]
     return HookReport(spec, HookState(item["state"]), _text(item["resolved_from"]),
@@ -117,15 +120,15 @@ def _file(item: dict, files: Sources) -> FileReport:
     name = _text(item["name"])
     if name not in files.data or item["path"] != files.paths[name]:
         raise ValueError(f"the memo describes {item['path']}, not a file of this folder")
-    orphans = item["orphan_markers"]
+    orphans = _list(item["orphan_markers"])
     if not all(type(line) is int for line in orphans):
         raise TypeError("marker lines must be integers")
     return FileReport(name, files.paths[name], State(_text(item["state"])),
-                      tuple(_hook(h) for h in item["hooks"]), tuple(orphans))
+                      tuple(_hook(h) for h in _list(item["hooks"])), tuple(orphans))
 
 
 def from_json(data: dict, files: Sources) -> Analysis:
     """The ``Analysis`` written by ``to_json``; raises ValueError/TypeError/KeyError on anything else."""
     state = State(_text(data["state"]))
-    reports = tuple(_file(item, files) for item in data["files"])
+    reports = tuple(_file(item, files) for item in _list(data["files"]))
     return Analysis(state, reports, _text(data["reason"]))

@@ -1,9 +1,9 @@
-"""Reading the files eagle3-patch inspects, and the error when this user may not."""
+"""Reading the files eagle3-patch inspects, and the errors when it cannot."""
 
 from __future__ import annotations
 
 from eagle3_patch.errors import TargetUnreadable
-from eagle3_patch.filebytes import read_bytes
+from eagle3_patch.filebytes import NotAFile, read_bytes
 from eagle3_patch.shellwords import quote
 
 
@@ -17,20 +17,25 @@ def unreadable(path: str, exc: OSError, mode: str) -> TargetUnreadable:
     )
 
 
-def not_a_file(path: str, kind: str) -> TargetUnreadable:
-    """The error for something other than a file where SGLang keeps a model file."""
+def not_a_file(path: str, what: str) -> TargetUnreadable:
+    """The error for something other than a model file where SGLang keeps one (``what``
+    completes "it is": "a folder", "a named pipe", "larger than 32 MiB")."""
     return TargetUnreadable(
-        f"{path} is not a file: it is {kind}.",
-        "SGLang keeps a Python file there, and eagle3-patch reads it to tell the state of the "
-        "installation; it left everything untouched.",
+        f"{path} is not a model file: it is {what}.",
+        "SGLang keeps a Python file there, and eagle3-patch reads it whole to tell the state of "
+        "the installation; no SGLang release ships one like this, so it was replaced after "
+        "installing. eagle3-patch left everything untouched.",
         "Move it out of the way, then reinstall the release it came from (pip install "
         "--force-reinstall --no-deps sglang==<version>) and run the command again.",
     )
 
 
 def read_model_file(path: str) -> bytes:
-    """A model file's bytes; one this user cannot read is a clear error, not a bug."""
+    """A model file's bytes; one this user cannot read, or that is no file to read, is a
+    clear error, not a bug nor a hang."""
     try:
         return read_bytes(path)
+    except NotAFile as exc:
+        raise not_a_file(path, exc.strerror) from None
     except OSError as exc:
         raise unreadable(path, exc, "a+r") from None

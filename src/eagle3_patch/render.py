@@ -38,6 +38,13 @@ def echo(text: str = "", err: bool = False) -> None:
     click.echo(text, err=err, color=colour_enabled())
 
 
+def write_verbatim(text: str) -> None:
+    """``text`` on stdout exactly as given (a diff: click.echo could strip escape sequences).
+    Started with stdout closed (``>&-``) there is nothing to write to, as for print and click."""
+    if sys.stdout is not None:
+        sys.stdout.write(text)
+
+
 def _styled(word: str) -> str:
     return click.style(word, fg=_COLOURS.get(word), bold=True)
 
@@ -152,5 +159,5 @@ def emit(result: Result, as_json: bool) -> None:
     else:
         echo(human(result))
         if result.diff:
-            sys.stdout.write(result.diff)
+            write_verbatim(result.diff)
 

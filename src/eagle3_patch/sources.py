@@ -4,35 +4,29 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from eagle3_patch.reading import not_a_file, read_model_file, unreadable
+from eagle3_patch.reading import read_model_file, unreadable
 
 if TYPE_CHECKING:
     from eagle3_patch.analysis import SourceFile
 
 
-_NOT_FILES = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
-              stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
-
-
-def _is_file(path: str) -> bool:
-    """Whether ``path`` is a regular file (False where nothing is there); unlike
-    ``os.path.isfile``, a folder this user may not search raises (PermissionError) instead
-    of hiding the file, and so does a folder or a pipe in the file's place (``not_a_file``):
-    reading it would fail or hang, and "no such file" would send the user the wrong way."""
+def _is_there(path: str) -> bool:
+    """Whether anything is at ``path``: a model file's place that is taken by a folder, a FIFO
+    or a link to /dev/zero counts, and is refused when read (``read_model_file``, deciding on
+    the opened descriptor), not passed over as absent ("no qwen3_5.py" would send the user the
+    wrong way). Unlike ``os.path.exists``, a folder this user may not search raises
+    (PermissionError) instead of hiding the file."""
     try:
-        mode = os.stat(path).st_mode
+        os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EBADF):  # a symlink loop is no file, as for pathlib
             return False
         raise
-    if not stat.S_ISREG(mode):
-        raise not_a_file(path, _NOT_FILES.get(stat.S_IFMT(mode), "something else"))
     return True
 
 
@@ -50,7 +44,7 @@ class Sources(Mapping):
         self.folder = folder
         try:
             self.paths = {name: os.path.join(folder, name) for name in sorted(names)
-                          if _is_file(os.path.join(folder, name))}
+                          if _is_there(os.path.join(folder, name))}
         except OSError as exc:
             raise unreadable(folder, exc, "a+rx") from None
         self.data = {name: read_model_file(path) for name, path in self.paths.items()}

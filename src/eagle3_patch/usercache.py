@@ -1,8 +1,8 @@
 """eagle3-patch's user cache: where it lives, whom it trusts, what its keys cover.
 
 Every entry lives under ``<root>/eagle3-patch/<cache>/``, where ``<root>`` is
-``$XDG_CACHE_HOME`` (when absolute, as the XDG spec says) or ``~/.cache``,
-never beside SGLang:
+``$XDG_CACHE_HOME`` (when absolute, as the XDG spec says) or ``$HOME/.cache`` (when
+absolute; without HOME, the passwd entry's), else no cache at all; never beside SGLang:
 
 - ``analysis/``: the remembered analysis of a models folder (``memo.py``);
 - ``inmemory/``: what ``run`` hands to SGLang's processes (``inmemory/memo.py``);
@@ -36,10 +36,13 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from eagle3_patch import __version__
 from eagle3_patch.filebytes import sha256
 
+T = TypeVar("T")
 DISABLE_ENV = "EAGLE3_PATCH_NO_CACHE"
 TOOL_FOLDER = "eagle3-patch"
 ANALYSIS, INMEMORY, BYTECODE = "analysis", "inmemory", "bytecode"
@@ -118,10 +121,10 @@ def cache_root() -> str | None:
     root = os.environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(root):  # the XDG spec says to ignore a relative value
         return root
-    # expanduser falls back to the passwd entry without HOME, and returns "~"
-    # unchanged when there is neither. A relative HOME (a container user without
-    # a passwd entry) would put the cache in whatever folder the command runs in.
-    home = os.path.expanduser("~")
+    # Without HOME, the passwd entry (expanduser; "~" unchanged when there is none). A relative
+    # HOME (a container user without a passwd entry) would put the cache in whatever folder the
+    # command runs in, and an empty one is no home either (expanduser would make it "/").
+    home = os.environ["HOME"] if "HOME" in os.environ else os.path.expanduser("~")
     return os.path.join(home, ".cache") if os.path.isabs(home) else None
 
 
@@ -143,6 +146,22 @@ def read(cache: str, name: str) -> bytes | None:
         return None
     finally:
         os.close(folder)
+
+
+def load(cache: str, name: str, decode: Callable[[bytes], T]) -> T | None:
+    """The entry ``name`` of ``cache`` as ``decode`` makes it, or None: absent, not trusted,
+    or damaged. Whatever ``decode`` raises means damaged: an entry torn by a crash or edited
+    by hand (valid JSON of another shape, huge numbers, deep nesting) is a miss, never an
+    error, and the caller computes afresh and writes it again. So ``decode`` returns only
+    values it checked all the way down: nothing from the file reaches its caller unchecked.
+    """
+    raw = read(cache, name)
+    if raw is None:
+        return None
+    try:
+        return decode(raw)
+    except Exception:  # each one is a damaged entry, whatever its type
+        return None
 
 
 def write(cache: str, name: str, data: bytes) -> None:

@@ -12,14 +12,14 @@ the drafter sees the kind of text it was tuned on.
 
 from __future__ import annotations
 
+import errno
 import json
-import os
-import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
+from eagle3_patch.filebytes import NotAFile, read_bytes
 
 BUILTIN_NAME = "builtin"
 # Far above any real prompt set (the built-in one is 30 KB), far below what would strain memory.
@@ -82,38 +82,27 @@ def load_prompts(path: Path) -> list[Prompt]:
     return prompts
 
 
-_KINDS = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFCHR: "a character device",
-          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
-
-
 def _read_regular_file(path: Path) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``PROMPTS_FILE_CAP`` bytes.
-
-    Checked on the opened descriptor, so what is read is what was checked; O_NONBLOCK keeps
-    the open of a FIFO from waiting for a writer (it changes nothing for a regular file).
-    """
-    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
-            raise BadInput(
-                f"The prompts file {path} is not a regular file: it is {kind}.",
-                "A stream (a pipe, /dev/zero, /dev/urandom) has no end to read up to, and the "
-                "prompts are read whole before the first request.",
-                "Write the prompts to a file first and pass that, e.g. "
-                "`some-command > prompts.jsonl && eagle3-patch bench --prompts prompts.jsonl ...`",
-            )
-        # A file that grows while read is cut at the cap, and so refused, too.
-        data = handle.read(PROMPTS_FILE_CAP + 1) if info.st_size <= PROMPTS_FILE_CAP else b""
-        if info.st_size > PROMPTS_FILE_CAP or len(data) > PROMPTS_FILE_CAP:
+    """The bytes of ``path`` if it is a regular file of at most ``PROMPTS_FILE_CAP`` bytes;
+    ``filebytes.read_bytes`` decides, on the descriptor it reads."""
+    try:
+        return read_bytes(str(path), limit=PROMPTS_FILE_CAP)
+    except NotAFile as exc:
+        if exc.errno == errno.EFBIG:
             raise BadInput(
                 f"The prompts file {path} is larger than the {PROMPTS_FILE_CAP // 2**20} MiB "
                 "eagle3-patch reads.",
-                f"It holds at least {max(info.st_size, len(data))} bytes; every prompt is held in "
-                "memory for the whole run, so the file is refused rather than read.",
+                "Every prompt is held in memory for the whole run, so the file is refused rather "
+                "than read.",
                 "Pass a smaller set: a benchmark needs tens to thousands of prompts, not millions.",
-            )
-    return data
+            ) from None
+        raise BadInput(
+            f"The prompts file {path} is not a regular file: it is {exc.strerror}.",
+            "A stream (a pipe, /dev/zero, /dev/urandom) has no end to read up to, and the "
+            "prompts are read whole before the first request.",
+            "Write the prompts to a file first and pass that, e.g. "
+            "`some-command > prompts.jsonl && eagle3-patch bench --prompts prompts.jsonl ...`",
+        ) from None
 
 
 def select_buckets(prompts: list[Prompt], buckets: tuple[str, ...]) -> list[Prompt]:

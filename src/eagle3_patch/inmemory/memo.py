@@ -12,14 +12,23 @@ from __future__ import annotations
 
 import json
 import os
+from typing import NamedTuple
 
 from eagle3_patch import usercache
 from eagle3_patch.filebytes import read_bytes, sha256
 from eagle3_patch.hooks import TARGET_FILES
+from eagle3_patch.inmemory import payload
 from eagle3_patch.locate import SGLangInstall
 
 
-def key(sglang: SGLangInstall, use: bool = True) -> str | None:
+class HandoffKey(NamedTuple):
+    """An entry's name, and the files (real path -> SHA-256) whose analysis it holds."""
+
+    name: str
+    files: dict[str, str]
+
+
+def key(sglang: SGLangInstall, use: bool = True) -> HandoffKey | None:
     """Names what the analysis would conclude: our code, and every file it may read.
 
     None where no cache may be used, or if a file cannot be read: the analysis
@@ -36,7 +45,7 @@ def key(sglang: SGLangInstall, use: bool = True) -> str | None:
         except OSError:
             return None
     document = usercache.key(usercache.INMEMORY, {"files": files}, use)
-    return usercache.digest(document) if document else None
+    return HandoffKey(usercache.digest(document), files) if document else None
 
 
 def bytecode_key(use: bool = True) -> str | None:
@@ -46,18 +55,23 @@ def bytecode_key(use: bool = True) -> str | None:
     return usercache.digest(document) if document else None
 
 
-def load(name: str) -> dict | None:
-    raw = usercache.read(usercache.INMEMORY, f"{name}.json")
-    if raw is None:
-        return None
-    try:
+def load(key: HandoffKey) -> dict | None:
+    """The hand-off stored under ``key``: ``{"encoded": str, "files": [str, ...]}``, its payload
+    decoded and checked against the files ``key`` hashed (else every SGLang process would stop
+    at the import, exit 12); None where there is none, or it is damaged in any way."""
+    def decode(raw: bytes) -> dict:
         entry = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None  # damaged: compute afresh
-    valid = (isinstance(entry, dict) and isinstance(entry.get("encoded"), str)
-             and isinstance(entry.get("files"), list))
-    return entry if valid else None
+        encoded, files = entry["encoded"], entry["files"]
+        if not (isinstance(encoded, str) and isinstance(files, list)
+                and all(isinstance(file, str) for file in files)):
+            raise TypeError("encoded must be a string, files a list of strings")
+        patches = payload.decode(encoded)
+        if len(files) != len(patches) or any(key.files.get(p.path) != p.sha256 for p in patches):
+            raise ValueError("the payload serves other files, or other bytes, than these")
+        return {"encoded": encoded, "files": files}
+
+    return usercache.load(usercache.INMEMORY, f"{key.name}.json", decode)
 
 
-def store(name: str, entry: dict) -> None:
-    usercache.write(usercache.INMEMORY, f"{name}.json", json.dumps(entry).encode("utf-8"))
+def store(key: HandoffKey, entry: dict) -> None:
+    usercache.write(usercache.INMEMORY, f"{key.name}.json", json.dumps(entry).encode("utf-8"))

@@ -24,6 +24,9 @@ MAX_VARIABLE_BYTES = 131072
 # Every process SGLang starts copies the whole payload within exec's total for
 # argv and environment (ARG_MAX: 2 MiB under the usual 8 MiB stack limit): half of it.
 MAX_PAYLOAD_BYTES = 1 << 20
+# What a payload may inflate to: JSON-escaped latin-1 of a few model files (~0.1-0.8 MB).
+_MAX_DOCUMENT_BYTES = 32 << 20
+_MODULE_FIELDS = ("name", "path", "sha256", "data")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,37 @@ def encode(patches: list[ModulePatch], tool_version: str, bytecode_key: str | No
             "(then serve without --in-memory, or run the command directly)",
         )
     return encoded
+
+
+def decode(encoded: str) -> list[ModulePatch]:
+    """The patches ``encode`` put in ``encoded``; ValueError, TypeError or KeyError for anything
+    else, checked as the children check it (bootstrap/sitecustomize.py), so what passes here
+    does not stop them."""
+    import base64
+    import zlib
+
+    names, separator, data = encoded.partition(";")
+    if len(encoded) > MAX_PAYLOAD_BYTES or not separator:
+        raise ValueError("not a payload of this size and shape")
+    inflate = zlib.decompressobj(wbits=31)  # gzip; bounded, so a hand-made bomb is refused, not inflated
+    raw = inflate.decompress(base64.b64decode(data, validate=True), _MAX_DOCUMENT_BYTES)
+    if inflate.unconsumed_tail or not inflate.eof:
+        raise ValueError("a payload that inflates past its limit, or is cut short")
+    document = json.loads(raw)
+    modules, key = document["modules"], document["bytecode_key"]
+    if not (isinstance(document["tool_version"], str) and (key is None or isinstance(key, str))
+            and isinstance(modules, list) and modules):
+        raise TypeError("tool_version, bytecode_key and modules of the wrong types")
+    patches = [ModulePatch(*(_text(module[field]) for field in _MODULE_FIELDS)) for module in modules]
+    if names != ",".join(patch.name for patch in patches):
+        raise ValueError("the names before ';' are not the modules carried")
+    return patches
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, not {type(value).__name__}")
+    return value
 
 
 def _variables(encoded: str) -> dict[str, str]:

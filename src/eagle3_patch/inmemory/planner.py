@@ -58,8 +58,8 @@ def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHand
 
     ``cache=False`` (``--no-cache``) reads and writes no cache entry, here or in the children.
     """
-    name = memo.key(sglang, cache)
-    entry = (memo.load(name) if name else None) or _compute(sglang, name, cache)
+    key = memo.key(sglang, cache)
+    entry = (memo.load(key) if key else None) or _compute(sglang, key, cache)
     if entry["encoded"] is None:
         return InMemoryHandoff(child_env(None, os.environ), entry["summary"], in_memory=False)
     return InMemoryHandoff(child_env(entry["encoded"], os.environ),
@@ -67,7 +67,7 @@ def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHand
                            "nothing written", in_memory=True)
 
 
-def _compute(sglang: SGLangInstall, name: str | None, cache: bool) -> dict:
+def _compute(sglang: SGLangInstall, key: memo.HandoffKey | None, cache: bool) -> dict:
     analysis, changes = engine.planned_changes(sglang, cache)
     if analysis.state is State.DAMAGED:
         failure = engine.not_working(engine.Result("run", Outcome.REFUSED, sglang, analysis, {}))
@@ -87,8 +87,8 @@ def _compute(sglang: SGLangInstall, name: str | None, cache: bool) -> dict:
                for change in changes]
     entry = {"encoded": encode(patches, __version__, memo.bytecode_key(cache)),
              "files": [os.path.basename(c.path) for c in changes]}
-    if name:
-        memo.store(name, entry)
+    if key:
+        memo.store(key, entry)
     return entry
 
 

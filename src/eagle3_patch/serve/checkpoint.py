@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
+from eagle3_patch.filebytes import read_bytes
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -23,7 +24,7 @@ _REDOWNLOAD = "Re-download the drafter; a truncated or interrupted download is t
 def read_json(path: Path, role: str) -> dict:
     """``path`` parsed as a JSON object, or BadInput saying why not."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_bytes(str(path)).decode("utf-8"))  # bounded: a FIFO or /dev/zero is refused
     except FileNotFoundError:
         raise BadInput(
             f"{path} not found.",

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from eagle3_patch.filebytes import read_bytes
+
 RADIX_FLAG = "--mamba-radix-cache-strategy"
 SCHEDULER_FLAG = "--mamba-scheduler-strategy"
 SPEC_V2_ENV = "SGLANG_ENABLE_SPEC_V2"
@@ -81,7 +83,7 @@ def _argument_sources(package_dir: Path) -> list[tuple[str, str]]:
     found = []
     for path in candidates:
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = read_bytes(str(path)).decode("utf-8", errors="replace")
         except OSError:
             continue
         found.append((path.relative_to(package_dir.parent).as_posix(), text))
@@ -106,7 +108,7 @@ def _spec_v2(
     environ = package_dir / "srt" / "environ.py"
     relpath = environ.relative_to(package_dir.parent).as_posix()
     try:
-        text = environ.read_text(encoding="utf-8", errors="replace")
+        text = read_bytes(str(environ)).decode("utf-8", errors="replace")
     except OSError:
         text = None
     if text is not None:

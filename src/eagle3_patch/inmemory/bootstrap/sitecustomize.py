@@ -77,7 +77,8 @@ def _cache_root():
     root = os.environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(root):
         return root
-    home = os.path.expanduser("~")  # "~" itself without HOME or a passwd entry: never the cwd
+    # Empty or relative HOME: no cache (never the cwd, never "/"); none: the passwd entry's.
+    home = os.environ["HOME"] if "HOME" in os.environ else os.path.expanduser("~")
     return os.path.join(home, ".cache") if os.path.isabs(home) else None
 
 
@@ -168,6 +169,28 @@ def _cache_write(name, data):
         os.close(folder)
 
 
+def _sealed(data):
+    """A memo entry: the SHA-256 of ``data``, then ``data``."""
+    import hashlib
+
+    return hashlib.sha256(data).digest() + data
+
+
+def _memoised_code(entry):
+    """What a sealed entry holds, None for anything else. The seal comes first because
+    marshal trusts its input: a few damaged bytes can make it allocate gigabytes over and
+    over (b"[[[[": lists of a billion items each) for hours, in every SGLang process."""
+    import hashlib
+    import marshal
+
+    if entry is None or entry[:32] != hashlib.sha256(entry[32:]).digest():
+        return None
+    try:
+        return marshal.loads(entry[32:])
+    except Exception:  # sealed yet unreadable (another Python's marshal): compile
+        return None
+
+
 # --- serving the patched modules -----------------------------------------------------------
 
 class _PatchedSourceLoader:
@@ -196,16 +219,12 @@ class _PatchedSourceLoader:
 
         name = self._memo_name()
         if name is not None:
-            raw = _cache_read(name)
-            try:
-                code = marshal.loads(raw) if raw is not None else None
-            except (ValueError, EOFError, TypeError):
-                code = None  # damaged: compile
+            code = _memoised_code(_cache_read(name))
             if isinstance(code, CodeType):
                 return code
         code = compile(self.data, self.path, "exec", dont_inherit=True)
         if name is not None:
-            _cache_write(name, marshal.dumps(code))
+            _cache_write(name, _sealed(marshal.dumps(code)))
         return code
 
     def _memo_name(self):
