@@ -44,12 +44,12 @@ def first_fast(*cases):
     """Cases for ``pytest.mark.parametrize`` of which only the first runs in the fast loop:
     where every case costs an apply and a revert, one stands for the rest locally and CI runs
     them all. A case is a value, a tuple of values, or a ``pytest.param``."""
-    def slow(case):
+    def param(case, marks=()):
         if isinstance(case, type(pytest.param())):
-            return pytest.param(*case.values, marks=[*case.marks, pytest.mark.slow], id=case.id)
-        return pytest.param(*(case if isinstance(case, tuple) else (case,)), marks=pytest.mark.slow)
+            return pytest.param(*case.values, marks=[*case.marks, *marks], id=case.id)
+        return pytest.param(*(case if isinstance(case, tuple) else (case,)), marks=marks)
 
-    return [cases[0], *map(slow, cases[1:])]
+    return [param(cases[0]), *(param(case, [pytest.mark.slow]) for case in cases[1:])]
 
 
 @pytest.fixture(autouse=True)

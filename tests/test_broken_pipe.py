@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from conftest import first_fast
 from eagle3_patch.errors import EXIT_CHECK_FAILED, EXIT_OUTPUT
 
 PATCHED, UNPATCHED = "0.5.12", "0.5.12-unpatched"
@@ -39,18 +40,18 @@ def sites(tmp_path_factory):
     return {PATCHED: patched, UNPATCHED: unpatched}
 
 
-@pytest.mark.parametrize("args, which", [
+@pytest.mark.parametrize("args, which", first_fast(
     (["status"], PATCHED), (["status", "--json"], PATCHED), (["status"], UNPATCHED),
     (["diff"], UNPATCHED), (["diff", "--json"], UNPATCHED), (["check"], PATCHED),
     (["check", "--json"], PATCHED), (["apply", "--dry-run"], UNPATCHED), (["--version"], PATCHED),
     (["--help"], PATCHED), (["status", "--help"], PATCHED),
-], ids=lambda value: " ".join(value) if isinstance(value, list) else value)
+), ids=lambda value: " ".join(value) if isinstance(value, list) else value)
 def test_a_reader_that_closed_the_pipe_is_exit_74_with_nothing_on_stderr(sites, args, which):
     done = _with_reader_gone(sites[which], *args)
     assert (done.returncode, done.stderr) == (EXIT_OUTPUT, "")
 
 
-@pytest.mark.parametrize("args", [["check"], ["check", "--json"]])
+@pytest.mark.parametrize("args", first_fast(["check"], ["check", "--json"]))
 def test_check_that_finds_capture_broken_still_exits_1_when_the_reader_is_gone(sites, args):
     """The answer was known before the report was lost: 1 keeps meaning "capture does not work"."""
     done = _with_reader_gone(sites[UNPATCHED], *args)
@@ -59,10 +60,10 @@ def test_check_that_finds_capture_broken_still_exits_1_when_the_reader_is_gone(s
     assert "capture does not work" in done.stderr
 
 
-@pytest.mark.parametrize("args, which, code", [
+@pytest.mark.parametrize("args, which, code", first_fast(
     (["status"], PATCHED, 0), (["diff"], UNPATCHED, 0), (["apply", "--dry-run"], UNPATCHED, 0),
     (["check"], UNPATCHED, EXIT_CHECK_FAILED), (["check", "--json"], PATCHED, 0),
-], ids=lambda value: " ".join(value) if isinstance(value, list) else str(value))
+), ids=lambda value: " ".join(value) if isinstance(value, list) else str(value))
 def test_a_command_started_with_stdout_closed_ends_as_print_would_not_as_a_bug(sites, args, which, code):
     """`>&-`: Python starts with no sys.stdout, and what is printed goes nowhere (print, click)."""
     done = subprocess.run([sys.executable, "-m", "eagle3_patch", *args], stderr=subprocess.PIPE, text=True,

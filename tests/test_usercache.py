@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import userenv
-from conftest import STANDIN_SGLANG_PARENTS, Site
+from conftest import STANDIN_SGLANG_PARENTS, Site, first_fast
 from serve_fixtures import write_drafter, write_target
 from test_inmemory_bootstrap import PATCHED, _module, handoff, sealed_code
 
@@ -285,7 +285,7 @@ def _run_and_serve(s: Site, tmp_path: Path, options: list[str], **extra: str) ->
     assert serve.returncode == 0 and ENV_VAR in serve.stdout, serve.stderr
 
 
-@pytest.mark.parametrize("switch", ["--no-cache", "EAGLE3_PATCH_NO_CACHE=1"])
+@pytest.mark.parametrize("switch", first_fast("--no-cache", "EAGLE3_PATCH_NO_CACHE=1"))
 def test_no_cache_switches_keep_run_serve_and_the_bootstrap_from_writing(site, tmp_path, private_cache,
                                                                          switch):
     s = site("0.5.12")
