@@ -72,3 +72,29 @@ def test_symlinked_target_in_a_read_only_store_is_refused_untouched(site, tmp_pa
     assert result.returncode == 6 and "read-only" in result.stderr
     assert s.file().is_symlink() and b"[EAGLE3-PATCH]" not in real.read_bytes()
     assert not s.file("qwen3_5.py.eagle3-bak").exists()
+
+
+# A fork may shorten a wrapper that adds nothing to one line; Python accepts it, and our
+# methods have no indented block to be appended to.
+HEADER_LINE_CLASS = b"\nclass Qwen3_5MoeForConditionalGeneration(Qwen3VLForConditionalGeneration): pass\n"
+
+
+@pytest.mark.parametrize("command", [("apply",), ("diff",), ("run", "--dry-run", "--", "python", "-c", "0")],
+                         ids=" ".join)
+def test_a_class_with_its_body_on_its_header_line_is_refused_untouched_not_a_bug(site, command):
+    s = site("0.5.21")
+    s.file().write_bytes(s.read() + HEADER_LINE_CLASS)
+    before = _model_files(s)
+    done = s.invoke(*command)
+    assert done.returncode == 5, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert f"class Qwen3_5MoeForConditionalGeneration in {s.file()}" in done.stderr
+    assert "its body is on its header line" in done.stderr
+    assert "pip install --force-reinstall --no-deps sglang==0.5.21" in done.stderr
+    assert _model_files(s) == before
+    assert s.invoke("status").returncode == 0
+
+
+def _model_files(s) -> dict[str, bytes]:
+    """Everything in the models folder but apply's lock, which it takes before it decides."""
+    return {p.name: p.read_bytes() for p in s.models.iterdir() if p.name != ".eagle3-patch.lock"}

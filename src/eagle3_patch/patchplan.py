@@ -14,7 +14,8 @@ from collections import ChainMap
 from typing import NamedTuple
 
 from eagle3_patch import __version__, backups, hints, install, sourcetext
-from eagle3_patch.errors import Eagle3PatchError, SGLangNotFound, UnsupportedRelease, ValidationFailed
+from eagle3_patch.errors import (Eagle3PatchError, SGLangNotFound, TargetUnreadable, UnsupportedRelease,
+                                 ValidationFailed)
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED
 from eagle3_patch.locate import SGLangInstall
@@ -86,7 +87,19 @@ def plan(snapshot: Snapshot,
         source = files[report.name]
         needed = [r.hook for r in report.hooks if r.state is not HookState.NATIVE]
         text = sourcetext.decode(source.data)
-        new = sourcetext.encode(transform.add_hooks(text, needed, source.tree), source.data)
+        try:
+            new = sourcetext.encode(transform.add_hooks(text, needed, source.tree), source.data)
+        except transform.BodyOnHeaderLine as exc:
+            raise TargetUnreadable(
+                f"eagle3-patch cannot add its methods to class {exc.cls} in {source.path}: its body "
+                "is on its header line.",
+                "Our methods are appended as lines of their own below the class's last statement, so "
+                "that revert removes exactly them; a body written on the `class ...:` line has no "
+                "indented block to append to. No SGLang release writes the class this way, and "
+                "nothing was changed.",
+                f"Put the class's body on its own indented line, or reinstall the release "
+                f"({hints.reinstall(sglang)}), then run the command again.",
+            ) from None
         original = (sourcetext.encode(ownership.remove_hooks(text), source.data)
                     if MARKER in text else source.data)
         meta = backups.BackupMeta(sha256(original), sha256(new), __version__, sglang.version_text)

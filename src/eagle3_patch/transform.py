@@ -20,6 +20,15 @@ import libcst as cst
 from eagle3_patch import ownership
 from eagle3_patch.hooks import MARKER_COMMENT, HookSpec
 
+class BodyOnHeaderLine(ValueError):
+    """A class to append to has its body on its ``class ...:`` line: there is no indented block
+    for our methods to join, and rewriting the user's line would leave revert nothing exact to undo."""
+
+    def __init__(self, cls: str) -> None:
+        super().__init__(f"class {cls} has its body on its header line")
+        self.cls = cls
+
+
 def _method_node(hook: HookSpec) -> cst.FunctionDef:
     node = cst.parse_module(hook.source).body[0]
     assert isinstance(node, cst.FunctionDef), hook
@@ -78,7 +87,7 @@ def add_hooks(source: str, hooks: Sequence[HookSpec], tree: ast.Module | None = 
         node = classes[name]
         indent = _body_indent(node, lines)
         if indent is None:
-            raise ValueError(f"class {name} has its body on its header line")
+            raise BodyOnHeaderLine(name)
         header = lines[node.lineno - 1]
         newline = header[len(header.rstrip("\r\n")):] or "\n"
         methods = _rendered(by_class[name], indent, newline)
