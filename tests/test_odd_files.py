@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from conftest import first_fast
+
 ODD_HEADERS = {
     "utf8-bom": b"\xef\xbb\xbf",
     "latin1-cookie": b"# -*- coding: latin-1 -*-\n# Qwen3.5, adapt\xe9 pour le caf\xe9\n",
@@ -98,3 +100,24 @@ def test_a_class_with_its_body_on_its_header_line_is_refused_untouched_not_a_bug
 def _model_files(s) -> dict[str, bytes]:
     """Everything in the models folder but apply's lock, which it takes before it decides."""
     return {p.name: p.read_bytes() for p in s.models.iterdir() if p.name != ".eagle3-patch.lock"}
+
+
+# Python's own parser gives up on these (RecursionError, MemoryError): the file cannot be
+# imported either, so it is "not valid Python", not a bug of ours.
+TOO_DEEP = {
+    "long-sum": "\nX = 1" + "+1" * 300_000 + "\n",
+    "long-attribute-chain": "\nX = a" + ".b" * 200_000 + "\n",
+    "many-unary-minus": "\nX = " + "-" * 200_000 + "1\n",
+}
+
+
+@pytest.mark.parametrize("command", ["status", "apply", "revert"])
+@pytest.mark.parametrize("tail", first_fast(*TOO_DEEP.values()), ids=TOO_DEEP.keys())
+def test_a_file_too_deep_for_pythons_parser_is_not_valid_python_not_a_bug(site, tail, command):
+    s = site("0.5.21")
+    s.file().write_bytes(s.read() + tail.encode())
+    before = _model_files(s)
+    done = s.invoke(command)
+    assert done.returncode == 5, done.stderr
+    assert f"{s.file()} is not valid Python" in done.stderr and "internal error" not in done.stderr
+    assert _model_files(s) == before

@@ -14,7 +14,7 @@ import ast
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from eagle3_patch import ownership, sourcetext
+from eagle3_patch import ownership
 from eagle3_patch.errors import NotPython
 from eagle3_patch.hooks import CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, METHOD, TARGET_FILES, HookSpec
 from eagle3_patch.states import Analysis, FileReport, HookReport, HookState, State
@@ -34,12 +34,11 @@ class SourceFile(NamedTuple):
 def parse_source(name: str, path: str, data: bytes) -> SourceFile:
     """Parse one model file; a file that does not parse is refused, untouched."""
     try:
-        text = sourcetext.decode(data)
-        tree = ast.parse(text, filename=str(path))
-    except (UnicodeDecodeError, SyntaxError, ValueError, LookupError) as exc:
+        text, tree = ownership.parse(data, str(path))
+    except ownership.PARSE_ERRORS as exc:
         raise NotPython(
             f"{path} is not valid Python, so eagle3-patch will not touch it.",
-            f"Parsing failed: {exc}.",
+            f"Parsing failed: {ownership.parse_error_text(exc)}.",
             "Reinstall the release it came from (pip install --force-reinstall --no-deps "
             "sglang==<version>), then run the command again.",
         ) from None

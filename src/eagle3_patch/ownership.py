@@ -162,14 +162,32 @@ def is_hook_source(node: ast.FunctionDef, hook: HookSpec) -> bool:
     return ast.dump(node) == _hook_dump(hook.source)
 
 
+# What "this file does not parse" raises: a bad encoding or coding cookie, a syntax error,
+# a NUL byte, and Python's own parser giving up on nesting or length it cannot build a tree
+# for (RecursionError, MemoryError): Python could not import such a file either.
+PARSE_ERRORS = (UnicodeDecodeError, SyntaxError, ValueError, LookupError, RecursionError, MemoryError)
+
+
+def parse(data: bytes, filename: str = "<unknown>") -> tuple[str, ast.Module]:
+    """A model file's text, decoded as Python decodes it, and its tree; raises one of
+    ``PARSE_ERRORS`` where it does not parse."""
+    text = sourcetext.decode(data)
+    return text, ast.parse(text, filename=filename)
+
+
+def parse_error_text(exc: BaseException) -> str:
+    """What a parse error says; the parser's MemoryError says nothing, so its name stands in."""
+    return str(exc) or type(exc).__name__
+
+
 def unparseable(data: bytes) -> str:
     """Why ``data`` is not a Python file we may judge ("it is empty", ...); empty if it parses."""
     if not data.strip():
         return "it is empty"
     try:
-        ast.parse(sourcetext.decode(data))
-    except (UnicodeDecodeError, SyntaxError, ValueError, LookupError) as exc:
-        return f"it is not valid Python ({exc})"
+        parse(data)
+    except PARSE_ERRORS as exc:
+        return f"it is not valid Python ({parse_error_text(exc)})"
     return ""
 
 

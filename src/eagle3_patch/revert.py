@@ -181,9 +181,12 @@ def _restore(sglang: SGLangInstall, path: str, data: bytes, evidence: Provenance
 
 
 def _classes(data: bytes | None) -> dict[str, ast.ClassDef] | None:
-    if data is None or ownership.unparseable(data):
+    if data is None or not data.strip():
         return None
-    return ownership.classes(ast.parse(sourcetext.decode(data)))
+    try:
+        return ownership.classes(ownership.parse(data)[1])
+    except ownership.PARSE_ERRORS:
+        return None
 
 
 def _ours_remaining(name: str, data: bytes, before_patch: bytes | None) -> bool:
