@@ -7,6 +7,7 @@ import contextlib
 import functools
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -92,6 +93,10 @@ class Site:
         env.update(PYTHONPATH=str(self.root), **extra)
         return env
 
+    def as_user(self, user_env, user: str, *args: str) -> subprocess.CompletedProcess:
+        """The CLI as the unprivileged ``user`` runs it against this site (see ``user_env``)."""
+        return user_env.cli(user, *args, env=self.env(), capture_output=True, text=True, timeout=120)
+
     def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
         """The CLI as a user runs it, against this site: a process (0.1-1 s)."""
         return subprocess.run([sys.executable, "-m", "eagle3_patch", *args],
@@ -112,6 +117,17 @@ def site(tmp_path):
         return made[-1]
 
     return make
+
+
+@pytest.fixture
+def user_site(user_env, request):
+    """A 0.5.21 site owned by root that the requesting module's unprivileged ``USER`` may read
+    but not write, in a folder named for that user."""
+    root = user_env.folder(f"{request.module.USER}-site-")
+    try:
+        yield Site(root / "site", "0.5.21")
+    finally:
+        shutil.rmtree(root)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -307,24 +306,10 @@ def test_an_error_inside_the_locked_block_is_not_blamed_on_the_lock(tmp_path):
 
 # --- an unprivileged user ------------------------------------------------------------
 
-@pytest.fixture
-def user_site(user_env):
-    """A site readable by the unprivileged user USER, in the session's user_env."""
-    root = user_env.folder("e3i9b-site-")
-    try:
-        yield Site(root / "site", "0.5.21")
-    finally:
-        shutil.rmtree(root)
-
-
-def _as_user(user_env, s: Site, *args: str) -> subprocess.CompletedProcess:
-    return user_env.cli(USER, *args, env=s.env(), capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize("command", ["status", "apply", "check", "revert"])
 def test_unreadable_model_file_is_a_clear_error_not_a_bug(user_env, user_site, command):
     user_site.file().chmod(0o000)
-    result = _as_user(user_env, user_site, command)
+    result = user_site.as_user(user_env, USER, command)
     assert result.returncode == 5, result.stderr
     assert f"Cannot read {user_site.file()}" in result.stderr
     assert "a bug" not in result.stderr and "Traceback" not in result.stderr
@@ -344,7 +329,7 @@ def test_revert_reads_everything_before_it_writes_a_file_it_cannot_read_leaves_a
     base = user_site.file("qwen3_vl.py")
     base.chmod(0o000)
     before = {p.name: p.read_bytes() for p in user_site.models.iterdir() if p.is_file()}
-    result = _as_user(user_env, user_site, "revert")
+    result = user_site.as_user(user_env, USER, "revert")
     assert result.returncode == 5, result.stderr
     assert f"Cannot read {base}: Permission denied." in result.stderr
     assert f"chmod a+r {base}" in result.stderr
@@ -354,7 +339,7 @@ def test_revert_reads_everything_before_it_writes_a_file_it_cannot_read_leaves_a
 def test_unreadable_models_folder_is_a_clear_error_not_a_bug(user_env, user_site):
     user_site.models.chmod(0o000)
     try:
-        result = _as_user(user_env, user_site, "status")
+        result = user_site.as_user(user_env, USER, "status")
     finally:
         user_site.models.chmod(0o755)
     assert result.returncode == 5, result.stderr
@@ -372,7 +357,7 @@ def test_a_lock_made_under_a_permissive_umask_lets_another_user_revert(user_env,
     applied = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply"], env=user_site.env(),
                              capture_output=True, text=True, timeout=120, umask=0)
     assert applied.returncode == 0, applied.stderr
-    reverted = _as_user(user_env, user_site, "revert")
+    reverted = user_site.as_user(user_env, USER, "revert")
     assert reverted.returncode == 0, reverted.stderr
     assert MARKER.encode() not in user_site.read()
 
@@ -382,7 +367,7 @@ def test_sglang_dir_this_user_may_not_search_is_a_clear_error_not_a_bug(user_env
     # SGLang package folder"; the same exit 5 as when PYTHONPATH selects it.
     user_site.package.chmod(0o644)
     try:
-        result = _as_user(user_env, user_site, "status", "--sglang-dir", str(user_site.package))
+        result = user_site.as_user(user_env, USER, "status", "--sglang-dir", str(user_site.package))
     finally:
         user_site.package.chmod(0o755)
     assert result.returncode == 5, result.stderr
@@ -406,7 +391,7 @@ def test_a_lock_of_another_user_in_a_sticky_models_folder_is_refused(user_env, u
     lock.chmod(0o666)
     original = user_site.read()
     try:
-        result = _as_user(user_env, user_site, "apply")
+        result = user_site.as_user(user_env, USER, "apply")
     finally:
         user_site.models.chmod(0o755)
     assert result.returncode == 6, result.stderr

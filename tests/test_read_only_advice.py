@@ -7,8 +7,6 @@ situations are produced for real: a read-only bind mount, and an unprivileged us
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 
 import pytest
 
@@ -31,20 +29,6 @@ def read_only_site(site):
         unmount(s.models)
 
 
-@pytest.fixture
-def user_site(user_env):
-    """A 0.5.21 site owned by root that USER may read but not write."""
-    root = user_env.folder("e3i17g-site-")
-    try:
-        yield Site(root / "site", "0.5.21")
-    finally:
-        shutil.rmtree(root)
-
-
-def as_user(user_env, s: Site, *args: str) -> subprocess.CompletedProcess:
-    return user_env.cli(USER, *args, env=s.env(), capture_output=True, text=True, timeout=120)
-
-
 def names_in_memory_ways(text: str, s: Site) -> bool:
     return ("eagle3-patch run -- " in text and "-m sglang.launch_server" in text
             and "eagle3-patch serve --in-memory --drafter" in text)
@@ -65,7 +49,7 @@ def test_apply_as_root_on_a_read_only_mount_names_the_in_memory_way_not_sudo(rea
 
 
 def test_apply_by_a_user_who_does_not_own_the_installation_names_the_in_memory_way(user_env, user_site):
-    done = as_user(user_env, user_site, "apply")
+    done = user_site.as_user(user_env, USER, "apply")
 
     assert done.returncode == 6, done.stderr
     assert names_in_memory_ways(done.stderr, user_site)
@@ -73,7 +57,7 @@ def test_apply_by_a_user_who_does_not_own_the_installation_names_the_in_memory_w
 
 
 def test_check_by_a_user_who_does_not_own_the_installation_does_not_just_say_apply(user_env, user_site):
-    done = as_user(user_env, user_site, "check")
+    done = user_site.as_user(user_env, USER, "check")
 
     assert done.returncode == 1, done.stderr
     assert "apply cannot patch it here: Its folder" in done.stderr and "not writable by this user" in done.stderr
