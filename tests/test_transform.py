@@ -74,6 +74,20 @@ def test_crlf_file_keeps_crlf_everywhere():
     assert remove_hooks(patched) == crlf
 
 
+@pytest.mark.parametrize("source", [BEFORE, BEFORE.rstrip("\n")], ids=["final-newline", "no-final-newline"])
+def test_cr_only_file_keeps_every_line_break(source):
+    # libcst drops the last \r of what it renders with CR-only line ends: the blank line
+    # after our method went, and revert could not give the file back.
+    cr = source.replace("\n", "\r")
+    patched = add_hooks(cr, [HOOK])
+    expected = AFTER.replace("\n", "\r")
+    assert patched == (expected if source.endswith("\n") else expected.rstrip("\r"))
+    assert remove_hooks(patched) == cr
+    last = "class Target:\r    x = 1"  # the class ends the file without a line break
+    assert add_hooks(last, [HOOK]).endswith("\r        self.ids = ids")
+    assert remove_hooks(add_hooks(last, [HOOK])) == last
+
+
 def test_method_lands_in_last_definition_of_class_and_not_in_nested_class():
     source = ("class Target:\n    x = 1\n\nclass Target:\n"
               "    class Target:\n        pass\n    y = 2\n")
