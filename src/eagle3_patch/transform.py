@@ -33,10 +33,10 @@ def _method_node(hook: HookSpec) -> cst.FunctionDef:
 
 def _body_indent(node: ast.ClassDef, lines: list[str]) -> str | None:
     """The indentation of the class's body; None where its body shares the header's line."""
-    for stmt in reversed(node.body):
-        line = lines[ownership.first_line(stmt) - 1]
-        if not line[:stmt.col_offset].strip(" \t\x0c"):  # the statement starts its line
-            return ownership.indentation(line)
+    for i in reversed(range(len(node.body))):
+        stmt = node.body[i]
+        if ownership.starts_logical_line(lines, stmt, node.body[i - 1] if i else None):
+            return ownership.indentation(lines[ownership.first_line(stmt) - 1])
     return None
 
 
