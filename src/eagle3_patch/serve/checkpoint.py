@@ -32,6 +32,9 @@ def read_json(path: Path, role: str) -> dict:
             f"The {role} is read from this file.",
             "Point the option at the folder that holds config.json.",
         ) from None
+    except NotAFile as exc:
+        raise BadInput(f"{path} cannot be read.", f"It is {exc.strerror}, not a file of the {role}.",
+                       "Put the file itself in its place (a download or copy of it).") from None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadInput(
             f"{path} is not readable JSON.",
@@ -41,6 +44,12 @@ def read_json(path: Path, role: str) -> dict:
     if not isinstance(data, dict):
         raise BadInput(f"{path} is not a JSON object.", f"The {role} must be a JSON object.", "Re-download the file.")
     return data
+
+
+def is_present(path: Path) -> bool:
+    """Whether anything stands at ``path`` (a FIFO or a folder too, and a link even if dangling):
+    such a config.json is there, and ``read_json`` says what it is instead of "no config.json"."""
+    return path.exists() or path.is_symlink()
 
 
 def checkpoint_tensors(folder: Path) -> tuple[Path, dict[str, dict]]:
