@@ -129,3 +129,47 @@ def test_the_read_helper_reads_a_regular_file_up_to_its_bound(tmp_path):
     assert read_bytes(str(path), limit=1000) == b"a" * 1000
     with pytest.raises(NotAFile, match="larger than"):
         read_bytes(str(path), limit=999)
+
+
+def _socket(path: Path) -> None:
+    import socket
+
+    path.unlink()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))  # the name stays after the socket is closed
+
+
+@pytest.mark.parametrize("sharded", [False, True], ids=["single", "shard"])
+@pytest.mark.parametrize("kind", [_fifo, _zero, _socket], ids=["fifo", "dev-zero", "socket"])
+def test_serve_over_drafter_weights_that_never_end_is_bad_input(site, tmp_path, kind, sharded):
+    from serve_fixtures import write_drafter, write_sharded, write_target
+
+    s = site("0.5.21")
+    drafter = (write_sharded if sharded else write_drafter)(tmp_path / "drafter")
+    weights = drafter / ("model-00001-of-00002.safetensors" if sharded else "model.safetensors")
+    kind(weights)  # (weights of any size are fine: serve reads only their header)
+    done = _cli(s, "serve", "--dry-run", "--model", str(write_target(tmp_path / "target")),
+                "--drafter", str(drafter))
+    assert done.returncode == 8, done.stderr
+    assert weights.name in done.stderr and "Traceback" not in done.stderr
+
+
+def _folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+@pytest.mark.parametrize("role", ["drafter", "target"])
+@pytest.mark.parametrize(("kind", "shown"), [(_fifo, "a named pipe"), (_zero, "a character device"),
+                                             (_socket, "a socket"), (_folder, "a folder")],
+                         ids=["fifo", "dev-zero", "socket", "folder"])
+def test_a_config_json_that_is_no_file_is_named_for_what_it_is(site, tmp_path, role, kind, shown):
+    # It is there: "has no config.json" sent the user looking for a file that exists.
+    from serve_fixtures import write_drafter, write_target
+
+    s = site("0.5.21")
+    folders = {"drafter": write_drafter(tmp_path / "drafter"), "target": write_target(tmp_path / "target")}
+    kind(folders[role] / "config.json")
+    done = _cli(s, "serve", "--dry-run", "--model", str(folders["target"]), "--drafter", str(folders["drafter"]))
+    assert done.returncode == 8, done.stderr
+    assert "config.json cannot be read" in done.stderr and f"It is {shown}" in done.stderr, done.stderr

@@ -161,3 +161,16 @@ def test_a_marker_inside_a_string_is_not_ours_to_remove(char):
     assert remove_hooks(source) == source
     parsed = parse_source("m.py", "m.py", source.encode())
     assert ownership.marker_lines(parsed.lines, parsed.tree) == []  # status sees no stray marker
+
+
+@pytest.mark.parametrize("newline", [b"\r", b"\r\n"], ids=["cr", "crlf"])
+def test_apply_then_revert_gives_back_a_release_file_with_other_line_ends(site, newline):
+    s = site("0.5.21")
+    edited = s.read().replace(b"\n", newline)
+    s.file().write_bytes(edited)
+    assert invoke_main("apply", "--sglang-dir", str(s.package)).exit_code == 0
+    patched = s.read()
+    assert patched.count(newline * 2) == edited.count(newline * 2) + 3  # a blank line above each method
+    assert invoke_main("check", "--sglang-dir", str(s.package)).exit_code == 0
+    assert invoke_main("revert", "--sglang-dir", str(s.package)).exit_code == 0
+    assert s.read() == edited

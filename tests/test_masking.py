@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
-from conftest import invoke_bench, invoke_main
+from conftest import first_fast, invoke_bench, invoke_main
 from releases import RELEASES, wheel_path
 
 from eagle3_patch.masking import MASK, masked_argv, masked_text, masked_url
@@ -92,6 +92,18 @@ def test_of_sglangs_real_server_flags_exactly_the_secret_ones_are_masked(version
     assert len(flags) > 300 and {"--api-key", "--max-total-tokens", "--tokenizer-path"} <= flags
     masked = {flag for flag in flags if masked_argv([flag, "v"])[1] == MASK}
     assert masked == SGLANG_SECRET_FLAGS & flags
+
+
+@pytest.mark.parametrize("version", first_fast(*RELEASES))
+def test_every_abbreviation_sglang_reads_as_a_secret_flag_is_masked(version):
+    # argparse takes any prefix that names one flag alone: "--ap KEY" is --api-key.
+    flags = _server_flags(version)
+    for secret in SGLANG_SECRET_FLAGS & flags:
+        for end in range(3, len(secret)):
+            prefix = secret[:end]
+            if [flag for flag in flags if flag.startswith(prefix)] == [secret] and prefix not in flags:
+                assert masked_argv([prefix, "v"]) == [prefix, MASK], prefix
+                assert masked_argv([f"{prefix}=v"]) == [f"{prefix}={MASK}"], prefix
 
 
 @pytest.mark.parametrize(("url", "shown"), [

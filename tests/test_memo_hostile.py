@@ -99,10 +99,22 @@ def _file_field(field, value):
     _file_field("name", "../../etc/passwd"),
     _file_field("state", None),
     _file_field("hooks", [[]]),
+    lambda memo: memo["analysis"].update(state="native"),
+    lambda memo: memo["analysis"].update(state="unsupported"),
+    _file_field("state", "native"),
+    lambda memo: memo["analysis"]["files"][0]["hooks"].pop(),
+    lambda memo: memo["analysis"]["files"][0]["hooks"].append(memo["analysis"]["files"][0]["hooks"][0]),
+    lambda memo: memo["analysis"]["files"].pop(),
+    lambda memo: memo["analysis"]["files"].append(memo["analysis"]["files"][0]),
+    lambda memo: memo["analysis"].update(files=[]),
+    lambda memo: memo["analysis"].update(reason="unsupported, says the memo"),
 ], ids=["analysis-null", "analysis-list", "state-int", "state-unknown", "reason-list",
         "files-string", "files-dict", "file-null", "hook-state-unknown", "hook-state-list",
         "hook-class-unknown", "hook-file-dict", "hook-detail-int", "markers-bool",
-        "markers-string", "path-elsewhere", "name-elsewhere", "file-state-null", "hook-list"])
+        "markers-string", "path-elsewhere", "name-elsewhere", "file-state-null", "hook-list",
+        # well formed, but not what the analysis of these files could say
+        "state-not-the-files'", "state-unsupported-with-files", "file-state-not-its-hooks'",
+        "hook-dropped", "hook-twice", "file-dropped", "file-twice", "no-files", "reason-when-supported"])
 def test_memo_with_wrong_types_or_values_is_a_miss(site, private_cache, change):
     status = _in_process(site, private_cache)
     plant(private_cache, change)

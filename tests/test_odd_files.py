@@ -40,6 +40,20 @@ def test_declared_encoding_dry_run_diff_shows_only_the_added_methods(site, heade
     assert removed == [] and "+    # [EAGLE3-PATCH]" in result.stdout
 
 
+@pytest.mark.parametrize("newline", [b"\r", b"\r\n"], ids=["cr", "crlf"])
+def test_a_coding_cookie_counts_in_a_file_whose_lines_end_in_cr(site, newline):
+    # Python ends a line at \r; reading "lines" up to \n made the whole CR-only file the
+    # cookie's line, decoded as UTF-8 before the cookie was seen: "not valid Python", exit 5.
+    s = site("0.5.21")
+    edited = (ODD_HEADERS["latin1-cookie"] + s.read()).replace(b"\n", newline)
+    s.file().write_bytes(edited)
+    compile(edited, "qwen3_5.py", "exec")  # Python reads it
+    assert s.invoke("apply").returncode == 0
+    assert s.invoke("check").returncode == 0
+    assert s.invoke("revert").returncode == 0
+    assert s.read() == edited
+
+
 def test_unknown_coding_cookie_is_refused_as_unreadable(site):
     s = site("0.5.21")
     s.file().write_bytes(b"# -*- coding: no-such-codec -*-\n" + s.read())

@@ -74,6 +74,39 @@ def test_crlf_file_keeps_crlf_everywhere():
     assert remove_hooks(patched) == crlf
 
 
+@pytest.mark.parametrize("source", [BEFORE, BEFORE.rstrip("\n")], ids=["final-newline", "no-final-newline"])
+def test_cr_only_file_keeps_every_line_break(source):
+    # libcst drops the last \r of what it renders with CR-only line ends: the blank line
+    # after our method went, and revert could not give the file back.
+    cr = source.replace("\n", "\r")
+    patched = add_hooks(cr, [HOOK])
+    expected = AFTER.replace("\n", "\r")
+    assert patched == (expected if source.endswith("\n") else expected.rstrip("\r"))
+    assert remove_hooks(patched) == cr
+    last = "class Target:\r    x = 1"  # the class ends the file without a line break
+    assert add_hooks(last, [HOOK]).endswith("\r        self.ids = ids")
+    assert remove_hooks(add_hooks(last, [HOOK])) == last
+
+
+@pytest.mark.parametrize("last", ["x = 1; \\\n        y = 2", "x = 1; \\\n  y = 2", "x = 1 \\\n  ; y = 2",
+                                  "x = 1; \\\n\\\n y = 2"])
+def test_a_statement_continuing_the_line_before_does_not_set_the_methods_indentation(last):
+    # After a backslash, y starts its physical line but not its logical line: its column is
+    # not the body's indentation (the result was "not valid Python", exit 5, for a valid file).
+    source = f"class Target:\n    {last}\n\n\nx = 2\n"
+    patched = add_hooks(source, [HOOK])
+    assert "\n    def set_eagle3_layers_to_capture(self, ids):\n        self.ids = ids\n" in patched
+    ast.parse(patched)
+    assert remove_hooks(patched) == source
+
+
+def test_a_backslash_ending_a_comment_continues_nothing():
+    source = "class Target:\n    x = 1; y = 0  # c \\\n    y = 2\n"
+    patched = add_hooks(source, [HOOK])
+    assert "\n    def set_eagle3_layers_to_capture(self, ids):\n" in patched
+    assert remove_hooks(patched) == source
+
+
 def test_method_lands_in_last_definition_of_class_and_not_in_nested_class():
     source = ("class Target:\n    x = 1\n\nclass Target:\n"
               "    class Target:\n        pass\n    y = 2\n")

@@ -17,7 +17,8 @@ from typing import NamedTuple
 from eagle3_patch import ownership
 from eagle3_patch.errors import NotPython
 from eagle3_patch.hooks import CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, METHOD, TARGET_FILES, HookSpec
-from eagle3_patch.states import Analysis, FileReport, HookReport, HookState, State
+from eagle3_patch.states import (Analysis, FileReport, HookReport, HookState, State, file_state,
+                                 overall_state)
 
 
 class SourceFile(NamedTuple):
@@ -163,19 +164,6 @@ def _unsupported_reason(files: Mapping[str, SourceFile]) -> str:
     return ""
 
 
-def _file_state(reports: list[HookReport], orphans: list[int]) -> State:
-    states = {report.state for report in reports}
-    if HookState.ALTERED in states or orphans:
-        return State.DAMAGED
-    if HookState.PATCHED in states and HookState.MISSING in states:
-        return State.DAMAGED
-    if states == {HookState.NATIVE}:
-        return State.NATIVE
-    if HookState.MISSING in states:
-        return State.UNPATCHED
-    return State.PATCHED
-
-
 def analyze(files: Mapping[str, SourceFile]) -> Analysis:
     """The state of every hook, file and of the installation as a whole."""
     reason = _unsupported_reason(files)
@@ -195,15 +183,6 @@ def analyze(files: Mapping[str, SourceFile]) -> Analysis:
         attached = {line for cls in source.classes.values()
                     for lines in marked_methods(source, cls).values() for line in lines}
         orphans = [line for line in ownership.marker_lines(source.lines, source.tree) if line not in attached]
-        reports.append(FileReport(target.name, source.path, _file_state(hooks, orphans),
+        reports.append(FileReport(target.name, source.path, file_state({h.state for h in hooks}, bool(orphans)),
                                   tuple(hooks), tuple(orphans)))
-    states = {report.state for report in reports}
-    if State.DAMAGED in states:
-        overall = State.DAMAGED
-    elif states == {State.NATIVE}:
-        overall = State.NATIVE
-    elif State.UNPATCHED in states:
-        overall = State.UNPATCHED
-    else:
-        overall = State.PATCHED
-    return Analysis(overall, tuple(reports))
+    return Analysis(overall_state({report.state for report in reports}), tuple(reports))

@@ -49,12 +49,9 @@ def _kind(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "a special file")
 
 
-def read_bytes(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of the regular file at ``path``, at most ``limit`` of them; ``NotAFile`` else.
-
-    Decided on the descriptor that is read (``fstat``), so a name swapped in between
-    changes nothing; opened non-blocking, so a FIFO with no writer cannot hang the open.
-    """
+def _open_regular(path: str) -> tuple[int, os.stat_result]:
+    """A descriptor of the regular file at ``path`` and its ``fstat``; ``NotAFile`` else.
+    Opened non-blocking, so a FIFO with no writer cannot hang the open."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -62,10 +59,28 @@ def read_bytes(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
             raise
         # A socket, or a device with no driver behind it: it cannot even be opened.
         raise NotAFile(exc.errno, _kind(os.stat(path).st_mode), path) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise NotAFile(errno.EINVAL, _kind(info.st_mode), path)
+    return fd, info
+
+
+def open_regular(path: str):
+    """The regular file at ``path`` opened for reading in binary (any size: the caller
+    bounds what it reads); ``NotAFile`` for a FIFO, a device, a socket or a folder."""
+    fd, _ = _open_regular(path)
+    return os.fdopen(fd, "rb")
+
+
+def read_bytes(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them; ``NotAFile`` else.
+
+    Decided on the descriptor that is read (``fstat``), so a name swapped in between
+    changes nothing; opened non-blocking, so a FIFO with no writer cannot hang the open.
+    """
+    fd, info = _open_regular(path)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotAFile(errno.EINVAL, _kind(info.st_mode), path)
         if info.st_size > limit:
             raise NotAFile(errno.EFBIG, f"larger than {limit >> 20} MiB ({info.st_size} bytes)", path)
         chunks, size = [], 0

@@ -23,10 +23,11 @@ _LOOKALIKES = frozenset({"monkey", "donkey", "turkey", "hockey", "jockey", "whis
 # --bucket-time-to-first-token, --kt-max-deferred-experts-per-token.
 _TEXT_TOKEN_AFTER = frozenset({"per", "each", "every", "first", "last", "next"})
 # SGLang's parser accepts unambiguous abbreviations (argparse allow_abbrev):
-# from these lengths on, a prefix can only name that secret flag.
+# from these lengths on, a prefix names that secret flag alone in every release
+# (no other flag starts --ap or --ad; --ssl-keyfile is a flag of its own).
 _SECRET_PREFIXES = (
-    ("--api-key", len("--api-")),
-    ("--admin-api-key", len("--admin-")),
+    ("--api-key", len("--ap")),
+    ("--admin-api-key", len("--ad")),
     ("--ssl-keyfile-password", len("--ssl-keyfile-")),
 )
 # scheme://authority (RFC 3986: the authority ends at the first /, ? or #),

@@ -21,8 +21,9 @@ import os
 from eagle3_patch import usercache
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.sources import Sources
-from eagle3_patch.states import Analysis, FileReport, HookReport, HookState, State
-from eagle3_patch.hooks import HOOKS
+from eagle3_patch.states import (Analysis, FileReport, HookReport, HookState, State, file_state,
+                                 overall_state)
+from eagle3_patch.hooks import HOOKS, TARGET_FILES
 
 _SPECS = {(hook.file, hook.cls, hook.method): hook for hook in HOOKS}
 
@@ -123,12 +124,27 @@ def _file(item: dict, files: Sources) -> FileReport:
     orphans = _list(item["orphan_markers"])
     if not all(type(line) is int for line in orphans):
         raise TypeError("marker lines must be integers")
-    return FileReport(name, files.paths[name], State(_text(item["state"])),
-                      tuple(_hook(h) for h in _list(item["hooks"])), tuple(orphans))
+    hooks = tuple(_hook(h) for h in _list(item["hooks"]))
+    state = State(_text(item["state"]))
+    # Well formed is not enough: a memo says only what ``analyze`` could have said of these
+    # files, each of the file's hooks once and each state the one its parts give.
+    if tuple(h.hook for h in hooks) != tuple(h for h in HOOKS if h.file == name):
+        raise ValueError(f"the memo does not report each hook of {name} once")
+    if state != file_state({h.state for h in hooks}, bool(orphans)):
+        raise ValueError(f"the memo's state of {name} is not what its hooks give")
+    return FileReport(name, files.paths[name], state, hooks, tuple(orphans))
 
 
 def from_json(data: dict, files: Sources) -> Analysis:
-    """The ``Analysis`` written by ``to_json``; raises ValueError/TypeError/KeyError on anything else."""
+    """The ``Analysis`` written by ``to_json``; raises ValueError/TypeError/KeyError on anything
+    else, and on an analysis that ``analyze`` could not have made of ``files``."""
     state = State(_text(data["state"]))
     reports = tuple(_file(item, files) for item in _list(data["files"]))
-    return Analysis(state, reports, _text(data["reason"]))
+    reason = _text(data["reason"])
+    if state is State.UNSUPPORTED:
+        if reports or not reason:
+            raise ValueError("an unsupported installation's memo holds files or no reason")
+    elif reason or [r.name for r in reports] != [t.name for t in TARGET_FILES if t.name in files.data] \
+            or state != overall_state({r.state for r in reports}):
+        raise ValueError("the memo's state is not what its files give")
+    return Analysis(state, reports, reason)

@@ -68,6 +68,28 @@ def first_line(node: ast.stmt) -> int:
     return min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))])
 
 
+def starts_logical_line(lines: list[str], node: ast.stmt, previous: ast.stmt | None) -> bool:
+    """Whether ``node`` begins a logical line: only whitespace before it on its line, and not
+    joined by a backslash to the line of ``previous`` (the statement before it in its body).
+    ``lines`` keep their line ends."""
+    line = lines[first_line(node) - 1]
+    column = min([node.col_offset, *(d.col_offset for d in getattr(node, "decorator_list", ()))])
+    if line.encode()[:column].strip(b" \t\x0c"):
+        return False
+    if previous is None:
+        return True
+    # Between two statements of one logical line lie only ";", blanks and backslash line ends;
+    # a comment ends its line whatever follows it ("# c \\" continues nothing).
+    between = "".join([_after(lines[previous.end_lineno - 1], previous.end_col_offset),
+                       *lines[previous.end_lineno:first_line(node) - 1]])
+    return "#" in between or bool(re.search(r"[\r\n]", re.sub(r"\\(?:\r\n|\r|\n)", "", between)))
+
+
+def _after(line: str, column: int) -> str:
+    """``line`` after ``ast``'s ``column`` (a UTF-8 byte offset), with its line end."""
+    return line.encode()[column:].decode()
+
+
 def indentation(line: str) -> str:
     """The whitespace that indents ``line`` as Python counts it: what follows its last form
     feed (Python resets the column there)."""

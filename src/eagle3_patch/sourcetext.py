@@ -8,13 +8,18 @@ file we patch and revert is byte for byte what it was.
 
 from __future__ import annotations
 
-import io
+import re
 import tokenize
+
+# Lines as Python's tokenizer ends them (\r alone too): the cookie is on the first or second
+# of these, where a file-like readline, which ends lines at \n only, would see one line.
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 def encoding_of(data: bytes) -> str:
     """The encoding Python would read ``data`` in; raises SyntaxError for a bad cookie."""
-    return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+    lines = (match.group() for match in _LINE.finditer(data))
+    return tokenize.detect_encoding(lambda: next(lines, b""))[0]
 
 
 def decode(data: bytes) -> str:

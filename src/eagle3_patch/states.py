@@ -84,3 +84,27 @@ class Analysis(NamedTuple):
     state: State
     files: tuple[FileReport, ...]
     reason: str = ""
+
+
+def file_state(hook_states: set[HookState], orphan_markers: bool) -> State:
+    """A model file's state, from its hooks' states and whether it holds a stray marker."""
+    if HookState.ALTERED in hook_states or orphan_markers:
+        return State.DAMAGED
+    if HookState.PATCHED in hook_states and HookState.MISSING in hook_states:
+        return State.DAMAGED
+    if hook_states == {HookState.NATIVE}:
+        return State.NATIVE
+    if HookState.MISSING in hook_states:
+        return State.UNPATCHED
+    return State.PATCHED
+
+
+def overall_state(file_states: set[State]) -> State:
+    """A supported installation's state, from its target files' states."""
+    if State.DAMAGED in file_states:
+        return State.DAMAGED
+    if file_states == {State.NATIVE}:
+        return State.NATIVE
+    if State.UNPATCHED in file_states:
+        return State.UNPATCHED
+    return State.PATCHED

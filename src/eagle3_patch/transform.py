@@ -42,18 +42,21 @@ def _method_node(hook: HookSpec) -> cst.FunctionDef:
 
 def _body_indent(node: ast.ClassDef, lines: list[str]) -> str | None:
     """The indentation of the class's body; None where its body shares the header's line."""
-    for stmt in reversed(node.body):
-        line = lines[ownership.first_line(stmt) - 1]
-        if not line[:stmt.col_offset].strip(" \t\x0c"):  # the statement starts its line
-            return ownership.indentation(line)
+    for i in reversed(range(len(node.body))):
+        stmt = node.body[i]
+        if ownership.starts_logical_line(lines, stmt, node.body[i - 1] if i else None):
+            return ownership.indentation(lines[ownership.first_line(stmt) - 1])
     return None
 
 
 def _rendered(hooks: Sequence[HookSpec], indent: str, newline: str) -> str:
-    """Our methods as lines of a class body indented by ``indent``."""
-    header, first = f"class _EAGLE3_BODY:{newline}", f"{indent}pass{newline}"
+    """Our methods as lines of a class body indented by ``indent``, each ending in ``newline``."""
+    # Rendered with \n, then given the file's line ends: libcst drops the last \r of a
+    # CR-only module (the file's next blank line went with it). Our methods hold no string
+    # that spans lines, so every \n is a line end.
+    header, first = "class _EAGLE3_BODY:\n", f"{indent}pass\n"
     code = cst.parse_module(header + first).visit(_AppendMethods([_method_node(h) for h in hooks])).code
-    return code[len(header) + len(first):]
+    return code[len(header) + len(first):].replace("\n", newline)
 
 
 class _AppendMethods(cst.CSTTransformer):

@@ -7,12 +7,13 @@ refusal is ``BadInput`` naming the file and the field, never a crash.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.filebytes import read_bytes
+from eagle3_patch.filebytes import NotAFile, open_regular, read_bytes
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -31,6 +32,9 @@ def read_json(path: Path, role: str) -> dict:
             f"The {role} is read from this file.",
             "Point the option at the folder that holds config.json.",
         ) from None
+    except NotAFile as exc:
+        raise BadInput(f"{path} cannot be read.", f"It is {exc.strerror}, not a file of the {role}.",
+                       "Put the file itself in its place (a download or copy of it).") from None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadInput(
             f"{path} is not readable JSON.",
@@ -40,6 +44,12 @@ def read_json(path: Path, role: str) -> dict:
     if not isinstance(data, dict):
         raise BadInput(f"{path} is not a JSON object.", f"The {role} must be a JSON object.", "Re-download the file.")
     return data
+
+
+def is_present(path: Path) -> bool:
+    """Whether anything stands at ``path`` (a FIFO or a folder too, and a link even if dangling):
+    such a config.json is there, and ``read_json`` says what it is instead of "no config.json"."""
+    return path.exists() or path.is_symlink()
 
 
 def checkpoint_tensors(folder: Path) -> tuple[Path, dict[str, dict]]:
@@ -56,8 +66,8 @@ def checkpoint_tensors(folder: Path) -> tuple[Path, dict[str, dict]]:
 def read_header(path: Path) -> dict[str, dict]:
     """Tensor name -> {dtype, shape, data_offsets}, from the header alone (8-byte LE length + JSON)."""
     try:
-        with path.open("rb") as handle:
-            size = path.stat().st_size
+        with open_regular(str(path)) as handle:  # a FIFO would block the open, /dev/zero never end
+            size = os.fstat(handle.fileno()).st_size
             prefix = handle.read(8)
             if len(prefix) < 8:
                 raise BadInput(
@@ -80,6 +90,9 @@ def read_header(path: Path) -> dict[str, dict]:
             f"An EAGLE-3 drafter folder holds config.json and {WEIGHTS_FILE} (or {INDEX_FILE} and its shards).",
             "Point --drafter at the complete variant folder.",
         ) from None
+    except NotAFile as exc:
+        raise BadInput(f"{path} cannot be read.", f"It is {exc.strerror}, not a file of weights.",
+                       _REDOWNLOAD) from None
     except OSError as exc:
         raise BadInput(f"{path} cannot be read.", f"{exc.strerror or exc}.", _REDOWNLOAD) from None
     try:

@@ -9,6 +9,7 @@ import shlex
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
+from eagle3_patch.serve.checkpoint import is_present
 
 DEFAULT_DRAFTER_REPO = "Ex0bit/Qwen3.6-27B-PRISM-EAGLE3"
 DRAFTER_VARIANTS = ("full", "compressed")
@@ -17,13 +18,13 @@ DRAFTER_VARIANTS = ("full", "compressed")
 def local_drafter(drafter: str, repo: str = DEFAULT_DRAFTER_REPO) -> Path | None:
     """The drafter folder when it is on disk; None when it is a variant to fetch from the Hub."""
     folder = Path(drafter).expanduser()
-    if (folder / "config.json").is_file():
+    if is_present(folder / "config.json"):
         return folder.resolve()
     if drafter in DRAFTER_VARIANTS:
         repo_folder = Path(repo).expanduser()
         if repo_folder.is_dir():
             found = repo_folder / drafter
-            if not (found / "config.json").is_file():
+            if not is_present(found / "config.json"):
                 raise BadInput(
                     f"Drafter variant '{drafter}' not found in the local folder {repo_folder}: "
                     f"{found / 'config.json'} does not exist.",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.serve.checkpoint import checkpoint_tensors, read_json
+from eagle3_patch.serve.checkpoint import checkpoint_tensors, is_present, read_json
 
 # EntryClass names of EAGLE-3 draft models in sglang/srt/models/*.py across
 # 0.5.8-0.5.23 (Eagle3DeepseekV2ForCausalLM from 0.5.12). Eagle-1/2 classes
@@ -54,7 +54,7 @@ def target_text_config(model: str, revision: str | None = None) -> tuple[TargetT
     folder = Path(model).expanduser()
     if folder.is_dir():
         config_file = folder / "config.json"
-        if not config_file.is_file():
+        if not is_present(config_file):
             raise BadInput(
                 f"Target model folder {folder} has no config.json.",
                 "--model must name a Hugging Face model folder (config.json, weights, tokenizer) or a Hub repo id.",
