@@ -10,7 +10,7 @@ import pytest
 
 from eagle3_patch.backups import Backup, BackupMeta
 from eagle3_patch.engine import observe
-from eagle3_patch.errors import SGLangNotFound, UnsupportedRelease
+from eagle3_patch.errors import SGLangNotFound, UnsupportedRelease, ValidationFailed
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import MARKER, MARKER_COMMENT
 from eagle3_patch.locate import SGLangInstall
@@ -151,3 +151,14 @@ def test_after_uninstall_status_names_our_files_instead_of_a_lost_backup():
     snapshot = _snapshot(None, backup, missing=(PATH, TEXT_PATH), after_uninstall=(backup.path,))
     result = observe(snapshot, analysis_of(snapshot.files, use=False), "status", Outcome.OBSERVED)
     assert result.notes == () and result.after_uninstall == (backup.path,)
+
+
+def test_a_result_of_ours_that_does_not_parse_is_refused_as_ours_not_blamed_on_the_file(monkeypatch):
+    # The user's file parsed; if what we would write does not, the fault is ours (exit 70,
+    # nothing written), never "not valid Python, reinstall SGLang" (exit 5).
+    from eagle3_patch import transform
+
+    monkeypatch.setattr(transform, "add_hooks", lambda source, hooks, tree=None: source + "\ndef broken(:\n")
+    with pytest.raises(ValidationFailed, match="would not parse") as refused:
+        _decide(_snapshot())
+    assert "Nothing was written" in refused.value.why

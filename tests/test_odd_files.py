@@ -135,3 +135,19 @@ def test_a_file_too_deep_for_pythons_parser_is_not_valid_python_not_a_bug(site, 
     assert done.returncode == 5, done.stderr
     assert f"{s.file()} is not valid Python" in done.stderr and "internal error" not in done.stderr
     assert _model_files(s) == before
+
+
+@pytest.mark.parametrize("header_line_body", [
+    b"\nclass Qwen3_5MoeForConditionalGeneration(Qwen3VLForConditionalGeneration): \\\n    pass\n",
+    b"\nclass Qwen3_5MoeForConditionalGeneration(\n    Qwen3VLForConditionalGeneration\n):  \\\n  x = 1\n",
+], ids=["backslash-then-pass", "multi-line-header-backslash"])
+def test_a_body_joined_to_its_header_by_a_backslash_is_on_the_header_line(site, header_line_body):
+    """The statement sits on a line of its own but continues the header's logical line:
+    our indented methods after it would not parse, so the class is refused as on one line."""
+    s = site("0.5.21")
+    s.file().write_bytes(s.read() + header_line_body)
+    before = _model_files(s)
+    done = s.invoke("apply")
+    assert done.returncode == 5, done.stderr
+    assert "its body is on its header line" in done.stderr and "not valid Python" not in done.stderr
+    assert _model_files(s) == before

@@ -19,8 +19,10 @@ byte that is not ours stays as it was.
 from __future__ import annotations
 
 import ast
+import io
 import functools
 import re
+import tokenize
 
 from eagle3_patch import sourcetext
 from eagle3_patch.hooks import MARKER, HookSpec
@@ -83,6 +85,24 @@ def starts_logical_line(lines: list[str], node: ast.stmt, previous: ast.stmt | N
     between = "".join([_after(lines[previous.end_lineno - 1], previous.end_col_offset),
                        *lines[previous.end_lineno:first_line(node) - 1]])
     return "#" in between or bool(re.search(r"[\r\n]", re.sub(r"\\(?:\r\n|\r|\n)", "", between)))
+
+
+def header_continues(lines: list[str], node: ast.ClassDef) -> bool:
+    """Whether the class's body continues the logical line of its ``class ...:`` header
+    (``class X(B): pass``, or the statement on the next line after ``: \\``): such a body is
+    no indented block, and a method indented below it would not parse."""
+    header = "".join(lines[node.lineno - 1:first_line(node.body[0])]).replace("\r\n", "\n").replace("\r", "\n")
+    tokens = tokenize.generate_tokens(io.StringIO(header).readline)
+    depth = 0
+    for token in tokens:
+        if token.type == tokenize.OP and token.string in "([{":
+            depth += 1
+        elif token.type == tokenize.OP and token.string in ")]}":
+            depth -= 1
+        elif token.type == tokenize.OP and token.string == ":" and depth == 0:
+            after = next(t for t in tokens if t.type not in (tokenize.COMMENT, tokenize.NL))
+            return after.type != tokenize.NEWLINE
+    raise ValueError(f"class {node.name}: no ':' ends its header")
 
 
 def _after(line: str, column: int) -> str:

@@ -14,8 +14,8 @@ from collections import ChainMap
 from typing import NamedTuple
 
 from eagle3_patch import __version__, backups, hints, install, sourcetext
-from eagle3_patch.errors import (Eagle3PatchError, SGLangNotFound, TargetUnreadable, UnsupportedRelease,
-                                 ValidationFailed)
+from eagle3_patch.errors import (Eagle3PatchError, NotPython, SGLangNotFound, TargetUnreadable,
+                                 UnsupportedRelease, ValidationFailed)
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import MARKER, MINIMUM_SUPPORTED
 from eagle3_patch.locate import SGLangInstall
@@ -108,7 +108,15 @@ def plan(snapshot: Snapshot,
                      and kept.data == original)
         changes.append(install.FileChange(source.path, source.data, new,
                                           backup=None if backup_ok else original, meta=meta))
-        rewritten[report.name] = parse_source(report.name, source.path, new)
+        try:
+            rewritten[report.name] = parse_source(report.name, source.path, new)
+        except NotPython as exc:  # the file parsed: what would not is ours
+            raise ValidationFailed(
+                f"eagle3-patch refused to write its result to {source.path}, because it would not parse.",
+                f"{exc.why} Nothing was written: the file is unchanged.",
+                "This is a bug in eagle3-patch. Please report it with the output of "
+                f"`{hints.command(sglang, 'status', '--json')}`.",
+            ) from None
     after = analyze(ChainMap(rewritten, files))
     _validate(sglang, after, [c.path for c in changes])
     return tuple(changes), after

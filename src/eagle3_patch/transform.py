@@ -42,6 +42,8 @@ def _method_node(hook: HookSpec) -> cst.FunctionDef:
 
 def _body_indent(node: ast.ClassDef, lines: list[str]) -> str | None:
     """The indentation of the class's body; None where its body shares the header's line."""
+    if ownership.header_continues(lines, node):
+        return None
     for i in reversed(range(len(node.body))):
         stmt = node.body[i]
         if ownership.starts_logical_line(lines, stmt, node.body[i - 1] if i else None):
