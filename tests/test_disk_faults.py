@@ -316,16 +316,21 @@ def test_unreadable_model_file_is_a_clear_error_not_a_bug(user_env, user_site, c
     assert f"chmod a+r {user_site.file()}" in result.stderr
 
 
+def _applied_in_a_shared_install(s: Site) -> None:
+    """Root applies, under umask 0, to models every user may write: a shared install."""
+    s.models.chmod(0o777)
+    for path in s.models.glob("qwen3*.py"):
+        path.chmod(0o666)
+    applied = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply"], env=s.env(),
+                             capture_output=True, text=True, timeout=120, umask=0)
+    assert applied.returncode == 0, applied.stderr
+
+
 def test_revert_reads_everything_before_it_writes_a_file_it_cannot_read_leaves_all_as_it_was(
         user_env, user_site):
     # revert used to write first and fail afterwards, reading the state to report:
     # exit 5 with the file already reverted.
-    user_site.models.chmod(0o777)
-    for path in user_site.models.glob("qwen3*.py"):
-        path.chmod(0o666)
-    applied = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply"], env=user_site.env(),
-                             capture_output=True, text=True, timeout=120, umask=0)
-    assert applied.returncode == 0, applied.stderr
+    _applied_in_a_shared_install(user_site)
     base = user_site.file("qwen3_vl.py")
     base.chmod(0o000)
     before = {p.name: p.read_bytes() for p in user_site.models.iterdir() if p.is_file()}
@@ -351,12 +356,7 @@ def test_a_lock_made_under_a_permissive_umask_lets_another_user_revert(user_env,
     # A shared install (a venv every runtime UID may write, a group-writable
     # site-packages with umask 002): the lock file is created like every other
     # file, by the umask, so the next user of the install can take it too.
-    user_site.models.chmod(0o777)
-    for path in user_site.models.glob("qwen3*.py"):
-        path.chmod(0o666)
-    applied = subprocess.run([sys.executable, "-m", "eagle3_patch", "apply"], env=user_site.env(),
-                             capture_output=True, text=True, timeout=120, umask=0)
-    assert applied.returncode == 0, applied.stderr
+    _applied_in_a_shared_install(user_site)
     reverted = user_site.as_user(user_env, USER, "revert")
     assert reverted.returncode == 0, reverted.stderr
     assert MARKER.encode() not in user_site.read()
