@@ -187,27 +187,34 @@ def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> B
         tool_version=meta.tool_version, sglang_version=meta.sglang_version)
 
 
-def shipped_sha256(sglang: SGLangInstall, path: str) -> str | None:
-    """The hex SHA-256 pip recorded for ``path`` when it installed this SGLang.
+def shipped_sha256(sglang: SGLangInstall, paths: list[str]) -> dict[str, str | None]:
+    """The hex SHA-256 pip recorded for each of ``paths`` when it installed this SGLang.
 
-    None where pip recorded nothing for it (a source tree, an editable install).
+    None for a path pip recorded nothing for (a source tree, an editable install). Each
+    RECORD is read once for all of them: it lists every file of SGLang (~600 KB).
     """
     import base64
     import csv  # importlib.metadata reads RECORD with it
 
     site = os.path.dirname(sglang.package_dir)
-    relative = os.path.relpath(path, site)
-    if relative.startswith(os.pardir + os.sep):
-        return None
+    recorded: dict[str, str | None] = dict.fromkeys(paths)
+    wanted = {}  # RECORD's name for a path -> the path; one outside the site has no RECORD entry
+    for path in paths:
+        relative = os.path.relpath(path, site)
+        if not relative.startswith(os.pardir + os.sep):
+            wanted[relative] = path
     for dist_info in _dist_infos(site, sglang.version):
+        if all(recorded[path] is not None for path in wanted.values()):
+            break
         try:
             for entry in _bounded_distribution(dist_info).files or ():
-                if entry.as_posix() == relative and entry.hash and entry.hash.mode == "sha256":
+                path = wanted.get(entry.as_posix())
+                if path and recorded[path] is None and entry.hash and entry.hash.mode == "sha256":
                     digest = entry.hash.value
-                    return base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
+                    recorded[path] = base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
         except (OSError, ValueError, TypeError, csv.Error):
             pass  # an unreadable or mangled RECORD (a field past csv's size limit...) proves nothing
-    return None
+    return recorded
 
 
 def _bounded_distribution(dist_info: str):

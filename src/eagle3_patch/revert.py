@@ -49,9 +49,10 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
         ours = list(snapshot.after_uninstall)
         install.remove_after_uninstall(ours, sglang.package_dir)
         return observed(sglang, "revert", Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(ours))
-    if not candidates(snapshot):
+    todo = candidates(snapshot)
+    if not todo:
         return observed(sglang, "revert", Outcome.NOTHING_TO_REVERT, notes=tuple(tidy(sglang)))
-    ensure_writable(candidates(snapshot))
+    ensure_writable(todo)
     with locked(sglang.models_dir):
         tidied = removed_note(leftovers.remove_leftovers(target_paths(sglang)))
         # Decided again under the lock (another process may have just written), with

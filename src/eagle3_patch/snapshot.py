@@ -72,5 +72,5 @@ def read_snapshot(sglang: SGLangInstall, earlier: Snapshot | None = None,
         missing=tuple(path for path in paths if not os.path.exists(path)),
         leftovers=tuple(leftovers.leftovers(paths)),
         after_uninstall=tuple(backups.after_uninstall(sglang)),
-        recorded={path: backups.shipped_sha256(sglang, path) for path in paths} if records else None,
+        recorded=backups.shipped_sha256(sglang, paths) if records else None,
     )
