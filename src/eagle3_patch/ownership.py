@@ -19,8 +19,8 @@ byte that is not ours stays as it was.
 from __future__ import annotations
 
 import ast
-import io
 import functools
+import io
 import re
 import tokenize
 

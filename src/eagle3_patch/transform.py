@@ -20,6 +20,7 @@ import libcst as cst
 from eagle3_patch import ownership
 from eagle3_patch.hooks import MARKER_COMMENT, HookSpec
 
+
 class BodyOnHeaderLine(ValueError):
     """A class to append to has its body on its ``class ...:`` line: there is no indented block
     for our methods to join, and rewriting the user's line would leave revert nothing exact to undo."""

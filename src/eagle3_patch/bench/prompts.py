@@ -92,8 +92,8 @@ def _read_regular_file(path: Path) -> bytes:
             raise BadInput(
                 f"The prompts file {path} is larger than the {PROMPTS_FILE_CAP // 2**20} MiB "
                 "eagle3-patch reads.",
-                "Every prompt is held in memory for the whole run, so the file is refused rather "
-                "than read.",
+                f"It is {exc.strerror}; every prompt is held in memory for the whole run, so the "
+                "file is refused rather than read.",
                 "Pass a smaller set: a benchmark needs tens to thousands of prompts, not millions.",
             ) from None
         raise BadInput(
