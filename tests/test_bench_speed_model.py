@@ -61,7 +61,7 @@ def test_predictions_are_tau_over_c_at_the_usual_accept_lengths_and_every_draft_
 
 
 @pytest.mark.parametrize("steps, taus", [(1, [2.0]), (2, [2.2, 2.4, 3.0]), (5, [2.2, 2.4, 3.0, 6.0]),
-                                         (None, [2.2, 2.4, 3.0])])
+                                         (None, [2.2, 2.4, 3.0]), (10**9, [2.2, 2.4, 3.0])])
 def test_predictions_stop_at_the_accept_length_a_round_can_reach(steps, taus):
     servers = (info(steps=steps), info(speculative=False))
     model = speed_model(1, [rounds(12, 2, 0.03)], [plain(13, 0.02)], servers, tau=2.0, measured_speedup=None)

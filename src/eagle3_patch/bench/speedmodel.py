@@ -26,6 +26,8 @@ ASSUMPTION = ("chain drafting (topk 1): a round, the draft steps and one verify 
 ACCEPT_LENGTHS = (2.2, 2.4, 3.0)
 # Below this many timed rounds (or plain steps), c is mostly the arrival jitter of a few chunks.
 MIN_TIMED = 10
+# SGLang chains a few draft steps; a server claiming more than this is not describing a real setting.
+_MOST_STEPS = 64
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,8 @@ def speed_model(
 ) -> SpeedModel:
     """The model from one level's EAGLE-3 and baseline requests; ``servers`` is (EAGLE-3, baseline)."""
     eagle3_info, baseline_info = servers
-    steps = eagle3_info.speculative_num_steps if eagle3_info else None
-    ceiling = steps + 1 if is_count(steps, 1) else None
+    steps = draft_steps(eagle3_info)
+    ceiling = steps + 1 if steps is not None else None
     why = _why_not(eagle3, baseline, baseline_info)
     if why is None:
         round_seconds, rounds = timed_rounds(eagle3)
@@ -161,6 +163,12 @@ def speed_model(
             cost = RoundCost(round_seconds / rounds, step_seconds / plain_steps, rounds, plain_steps)
             return SpeedModel(concurrency, cost, tau, measured_speedup, ceiling)
     return SpeedModel(concurrency, None, tau, measured_speedup, ceiling, why)
+
+
+def draft_steps(info: ServerInfo | None) -> int | None:
+    """The draft steps of a round (``speculative_num_steps``), where the server says a sane number."""
+    steps = info.speculative_num_steps if info else None
+    return steps if is_count(steps, 1) and steps <= _MOST_STEPS else None
 
 
 def _why_not(eagle3: list[RequestFigures], baseline: list[RequestFigures],
