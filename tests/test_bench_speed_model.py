@@ -111,6 +111,7 @@ def test_round_cost_is_pooled_over_time_not_averaged_over_requests():
     ([rounds(12, 2, 0.03)], [plain(13, 0.02)], (info(), info()), "the baseline runs speculative decoding too"),
     ([streamed(EAGLE3, [1] + [2] * 12, 0.03)], [plain(13, 0.02)], SERVERS, "sent no verify count"),
     ([], [plain(13, 0.02)], SERVERS, "no EAGLE-3 request finished"),
+    ([], [], (None, None), "no request finished"),
     ([rounds(12, 2, 0.03)], [], SERVERS, "no baseline request finished"),
     ([rounds(MIN_TIMED - 1, 2, 0.03)], [plain(13, 0.02)], SERVERS, f"only {MIN_TIMED - 1} EAGLE-3 verify round"),
     ([rounds(12, 2, 0.03)], [plain(MIN_TIMED, 0.02)], SERVERS, f"only {MIN_TIMED - 1} plain decode step"),

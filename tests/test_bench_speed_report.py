@@ -19,9 +19,10 @@ import threading
 import pytest
 from bench_standin import Script, ScriptedClock, StandIn, token_ids
 from click.testing import CliRunner
-from conftest import bench_with_clock
+from conftest import bench_with_clock, invoke_bench
 
 from eagle3_patch.bench.speedmodel import ASSUMPTION
+from ports import closed_port_url
 
 PROMPTS = ["--bucket", "chat", "--runs", "2", "--warmup", "1"]  # 3 prompts, 6 measured requests per level
 T_P, T_R = 1 / 64, 3 / 128  # c = 1.5
@@ -239,3 +240,13 @@ def test_a_server_that_drafts_a_tree_gets_the_model_with_a_caveat():
     assert report["speed_model"]["caveat"] == caveat
     assert report["speed_model"]["single_stream"]["round_cost"] == pytest.approx(1.5, rel=1e-12)
     assert f"Caveat: {caveat}." in text.splitlines()
+
+
+def test_a_run_that_stopped_before_any_request_says_so_not_that_the_baseline_is_missing():
+    clock = ScriptedClock()
+    with StandIn(clock, server(clock, 3, constant(T_R))) as eagle3:
+        result = invoke_bench(clock, "--url", eagle3.url, "--baseline-url", closed_port_url(), "--json")
+    assert result.exit_code == 10
+    report = json.loads(result.stdout)
+    assert report["partial"] is True
+    assert report["speed_model"]["single_stream"]["unavailable"] == "no request finished"

@@ -173,6 +173,9 @@ def draft_steps(info: ServerInfo | None) -> int | None:
 
 def _why_not(eagle3: list[RequestFigures], baseline: list[RequestFigures],
              baseline_info: ServerInfo | None) -> str | None:
+    if not eagle3 and not baseline:
+        # Before the first request even the servers may be unread: no baseline is not known yet.
+        return "no request finished"
     if baseline_info is None:
         return "c is counted in a plain server's decode steps: run with --baseline-url"
     if baseline_info.speculative:
