@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import invoke_main
 from eagle3_patch.cli import main
 from eagle3_patch.errors import EXIT_NOT_FOUND, InterpreterError
 from eagle3_patch.locate import ask_interpreter
@@ -230,3 +231,10 @@ def test_an_interpreter_that_ends_without_answering_is_named_with_how_it_ended(
     assert f"{python} did not answer as a Python interpreter {how}." in err
     assert "find_spec" not in err
 
+
+def test_serve_with_an_empty_python_refuses_it_instead_of_running_its_own(tmp_path: Path) -> None:
+    # `python or sys.executable` took the empty value for "not given".
+    done = invoke_main("serve", "--python", "", "--dry-run", "--model", str(tmp_path), "--drafter", str(tmp_path))
+
+    assert done.exit_code == EXIT_NOT_FOUND, done.stderr
+    assert "Cannot start the interpreter '': the name is empty." in done.stderr
