@@ -177,3 +177,23 @@ def test_a_program_that_cannot_start_raises_oserror_naming_it(tmp_path):
     with pytest.raises(OSError) as raised:
         run_contained([str(tmp_path)], env=dict(os.environ), timeout=60, cap=1024)
     assert raised.value.filename == str(tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_that_ends_the_caller_ends_the_program_first(standin, signum):
+    # In a session of its own the program no longer gets what `timeout` or a closing terminal
+    # sends the caller's group: the caller must end it before it goes.
+    argv = standin.write("sleep 1000 & echo $! >> $PIDS\nsleep 1000")
+    caller = subprocess.Popen([sys.executable, "-c", "import os, sys; from eagle3_patch.programs import run_contained; "
+                               "run_contained(sys.argv[1:], dict(os.environ), 60, 1024)", *argv])
+    try:
+        while len(standin.recorded()) < 2:
+            assert caller.poll() is None
+            time.sleep(0.01)
+        caller.send_signal(signum)
+        assert caller.wait(PROMPTLY_S) == -signum  # and it still ends as the signal ends it
+    finally:
+        caller.kill()
+        caller.wait()
+    assert [pid for pid in standin.recorded() if alive(pid)] == []

@@ -6,16 +6,21 @@ process group. So it leads a session of its own; its answer is complete when
 it exits (what it wrote is in the pipe by then, whoever else still holds the
 pipe); and then, or when it is stopped, its whole group is killed, and on Linux
 every descendant that outlived it is adopted (``PR_SET_CHILD_SUBREAPER``) and
-killed too, wherever it moved (``setsid``, a job-control shell's groups).
+killed too, wherever it moved (``setsid``, a job-control shell's groups). In a
+session of its own it no longer gets the signals that stop us (a terminal's
+SIGHUP, SIGTERM to our process group from ``timeout`` or a supervisor), so those
+stop it first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import NamedTuple
 
 _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
@@ -79,16 +84,51 @@ def run_contained(argv: list[str], env: dict[str, str], timeout: float, cap: int
     try:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, env=env, start_new_session=True)
-        try:
-            out, err, stopped = _collect(process, deadline, cap)
-        finally:
-            process.stdout.close()
-            process.stderr.close()
-            _end_all(process, ours_before if adopting is not None else None)
+        with _stopping_it_first():
+            try:
+                out, err, stopped = _collect(process, deadline, cap)
+            finally:
+                process.stdout.close()
+                process.stderr.close()
+                _end_all(process, ours_before if adopting is not None else None)
     finally:
         if adopting is not None:
             _adopt_orphans(adopting)
     return Finished(None if stopped else process.returncode, out, err, stopped)
+
+
+class _Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived while the program ran (a BaseException: nothing may catch it on its way)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stopping_it_first() -> Iterator[None]:
+    """While the body runs, SIGTERM or SIGHUP (where they would end this process) unwinds it, so its
+    cleanup ends the program, and then ends this process as the signal would have."""
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                previous[signum] = signal.signal(signum, _raise_stopped)
+        except ValueError:  # not the main thread: signals are not ours to handle here
+            break
+    try:
+        yield
+    except _Stopped as stopped:
+        signal.signal(stopped.signum, signal.SIG_DFL)
+        signal.raise_signal(stopped.signum)
+        raise  # not reached: the default action ends the process
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _raise_stopped(signum: int, frame) -> None:
+    raise _Stopped(signum)
 
 
 def _collect(process, deadline: float, cap: int) -> tuple[bytes, bytes, str | None]:
