@@ -68,7 +68,9 @@ class Standin:
 def standin(tmp_path: Path) -> Iterator[Standin]:
     made = Standin(tmp_path)
     yield made
-    for pid in made.recorded():  # a failed test leaves nothing of its own running either
+    # A failed test leaves nothing of its own running either: what it recorded, and its session.
+    recorded = made.recorded()
+    for pid in recorded + (in_session(recorded[0]) if recorded else []):
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
 
@@ -90,7 +92,7 @@ def test_a_child_left_holding_the_pipes_does_not_hold_the_answer(standin):
 
 @pytest.mark.slow  # waits out its timeout
 def test_a_program_that_hangs_is_stopped_at_the_timeout_with_everything_it_started(standin):
-    finished, took = run(standin.write("sleep 1000 & echo $! >> $PIDS\nsleep 1000"), timeout=1)
+    finished, took = run(standin.write("sleep 1000 & echo $! >> $PIDS\nexec sleep 1000"), timeout=1)
 
     assert took < PROMPTLY_S
     assert (finished.code, finished.stopped) == (None, "hung")
@@ -99,7 +101,7 @@ def test_a_program_that_hangs_is_stopped_at_the_timeout_with_everything_it_start
 
 @pytest.mark.slow  # waits out its timeout
 def test_a_program_that_closes_its_output_and_keeps_running_is_stopped_at_the_timeout(standin):
-    finished, took = run(standin.write("exec >&- 2>&-\nsleep 1000"), timeout=1)
+    finished, took = run(standin.write("exec >&- 2>&-\nexec sleep 1000"), timeout=1)
 
     assert took < PROMPTLY_S and finished.stopped == "hung"
     assert [pid for pid in standin.recorded() if alive(pid)] == []
@@ -184,7 +186,7 @@ def test_a_program_that_cannot_start_raises_oserror_naming_it(tmp_path):
 def test_a_signal_that_ends_the_caller_ends_the_program_first(standin, signum):
     # In a session of its own the program no longer gets what `timeout` or a closing terminal
     # sends the caller's group: the caller must end it before it goes.
-    argv = standin.write("sleep 1000 & echo $! >> $PIDS\nsleep 1000")
+    argv = standin.write("sleep 1000 & echo $! >> $PIDS\nexec sleep 1000")
     caller = subprocess.Popen([sys.executable, "-c", "import os, sys; from eagle3_patch.programs import run_contained; "
                                "run_contained(sys.argv[1:], dict(os.environ), 60, 1024)", *argv])
     try:

@@ -153,7 +153,7 @@ def test_a_python_that_leaves_a_child_holding_its_output_answers_at_once_and_the
 @pytest.mark.slow  # waits out a (shortened) timeout
 def test_a_python_that_hangs_is_stopped_with_its_children_and_the_message_says_it_started(
         tmp_path: Path, pids: Path) -> None:
-    python = _interpreter(tmp_path / "python", f"echo $$ > {pids}\nsleep 1000 & echo $! >> {pids}\nsleep 1000")
+    python = _interpreter(tmp_path / "python", f"echo $$ > {pids}\nsleep 1000 & echo $! >> {pids}\nexec sleep 1000")
 
     with pytest.raises(InterpreterError) as raised:
         ask_interpreter(str(python), timeout=1)
@@ -201,10 +201,11 @@ def _dangling(tmp_path: Path) -> str:
     (_dangling, "it is a symlink to {tmp_path}/gone, which does not exist"),
     (_missing_shebang_target, "the interpreter its first line (#!) names does not exist"),
     (_no_shebang, "it is not a program this system can run"),
+    (lambda tmp_path: os.devnull, "it is not a file (a device, a pipe or a socket)"),
     (lambda tmp_path: str(tmp_path / "nothing-here"), "no such file"),
     (lambda tmp_path: "python-of-no-such-name", "no program of that name is on PATH"),
 ], ids=["empty", "folder", "not-executable", "symlink-loop", "dangling-symlink", "missing-#!-target",
-        "no-#!-line", "missing", "not-on-path"])
+        "no-#!-line", "device", "missing", "not-on-path"])
 def test_an_interpreter_that_cannot_start_is_named_with_what_is_wrong(
         given, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     python = given(tmp_path)

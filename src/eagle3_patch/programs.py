@@ -18,9 +18,10 @@ import contextlib
 import errno
 import os
 import signal
+import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
@@ -57,9 +58,15 @@ def why_not_started(program: str, exc: OSError) -> str:
             # exec found the file but not the program it names to run it.
             return "the interpreter its first line (#!) names does not exist"
         return "no such file"
-    if exc.errno == errno.EACCES and os.path.isdir(program):
-        return "it is a folder, not a program"
     if exc.errno == errno.EACCES:
+        try:
+            mode = os.stat(program).st_mode
+        except OSError:  # a folder on its path we may not search
+            mode = stat.S_IFREG
+        if stat.S_ISDIR(mode):
+            return "it is a folder, not a program"
+        if not stat.S_ISREG(mode):
+            return "it is not a file (a device, a pipe or a socket)"
         return "you may not execute it (no execute permission, or a noexec mount)"
     if exc.errno == errno.ELOOP:
         return "its symlinks form a loop"
@@ -82,10 +89,11 @@ def run_contained(argv: list[str], env: dict[str, str], timeout: float, cap: int
     ours_before = _children()
     adopting = _adopt_orphans(True) if ours_before is not None else None
     try:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, env=env, start_new_session=True)
-        with _stopping_it_first():
+        with _stopping_it_first() as arm:
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, env=env, start_new_session=True)
             try:
+                arm()
                 out, err, stopped = _collect(process, deadline, cap)
             finally:
                 process.stdout.close()
@@ -106,29 +114,43 @@ class _Stopped(BaseException):
 
 
 @contextlib.contextmanager
-def _stopping_it_first() -> Iterator[None]:
+def _stopping_it_first() -> Iterator[Callable[[], None]]:
     """While the body runs, SIGTERM or SIGHUP (where they would end this process) unwinds it, so its
-    cleanup ends the program, and then ends this process as the signal would have."""
+    cleanup ends the program, and then ends this process as the signal would have.
+
+    Yields ``arm``, to call once the program's pid is known: a signal that comes before is held
+    until then (unwinding out of ``Popen`` would lose the pid of a program already started).
+    """
+    state: dict[str, int | None] = {"armed": 0, "held": None}
+
+    def stop(signum: int, frame) -> None:
+        if state["armed"]:
+            raise _Stopped(signum)
+        state["held"] = signum
+
+    def arm() -> None:
+        state["armed"] = 1
+        if state["held"]:
+            raise _Stopped(state["held"])
+
     previous = {}
     for signum in (signal.SIGTERM, signal.SIGHUP):
         try:
             if signal.getsignal(signum) is signal.SIG_DFL:
-                previous[signum] = signal.signal(signum, _raise_stopped)
+                previous[signum] = signal.signal(signum, stop)
         except ValueError:  # not the main thread: signals are not ours to handle here
             break
+    stopped = None
     try:
-        yield
-    except _Stopped as stopped:
-        signal.signal(stopped.signum, signal.SIG_DFL)
-        signal.raise_signal(stopped.signum)
-        raise  # not reached: the default action ends the process
+        yield arm
+    except _Stopped as exc:
+        stopped = exc.signum
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _raise_stopped(signum: int, frame) -> None:
-    raise _Stopped(signum)
+        stopped = stopped or state["held"]
+        if stopped:
+            signal.raise_signal(stopped)  # its default action, back in place, ends this process
 
 
 def _collect(process, deadline: float, cap: int) -> tuple[bytes, bytes, str | None]:
