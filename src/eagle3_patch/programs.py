@@ -93,9 +93,10 @@ def run_contained(argv: list[str], env: dict[str, str], timeout: float, cap: int
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, env=env, start_new_session=True)
             try:
-                arm()
+                arm(True)
                 out, err, stopped = _collect(process, deadline, cap)
             finally:
+                arm(False)
                 process.stdout.close()
                 process.stderr.close()
                 _end_all(process, ours_before if adopting is not None else None)
@@ -114,12 +115,14 @@ class _Stopped(BaseException):
 
 
 @contextlib.contextmanager
-def _stopping_it_first() -> Iterator[Callable[[], None]]:
+def _stopping_it_first() -> Iterator[Callable[[bool], None]]:
     """While the body runs, SIGTERM or SIGHUP (where they would end this process) unwinds it, so its
     cleanup ends the program, and then ends this process as the signal would have.
 
-    Yields ``arm``, to call once the program's pid is known: a signal that comes before is held
-    until then (unwinding out of ``Popen`` would lose the pid of a program already started).
+    Yields ``arm``: ``arm(True)`` once the program's pid is known, ``arm(False)`` before the
+    cleanup; a signal that comes while unarmed is held until then, or until the body ends
+    (unwinding out of ``Popen`` would lose the pid of a program already started, and out of
+    the cleanup would leave part of it running).
     """
     state: dict[str, int | None] = {"armed": 0, "held": None}
 
@@ -128,9 +131,9 @@ def _stopping_it_first() -> Iterator[Callable[[], None]]:
             raise _Stopped(signum)
         state["held"] = signum
 
-    def arm() -> None:
-        state["armed"] = 1
-        if state["held"]:
+    def arm(on: bool) -> None:
+        state["armed"] = on
+        if on and state["held"]:
             raise _Stopped(state["held"])
 
     previous = {}
