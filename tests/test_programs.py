@@ -199,3 +199,16 @@ def test_a_signal_that_ends_the_caller_ends_the_program_first(standin, signum):
         caller.kill()
         caller.wait()
     assert [pid for pid in standin.recorded() if alive(pid)] == []
+
+
+@pytest.mark.slow
+def test_a_caller_that_ignores_sigchld_still_reads_the_exit_status_and_ends_everything(standin):
+    # SIG_IGN survives exec: a supervisor that ignores SIGCHLD starts eagle3-patch that way, and the
+    # kernel then reaps its children at once (waitid: ECHILD, read as "cannot start" -> exit 3).
+    argv = standin.write("sleep 1000 & echo $! >> $PIDS\nexit 7")
+    code = ("import os, sys; from eagle3_patch.programs import run_contained; "
+            "print(run_contained(sys.argv[1:], dict(os.environ), 60, 1024).code)")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
+    assert (done.returncode, done.stdout, done.stderr) == (0, "7\n", "")
+    assert [pid for pid in standin.recorded() if alive(pid)] == []

@@ -89,7 +89,7 @@ def run_contained(argv: list[str], env: dict[str, str], timeout: float, cap: int
     ours_before = _children()
     adopting = _adopt_orphans(True) if ours_before is not None else None
     try:
-        with _stopping_it_first() as arm:
+        with _children_kept_for_us(), _stopping_it_first() as arm:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, env=env, start_new_session=True)
             try:
@@ -104,6 +104,24 @@ def run_contained(argv: list[str], env: dict[str, str], timeout: float, cap: int
         if adopting is not None:
             _adopt_orphans(adopting)
     return Finished(None if stopped else process.returncode, out, err, stopped)
+
+
+@contextlib.contextmanager
+def _children_kept_for_us() -> Iterator[None]:
+    """SIGCHLD back to its default while the program runs, where the caller ignores it (inherited
+    from whoever started it, across exec): then the kernel reaps every child at once, leaving no
+    exit status to read and no zombie to hold the program's process group id."""
+    try:
+        ignored = signal.getsignal(signal.SIGCHLD) is signal.SIG_IGN
+        if ignored:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    except ValueError:  # not the main thread: _has_exited copes
+        ignored = False
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 
 
 class _Stopped(BaseException):
@@ -215,7 +233,10 @@ def _exit_watch(pid: int) -> int | None:
 def _has_exited(pid: int) -> bool:
     # WNOWAIT leaves it a zombie: its pid, and so its process group's id, cannot be
     # reused before the group is killed.
-    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped already: SIGCHLD ignored, from a thread that could not change it
+        return True
 
 
 def _end_all(process, ours_before: set[int] | None) -> None:
