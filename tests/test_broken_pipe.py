@@ -20,7 +20,8 @@ import pytest
 from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from conftest import first_fast
 from eagle3_patch.errors import EXIT_CHECK_FAILED, EXIT_OUTPUT
-from serve_fixtures import write_drafter, write_target
+from releases import install_release
+from serve_fixtures import standin_env, write_drafter, write_target
 
 PATCHED, UNPATCHED = "0.5.12", "0.5.12-unpatched"
 
@@ -143,6 +144,18 @@ def test_run_with_stdout_or_stderr_closed_hands_over_and_exits_as_its_command(si
     done = _started_with_closed(sites[PATCHED], "run", "--sglang-dir", str(sites[PATCHED].package),
                                 "--", "sh", "-c", "exit 3", fds=fds)
     assert done.returncode == 3, done.stderr
+
+
+@pytest.mark.slow
+def test_serve_with_stdout_closed_hands_over_to_sglang(tmp_path):
+    package = install_release("0.5.12", tmp_path / "site")
+    standin, record, env = standin_env(tmp_path, tmp_path / "site", package)
+    model, drafter = write_target(tmp_path / "target"), write_drafter(tmp_path / "compressed")
+    done = subprocess.run([sys.executable, "-m", "eagle3_patch", "serve", "--python", str(standin),
+                           "--model", str(model), "--drafter", str(drafter)], capture_output=True, text=True,
+                          env=env, timeout=120, preexec_fn=lambda: os.close(1))
+    assert done.returncode == 0, done.stderr
+    assert record.exists()  # the stand-in SGLang was started
 
 
 @pytest.mark.slow
