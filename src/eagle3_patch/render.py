@@ -39,10 +39,8 @@ def echo(text: str = "", err: bool = False) -> None:
 
 
 def write_verbatim(text: str) -> None:
-    """``text`` on stdout exactly as given (a diff: click.echo could strip escape sequences).
-    Started with stdout closed (``>&-``) there is nothing to write to, as for print and click."""
-    if sys.stdout is not None:
-        sys.stdout.write(text)
+    """``text`` on stdout exactly as given (a diff: click.echo could strip escape sequences)."""
+    sys.stdout.write(text)
 
 
 def _styled(word: str) -> str:
