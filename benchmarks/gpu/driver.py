@@ -211,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     join.add_argument("results", nargs="+", help="results.json files, oldest first; a later phase replaces an earlier")
     join.add_argument("--note", action="append", default=[], help="a sentence for the record's notes (repeatable)")
     args = parser.parse_args(argv)
-    # merge and render join two bench reports with bench's own speed model (figures.join).
-    sys.path.insert(0, os.path.join(ROOT, "src"))
+    # The verdict, merge and render join two bench reports with bench's own speed model
+    # (figures.join): this process imports eagle3_patch as the servers and bench it runs do.
+    sys.path[:0] = [p for p in (getattr(args, "site", None), os.path.join(ROOT, "src")) if p]
     if args.command == "render":
         from render_results import render
 

@@ -67,6 +67,8 @@ class Server:
         self.adopted = False
         self.child = False
         self._exit: int | None = None
+        self._read_to = 0  # how far said_ready has read the log
+        self._ready = False
 
     @property
     def url(self) -> str:
@@ -122,7 +124,7 @@ class Server:
         while clock() < deadline:
             if not self.alive():
                 return "exited"
-            if READY_LINE in self.log_tail(400_000) and self.healthy():
+            if self.said_ready() and self.healthy():
                 return "up"
             time.sleep(pause)
         return "timeout"
@@ -139,6 +141,21 @@ class Server:
             except ProcessLookupError:
                 break
             self.wait_exit(wait)
+
+    def said_ready(self) -> bool:
+        """The log has SGLang's ready line, however much it logged after (a server adopted after
+        serving a benchmark has logged megabytes since)."""
+        if not self._ready:
+            try:
+                with open(self.log_path, "rb") as handle:
+                    start = max(0, self._read_to - len(READY_LINE))  # the line may straddle two reads
+                    handle.seek(start)
+                    chunk = handle.read()
+            except OSError:
+                return False
+            self._read_to = start + len(chunk)
+            self._ready = READY_LINE.encode() in chunk
+        return self._ready
 
     def log_tail(self, size: int = 8000) -> str:
         try:
