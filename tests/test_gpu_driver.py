@@ -6,6 +6,7 @@ processes standing in for SGLang."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,10 @@ import sys
 import time
 
 import pytest
-from gpukit import load, standin_argv
+from bench_standin import Script, ScriptedClock, StandIn, token_ids
+from click.testing import CliRunner
+from conftest import bench_with_clock
+from gpukit import KIT, load, standin_argv
 from ports import free_port
 
 driver = load("driver")
@@ -37,7 +41,7 @@ def test_one_linear_attention_state_of_the_27b_is_sglangs_mamba_cache_per_req():
     assert bf16 == 48 * (10240 * 3 * 2 + 48 * 128 * 128 * 2)
 
 
-@pytest.mark.parametrize(("free_gib", "eagle3_running"), [(79.1, 13), (139.8, 60)])
+@pytest.mark.parametrize(("free_gib", "eagle3_running"), [(79.1, 12), (139.8, 59)])
 def test_plan_gives_eagle3_nine_states_a_request_and_the_plain_server_one(free_gib, eagle3_running):
     state = memory_plan.linear_state_bytes(QWEN36_TEXT) / 2**30
     plain = memory_plan.plan_server("plain", free_gib, TARGET_GIB, DRAFTER_GIB, state)
@@ -45,10 +49,11 @@ def test_plan_gives_eagle3_nine_states_a_request_and_the_plain_server_one(free_g
     assert (plain.max_running_requests, plain.max_mamba_cache_size) == (64, 64)
     assert (eagle3.max_running_requests, eagle3.max_mamba_cache_size) == (eagle3_running, 5 * eagle3_running)
     # What the flags leave: weights, states and KV inside the static fraction, the reserve outside.
-    static = free_gib * eagle3.mem_fraction_static
+    seen = free_gib - memory_plan.CONTEXT_GIB  # what SGLang measures once its CUDA context exists
+    static = seen * eagle3.mem_fraction_static
     held = TARGET_GIB + memory_plan.KV_GIB + 9 * eagle3.max_running_requests * state
     assert held <= static < held + 9 * state + 0.01 * free_gib
-    assert free_gib - static >= memory_plan.RESERVE_GIB + DRAFTER_GIB + memory_plan.DRAFT_GIB
+    assert seen - static >= memory_plan.RESERVE_GIB + DRAFTER_GIB + memory_plan.DRAFT_GIB
     # Beside a plain server, far fewer: the two 27B servers run one at a time.
     assert memory_plan.beside_plain(plain, free_gib, TARGET_GIB, DRAFTER_GIB, state) < eagle3_running / 4
 
@@ -191,6 +196,43 @@ def test_join_feeds_bench_its_own_speed_model_from_two_servers_benchmarked_alone
     assert joined["crossover"] == {"last_win": 4, "first_loss": None}
 
 
+def _respond(clock: ScriptedClock, step: float, per_round: int | None):
+    """A stand-in's answer: the prefill token, then ``per_round`` tokens every ``step`` seconds (a
+    plain server, None: one token a step)."""
+    def respond(body):
+        n = body["sampling_params"]["max_new_tokens"]
+        per = per_round or 1
+        sizes = [1] + [per] * ((n - 1) // per) + ([(n - 1) % per] if (n - 1) % per else [])
+        return Script(token_ids(body["text"], n), sizes, ttft=step, step=step,
+                      verify_ct=len(sizes) - 1 if per_round else None)
+    return respond
+
+
+def _bench(clock, *args: str) -> dict:
+    done = CliRunner().invoke(bench_with_clock(clock), [*args, "--bucket", "chat", "--runs", "2", "--warmup", "1",
+                                                        "--max-new-tokens", "64", "--json"])
+    assert done.exit_code == 0, done.output
+    return json.loads(done.stdout)
+
+
+def test_two_servers_benchmarked_alone_join_to_the_model_bench_gives_with_both():
+    # A plain step of 1/64 s, an EAGLE-3 round of 3/128 s bringing 4 tokens: c = 1.5.
+    clock = ScriptedClock()
+    with (StandIn(clock, _respond(clock, 3 / 128, 4)) as eagle3,
+          StandIn(clock, _respond(clock, 1 / 64, None), speculative=False) as plain):
+        alone = {name: figures.summarise_alone(_bench(clock, "--url", server.url))
+                 for name, server in (("eagle3", eagle3), ("plain", plain))}
+        both = _bench(clock, "--url", eagle3.url, "--baseline-url", plain.url)
+    joined = figures.join(alone["plain"], alone["eagle3"])["levels"][0]["speed_model"]
+    theirs = figures.speed_model_of(both)["single_stream"]
+    for key in ("round_cost", "round_s", "plain_step_s", "rounds", "plain_steps", "tau", "predicted_speedup",
+                "measured_speedup", "predicted_over_measured"):
+        assert joined[key] == pytest.approx(theirs[key], rel=1e-9), key
+    assert joined["round_cost"] == pytest.approx(1.5)
+    # 63 tokens after the first chunk, in 16 rounds (the last brings 3): 16 x 3/128 s / 63.
+    assert alone["eagle3"]["levels"][0]["itl_p50_ms"] == pytest.approx(1000 * 16 * 3 / 128 / 63)
+
+
 def test_itl_percentiles_come_from_each_requests_decode_rate():
     summary = figures.summarise_alone(bench_report({1: [100.0] * 99 + [10.0]}, None))
     level = summary["levels"][0]
@@ -233,6 +275,11 @@ def test_copies_of_one_run_and_a_retry_that_measured_nothing_are_not_reproductio
     assert "reproduction" not in merged
     assert merged["phases"]["real-eagle3"]["run"] == "2026-12-08T10:00:00+00:00"  # the run that measured
     assert len(merged["runs"]) == 2
+
+
+def test_merging_the_committed_record_alone_gives_it_back():
+    committed = json.loads((KIT / "results.json").read_text())
+    assert record.merge([committed]) == committed
 
 
 # -- the record ---------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def _launch(stdout: str, name: str) -> str:
     return next(line for line in stdout.splitlines() if line.startswith(f"  start {name} "))
 
 
-@pytest.mark.parametrize(("gpu", "eagle3_running"), [("h100", "13"), ("h200", "60")])
+@pytest.mark.parametrize(("gpu", "eagle3_running"), [("h100", "12"), ("h200", "59")])
 def test_dry_run_of_the_call_plan_prints_every_command_with_the_cards_memory_flags(tmp_path, gpu, eagle3_running):
     stdout = _dry_run(tmp_path, "--phases", REAL_PHASES, "--prestart", "real-plain", "--dry-run-gpu", gpu)
     for phase in REAL_PHASES.split(","):

@@ -160,8 +160,9 @@ class Run(ServerControl):
                 if name != prestart:
                     self.stop(name)
             if not self.dry_run:
-                site = self.env["PYTHONPATH"].split(os.pathsep)[0]
-                self.results["imports"] = phases_proof.import_trace(self.out, site)
+                trace = phases_proof.import_trace(self.out, self.env["PYTHONPATH"].split(os.pathsep)[0])
+                if trace["modules_seen"]:  # only the first proof's servers log their imports
+                    self.results["imports"] = trace
                 self.results["verdict"] = verdict(self.results)
                 self.save()
 
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "merge":
         merged = merge([_load(path) for path in args.results])
-        merged["notes"] = args.note
+        merged["notes"] = merged.get("notes", []) + args.note
         json.dump(merged, sys.stdout, indent=2, sort_keys=True)
         print()
         return 0

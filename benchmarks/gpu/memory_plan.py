@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 GIB = 2**30
 
 # What each 27B server is given (GiB), sized from the memory free on the card when it starts:
+#   context   SGLang measures free memory after its CUDA context (and cuBLAS workspace) exist, so it
+#             sees this much less than nvidia-smi does on an idle card; the fraction is of what it sees
 #   reserve   outside --mem-fraction-static: one 8192-token prefill chunk's activations (SGLang's
 #             default chunk on 80-160 GB cards), the CUDA-graph pools up to batch 64, allocator slack
 #   draft     EAGLE-3 only, on top of the drafter's measured weights: its KV and its two sets of
@@ -33,6 +35,7 @@ GIB = 2**30
 #             for extra_buffer's ping-pong with the overlap scheduler on) plus 4 verify intermediates
 #             (one per draft token, sized by --max-running-requests)
 #   levels    running requests are capped at the highest load level, 64
+CONTEXT_GIB = 1.0
 RESERVE_GIB = 6.0
 DRAFT_GIB = 2.0
 KV_GIB = 2.0
@@ -126,18 +129,19 @@ class DoesNotFit(Exception):
 
 
 def plan_server(role: str, free_gib: float, target_gib: float, drafter_gib: float, state_gib: float) -> ServerPlan:
-    """The memory flags for ``role`` ("plain" or "eagle3") with ``free_gib`` free and no other server up."""
+    """The memory flags for ``role`` ("plain" or "eagle3") with ``free_gib`` free (nvidia-smi, no
+    other server up)."""
     pool, intermediates = SLOTS[role]
     outside = RESERVE_GIB + (drafter_gib + DRAFT_GIB if role == "eagle3" else 0.0)
-    static = free_gib - outside
+    seen = free_gib - CONTEXT_GIB
+    static = seen - outside
     for_states = static - target_gib - KV_GIB
     running = min(MAX_RUNNING, math.floor(for_states / ((pool + intermediates) * state_gib)))
     if running < 1:
         raise DoesNotFit(f"{role}: {free_gib:.1f} GiB free leaves {for_states:.1f} GiB for linear-attention "
                          f"states after {target_gib:.1f} GiB of weights; one request needs "
                          f"{(pool + intermediates) * state_gib:.2f} GiB")
-    # Rounded down: SGLang multiplies by its own (slightly smaller) free figure, so this errs safe.
-    fraction = math.floor(static / free_gib * 1000) / 1000
+    fraction = math.floor(static / seen * 1000) / 1000  # rounded down: errs on the safe side
     return ServerPlan(role, round(free_gib, 2), round(target_gib + (drafter_gib if role == "eagle3" else 0), 2),
                       round(state_gib, 4), fraction, running, pool * running)
 
@@ -148,7 +152,8 @@ def beside_plain(plain: ServerPlan, free_gib: float, target_gib: float, drafter_
     (``plain``'s requests, no more KV than the table's), 0 if none: why the 27B servers run one at
     a time."""
     pool, intermediates = SLOTS["plain"]
-    plain_needs = RESERVE_GIB + target_gib + KV_GIB + (pool + intermediates) * plain.max_running_requests * state_gib
+    states = (pool + intermediates) * plain.max_running_requests * state_gib
+    plain_needs = CONTEXT_GIB + RESERVE_GIB + target_gib + KV_GIB + states
     try:
         return plan_server("eagle3", free_gib - plain_needs, target_gib, drafter_gib, state_gib).max_running_requests
     except DoesNotFit:

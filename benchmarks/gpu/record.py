@@ -219,6 +219,8 @@ def merge(parts: list[dict]) -> dict:
         for key in ("models", "imports"):
             if key in part:
                 merged[key] = part[key]
+        notes = merged.setdefault("notes", [])
+        notes += [note for note in part.get("notes", []) if note not in notes]
     reproduced = {}
     for phase, known in instances.items():
         # A retry after an attempt that measured nothing is not a second run of the phase.
