@@ -17,7 +17,7 @@ import pytest
 from bench_standin import Script, ScriptedClock, StandIn, token_ids
 from click.testing import CliRunner
 from conftest import bench_with_clock
-from gpukit import KIT, load, standin_argv
+from gpukit import KIT, STANDIN, load, standin_argv
 from ports import free_port
 
 driver = load("driver")
@@ -145,7 +145,8 @@ def real_results(right_tau: float = 4.0, wrong_tau: float = 1.03, identical: boo
 def test_verdict_passes_a_complete_record_inside_every_bound():
     checks = record.verdict(real_results())
     assert checks and all(checks.values()), [k for k, ok in checks.items() if not ok]
-    for name in ("capture_right_tau", "capture_later_tau", "real_right_tau", "real_right_identical",
+    for name in ("capture_ran_through", "real_plain_up", "real_eagle3_up",
+                 "capture_right_tau", "capture_later_tau", "real_right_tau", "real_right_identical",
                  "real_plain_cuda_graphs_on", "real_eagle3_levels", "real_plain_within_hbm_limit",
                  "real_earlier_tau", "real_inmemory_identical", "speed_model_single_stream",
                  "speed_model_every_level", "speed_model_from_later_drafter"):
@@ -176,6 +177,20 @@ def test_verdict_of_a_partial_record_checks_only_what_ran():
     assert all(checks.values())
     assert not {name for name in checks if name.startswith(("real_right", "speed_model", "real_inmemory"))}
     assert {"capture_right_tau", "real_plain_levels", "real_plain_within_hbm_limit"} <= set(checks)
+
+
+def test_a_server_that_did_not_come_up_or_a_phase_that_broke_fails_by_name():
+    broken = real_results()
+    broken["phases"]["real-eagle3"]["up"] = {"state": "exited", "traceback": "ValueError"}
+    broken["phases"]["real-wrong"]["driver_error"] = "Traceback ..."
+    broken["phases"]["real-wrong"]["up-earlier"] = {"state": "skipped", "why": "90 s left"}
+    checks = record.verdict(broken)
+    assert not checks["real_eagle3_up"] and not checks["real_wrong_ran_through"]
+    assert "real_wrong_up_earlier" not in checks  # skipped for the budget: not run, not failed
+    text = render(broken)
+    assert "- real-eagle3: server real-eagle3 exited (see its log and traceback in results.json)." in text
+    assert "- real-wrong stopped early: `Traceback ...`" in text
+    assert "- real-wrong: server earlier skipped (90 s left)." in text
 
 
 def test_figures_of_different_gpus_are_never_joined():
@@ -391,6 +406,30 @@ def test_a_dead_server_or_a_reused_pid_is_never_adopted_nor_killed(tmp_path, tab
     finally:
         stranger.kill()
         stranger.wait()
+
+
+SLOW_CHILD = """
+import signal, subprocess, sys, time
+# Like SGLang's scheduler: a child in the server's group that takes a while to let go at SIGTERM.
+child = subprocess.Popen([sys.executable, "-c", "import signal, sys, time; "
+                          "signal.signal(signal.SIGTERM, lambda *a: (time.sleep(1.5), sys.exit(0))); "
+                          "print(flush=True); time.sleep(60)"], stdout=subprocess.PIPE)
+child.stdout.readline()  # its handler is set
+print(child.pid, flush=True)
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+""" + STANDIN
+
+
+@pytest.mark.slow
+def test_stop_returns_once_the_whole_group_is_gone_not_just_its_leader(tmp_path, table_cleanup):
+    call = new_call(tmp_path)
+    info = call.bring_up("real-plain", [sys.executable, "-c", SLOW_CHILD, "--port", str(free_port())], timeout=30)
+    assert info["state"] == "up"
+    leader = call.servers["real-plain"].pid
+    child = next(int(line) for line in call.servers["real-plain"].log_tail().splitlines() if line.isdigit())
+    assert set(servers.group_members(leader)) == {leader, child}
+    call.stop("real-plain")
+    assert servers.group_members(leader) == []
 
 
 @pytest.mark.slow

@@ -124,6 +124,57 @@ def test_dry_run_of_the_first_proof_still_plans_its_phases(tmp_path):
     assert "eagle3_patch revert --json" in stdout
 
 
+PARSE_FLAGS = r"""
+import argparse, json, sys
+from sglang.srt.server_args import ServerArgs
+
+parser = argparse.ArgumentParser()
+ServerArgs.add_cli_args(parser)
+keys = ("attention_backend", "cuda_graph_bs", "disable_cuda_graph", "context_length", "grammar_backend",
+        "mem_fraction_static", "max_running_requests", "max_mamba_cache_size", "mamba_scheduler_strategy",
+        "disable_radix_cache", "skip_server_warmup", "speculative_algorithm", "port")
+out = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    parsed = parser.parse_args(argv)
+    out[name] = {key: getattr(parsed, key) for key in keys}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_sglang_0512s_own_parser_reads_the_27b_launches_as_meant(tmp_path):
+    from types import SimpleNamespace
+
+    from realenv import ensure_real_venv
+
+    from eagle3_patch.serve.dialect import SCHEDULER_FLAG, LaunchDialect
+    from eagle3_patch.serve.plan import build_plan
+
+    phases_real = load("phases_real")
+    run = SimpleNamespace(dry_run=True, dry_run_gpu="h100", models=str(tmp_path))
+    plain = phases_real.real_argv(run, "real-plain")
+    serve = phases_real.real_argv(run, "real-right")
+    # What serve hands to SGLang: its plan, with the flags after `--` last.
+    dialect = LaunchDialect(SCHEDULER_FLAG, "0.5.12", True, "0.5.12")
+    eagle3 = build_plan(sys.executable, "target", "drafter", dialect, serve[serve.index("--") + 1:]).argv
+    launches = {"plain": plain[3:], "eagle3": eagle3[3:]}
+    done = subprocess.run([str(ensure_real_venv()), "-c", PARSE_FLAGS, json.dumps(launches)], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    for name in ("plain", "eagle3"):
+        got = parsed[name]
+        assert got["cuda_graph_bs"] == [1, 2, 4, 8, 16, 32, 64] and got["disable_cuda_graph"] is False
+        assert got["attention_backend"] == "triton" and got["grammar_backend"] == "none"
+        assert got["context_length"] == 4096 and got["skip_server_warmup"] is False
+    assert parsed["plain"]["mamba_scheduler_strategy"] == "no_buffer" and parsed["plain"]["disable_radix_cache"]
+    assert parsed["plain"]["max_running_requests"] == parsed["plain"]["max_mamba_cache_size"] == 64
+    assert parsed["eagle3"]["mamba_scheduler_strategy"] == "extra_buffer"
+    assert parsed["eagle3"]["speculative_algorithm"] == "EAGLE3"
+    assert (parsed["eagle3"]["max_running_requests"], parsed["eagle3"]["max_mamba_cache_size"]) == (12, 60)
+    assert parsed["plain"]["port"] == 31020 and parsed["eagle3"]["port"] == 31021
+
+
 def test_driver_refuses_an_unknown_phase(tmp_path):
     done = subprocess.run([sys.executable, str(KIT / "driver.py"), "run", "--dry-run", "--out", str(tmp_path),
                            "--phases", "stock,warp"], capture_output=True, text=True, timeout=60)

@@ -32,6 +32,8 @@ def verdict(results: dict) -> dict:
     """Each 'done when' criterion, true or false, from the recorded figures."""
     phases = results.get("phases", {})
     checks = _first_proof(phases)
+    for phase in REAL_PHASES:
+        checks.update(_ran_through(phase, phases.get(phase)))
     prep = phases.get("prep", {})
     if "hbm" in prep:
         checks["prep_hbm_limit_measured"] = bool((prep["hbm"] or {}).get("limit_tok_s"))
@@ -66,6 +68,19 @@ def verdict(results: dict) -> dict:
     checks.update(_speed_model(phases))
     for phase, same in (results.get("reproduction") or {}).items():
         checks[f"reproduced_{phase.replace('-', '_')}"] = same["reproduced"]
+    return checks
+
+
+def _ran_through(phase: str, data: dict | None) -> dict:
+    """A phase that ran: no driver error, and every server it asked for came up (one skipped
+    for the budget is not run, not failed)."""
+    if data is None:
+        return {}
+    name = phase.replace("-", "_")
+    checks = {f"{name}_ran_through": "driver_error" not in data}
+    for key, value in data.items():
+        if (key == "up" or key.startswith("up-")) and isinstance(value, dict) and value.get("state") != "skipped":
+            checks[f"{name}_{key.replace('-', '_')}"] = value.get("state") == "up"
     return checks
 
 

@@ -40,6 +40,15 @@ def render_real(results: dict) -> list[str]:
            "only the tokens, and hence tau, are not.", "",
            f"Phases run: {', '.join(ran) or 'none'}. "
            f"Not run: {', '.join(p for p in REAL_PHASES if p not in ran) or 'none'}."]
+    for phase in ran:
+        error = (phases[phase].get("driver_error") or "").strip().splitlines()
+        down = [key for key, value in phases[phase].items() if (key == "up" or key.startswith("up-"))
+                and isinstance(value, dict) and value.get("state") not in ("up", None)]
+        if error:
+            out.append(f"- {phase} stopped early: `{error[-1]}` (results.json has the traceback).")
+        for key in down:
+            out.append(f"- {phase}: server {key[3:] or phase} {phases[phase][key]['state']} "
+                       f"({phases[phase][key].get('why') or 'see its log and traceback in results.json'}).")
     out += _card_and_limit(results, phases)
     out += _flags(phases)
     out += _acceptance(phases)

@@ -54,6 +54,22 @@ def port_of(argv: list[str]) -> int:
     return 30000
 
 
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid``."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:  # state, then ppid, then pgrp
+            members.append(int(entry))
+    return members
+
+
 class Server:
     """One server process group. ``child``: this process spawned it (and reaps it); an adopted one,
     started by an earlier call, is watched through /proc alone."""
@@ -130,17 +146,22 @@ class Server:
         return "timeout"
 
     def stop(self) -> None:
-        """SIGTERM to the group, then SIGKILL; returns once the leader is gone."""
-        if self.pid is None:
+        """SIGTERM to the group, then SIGKILL; returns once no process of the group is left. Not
+        once the leader is gone: SGLang's scheduler, a child, holds the GPU memory, and the next
+        server sizes its caches from the memory free when it starts."""
+        if self.pid is None or not self.alive():  # the group is ours only while its leader is
             return
         for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
-            if not self.alive():
-                break
             try:
                 os.killpg(self.pid, sig)
             except ProcessLookupError:
                 break
-            self.wait_exit(wait)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                self._reap()
+                if not group_members(self.pid):
+                    return
+                time.sleep(0.2)
 
     def said_ready(self) -> bool:
         """The log has SGLang's ready line, however much it logged after (a server adopted after
