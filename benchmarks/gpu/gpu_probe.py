@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args(argv)
     card = nvidia_smi()
-    card["bandwidth"] = copy_bandwidth(args.gib, args.repeats)
+    try:
+        card["bandwidth"] = copy_bandwidth(args.gib, args.repeats)
+    except Exception as exc:  # the card's figures still plan the servers; the record says what failed
+        card["bandwidth"] = {"error": repr(exc)}
     json.dump(card, sys.stdout)
     print()
     return 0

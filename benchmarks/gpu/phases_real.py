@@ -48,10 +48,12 @@ def prep(run) -> None:
     card = probe.get("json") or {"error": (probe.get("stderr") or "")[-2000:], "rc": probe.get("rc")}
     run.record("prep", "card", card)
     for kit in (TINY_KIT, REAL_KIT):
-        if run.dry_run or not _kit_complete(run, kit):
-            done = run.command([sys.executable, os.path.join(HERE, "build_models.py"), run.models, "--kit", kit],
-                               timeout=300)
-            run.record("prep", f"build-{kit}", {key: done.get(key) for key in ("rc", "seconds", "json", "stderr")})
+        if not run.dry_run and _kit_complete(run, kit):
+            run.record("prep", f"build-{kit}", {"kept": "built by an earlier call on this machine"})
+            continue
+        done = run.command([sys.executable, os.path.join(HERE, "build_models.py"), run.models, "--kit", kit],
+                           timeout=300)
+        run.record("prep", f"build-{kit}", {key: done.get(key) for key in ("rc", "seconds", "json", "stderr")})
     if run.dry_run:
         run.say(f"  plan: {json.dumps(plans(run))}")
         return
