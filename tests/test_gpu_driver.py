@@ -311,8 +311,8 @@ def test_render_names_every_real_phase_not_run():
 def test_render_of_a_complete_record_shows_the_figures_beside_the_cards():
     text = render(real_results())
     assert "Phases run: prep, capture, real-plain, real-eagle3, real-wrong, real-inmemory. Not run: none." in text
-    assert "| ours, single stream, greedy, BF16 | 49.9 | 149.0 | 2.99 | 4.00 | 1.34 |" in text
-    assert "Crossover: EAGLE-3 faster up to 64, slower from -." in text
+    assert "| ours (NVIDIA H100 80GB HBM3), single stream, greedy, BF16 | 49.9 | 149.0 | 2.99 | 4.00 | 1.34 |" in text
+    assert "Crossover: EAGLE-3 is faster at every level measured, up to 64." in text
     assert "| 27B, CUDA graphs on | later | 1.05 | - |" in text  # 64 / round(63 / 1.03)
     assert "From the later drafter's rounds (tau about 1, same chain config)" in text
 

@@ -149,10 +149,11 @@ def _speed(phases: dict) -> list[str]:
     plain, right = _summary(phases, "real-plain"), _summary(phases, "real-eagle3")
     out = ["", "### Speed: single stream and under load", ""]
     one_p, one_e = _level(plain, 1), _level(right, 1)
+    gpu = ((phases.get("real-plain") or {}).get("gpu") or {}).get("name") or "-"
     speedup = (one_e["decode_tok_s"] / one_p["decode_tok_s"]
                if one_p.get("decode_tok_s") and one_e.get("decode_tok_s") else None)
     out += ["| | plain tok/s | EAGLE-3 tok/s | speedup | tau | round cost c |", "|---|---|---|---|---|---|",
-            f"| ours, single stream, greedy, BF16 | {_f(one_p.get('decode_tok_s'), 1)} | "
+            f"| ours ({gpu}), single stream, greedy, BF16 | {_f(one_p.get('decode_tok_s'), 1)} | "
             f"{_f(one_e.get('decode_tok_s'), 1)} | {_f(speedup)} | {_f(one_e.get('tau'))} | "
             f"{_f(one_e.get('tau') * one_p['decode_tok_s'] / one_e['decode_tok_s']) if speedup else '-'} |",
             f"| the drafter card (SGLang 0.5.12, GPU not named) | {CARD['plain_tok_s']} | {CARD['eagle3_tok_s']} | "
@@ -170,12 +171,23 @@ def _speed(phases: dict) -> list[str]:
                    f"{_f(e.get('ttft_p50_s'), 3)}/{_f(e.get('ttft_p99_s'), 3)} | {_f(p.get('itl_p50_ms'))}/"
                    f"{_f(p.get('itl_p99_ms'))} | {_f(e.get('itl_p50_ms'))}/{_f(e.get('itl_p99_ms'))} | "
                    f"{_f(e.get('tau'))} |")
-    cross = joined["crossover"]
     out += ["", "Throughput: tokens while all N requests were in flight (bench's window); speedup: its ratio; "
-            "ITL: each request's mean gap between tokens after the first (its decode time / tokens), p50 and p99 "
-            "over the level's requests. Crossover: EAGLE-3 faster up to "
-            f"{_f(cross.get('last_win'))}, slower from {_f(cross.get('first_loss'))}."]
+            "ITL: each request's mean gap between tokens after the first (its decode time / tokens; EAGLE-3's "
+            "arrive in bursts of up to 4), p50 and p99 over the level's requests. " + _crossover(joined)]
     return out
+
+
+def _crossover(joined: dict) -> str:
+    """bench's sentence for its crossover (loadreport.describe_crossover), for the joined levels."""
+    win, loss = joined["crossover"].get("last_win"), joined["crossover"].get("first_loss")
+    measured = [level["concurrency"] for level in joined["levels"]]
+    if win is None and loss is not None:
+        return f"Crossover: EAGLE-3 is not faster even at {loss} concurrent request(s)."
+    if loss is None and measured and win == measured[-1]:
+        return f"Crossover: EAGLE-3 is faster at every level measured, up to {win}."
+    if loss is None:
+        return f"Crossover: EAGLE-3 is faster up to {_f(win)}; the next level has no throughput figure."
+    return f"Crossover: EAGLE-3 is faster up to {win} concurrent requests and slower from {loss}."
 
 
 def _speed_model(phases: dict) -> list[str]:
