@@ -60,9 +60,9 @@ PLAIN_FLAGS = ["--mm-attention-backend", "sdpa", "--dtype", "bfloat16"]
 LEVELS = (1, 4, 16, 64)
 REAL_FLAGS = [
     # SGLang 0.5.12 picks fa3 on Hopper for this model (topk 1); the carried sgl_kernel has its
-    # 1.07 GB flash_ops trimmed (runtime.py TRIM), so triton. At batch 1 and contexts under 200
-    # tokens attention is a sliver of a step that reads 51 GB of weights: the backend does not
-    # move the decode figure. RESULTS.md repeats the reason.
+    # 1.07 GB flash_ops trimmed (runtime.py TRIM; 72 MB as xz: two more carry calls), so triton. At
+    # batch 1 and contexts under 200 tokens attention is a sliver of a step that reads 51 GB of
+    # weights, so the backend should move the decode figure little. RESULTS.md repeats the reason.
     "--attention-backend", "triton",
     # One graph per level measured (1, 4, 16, 64) plus the powers of two between them, which a
     # level passes through while its requests ramp up; SGLang's own list for speculative servers

@@ -8,8 +8,9 @@ from record import REAL_PHASES, hbm_ratio, speed_join, wrong_prediction
 
 # The drafter card's claim, as the card states it (SGLang 0.5.12, single stream, greedy, BF16).
 CARD = {"plain_tok_s": 93, "eagle3_tok_s": 183, "speedup": 1.97, "tau": 2.4}
-# sgl_kernel 0.4.2.post2's FlashAttention-3 ops, measured from the wheel on PyPI.
-FA3 = "sgl_kernel/flash_ops.abi3.so: 1071.7 MB unpacked, 273.6 MB deflated in the wheel"
+# sgl_kernel 0.4.2.post2's FlashAttention-3 ops, measured from the cp310-abi3 manylinux2014 wheel on PyPI.
+FA3 = ("sgl_kernel/flash_ops.abi3.so: 1071.7 MB unpacked, 273.6 MB deflated in the wheel, 72.4 MB with "
+       "`xz -6`, so two more 46 MiB carry calls")
 GB = 1e9
 
 
@@ -105,9 +106,10 @@ def _flags(phases: dict) -> list[str]:
                    f"{logged.get('max_mamba_cache_size', '-')} linear-attention states, "
                    f"{logged.get('kv_tokens', '-')} KV tokens.")
     out.append("- Attention backend: triton. SGLang 0.5.12's Hopper default for this model is fa3, whose "
-               f"kernels ({FA3}) are trimmed from the carried runtime: carrying them costs several more 64 MiB "
-               "calls of device time. At batch 1 and under 200 tokens of context, attention is a sliver of a step "
-               "that reads every weight, so the backend barely moves the decode figures.")
+               f"kernels ({FA3}) are trimmed from the carried runtime: carrying them, and a runtime never tried "
+               "with them, would take device time the 27B launches need. At batch 1 and under 200 tokens of "
+               "context attention is a sliver of a step that reads every weight, so we expect the backend to "
+               "move the decode figures little; that was not measured.")
     if memory:
         plans = memory["plans"]
         out += ["", "| server | free GiB | weights GiB | --mem-fraction-static | --max-running-requests | "
