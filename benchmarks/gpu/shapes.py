@@ -93,15 +93,17 @@ QWEN36_27B_VISION = {
     "num_position_embeddings": 2304,
 }
 # The card's compressed drafter (Ex0bit/Qwen3.6-27B-PRISM-EAGLE3): one layer, hidden 5120,
-# 32000 draft ids. Its attention and MLP sizes are not published; SpecForge's Qwen3.5 drafter
-# configs copy the target's (qwen3.5-4b-eagle3.json), and so do these: 0.62 B parameters, the
-# card's "~0.6 B trainable".
+# 32000 draft ids. Its attention and MLP sizes are not published. These are the target's MLP
+# and Llama-style attention (32 heads, 8 KV heads of 128): 0.59 B parameters, 1.1 GiB in bf16,
+# 3.2 GiB with the full vocabulary (the card: "~0.6 B", 1.1 GB and 3.1 GB). The target's own 24
+# heads cannot be used: transformers 5.6.0's LlamaConfig, which SGLang 0.5.12 pins, refuses a
+# hidden size that is not a multiple of the head count.
 QWEN36_27B_DRAFTER = {
     "hidden_size": 5120,
     "intermediate_size": 17408,
-    "num_attention_heads": 24,
-    "num_key_value_heads": 4,
-    "head_dim": 256,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
     "draft_vocab_size": 32000,
 }
 QWEN36_27B_AUX_LAYER_IDS = [1, 31, 60]
