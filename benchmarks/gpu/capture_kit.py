@@ -28,7 +28,9 @@ from sparse_safetensors import write_index, write_sparse
 
 # Each drafter's layers relative to the configured ids.
 DRAFTERS = {"drafter-right": 0, "drafter-later": 1, "drafter-earlier": -1}
-# Shard size of Qwen's own checkpoints; the tiny target fits one file, as save_pretrained writes it.
+# Shards of at most 5 GB with their index, as large Hub checkpoints come: SGLang then takes the
+# index path it takes for a real one. Its loader reads the files one after another, so the count
+# changes no timing. The tiny target fits one file, as save_pretrained writes it.
 MAX_SHARD_SIZE = "5GB"
 
 
@@ -90,6 +92,7 @@ def build_kit(out: str, spec: KitSpec) -> dict:
 def build_target(folder: str, spec: KitSpec, records: dict) -> int:
     """Write the target folder; returns the tokenizer's vocabulary size (ids 0..n-1 embed)."""
     import torch
+    import transformers
     from huggingface_hub import split_torch_state_dict_into_shards
     from transformers import GenerationConfig, Qwen3_5ForConditionalGeneration
 
@@ -109,7 +112,7 @@ def build_target(folder: str, spec: KitSpec, records: dict) -> int:
                        text["vocab_size"], tokens, text["rms_norm_eps"])
     missing = sorted(set(rows) - set(state))
     if missing:
-        raise RuntimeError(f"transformers {config.transformers_version} names no tensors {missing}")
+        raise RuntimeError(f"transformers {transformers.__version__} names no tensors {missing}")
     shards = split_torch_state_dict_into_shards(state, max_shard_size=MAX_SHARD_SIZE)
     for filename, names in shards.filename_to_tensors.items():
         specs = {name: (state[name].dtype, tuple(state[name].shape)) for name in names}

@@ -28,12 +28,13 @@ DTYPE_NAMES = {
 INDEX_NAME = "model.safetensors.index.json"
 
 
-def header_bytes(specs: dict[str, tuple[torch.dtype, tuple[int, ...]]]) -> tuple[bytes, dict[str, int]]:
+def _header(specs: dict[str, tuple[torch.dtype, tuple[int, ...]]]) -> tuple[bytes, dict[str, int]]:
     """The length prefix plus JSON header for these tensors, and each tensor's data offset.
 
-    Larger items come first, then names in order, as safetensors' own writer orders them: every
-    tensor then starts at a multiple of its item size. The JSON is padded with spaces to a
-    multiple of 8 bytes, as safetensors pads it.
+    Larger items come first, then names in order (for the dtypes the kits write, the order of
+    safetensors' own writer, which sorts by dtype, then name): every tensor then starts at a
+    multiple of its item size. The JSON is padded with spaces to a multiple of 8 bytes, as
+    safetensors pads it.
     """
     order = sorted(specs, key=lambda name: (-specs[name][0].itemsize, name))
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
@@ -58,7 +59,7 @@ def write_sparse(path: str, specs: dict[str, tuple[torch.dtype, tuple[int, ...]]
     and ``written_sha256`` (each stored row's file offset and bytes, in order). Header, stored rows
     and length fix every byte: the rest reads as zeros.
     """
-    header, offsets = header_bytes(specs)
+    header, offsets = _header(specs)
     data_bytes = sum(dtype.itemsize * _numel(shape) for dtype, shape in specs.values())
     written = hashlib.sha256()
     with open(path, "wb") as handle:
