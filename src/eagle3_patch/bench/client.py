@@ -29,7 +29,6 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -39,8 +38,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
-from eagle3_patch.bench import failures
-from eagle3_patch.bench.acceptance import COUNT_FIELDS, HISTOGRAM_FIELDS
+from eagle3_patch.bench import acceptance, failures
+from eagle3_patch.bench.serverjson import is_count, is_counts, parse_json
 from eagle3_patch.errors import BadInput
 from eagle3_patch.masking import masked_url
 
@@ -51,15 +50,6 @@ _AUTH_STATUSES = (401, 403)
 # A cumulative chunk of a long generation is one long SSE line; aiohttp refuses a line
 # longer than twice its read buffer, so give it room for ~250k token ids.
 _READ_BUFSIZE = 2**21
-
-
-def _json(raw: bytes | str) -> Any:
-    """A server's JSON answer; ValueError for anything that is not one, nesting past Python's
-    recursion limit included (valid JSON, but no SGLang answer is nested like that)."""
-    try:
-        return json.loads(raw)
-    except RecursionError as exc:
-        raise ValueError(f"JSON nested too deeply to read: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -232,9 +222,9 @@ class SGLangClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
         try:
-            return _json(text)
+            return parse_json(text)
         except ValueError as exc:
-            raise failures.not_sglang(self.url, not_json) from exc
+            raise failures.not_sglang(self.url, f"{not_json} ({exc})") from exc
 
     async def optional_json(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer of a route not every server has: None for any other answer (a missing
@@ -252,7 +242,7 @@ class SGLangClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
         try:
-            return _json(text)
+            return parse_json(text)
         except ValueError:
             return None
 
@@ -339,9 +329,9 @@ class SGLangClient:
                 raise failures.stopped_early(self.url, recording, "[DONE] came before a finished chunk")
             at = self._clock()
             try:
-                out = _json(payload)
+                out = parse_json(payload)
             except ValueError as exc:
-                raise failures.not_sglang(self.url, "a /generate stream chunk was not JSON") from exc
+                raise failures.not_sglang(self.url, f"a /generate stream chunk was not JSON ({exc})") from exc
             if not isinstance(out, dict):
                 raise failures.not_sglang(self.url, "a /generate stream chunk was not a JSON object")
             finished = self._take_chunk(out, at, recording, limit)
@@ -352,7 +342,7 @@ class SGLangClient:
             message = error.get("message", error) if isinstance(error, dict) else error
             raise failures.generation_error(self.url, message)
         ids = out.get("output_ids") or []
-        if not isinstance(ids, list) or not all(is_count(i) for i in ids):
+        if not is_counts(ids):
             raise failures.not_sglang(self.url, "a /generate chunk's 'output_ids' is not a list of token ids")
         meta = out.get("meta_info") or {}
         if not isinstance(meta, dict):
@@ -367,13 +357,11 @@ class SGLangClient:
             # Cumulative by definition; throughput counts each chunk as count - before.
             raise failures.not_sglang(
                 self.url, f"a /generate chunk's 'meta_info.completion_tokens' went down from {before} to {count}")
-        for name in ("spec_verify_ct", *COUNT_FIELDS):
-            if meta.get(name) is not None and not is_count(meta[name]):
-                raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a count")
-        for name in HISTOGRAM_FIELDS:
-            histogram = meta.get(name)
-            if histogram is not None and not (isinstance(histogram, list) and all(map(is_count, histogram))):
-                raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a list of counts")
+        if meta.get("spec_verify_ct") is not None and not is_count(meta["spec_verify_ct"]):
+            raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info.spec_verify_ct' is not a count")
+        why = acceptance.malformed(meta)
+        if why:
+            raise failures.not_sglang(self.url, f"a /generate chunk's {why}")
         recording.meta_info = meta
         recording.chunks.append(Chunk(at, count))
         if max(count, len(recording.output_ids)) > limit:
@@ -393,11 +381,6 @@ def _entries(value: Any) -> bool:
         isinstance(e, list) and len(e) >= 2 and isinstance(e[0], (int, float)) and not isinstance(e[0], bool)
         and is_count(e[1]) for e in value
     )
-
-
-def is_count(value: Any, least: int = 0) -> bool:
-    """A token count in a server's JSON: a whole number (not a bool) of at least ``least``."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def _count_or_none(value: Any) -> int | None:
