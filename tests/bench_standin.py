@@ -90,6 +90,10 @@ class Script:
     # each output token's [logprob, id, text], and these candidates per position (None: the
     # server returns no top logprobs).
     top_logprobs: list[list[tuple[int, float]]] | None = None
+    # Instead of that answer: this raw (HTTP status, body), or the request held open until the
+    # stand-in shuts down (a server that refuses or never answers the follow-up).
+    logprob_reply: tuple[int, bytes] | None = None
+    hold_logprob: bool = False
 
 
 # What _calculate_spec_decoding_metrics names the accepted and proposed counts and the histogram.
@@ -290,7 +294,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(script.http_status, {"error": {"message": "scripted failure"}})
             return
         if body.get("return_logprob"):
-            self._send_json(200, _with_logprobs(body, script))
+            self._answer_logprobs(body, script)
             return
         self._in_flight = self.owner.gauge is not None
         if self._in_flight:
@@ -299,6 +303,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(body, script)
         finally:
             self._leave()
+
+    def _answer_logprobs(self, body: dict[str, Any], script: Script) -> None:
+        if script.hold_logprob:
+            self.owner.released.wait()
+            self.close_connection = True
+        elif script.logprob_reply is not None:
+            status, data = script.logprob_reply
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            self._send_json(200, _with_logprobs(body, script))
 
     def _tokenize(self, body: dict[str, Any]) -> None:
         prompt = body.get("prompt")

@@ -39,7 +39,7 @@ import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
 from eagle3_patch.bench import acceptance, failures
-from eagle3_patch.bench.serverjson import is_count, is_counts, parse_json
+from eagle3_patch.bench.serverjson import is_count, is_counts, logprob_entries, parse_json
 from eagle3_patch.errors import BadInput
 from eagle3_patch.masking import masked_url
 
@@ -275,7 +275,7 @@ class SGLangClient:
                              ignore_eos: bool) -> tuple[list[int], list[tuple[int, float]]]:
         """Generate greedily up to and including ``position``; return the output token ids and
         the two best ``(token id, logprob)`` candidates at ``position`` (empty when the server
-        returns no top logprobs)."""
+        returns no top logprobs). Any answer but SGLang's is a ``BenchFailed``."""
         body = {
             "text": text,
             "sampling_params": {"temperature": 0.0, "max_new_tokens": position + 1, "ignore_eos": ignore_eos},
@@ -286,18 +286,18 @@ class SGLangClient:
         meta = out.get("meta_info") if isinstance(out, dict) else None
         if not isinstance(meta, dict):
             raise failures.not_sglang(self.url, "a /generate answer with logprobs has no 'meta_info' object")
-        tokens = meta.get("output_token_logprobs")
-        ids = [entry[1] for entry in tokens] if _entries(tokens) else out.get("output_ids")
-        if not isinstance(ids, list) or not all(is_count(i) for i in ids):
+        tokens = logprob_entries(meta.get("output_token_logprobs"))
+        ids = [token for token, _ in tokens] if tokens is not None else out.get("output_ids")
+        if not is_counts(ids):
             raise failures.not_sglang(self.url, "a /generate answer with logprobs names no output token ids")
         tops = meta.get("output_top_logprobs")
         if not isinstance(tops, list) or position >= len(tops) or tops[position] is None:
             return ids, []
-        if not _entries(tops[position]):
-            raise failures.not_sglang(self.url,
-                                      "'meta_info.output_top_logprobs' is not [logprob, token id, text] entries")
-        ranked = sorted(((entry[1], float(entry[0])) for entry in tops[position]), key=lambda c: -c[1])
-        return ids, ranked[:2]
+        candidates = logprob_entries(tops[position])
+        if candidates is None:
+            raise failures.not_sglang(self.url, "'meta_info.output_top_logprobs' is not [logprob, token id, text] "
+                                                "entries, each logprob a finite number")
+        return ids, sorted(candidates, key=lambda c: -c[1])[:2]
 
     def _open(self, method: str, path: str, body: Any = None) -> Any:
         if self._session is None:
@@ -373,14 +373,6 @@ class SGLangClient:
         if isinstance(reason, dict) and reason.get("type") == "abort":
             raise failures.aborted(self.url, count, reason.get("message"))
         return reason is not None
-
-
-def _entries(value: Any) -> bool:
-    """SGLang's logprob entries: ``[logprob, token_id, text or null]`` each."""
-    return isinstance(value, list) and all(
-        isinstance(e, list) and len(e) >= 2 and isinstance(e[0], (int, float)) and not isinstance(e[0], bool)
-        and is_count(e[1]) for e in value
-    )
 
 
 def _count_or_none(value: Any) -> int | None:
