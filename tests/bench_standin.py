@@ -177,6 +177,11 @@ class StandIn:
     context_length_flag: int | None = None
     # The routes a server older or stranger than SGLang lacks (answered 404).
     missing_routes: tuple[str, ...] = ()
+    # Requests answered by a hostile function of the handler instead ("GET /server_info",
+    # "POST /generate", "POST /generate logprob" for the follow-up; see hostile_routes.py), and
+    # set once one of them was reached.
+    raw_routes: dict[str, Callable[[Any], None]] = field(default_factory=dict)
+    raw_reached: threading.Event = field(default_factory=threading.Event)
 
     @property
     def reserved_tokens(self) -> int:
@@ -259,8 +264,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(401, {"error": "Unauthorized"})
         return False
 
+    def _raw(self, route: str) -> bool:
+        answer = self.owner.raw_routes.get(route)
+        if answer is None:
+            return False
+        self.owner.raw_reached.set()
+        answer(self)
+        self.close_connection = True
+        return True
+
     def do_GET(self) -> None:
-        if not self._authorized():
+        if not self._authorized() or self._raw(f"GET {self.path}"):
             return
         if self.path in self.owner.missing_routes:
             self._send_json(404, {"detail": "Not Found"})
@@ -281,6 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"detail": "Not Found"})
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self._raw(f"POST {self.path}" + (" logprob" if body.get("return_logprob") else "")):
+            return
         if self.path == "/v1/tokenize":
             self._tokenize(body)
             return
