@@ -98,6 +98,19 @@ class ServerInfo:
         return asdict(self)
 
 
+# What each /server_info field bench reads must be (null: not set, or a field this release lacks).
+_INFO_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model_path": (lambda v: isinstance(v, str), "text"),
+    "version": (lambda v: isinstance(v, str), "text"),
+    "speculative_algorithm": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "speculative_draft_model_path": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "speculative_num_steps": (lambda v: v is None or is_count(v), "a count or null"),
+    "speculative_eagle_topk": (lambda v: v is None or is_count(v), "a count or null"),
+    "speculative_num_draft_tokens": (lambda v: v is None or is_count(v), "a count or null"),
+    "incremental_streaming_output": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
+}
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One streamed chunk: when we read it and the cumulative token count it reported."""
@@ -195,11 +208,14 @@ class SGLangClient:
         body = await self._required_json("GET", "/server_info", "GET /server_info did not return JSON")
         if not isinstance(body, dict) or "version" not in body or "model_path" not in body:
             raise failures.not_sglang(self.url, "its /server_info has no 'version' and 'model_path'")
-        self._incremental = bool(body.get("incremental_streaming_output", False))
+        for name, (fits, kind) in _INFO_FIELDS.items():
+            if not fits(body.get(name)):
+                raise failures.not_sglang(self.url, f"its /server_info's '{name}' is not {kind}")
+        self._incremental = bool(body.get("incremental_streaming_output"))
         return ServerInfo(
             url=self.url,
-            model_path=str(body["model_path"]),
-            version=str(body["version"]),
+            model_path=body["model_path"],
+            version=body["version"],
             speculative_algorithm=body.get("speculative_algorithm"),
             speculative_num_steps=body.get("speculative_num_steps"),
             speculative_eagle_topk=body.get("speculative_eagle_topk"),

@@ -100,3 +100,39 @@ def test_a_non_standard_json_number_from_a_server_is_not_sglang_and_never_reache
     report = strict_json(result.stdout)
     assert "GET /server_info did not return JSON" in report["error"]["why"]
     assert "is not a JSON number" in report["error"]["why"]
+
+
+SPECULATIVE_INFO = {"version": "0.5.23", "model_path": "m", "speculative_algorithm": "EAGLE3",
+                    "speculative_num_steps": 3, "speculative_eagle_topk": 1, "speculative_num_draft_tokens": 4,
+                    "speculative_draft_model_path": "d", "incremental_streaming_output": False}
+
+
+@pytest.mark.parametrize("field, value", first_fast(
+    ("incremental_streaming_output", "false"),
+    ("version", 5),
+    ("model_path", None),
+    ("speculative_algorithm", 7),
+    ("speculative_num_steps", "3"),
+    ("speculative_eagle_topk", 2.5),
+    ("speculative_num_draft_tokens", HUGE),
+    ("speculative_draft_model_path", ["d"]),
+), ids=["incremental-text", "version-number", "model-null", "algorithm-number", "steps-text", "topk-float",
+        "draft-tokens-huge", "draft-path-list"])
+def test_a_server_info_field_of_the_wrong_type_is_not_sglang_and_named(field, value):
+    # "false" as text read as true made bench join cumulative chunks as if they were deltas.
+    info = json.dumps({**SPECULATIVE_INFO, field: value}).encode()
+    with NotSGLang({"/server_info": info}) as server:
+        result = invoke_bench(ScriptedClock(), "--url", server.url, *ARGS, "--json")
+    assert result.exit_code == 10, result.stderr
+    report = json.loads(result.stdout)
+    assert "does not look like SGLang" in report["error"]["what"]
+    assert f"'{field}'" in report["error"]["why"]
+    assert report["servers"] == {}
+
+
+def test_a_duplicate_key_counts_as_its_last_value_as_everywhere_in_json():
+    info = b'{"version": "0.5.23", "model_path": "m", "version": {"major": 0}}'
+    with NotSGLang({"/server_info": info}) as server:
+        result = invoke_bench(ScriptedClock(), "--url", server.url, *ARGS, "--json")
+    assert result.exit_code == 10, result.stderr
+    assert "'version'" in json.loads(result.stdout)["error"]["why"]
