@@ -29,6 +29,7 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -40,13 +41,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from eagle3_patch.bench import acceptance, failures
 from eagle3_patch.bench.serverjson import is_count, is_counts, logprob_entries, parse_json
-from eagle3_patch.errors import BadInput
+from eagle3_patch.errors import BadInput, BenchFailed
 from eagle3_patch.masking import masked_url
 
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
 # in front of it. Both mean "this request's credentials", never "this is not SGLang".
 _AUTH_STATUSES = (401, 403)
 
+# See _answer_cap.
+ANSWER_CAP = 32 * 2**20
 # A cumulative chunk of a long generation is one long SSE line; aiohttp refuses a line
 # longer than twice its read buffer, so give it room for ~250k token ids.
 _READ_BUFSIZE = 2**21
@@ -228,15 +231,20 @@ class SGLangClient:
 
     async def _required_json(self, method: str, path: str, not_json: str, body: Any = None) -> Any:
         """The JSON answer of a route every SGLang has; anything else is a ``BenchFailed``."""
-        request = f"{method} {path}"
+        request, data = f"{method} {path}", _encoded(body)
+        began = False
         try:
-            async with self._open(method, path, body) as response:
+            async with self._open(method, path, data) as response:
+                began = True
                 await self._check_status(request, response)
-                text = await response.read()
+                text = await _bounded_read(response, _answer_cap(data))
         except aiohttp.ClientResponseError as exc:
             raise failures.not_sglang(self.url, f"{request} answered badly: {exc.message}") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
+            raise self._broken(request, began, exc) from exc
+        if text is None:
+            raise failures.not_sglang(self.url, f"{request} answered more than {_answer_cap(data)} bytes, "
+                                                "more than any SGLang answer")
         try:
             return parse_json(text)
         except ValueError as exc:
@@ -244,23 +252,30 @@ class SGLangClient:
 
     async def optional_json(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer of a route not every server has: None for any other answer (a missing
-        key is still an error); no connection is an error as on every route."""
-        request = f"{method} {path}"
+        key is still an error); no connection, or an answer broken off, is an error as on every route."""
+        request, data = f"{method} {path}", _encoded(body)
+        began = False
         try:
-            async with self._open(method, path, body) as response:
+            async with self._open(method, path, data) as response:
+                began = True
                 if response.status in _AUTH_STATUSES:
                     raise failures.auth_rejected(self.url, request, response.status, bool(self._api_key))
                 if response.status != 200:
                     return None
-                text = await response.read()
+                text = await _bounded_read(response, _answer_cap(data))
         except aiohttp.ClientResponseError:
             return None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
+            raise self._broken(request, began, exc) from exc
         try:
-            return parse_json(text)
+            return parse_json(text) if text is not None else None
         except ValueError:
             return None
+
+    def _broken(self, request: str, began: bool, exc: BaseException) -> BenchFailed:
+        if began:
+            return failures.broke_off(self.url, request, self.timeout, exc)
+        return failures.failed_to_connect(self.url, request, self.timeout, exc)
 
     async def generate(self, text: str, max_new_tokens: int, ignore_eos: bool) -> Recording:
         """Stream one greedy generation and record every chunk's arrival."""
@@ -272,7 +287,7 @@ class SGLangClient:
         recording = Recording(sent_at=self._clock())
         streaming = False
         try:
-            async with self._open("POST", "/generate", body) as response:
+            async with self._open("POST", "/generate", _encoded(body)) as response:
                 await self._check_status("POST /generate", response)
                 streaming = True
                 await self._read_stream(response, recording, max_new_tokens)
@@ -315,11 +330,12 @@ class SGLangClient:
                                                 "entries, each logprob a finite number")
         return ids, sorted(candidates, key=lambda c: -c[1])[:2]
 
-    def _open(self, method: str, path: str, body: Any = None) -> Any:
+    def _open(self, method: str, path: str, data: bytes | None) -> Any:
         if self._session is None:
             raise RuntimeError("SGLangClient is used outside `async with`")
+        headers = {"Content-Type": "application/json"} if data is not None else None
         # No redirects: following one would hand the bearer key to whatever host it names.
-        return self._session.request(method, self._address + path, json=body, allow_redirects=False)
+        return self._session.request(method, self._address + path, data=data, headers=headers, allow_redirects=False)
 
     async def _check_status(self, request: str, response: aiohttp.ClientResponse) -> None:
         if response.status == 200:
@@ -379,7 +395,10 @@ class SGLangClient:
         if why:
             raise failures.not_sglang(self.url, f"a /generate chunk's {why}")
         recording.meta_info = meta
-        recording.chunks.append(Chunk(at, count))
+        if count > before:
+            # A chunk that brings no token changes no figure; kept, a server sending them without
+            # end would fill memory until --timeout.
+            recording.chunks.append(Chunk(at, count))
         if max(count, len(recording.output_ids)) > limit:
             raise failures.overran(self.url, limit, max(count, len(recording.output_ids)))
         reason = meta.get("finish_reason")
@@ -389,6 +408,29 @@ class SGLangClient:
         if isinstance(reason, dict) and reason.get("type") == "abort":
             raise failures.aborted(self.url, count, reason.get("message"))
         return reason is not None
+
+
+def _encoded(body: Any) -> bytes | None:
+    return json.dumps(body).encode() if body is not None else None
+
+
+def _answer_cap(sent: bytes | None) -> int:
+    """The most bytes a JSON answer to ``sent`` may have: SGLang's are kilobytes (server info, model
+    cards, one generation with its logprobs), but /v1/tokenize's token ids grow with the prompts."""
+    return ANSWER_CAP + 16 * len(sent or b"")
+
+
+async def _bounded_read(response: aiohttp.ClientResponse, cap: int) -> bytes | None:
+    """The body, decompressed, or None once it passes ``cap`` bytes (declared or read): a server
+    can send, or inflate from a few kilobytes, more than this machine's memory."""
+    if response.content_length is not None and response.content_length > cap:
+        return None
+    data = bytearray()
+    async for block in response.content.iter_any():
+        data += block
+        if len(data) > cap:
+            return None
+    return bytes(data)
 
 
 def _count_or_none(value: Any) -> int | None:
