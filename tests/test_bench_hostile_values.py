@@ -116,10 +116,13 @@ SPECULATIVE_INFO = {"version": "0.5.23", "model_path": "m", "speculative_algorit
     ("speculative_eagle_topk", 2.5),
     ("speculative_num_draft_tokens", HUGE),
     ("speculative_draft_model_path", ["d"]),
+    ("model_path", "Qwen\ud800"),
+    ("version", "0.5.\udfff"),
 ), ids=["incremental-text", "version-number", "model-null", "algorithm-number", "steps-text", "topk-float",
-        "draft-tokens-huge", "draft-path-list"])
+        "draft-tokens-huge", "draft-path-list", "model-half-surrogate", "version-half-surrogate"])
 def test_a_server_info_field_of_the_wrong_type_is_not_sglang_and_named(field, value):
-    # "false" as text read as true made bench join cumulative chunks as if they were deltas.
+    # "false" as text read as true made bench join cumulative chunks as if they were deltas; half a
+    # surrogate pair in the model path ended the table (not --json) with a UnicodeEncodeError, exit 70.
     info = json.dumps({**SPECULATIVE_INFO, field: value}).encode()
     with NotSGLang({"/server_info": info}) as server:
         result = invoke_bench(ScriptedClock(), "--url", server.url, *ARGS, "--json")
@@ -136,3 +139,12 @@ def test_a_duplicate_key_counts_as_its_last_value_as_everywhere_in_json():
         result = invoke_bench(ScriptedClock(), "--url", server.url, *ARGS, "--json")
     assert result.exit_code == 10, result.stderr
     assert "'version'" in json.loads(result.stdout)["error"]["why"]
+
+
+def test_half_a_surrogate_pair_from_the_server_never_reaches_the_table():
+    # JSON can carry it escaped; writing it to stdout raised UnicodeEncodeError: exit 70.
+    clock = ScriptedClock()
+    with StandIn(clock, eagle3_script, model_path="Qwen\ud800") as server:
+        result = invoke_bench(clock, "--url", server.url, *ARGS)
+    assert result.exit_code == 10, result.stderr
+    assert "its /server_info's 'model_path' is not text" in result.stderr

@@ -40,7 +40,7 @@ import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
 from eagle3_patch.bench import acceptance, failures
-from eagle3_patch.bench.serverjson import is_count, is_counts, logprob_entries, parse_json
+from eagle3_patch.bench.serverjson import is_count, is_counts, is_text, logprob_entries, parse_json
 from eagle3_patch.errors import BadInput, BenchFailed
 from eagle3_patch.masking import masked_url
 
@@ -103,10 +103,10 @@ class ServerInfo:
 
 # What each /server_info field bench reads must be (null: not set, or a field this release lacks).
 _INFO_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "model_path": (lambda v: isinstance(v, str), "text"),
-    "version": (lambda v: isinstance(v, str), "text"),
-    "speculative_algorithm": (lambda v: v is None or isinstance(v, str), "text or null"),
-    "speculative_draft_model_path": (lambda v: v is None or isinstance(v, str), "text or null"),
+    "model_path": (is_text, "text"),
+    "version": (is_text, "text"),
+    "speculative_algorithm": (lambda v: v is None or is_text(v), "text or null"),
+    "speculative_draft_model_path": (lambda v: v is None or is_text(v), "text or null"),
     "speculative_num_steps": (lambda v: v is None or is_count(v), "a count or null"),
     "speculative_eagle_topk": (lambda v: v is None or is_count(v), "a count or null"),
     "speculative_num_draft_tokens": (lambda v: v is None or is_count(v), "a count or null"),

@@ -43,6 +43,18 @@ def is_counts(value: Any) -> bool:
     return isinstance(value, list) and all(map(is_count, value))
 
 
+def is_text(value: Any) -> bool:
+    """A string that is Unicode text: JSON can escape half a surrogate pair (SGLang's orjson never
+    writes one), which no terminal or UTF-8 stream can then show."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def logprob(value: Any) -> float | None:
     """A logprob as a float, or None for anything that is not a finite number (a bool, a string,
     nan, an integer past a float's range)."""
