@@ -5,21 +5,8 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
   ``sampling_params`` and ``stream``. 0.5.23 validates the body against
   ``sglang/api/v1/api_types.py``, whose ``SamplingParams`` *rejects unknown keys*, so we
   send only ``max_new_tokens``, ``temperature`` and ``ignore_eos``.
-- With ``stream`` the reply is server-sent events: ``data: <json>\\n\\n`` per chunk, then
-  ``data: [DONE]`` (``entrypoints/http_server.py``). A failure inside the stream arrives as
-  ``data: {"error": {"message": ...}}`` followed by ``[DONE]``.
-- Each chunk carries ``output_ids`` and ``meta_info`` with the cumulative
-  ``completion_tokens`` and ``finish_reason`` (null until the last chunk; a dict whose
-  ``type`` is stop/length/abort) (``managers/tokenizer_manager.py``). ``output_ids`` (and
-  ``text``) are cumulative unless the server runs with ``incremental_streaming_output``,
-  then they are per-chunk deltas. SGLang never sends more than ``max_new_tokens``.
-- Speculative counters appear only in the finished chunk and only on a speculative
-  server: ``spec_verify_ct`` (verify passes) and ``spec_accept_length``
-  (= completion_tokens / spec_verify_ct) (``_calculate_spec_decoding_metrics``).
-- ``GET /server_info`` returns the flattened server arguments (``model_path``,
-  ``speculative_algorithm``, ``speculative_num_steps``, ``speculative_eagle_topk``,
-  ``speculative_num_draft_tokens``, ``incremental_streaming_output`` ...) plus ``version``.
-  ``/get_server_info`` is its deprecated alias, so we use ``/server_info``.
+- With ``stream`` the reply is server-sent events, read by ``stream``; ``GET /server_info``
+  is read by ``serverinfo``.
 - A server started with ``--api-key`` checks ``Authorization: Bearer <key>`` on every route
   except /health, /ready and /metrics, /server_info and /generate included, and answers a
   missing or wrong key with HTTP 401 ``{"error": "Unauthorized"}`` (``add_api_key_middleware``
@@ -32,15 +19,16 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
-from eagle3_patch.bench import acceptance, failures
-from eagle3_patch.bench.serverjson import is_count, is_counts, is_text, logprob_entries, parse_json
+from eagle3_patch.bench import failures
+from eagle3_patch.bench.serverinfo import ServerInfo, read_server_info
+from eagle3_patch.bench.serverjson import is_counts, logprob_entries, parse_json
+from eagle3_patch.bench.stream import Recording, read_stream
 from eagle3_patch.errors import BadInput, BenchFailed
 from eagle3_patch.masking import masked_url
 
@@ -53,83 +41,6 @@ ANSWER_CAP = 32 * 2**20
 # A cumulative chunk of a long generation is one long SSE line; aiohttp refuses a line
 # longer than twice its read buffer, so give it room for ~250k token ids.
 _READ_BUFSIZE = 2**21
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """What a server says it is running, printed with the results."""
-
-    url: str
-    model_path: str
-    version: str
-    speculative_algorithm: str | None
-    speculative_num_steps: int | None
-    speculative_eagle_topk: int | None
-    speculative_num_draft_tokens: int | None
-    speculative_draft_model_path: str | None
-    incremental_streaming_output: bool
-    # --context-length (None: the model's own) and the scheduler's longest prompt.
-    context_length: int | None = None
-    max_req_input_len: int | None = None
-
-    @property
-    def reserved_tokens(self) -> int:
-        """The draft-token slots an EAGLE server reserves in every request's context
-        (``num_reserved_tokens``: max(topk x steps, draft tokens); 0 without speculative decoding)."""
-        if not self.speculative:
-            return 0
-        sizes = (self.speculative_eagle_topk, self.speculative_num_steps, self.speculative_num_draft_tokens)
-        if not all(is_count(n) for n in sizes):
-            return 0
-        topk, steps, draft_tokens = sizes
-        return max(topk * steps, draft_tokens)
-
-    @property
-    def speculative(self) -> bool:
-        return bool(self.speculative_algorithm)
-
-    def describe(self) -> str:
-        spec = "no speculative decoding"
-        if self.speculative:
-            spec = (
-                f"{self.speculative_algorithm} steps={self.speculative_num_steps} "
-                f"topk={self.speculative_eagle_topk} draft_tokens={self.speculative_num_draft_tokens}"
-            )
-        return f"{self.url}  {self.model_path}  ({spec}; SGLang {self.version})"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# What each /server_info field bench reads must be (null: not set, or a field this release lacks).
-_INFO_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "model_path": (is_text, "text"),
-    "version": (is_text, "text"),
-    "speculative_algorithm": (lambda v: v is None or is_text(v), "text or null"),
-    "speculative_draft_model_path": (lambda v: v is None or is_text(v), "text or null"),
-    "speculative_num_steps": (lambda v: v is None or is_count(v), "a count or null"),
-    "speculative_eagle_topk": (lambda v: v is None or is_count(v), "a count or null"),
-    "speculative_num_draft_tokens": (lambda v: v is None or is_count(v), "a count or null"),
-    "incremental_streaming_output": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
-}
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One streamed chunk: when we read it and the cumulative token count it reported."""
-
-    at: float
-    completion_tokens: int
-
-
-@dataclass
-class Recording:
-    """Everything observed for one request; ``stats`` turns it into figures."""
-
-    sent_at: float
-    chunks: list[Chunk] = field(default_factory=list)
-    output_ids: list[int] = field(default_factory=list)
-    meta_info: dict[str, Any] = field(default_factory=dict)
 
 
 def check_url(url: str) -> str:
@@ -209,25 +120,9 @@ class SGLangClient:
     async def server_info(self) -> ServerInfo:
         """Read ``/server_info``; anything that is not SGLang's answer is a ``BenchFailed``."""
         body = await self._required_json("GET", "/server_info", "GET /server_info did not return JSON")
-        if not isinstance(body, dict) or "version" not in body or "model_path" not in body:
-            raise failures.not_sglang(self.url, "its /server_info has no 'version' and 'model_path'")
-        for name, (fits, kind) in _INFO_FIELDS.items():
-            if not fits(body.get(name)):
-                raise failures.not_sglang(self.url, f"its /server_info's '{name}' is not {kind}")
-        self._incremental = bool(body.get("incremental_streaming_output"))
-        return ServerInfo(
-            url=self.url,
-            model_path=body["model_path"],
-            version=body["version"],
-            speculative_algorithm=body.get("speculative_algorithm"),
-            speculative_num_steps=body.get("speculative_num_steps"),
-            speculative_eagle_topk=body.get("speculative_eagle_topk"),
-            speculative_num_draft_tokens=body.get("speculative_num_draft_tokens"),
-            speculative_draft_model_path=body.get("speculative_draft_model_path"),
-            incremental_streaming_output=self._incremental,
-            context_length=_count_or_none(body.get("context_length")),
-            max_req_input_len=_count_or_none(body.get("max_req_input_len")),
-        )
+        info = read_server_info(self.url, body)
+        self._incremental = info.incremental_streaming_output
+        return info
 
     async def _required_json(self, method: str, path: str, not_json: str, body: Any = None) -> Any:
         """The JSON answer of a route every SGLang has; anything else is a ``BenchFailed``."""
@@ -290,7 +185,8 @@ class SGLangClient:
             async with self._open("POST", "/generate", _encoded(body)) as response:
                 await self._check_status("POST /generate", response)
                 streaming = True
-                await self._read_stream(response, recording, max_new_tokens)
+                await read_stream(response.content, recording, max_new_tokens, self.url, self._incremental,
+                                  self._clock)
         except aiohttp.ClientResponseError as exc:
             raise failures.not_sglang(self.url, f"POST /generate answered badly: {exc.message}") from exc
         except (HttpProcessingError, ValueError) as exc:  # a line longer than any SGLang chunk
@@ -347,69 +243,6 @@ class SGLangClient:
             raise failures.refused(self.url, response.status, detail or str(response.reason))
         raise failures.not_sglang(self.url, f"{request} answered HTTP {response.status}")
 
-    async def _read_stream(self, response: aiohttp.ClientResponse, recording: Recording, limit: int) -> None:
-        finished = False
-        while not finished:
-            line = await response.content.readline()
-            if not line:
-                raise failures.stopped_early(self.url, recording, "the connection closed")
-            payload = line.strip()
-            if not payload.startswith(b"data:"):
-                continue  # blank separators and ": ping" keep-alive comments
-            payload = payload[len(b"data:"):].strip()
-            if payload == b"[DONE]":
-                raise failures.stopped_early(self.url, recording, "[DONE] came before a finished chunk")
-            at = self._clock()
-            try:
-                out = parse_json(payload)
-            except ValueError as exc:
-                raise failures.not_sglang(self.url, f"a /generate stream chunk was not JSON ({exc})") from exc
-            if not isinstance(out, dict):
-                raise failures.not_sglang(self.url, "a /generate stream chunk was not a JSON object")
-            finished = self._take_chunk(out, at, recording, limit)
-
-    def _take_chunk(self, out: dict[str, Any], at: float, recording: Recording, limit: int) -> bool:
-        if "error" in out:
-            error = out["error"]
-            message = error.get("message", error) if isinstance(error, dict) else error
-            raise failures.generation_error(self.url, message)
-        ids = out.get("output_ids") or []
-        if not is_counts(ids):
-            raise failures.not_sglang(self.url, "a /generate chunk's 'output_ids' is not a list of token ids")
-        meta = out.get("meta_info") or {}
-        if not isinstance(meta, dict):
-            raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info' is not a JSON object")
-        recording.output_ids = recording.output_ids + ids if self._incremental else ids
-        count = meta.get("completion_tokens", len(recording.output_ids))
-        if not is_count(count):
-            raise failures.not_sglang(self.url,
-                                      "a /generate chunk's 'meta_info.completion_tokens' is not a token count")
-        before = recording.chunks[-1].completion_tokens if recording.chunks else 0
-        if count < before:
-            # Cumulative by definition; throughput counts each chunk as count - before.
-            raise failures.not_sglang(
-                self.url, f"a /generate chunk's 'meta_info.completion_tokens' went down from {before} to {count}")
-        if meta.get("spec_verify_ct") is not None and not is_count(meta["spec_verify_ct"]):
-            raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info.spec_verify_ct' is not a count")
-        why = acceptance.malformed(meta)
-        if why:
-            raise failures.not_sglang(self.url, f"a /generate chunk's {why}")
-        recording.meta_info = meta
-        if count > before:
-            # A chunk that brings no token changes no figure; kept, a server sending them without
-            # end would fill memory until --timeout.
-            recording.chunks.append(Chunk(at, count))
-        if max(count, len(recording.output_ids)) > limit:
-            raise failures.overran(self.url, limit, max(count, len(recording.output_ids)))
-        reason = meta.get("finish_reason")
-        if reason is not None and not isinstance(reason, (dict, str)):
-            raise failures.not_sglang(
-                self.url, "a /generate chunk's 'meta_info.finish_reason' is neither null, text nor an object")
-        if isinstance(reason, dict) and reason.get("type") == "abort":
-            raise failures.aborted(self.url, count, reason.get("message"))
-        return reason is not None
-
-
 def _encoded(body: Any) -> bytes | None:
     return json.dumps(body).encode() if body is not None else None
 
@@ -432,6 +265,3 @@ async def _bounded_read(response: aiohttp.ClientResponse, cap: int) -> bytes | N
             return None
     return bytes(data)
 
-
-def _count_or_none(value: Any) -> int | None:
-    return value if is_count(value, 1) else None

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eagle3_patch.bench.client import ServerInfo
+from eagle3_patch.bench.serverinfo import ServerInfo
 from eagle3_patch.bench.serverjson import is_count
 from eagle3_patch.bench.stats import RequestFigures
 
