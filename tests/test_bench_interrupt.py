@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from conftest import first_fast
 
-from eagle3_patch.bench.interrupt import GRACE_S, run_interruptible
+from eagle3_patch.bench.interrupt import GRACE_S, run_interruptible, signals_stop
 from eagle3_patch.errors import Interrupted
 
 BUSY_S = 60.0  # how long each measurement would run if the signal did not end it
@@ -85,3 +85,38 @@ def test_handlers_are_restored_after_an_interrupted_and_a_finished_measurement()
         run_interruptible(never_yields(python_loop))
     assert {signum: signal.getsignal(signum) for signum in before} == before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("busy", first_fast(python_loop, blocking_call), ids=["python-loop", "blocking-call"])
+def test_sigterm_ends_work_run_without_an_event_loop_at_once(busy):
+    def work() -> None:
+        killer = subprocess.Popen(["sh", "-c", f"sleep 0.2; kill -TERM {os.getpid()}"])
+        try:
+            busy()
+        finally:
+            killer.wait()
+
+    started = time.monotonic()
+    with pytest.raises(Interrupted) as interrupted, signals_stop() as stop:
+        stop.call(work, "The plot was not written.")
+    assert time.monotonic() - started < 10
+    assert interrupted.value.exit_code == 143 and interrupted.value.why == "The plot was not written."
+
+
+def test_a_signal_between_the_measurement_and_the_work_after_it_is_raised_by_that_work():
+    async def finishes() -> None:
+        pass
+
+    ran = []
+    with pytest.raises(Interrupted) as interrupted, signals_stop() as stop:
+        stop.run(finishes())
+        os.kill(os.getpid(), signal.SIGTERM)  # handled, and kept: nothing is running
+        stop.call(lambda: ran.append(True), "The plot was not written.")
+    assert ran == [] and interrupted.value.why == "The plot was not written."
+
+
+def test_work_run_without_an_event_loop_returns_its_result_and_restores_the_handlers():
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    with signals_stop() as stop:
+        assert stop.call(lambda: 42, "unused") == 42
+    assert {signum: signal.getsignal(signum) for signum in before} == before
