@@ -102,6 +102,21 @@ def test_a_non_standard_json_number_from_a_server_is_not_sglang_and_never_reache
     assert "is not a JSON number" in report["error"]["why"]
 
 
+INFO = json.dumps({"version": "0.5.23", "model_path": "m"}).encode()
+
+
+@pytest.mark.parametrize("number", first_fast(b"1e999", b"-1e999"), ids=["huge", "minus-huge"])
+def test_a_number_past_a_floats_range_is_not_json_and_never_reaches_our_json(number):
+    # Python's json reads 1e999 as inf without asking parse_constant; as a finish reason's type it
+    # went into --json as Infinity, which no strict JSON reader takes.
+    chunk = b'{"output_ids": [1], "meta_info": {"completion_tokens": 1, "finish_reason": {"type": %s}}}' % number
+    with NotSGLang({"/server_info": INFO, "/generate": b"data: " + chunk + b"\n\n"}) as server:
+        result = invoke_bench(ScriptedClock(), "--url", server.url, *ARGS, "--json")
+    assert result.exit_code == 10, result.stderr
+    report = strict_json(result.stdout)
+    assert "a /generate stream chunk was not JSON (a number past a float's range)" in report["error"]["why"]
+
+
 SPECULATIVE_INFO = {"version": "0.5.23", "model_path": "m", "speculative_algorithm": "EAGLE3",
                     "speculative_num_steps": 3, "speculative_eagle_topk": 1, "speculative_num_draft_tokens": 4,
                     "speculative_draft_model_path": "d", "incremental_streaming_output": False}

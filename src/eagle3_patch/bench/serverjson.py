@@ -19,17 +19,25 @@ MAX_COUNT = 2**53
 
 
 def parse_json(raw: bytes | str) -> Any:
-    """A server's JSON answer; ValueError for anything that is not standard JSON: Python's
-    ``NaN`` and ``Infinity`` extensions (SGLang's orjson never writes them) and nesting past
-    Python's recursion limit (valid JSON, but no SGLang answer is nested like that) included."""
+    """A server's JSON answer; ValueError for anything that is not standard JSON or that a float
+    cannot hold: Python's ``NaN`` and ``Infinity`` extensions (SGLang's orjson never writes them),
+    a number such as 1e999 (Python reads it as infinity), and nesting past Python's recursion limit
+    (valid JSON, but no SGLang answer is nested like that) included."""
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError as exc:
         raise ValueError(f"JSON nested too deeply to read: {exc}") from None
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("a number past a float's range")
+    return number
 
 
 def is_count(value: Any, least: int = 0) -> bool:
