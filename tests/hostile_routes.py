@@ -58,3 +58,11 @@ def _chunked_headers(handler: Any, content_type: str) -> None:
 def _chunk(handler: Any, data: bytes) -> None:
     handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
     handler.wfile.flush()
+
+
+def raw(data: bytes):
+    """An answer of exactly these bytes, status line and headers included."""
+    def answer(handler: Any) -> None:
+        handler.wfile.write(data)
+        handler.wfile.flush()
+    return answer

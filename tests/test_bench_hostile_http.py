@@ -105,3 +105,41 @@ def test_a_flood_of_chunks_that_bring_no_token_keeps_no_record_of_each():
     # Each was a record of its own: memory grew with every line for the whole --timeout.
     assert [chunk.completion_tokens for chunk in recording.chunks] == [1]
     assert recording.output_ids == [7]
+
+
+MALFORMED_HTTP = first_fast(
+    pytest.param(b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 100_000 + b"\r\nContent-Length: 2\r\n\r\n{}",
+                 "Got more than 8190 bytes", id="gigantic-header"),
+    pytest.param(b"HTTP/1.1 200 OK\r\n" + b"X-A: a\r\n" * 10_000 + b"Content-Length: 2\r\n\r\n{}",
+                 "Too many headers", id="ten-thousand-headers"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+                 "Invalid character in chunk size", id="chunk-size-not-hex"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\nabc",
+                 "Chunk size overflow", id="chunk-size-overflow"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+                 "Content-Length can't be present with Transfer-Encoding", id="chunked-and-length"),
+    pytest.param(b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/\r\nContent-Length: 0\r\n\r\n",
+                 "HTTP 302", id="redirect"),
+    pytest.param(b"{}\r\n", "Bad status line", id="no-status-line"),
+)
+
+
+@pytest.mark.parametrize("route", ["GET /server_info", "POST /generate"])
+@pytest.mark.parametrize("answer, said", MALFORMED_HTTP)
+def test_malformed_http_is_a_failure_that_says_what_came(route, answer, said):
+    with StandIn(ScriptedClock(), eagle3_script, raw_routes={route: hostile_routes.raw(answer)}) as s:
+        code, report = bench(s.url, "--timeout", "30")
+    assert code == 10
+    assert said in report["error"]["what"] + " " + report["error"]["why"], report["error"]
+
+
+@pytest.mark.parametrize("route, said", first_fast(
+    ("GET /server_info", "began answering GET /server_info but did not finish"),
+    ("POST /generate", "stopped before the generation finished"),
+))
+def test_a_body_shorter_than_its_declared_length_is_said_to_be_cut_short(route, said):
+    cut_short = hostile_routes.raw(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{}")
+    with StandIn(ScriptedClock(), eagle3_script, raw_routes={route: cut_short}) as s:
+        code, report = bench(s.url, "--timeout", "30")
+    assert code == 10
+    assert said in report["error"]["what"] and "Not enough data" in report["error"]["why"], report["error"]
