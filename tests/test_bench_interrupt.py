@@ -72,18 +72,27 @@ def test_sigterm_ends_a_measurement_that_never_gives_the_event_loop_control(busy
     del interrupted
     gc.collect()
     assert [record.getMessage() for record in caplog.records if record.name == "asyncio"] == []
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def handlers() -> dict:
+    return {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
 
 
 def test_handlers_are_restored_after_an_interrupted_and_a_finished_measurement():
-    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    before = handlers()
 
     async def finishes() -> None:
         pass
 
+    async def signalled_while_waiting() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(BUSY_S)
+
     run_interruptible(finishes())
     with pytest.raises(Interrupted):
-        run_interruptible(never_yields(python_loop))
-    assert {signum: signal.getsignal(signum) for signum in before} == before
+        run_interruptible(signalled_while_waiting())
+    assert handlers() == before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
@@ -116,7 +125,7 @@ def test_a_signal_between_the_measurement_and_the_work_after_it_is_raised_by_tha
 
 
 def test_work_run_without_an_event_loop_returns_its_result_and_restores_the_handlers():
-    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    before = handlers()
     with signals_stop() as stop:
         assert stop.call(lambda: 42, "unused") == 42
-    assert {signum: signal.getsignal(signum) for signum in before} == before
+    assert handlers() == before
