@@ -12,9 +12,8 @@ import json
 import math
 from typing import Any
 
-# The largest whole number a float holds exactly, so every ratio of counts is exact to the last
-# bit and never overflows. No server counts that far: 2**53 tokens at a million a second take
-# 285 years.
+# Up to here every whole number is a float exactly, and no ratio of two counts overflows one.
+# No server counts that far: 2**53 tokens at a million a second take 285 years.
 MAX_COUNT = 2**53
 
 
