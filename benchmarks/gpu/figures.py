@@ -104,7 +104,7 @@ def join(plain: dict, eagle3: dict) -> dict:
     """Two ``summarise_alone`` results, level by level: speedups (throughput and median decode rate),
     the crossover by bench's rule (load.crossover: the last level of an unbroken run of wins), and
     bench's speed model for each level the two share."""
-    from eagle3_patch.bench.client import ServerInfo
+    from eagle3_patch.bench.serverinfo import ServerInfo
     from eagle3_patch.bench.speedmodel import speed_model
 
     theirs = {level["concurrency"]: level for level in plain.get("levels", [])}
