@@ -6,19 +6,35 @@ Python would resolve is found — the class's own definition, else the one it
 inherits from ``qwen3_vl.py`` — and probed for its behaviour (``probe.py``).
 Version numbers play no part: a backport, a fork or a dev build is judged by
 what its code does.
+
+A class is judged only where its module binds the name once, by one class statement
+(``judged_class``): SGLang's registry holds the class bound when ``EntryClass`` is
+evaluated, a wrapper building its decoder at run time gets the name's last binding, and a
+subclass the one bound when its own statement runs. With two bindings these can be
+different classes, so such a file is refused rather than judged by one of them.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from eagle3_patch import ownership
-from eagle3_patch.errors import NotPython
+from eagle3_patch.errors import NotPython, UnjudgeableClass
 from eagle3_patch.hooks import CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, METHOD, TARGET_FILES, HookSpec
 from eagle3_patch.states import (Analysis, FileReport, HookReport, HookState, State, file_state,
                                  overall_state)
+
+
+class Binding(NamedTuple):
+    """One statement that binds a name in a module's global scope."""
+
+    line: int
+    how: str                      # "class statement", "assignment", "import from m", ...
+    node: ast.AST | None = None   # the class statement, where it is one run unconditionally
+    module: str | None = None     # for an import: the module it imports from
 
 
 class SourceFile(NamedTuple):
@@ -30,6 +46,7 @@ class SourceFile(NamedTuple):
     tree: ast.Module
     lines: list[str]
     classes: dict[str, ast.ClassDef]
+    bindings: dict[str, list[Binding]]  # "*": the star imports, which may bind any name
 
 
 def parse_source(name: str, path: str, data: bytes) -> SourceFile:
@@ -43,7 +60,98 @@ def parse_source(name: str, path: str, data: bytes) -> SourceFile:
             "Reinstall the release it came from (pip install --force-reinstall --no-deps "
             "sglang==<version>), then run the command again.",
         ) from None
-    return SourceFile(name, path, data, tree, ownership.source_lines(text), ownership.classes(tree))
+    lines = ownership.source_lines(text)
+    return SourceFile(name, path, data, tree, lines, ownership.classes(tree), module_bindings(tree, lines))
+
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+# A class statement always begins a line of its own; indented, it is in a block.
+_INDENTED_CLASS = re.compile(r"[ \t\f]+class\s+(\w+)")
+
+
+def module_bindings(tree: ast.Module, lines: list[str]) -> dict[str, list[Binding]]:
+    """Every statement that may bind a name in the module's global scope: at the top level or
+    under an if/try/for/with there, an assignment, import, ``del``, loop or ``with`` target,
+    walrus, ``except ... as``, match capture, def or class; a ``global`` declaration in any
+    function; and, since a function may hand it to ``EntryClass``, a class statement of that
+    name inside a function or class."""
+    found: dict[str, list[Binding]] = {}
+
+    def bind(name: str, at: ast.AST, how: str, **extra) -> None:
+        found.setdefault(name, []).append(Binding(at.lineno, how, **extra))
+
+    def visit(node: ast.AST, top: bool) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            is_class = isinstance(node, ast.ClassDef)
+            how = ("class statement" if top else "class statement under a condition") if is_class else "def"
+            bind(node.name, node, how, node=node if is_class and top else None)
+            # Only what runs in the module's scope: decorators, bases, defaults; not the body.
+            heads = [*node.decorator_list, *(node.bases + node.keywords if is_class else [node.args])]
+            for head in heads:
+                visit(head, False)
+            return
+        if isinstance(node, ast.Lambda):
+            visit(node.args, False)
+            return
+        if isinstance(node, _COMPREHENSIONS):  # their own scope, but a walrus there binds the module's
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.NamedExpr):
+                    bind(inner.target.id, inner, "assignment (:=)")
+            return
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bind(node.id, node, "del" if isinstance(node.ctx, ast.Del) else "assignment")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                how = f"`from {module} import *`" if name == "*" else f"import from {module}" if module else "import"
+                bind(name, node, how, module=module)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            bind(node.name, node, "capture")
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bind(node.rest, node, "capture")
+        for child in ast.iter_child_nodes(node):
+            visit(child, False)
+
+    for statement in tree.body:
+        visit(statement, True)
+    if any("global" in line for line in lines):  # rare in a model file: only then the whole tree is walked
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Global):
+                for name in node.names:
+                    bind(name, node, "`global` in a function")
+    # The nested ones, found by their lines (walking every function body costs ~25 ms a file).
+    seen = {b.line for bindings in found.values() for b in bindings if b.how.startswith("class statement")}
+    for number, line in enumerate(lines, 1):
+        nested = _INDENTED_CLASS.match(line)
+        if nested and number not in seen:
+            found.setdefault(nested[1], []).append(Binding(number, "class statement inside a function or class"))
+    return found
+
+
+def judged_class(files: Mapping[str, SourceFile], file: str, name: str) -> ast.ClassDef | None:
+    """The class statement ``name`` is bound to in ``file``; None where ``file`` does not bind
+    it, or binds it once by an import. Refuses (``UnjudgeableClass``) any other binding."""
+    source = files.get(file)
+    if source is None:
+        return None
+    bindings = [*source.bindings.get(name, ()), *source.bindings.get("*", ())]
+    if not bindings or (len(bindings) == 1 and bindings[0].module is not None):
+        return None
+    if len(bindings) == 1 and bindings[0].node is not None:
+        return bindings[0].node
+    shown = ", ".join(f"line {b.line} ({b.how})" for b in bindings[:6])
+    more = f" and {len(bindings) - 6} more" if len(bindings) > 6 else ""
+    raise UnjudgeableClass(
+        f"eagle3-patch cannot tell which class {name} in {source.path} is: "
+        + ("it is bound more than once." if len(bindings) > 1 else "it is not defined by a class statement."),
+        f"{name} is bound at {shown}{more}. SGLang's model registry takes the class bound when `EntryClass` "
+        "is evaluated, code that runs later the one bound last, a subclass the one bound when it is defined: "
+        "patching or judging one of them could leave SGLang serving another without capture. eagle3-patch "
+        "judges a class only where one class statement defines it, and changed nothing.",
+        f"Remove the other definitions or assignments of {name} from {source.name}, or put back the file "
+        "the release shipped, then run the command again",
+    )
 
 
 def marked_methods(source: SourceFile, cls: ast.ClassDef) -> dict[ast.FunctionDef, list[int]]:
@@ -64,25 +172,39 @@ def _base_name(base: ast.expr) -> str | None:
     return None
 
 
+def _defining_file(files: Mapping[str, SourceFile], file: str, base: ast.expr) -> tuple[str, str] | None:
+    """(file, class name) of the class statement a base of a class in ``file`` names, or None:
+    ``file``'s own class, else one in the files it may import its bases from (only the module it
+    imports that name from, when it imports it)."""
+    name = _base_name(base)
+    if name is None:
+        return None
+    if judged_class(files, file, name) is not None:
+        return file, name
+    source = files[file]
+    imported = next((b.module for b in source.bindings.get(name, source.bindings.get("*", ())) if b.module), None)
+    for candidate in next((t.bases_from for t in TARGET_FILES if t.name == file), ()):
+        if imported is not None and imported.rpartition(".")[2] != candidate.removesuffix(".py"):
+            continue
+        if judged_class(files, candidate, name) is not None:
+            return candidate, name
+    return None
+
+
 def resolve(files: Mapping[str, SourceFile], file: str, cls: str, method: str,
             depth: int = 0) -> tuple[str, ast.FunctionDef] | None:
     """Where Python finds ``cls.method``: ("file:Class", node), or None."""
-    source = files.get(file)
-    node = source.classes.get(cls) if source else None
+    node = judged_class(files, file, cls)
     if node is None or depth > 20:
         return None
     own = ownership.own_methods(node, method)
     if own:
         return f"{file}:{cls}", own[-1]  # the last definition in a class body wins
-    search = (file, *next((t.bases_from for t in TARGET_FILES if t.name == file), ()))
     for base in node.bases:
-        name = _base_name(base)
-        for candidate in search:
-            if candidate in files and name in files[candidate].classes:
-                found = resolve(files, candidate, name, method, depth + 1)
-                if found:
-                    return found
-                break
+        defined = _defining_file(files, file, base)
+        found = resolve(files, *defined, method, depth + 1) if defined else None
+        if found:
+            return found
     return None
 
 
@@ -115,9 +237,29 @@ def _problem(hook: HookSpec, node: ast.FunctionDef, decoder_methods: dict) -> st
     return probe.wrapper_problem(function, decoder_methods)
 
 
+def _refuse_hiding_overrides(files, hook: HookSpec, decoder_methods: dict) -> None:
+    """A subclass SGLang serves too (the MoE decoder) that defines the hook itself hides whatever
+    its base has or gets: an override of its own that does not work cannot be patched by us."""
+    for sub in hook.inherited_by:
+        own = ownership.own_methods(judged_class(files, hook.file, sub), hook.method)
+        problem = _problem(hook, own[-1], decoder_methods) if own else None
+        if problem:
+            path = files[hook.file].path
+            raise UnjudgeableClass(
+                f"eagle3-patch cannot make capture work for {sub} in {path}: its own "
+                f"{hook.method} (line {own[-1].lineno}) does not.",
+                f"It {problem}. {sub} inherits from {hook.cls}, which eagle3-patch patches, but a method "
+                f"of {sub}'s own hides the one of its base; no SGLang release defines one there. Nothing was "
+                "changed.",
+                f"Remove that method from {sub}, or put back the file the release shipped, then run the "
+                "command again",
+            )
+
+
 def _classify(files, hook: HookSpec, current_decoder: dict, future_decoder: dict) -> HookReport:
     source = files[hook.file]
-    cls = source.classes[hook.cls]
+    cls = judged_class(files, hook.file, hook.cls)
+    _refuse_hiding_overrides(files, hook, future_decoder)
     found = resolve(files, hook.file, hook.cls, hook.method)
     marked = [n for n in marked_methods(source, cls) if n.name == hook.method]
     where = found[0] if found else ""
@@ -151,7 +293,7 @@ def _unsupported_reason(files: Mapping[str, SourceFile]) -> str:
         if target.required and target.name not in files:
             return f"there is no sglang/srt/models/{target.name}"
     for hook in HOOKS:
-        if hook.file in files and hook.cls not in files[hook.file].classes:
+        if hook.file in files and judged_class(files, hook.file, hook.cls) is None:
             return f"{hook.file} has no class {hook.cls}"
     forward = resolve(files, *DECODER, "forward")
     if forward is None or not any(
