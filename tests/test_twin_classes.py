@@ -143,3 +143,34 @@ def test_a_moe_decoder_whose_own_hook_hides_the_patched_one_is_refused(site, pat
         assert s.invoke("apply").returncode == 0
     s.file().write_text(s.file().read_text().replace(MOE_DECODER, MOE_DECODER + BROKEN_OVERRIDE, 1))
     _assert_refused(s, "qwen3_5.py", "Qwen3_5MoeForCausalLM", ("apply",), ("check",))
+
+
+def test_plain_revert_leaves_a_file_it_cannot_judge_as_it_is_and_from_backup_puts_the_shipped_one_back(site):
+    # A second class appended after apply: revert removed the marker lines from the first class
+    # but left its method there, unmarked, and then said exit 5 about a file it had just written.
+    s = site("0.5.21")
+    shipped = s.read()
+    assert s.invoke("apply").returncode == 0
+    s.file().write_text(s.file().read_text() + TWIN_WRAPPER)
+    _assert_refused(s, "qwen3_5.py", WRAPPER, ("revert",))
+    assert s.invoke("revert", "--from-backup").returncode == 0
+    assert s.read() == shipped
+
+
+ASSIGNED = {
+    "assigned-after-the-class": f"\n{WRAPPER}.set_eagle3_layers_to_capture = lambda self, layer_ids=None: None\n",
+    "setattr": f"\nsetattr({WRAPPER}, 'set_eagle3_layers_to_capture', lambda self, layer_ids=None: None)\n",
+    "through-a-loop": ("\nfor _cls in (Qwen3_5ForCausalLM, Qwen3_5MoeForCausalLM):\n"
+                       "    _cls.set_eagle3_layers_to_capture = lambda self, layers: None\n"),
+    "deleted": f"\ndel {WRAPPER}.set_eagle3_layers_to_capture\n",
+    "in-a-function": f"\ndef _later():\n    {WRAPPER}.set_eagle3_layers_to_capture = None\n",
+}
+
+
+@pytest.mark.parametrize("code", first_fast(*ASSIGNED.values()), ids=list(ASSIGNED))
+def test_a_hook_method_assigned_outside_its_class_is_refused(site, code):
+    # Whatever the class statement defines, such a statement replaces what SGLang calls.
+    s = site("0.5.21")
+    _in_qwen3_5(s, _append, code)
+    compile(s.file().read_text(), "qwen3_5.py", "exec")
+    _assert_refused(s, "qwen3_5.py", "set_eagle3_layers_to_capture", ("apply",), ("check",))

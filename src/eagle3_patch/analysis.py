@@ -47,6 +47,7 @@ class SourceFile(NamedTuple):
     lines: list[str]
     classes: dict[str, ast.ClassDef]
     bindings: dict[str, list[Binding]]  # "*": the star imports, which may bind any name
+    rebinds: tuple[int, ...]            # lines binding a hook's method other than by a def in a class
 
 
 def parse_source(name: str, path: str, data: bytes) -> SourceFile:
@@ -61,7 +62,8 @@ def parse_source(name: str, path: str, data: bytes) -> SourceFile:
             "sglang==<version>), then run the command again.",
         ) from None
     lines = ownership.source_lines(text)
-    return SourceFile(name, path, data, tree, lines, ownership.classes(tree), module_bindings(tree, lines))
+    return SourceFile(name, path, data, tree, lines, ownership.classes(tree), module_bindings(tree, lines),
+                      method_rebinds(tree, text))
 
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -127,6 +129,40 @@ def module_bindings(tree: ast.Module, lines: list[str]) -> dict[str, list[Bindin
         if nested and number not in seen:
             found.setdefault(nested[1], []).append(Binding(number, "class statement inside a function or class"))
     return found
+
+
+def method_rebinds(tree: ast.Module, text: str, method: str = METHOD) -> tuple[int, ...]:
+    """The lines that bind ``method`` other than by a ``def`` in a class's body: an attribute
+    assigned or deleted (``X.method = f``, ``setattr(X, "method", f)``, in a loop or a function
+    too), or, in a class body, a name assigned or a def under an ``if``/``try``. Any of them can
+    replace what SGLang calls, whatever the class statement defines."""
+    found = []
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        for statement in cls.body:
+            if isinstance(statement, ast.FunctionDef):
+                continue
+            for node in _outside_functions(statement):
+                if getattr(node, "name", None) == method or (
+                        isinstance(node, ast.Name) and node.id == method and not isinstance(node.ctx, ast.Load)):
+                    found.append(node.lineno)
+    # Elsewhere the name shows in the text: only an occurrence that is not a def or a call is walked for.
+    if text.count(method) > len(re.findall(rf"\bdef\s+{method}\b|\.{method}\s*\(", text)):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == method and not isinstance(node.ctx, ast.Load):
+                found.append(node.lineno)
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                  and node.func.id in ("setattr", "delattr") and len(node.args) > 1
+                  and isinstance(node.args[1], ast.Constant) and node.args[1].value == method):
+                found.append(node.lineno)
+    return tuple(sorted(set(found)))
+
+
+def _outside_functions(node: ast.AST):
+    """``node`` and what it holds, short of function bodies."""
+    yield node
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        for child in ast.iter_child_nodes(node):
+            yield from _outside_functions(child)
 
 
 def judged_class(files: Mapping[str, SourceFile], file: str, name: str) -> ast.ClassDef | None:
@@ -197,6 +233,18 @@ def resolve(files: Mapping[str, SourceFile], file: str, cls: str, method: str,
     node = judged_class(files, file, cls)
     if node is None or depth > 20:
         return None
+    source = files[file]
+    if method == METHOD and source.rebinds:
+        lines = ", ".join(map(str, source.rebinds[:6])) + (" ..." if len(source.rebinds) > 6 else "")
+        raise UnjudgeableClass(
+            f"eagle3-patch cannot tell what {cls}.{method} is in {source.path}: the file binds {method} "
+            f"outside a plain def in a class (line {lines}).",
+            f"An assignment, setattr or del of {method}, or a definition of it under a condition in a class "
+            "body, can replace the method SGLang calls, whatever the class statement defines; eagle3-patch "
+            "judges only a method defined by a def in its class, and changed nothing.",
+            f"Remove those statements from {source.name}, or put back the file the release shipped, then run "
+            "the command again",
+        )
     own = ownership.own_methods(node, method)
     if own:
         return f"{file}:{cls}", own[-1]  # the last definition in a class body wins
