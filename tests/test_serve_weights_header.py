@@ -23,7 +23,7 @@ from eagle3_patch.errors import EXIT_BAD_INPUT, BadInput
 from eagle3_patch.serve.checkpoint import read_header
 from eagle3_patch.serve.tensorheader import DTYPE_BITS
 from releases import install_release
-from serve_fixtures import write_drafter, write_header, write_target
+from serve_fixtures import write_drafter, write_header, write_sharded, write_target
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +230,28 @@ def test_random_headers_get_the_librarys_verdict(tmp_path):
         assert we_accept(weights) == opens, header
         verdicts[opens] += 1
     assert min(verdicts.values()) > 50, verdicts  # both verdicts well exercised
+
+
+def test_a_truncated_shard_of_a_sharded_drafter_is_exit_8_naming_the_shard_and_tensor(
+        sglang, tmp_path, monkeypatch, capsys):
+    drafter = write_sharded(tmp_path / "compressed")
+    shard = drafter / "model-00002-of-00002.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-10])
+    assert not library_opens(shard)
+
+    code, err = serve_dry_run(sglang, drafter, tmp_path, monkeypatch, capsys)
+
+    assert code == EXIT_BAD_INPUT, err
+    assert f"{shard}: tensor t2d" in err and "past the end of the file" in err, err
+
+
+def test_a_header_past_16_mib_is_refused_unparsed_as_no_drafters(tmp_path):
+    # The format allows 100 MB, which Python takes minutes to parse when it is hostile JSON; a
+    # drafter's header is a few KB.
+    weights = tmp_path / "model.safetensors"
+    header = json.dumps({"__metadata__": {"pad": "x" * (16 << 20)}}).encode()
+    write_header(weights, header, b"")
+    assert library_opens(weights)
+    with pytest.raises(BadInput, match="too large for a drafter's") as refused:
+        read_header(weights)
+    assert str(weights) in refused.value.what and f"found {len(header)} bytes" in refused.value.why

@@ -19,8 +19,10 @@ from eagle3_patch.serve.tensorheader import check_header, parse_header
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
-# The safetensors format itself refuses headers above 100 MB.
-HEADER_LIMIT = 100_000_000
+# The safetensors format refuses headers above 100 MB; a drafter's lists a few dozen tensors in a
+# few KB (the largest checkpoints' shards, a few MB). Parsing 100 MB of hostile JSON takes Python
+# minutes, so a header past this bound is refused as no drafter's, unread.
+HEADER_LIMIT = 16 << 20
 
 
 def read_json(path: Path, role: str) -> dict:
@@ -78,12 +80,19 @@ def read_header(path: Path) -> dict[str, dict]:
                     _REDOWNLOAD,
                 )
             length = int.from_bytes(prefix, "little")
-            if length > min(size - 8, HEADER_LIMIT):
+            if length > size - 8:
                 raise BadInput(
                     f"{path}: safetensors header is truncated or corrupt.",
                     f"Field `header length` (first 8 bytes): found {length}, "
-                    f"expected at most {min(size - 8, HEADER_LIMIT)} (the bytes that follow it).",
+                    f"expected at most {size - 8} (the bytes that follow it).",
                     _REDOWNLOAD,
+                )
+            if length > HEADER_LIMIT:
+                raise BadInput(
+                    f"{path}: safetensors header is too large for a drafter's.",
+                    f"Field `header length` (first 8 bytes): found {length} bytes, expected at most "
+                    f"{HEADER_LIMIT} (16 MiB): a drafter's header lists a few dozen tensors in a few KB.",
+                    "Point --drafter at an EAGLE-3 drafter's variant folder (full/ or compressed/).",
                 )
             raw = handle.read(length)
     except FileNotFoundError:

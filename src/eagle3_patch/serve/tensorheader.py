@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from itertools import accumulate
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
@@ -48,6 +50,16 @@ def _object(pairs: list) -> _Object:
     return found
 
 
+# What makes Python's reading of the text differ from serde's, searched for before parsing so that
+# an ordinary header takes json's fast path: an escape (a key spelled "\u0064type", a lone
+# surrogate), "-0" (a float to serde), an integer past f64's range.
+_RISKY = re.compile(r"\\u|-0(?![\d.eE])|\d{310}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[{]}")))
+
+
 def parse_header(source: str, raw: bytes) -> object:
     """The header's JSON, parsed only where serde_json parses it: UTF-8 (no BOM), no NaN, no
     number out of f64's range, no lone surrogate escape, nesting under ``MAX_DEPTH``."""
@@ -55,15 +67,31 @@ def parse_header(source: str, raw: bytes) -> object:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         _refuse(source, "header", f"it is not UTF-8 ({exc})")
+    strict = bool(_RISKY.search(text))
+    header = _loads(source, text, strict)
+    if not strict and _may_repeat_keys(text, header):
+        header = _loads(source, text, strict=True)
+    if strict and _has_surrogate(header):
+        _refuse(source, "header", "a string holds a lone surrogate escape")
+    if text.count("[") + text.count("{") >= MAX_DEPTH and _depth(text) >= MAX_DEPTH:
+        _refuse(source, "header", f"it is nested {MAX_DEPTH} levels deep or more")
+    return header
+
+
+def _loads(source: str, text: str, strict: bool) -> object:
+    hooks = {"object_pairs_hook": _object, "parse_int": _integer} if strict else {}
     try:
-        header = json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant,
-                            parse_int=_integer, parse_float=_finite)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite, **hooks)
     except (ValueError, RecursionError) as exc:
         _refuse(source, "header", f"it is not valid JSON ({type(exc).__name__}: {_cut(str(exc))})")
-    problem = _unparsed(header)
-    if problem:
-        _refuse(source, "header", problem)
-    return header
+
+
+def _may_repeat_keys(text: str, header: object) -> bool:
+    """Whether a key serde cares about may be repeated: named more often than it can be once."""
+    if not isinstance(header, dict):
+        return False
+    entries = sum(isinstance(entry, dict) for entry in header.values())
+    return text.count('"__metadata__"') > 1 or any(text.count(f'"{field}"') > entries for field in FIELDS)
 
 
 def _no_constant(name: str) -> NoReturn:
@@ -84,20 +112,26 @@ def _integer(text: str) -> int | float:
     return int(text)
 
 
-def _unparsed(value: object) -> str:
-    """Why serde_json would not have parsed what Python did, or ''. Iterative: any depth."""
-    stack = [(value, 1)]
+def _has_surrogate(value: object) -> bool:
+    stack = [value]
     while stack:
-        item, depth = stack.pop()
+        item = stack.pop()
         if isinstance(item, str):
-            if any("\ud800" <= ch <= "\udfff" for ch in item):
-                return f"a string holds a lone surrogate escape ({_cut(ascii(item))})"
-        elif isinstance(item, (dict, list)):
-            if depth >= MAX_DEPTH:
-                return f"it is nested {MAX_DEPTH} levels deep or more"
-            children = [*item, *item.values()] if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return ""
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _depth(text: str) -> int:
+    """How deep the (valid) JSON ``text`` nests objects and arrays, at C speed: its strings
+    dropped, its brackets as +1/-1 bytes, the largest running sum."""
+    brackets = _STRING.sub("", text).encode().translate(_BRACKET_STEPS, _NOT_BRACKETS)
+    return max(accumulate(memoryview(brackets).cast("b")), default=0)
 
 
 def check_header(source: str, header: object, data_size: int | None = None) -> dict[str, dict]:
