@@ -41,4 +41,4 @@ NOT_ON_REPEAT = ("hashlib", "packaging", "pathlib", "subprocess", "tempfile",
 NOT_ON_SERVE = ("subprocess", "hashlib", "eagle3_patch.inmemory.planner")
 
 # Only a memo miss parses and probes the model files.
-MISS_ONLY = ("eagle3_patch.analysis", "eagle3_patch.probe")
+MISS_ONLY = ("eagle3_patch.analysis", "eagle3_patch.bindings", "eagle3_patch.probe")
