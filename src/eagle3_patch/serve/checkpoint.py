@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.filebytes import NotAFile, open_regular, read_bytes
+from eagle3_patch.masking import shown, shown_json
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -117,14 +118,14 @@ def check_header(source: str, header: object) -> dict[str, dict]:
                 _bad(source, "__metadata__", entry, "a JSON object of strings")
             continue
         if not isinstance(entry, dict):
-            _bad(source, f"tensor {name}", entry, "a JSON object with dtype, shape and data_offsets")
+            _bad(source, f"tensor {shown(name)}", entry, "a JSON object with dtype, shape and data_offsets")
         if not isinstance(entry.get("dtype"), str):
-            _bad(source, f"tensor {name} dtype", entry.get("dtype"), "a dtype name such as \"BF16\"")
+            _bad(source, f"tensor {shown(name)} dtype", entry.get("dtype"), "a dtype name such as \"BF16\"")
         shape, offsets = entry.get("shape"), entry.get("data_offsets")
         if not _ints(shape):
-            _bad(source, f"tensor {name} shape", shape, "a list of non-negative integers")
+            _bad(source, f"tensor {shown(name)} shape", shape, "a list of non-negative integers")
         if not (_ints(offsets) and len(offsets) == 2 and offsets[0] <= offsets[1]):
-            _bad(source, f"tensor {name} data_offsets", offsets, "[begin, end] with 0 <= begin <= end")
+            _bad(source, f"tensor {shown(name)} data_offsets", offsets, "[begin, end] with 0 <= begin <= end")
         tensors[name] = entry
     return tensors
 
@@ -147,7 +148,7 @@ def sharded_tensors(index: Path | str, data: dict, read_shard: Callable[[str], d
         found = read_shard(shard)
         for name, file in weight_map.items():
             if file == shard and name not in found:
-                _bad(str(index), f"weight_map.{name}", shard, f"a shard whose header lists {name}")
+                _bad(str(index), f"weight_map.{shown(name)}", shard, f"a shard whose header lists {shown(name)}")
         tensors.update(found)
     return tensors
 
@@ -158,11 +159,8 @@ def _ints(value: object) -> bool:
 
 
 def _bad(source: str, field: str, found: object, expected: str) -> NoReturn:
-    shown = found if isinstance(found, str) else json.dumps(found)
-    if len(shown) > 200:
-        shown = shown[:200] + "..."
     raise BadInput(
         f"{source}: malformed safetensors header, field `{field}`.",
-        f"Found {shown}; expected {expected}.",
+        f"Found {shown(found) if isinstance(found, str) else shown_json(found)}; expected {expected}.",
         _REDOWNLOAD,
     )
