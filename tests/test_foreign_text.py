@@ -62,3 +62,29 @@ def test_an_unknown_bucket_of_megabytes_is_refused_with_an_excerpt():
     assert result.exit_code == 8, result.stderr[:BOUND]
     assert "No prompts in bucket(s)" in result.stderr and SAID in result.stderr
     assert len(result.stderr) < BOUND
+
+
+# Patterns read SGLang's own files too; \s in a multi-line pattern spanned a whole blank run
+# from each of its lines.
+BLANK_RUN = "\n" * 1_500_000
+
+
+def test_a_version_file_with_a_long_blank_run_is_read_in_time(site):
+    s = site("0.5.21")
+    version_py = s.package / "_version.py"
+    version_py.write_text(BLANK_RUN + version_py.read_text())
+    with within(30):
+        result = s.invoke("status", "--json")
+    assert json.loads(result.stdout)["sglang_version"] == "0.5.21", result.stderr
+
+
+def test_sglang_argument_sources_with_a_long_blank_run_are_read_in_time(site, tmp_path):
+    s = site("0.5.21")
+    for source in (s.package / "srt" / "server_args.py", s.package / "srt" / "environ.py"):
+        source.write_text(BLANK_RUN + source.read_text())
+    drafter, model = write_drafter(tmp_path / "drafter"), write_target(tmp_path / "model")
+    with within(30):
+        result = s.invoke("serve", "--model", str(model), "--drafter", str(drafter), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "defines --mamba-radix-cache-strategy" in result.stdout
+    assert "sglang/srt/environ.py does not declare SGLANG_ENABLE_SPEC_V2" in result.stdout

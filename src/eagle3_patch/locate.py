@@ -311,7 +311,8 @@ def _metadata_version(dist_info: str) -> str | None:
 def _source_version(version_py: str) -> str | None:
     try:
         text = read_bytes(version_py).decode("utf-8")
-        match = re.search(r"^\s*__version__\s*=\s*(?:version\s*=\s*)?[\"']([^\"']+)[\"']",
+        # [ \t], not \s: \s spans lines, so each line of a long blank run rescanned the rest.
+        match = re.search(r"^[ \t]*__version__[ \t]*=[ \t]*(?:version[ \t]*=[ \t]*)?[\"']([^\"'\n]+)[\"']",
                           text, re.MULTILINE)
     except (OSError, UnicodeDecodeError):
         return None
