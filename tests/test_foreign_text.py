@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from conftest import invoke_bench, invoke_main
 from deadline import within
@@ -88,3 +89,68 @@ def test_sglang_argument_sources_with_a_long_blank_run_are_read_in_time(site, tm
     assert result.returncode == 0, result.stderr
     assert "defines --mamba-radix-cache-strategy" in result.stdout
     assert "sglang/srt/environ.py does not declare SGLANG_ENABLE_SPEC_V2" in result.stdout
+
+
+# Issue 23, item 6: what a server can make a terminal do, were its words printed raw.
+SET_TITLE, CLEAR_SCREEN = "\x1b]0;title\x07", "\x1b[2J"
+HOSTILE = f"{SET_TITLE}{CLEAR_SCREEN}"
+
+
+def assert_printable(*outputs: str) -> None:
+    """No control character (C0, C1, DEL, separators, format characters) but the newlines we print."""
+    for output in outputs:
+        bad = sorted({char for char in output if not char.isprintable() and char != "\n"})
+        assert not bad, f"{bad} in {output[:2000]!r}"
+
+
+def test_server_info_texts_are_printed_escaped_and_kept_in_json():
+    clock = ScriptedClock()
+    with StandIn(clock, eagle3_script, model_path=f"Qwen{SET_TITLE}", version=f"0.5{CLEAR_SCREEN}") as server:
+        table = invoke_bench(clock, "--url", server.url, *ARGS)
+        as_json = invoke_bench(clock, "--url", server.url, *ARGS, "--json")
+    assert (table.exit_code, as_json.exit_code) == (0, 0), table.stderr + as_json.stderr
+    assert_printable(table.stdout, table.stderr, as_json.stderr)
+    assert "Qwen\\x1b]0;title\\x07" in table.stdout and "SGLang 0.5\\x1b[2J" in table.stdout
+    info = json.loads(as_json.stdout)["servers"]["eagle3"]
+    assert (info["model_path"], info["version"]) == (f"Qwen{SET_TITLE}", f"0.5{CLEAR_SCREEN}")
+
+
+ESCAPED = "\\x1b]0;title\\x07\\x1b[2J"
+# A message is quoted as it reads; an error without one, as its JSON.
+STREAM_FAILURES = {
+    "error-message": ({"chunk_fields": {"error": {"message": HOSTILE}}}, ESCAPED),
+    "error-object": ({"chunk_fields": {"error": {"code": HOSTILE}}}, "\\u001b]0;title\\u0007\\u001b[2J"),
+    "abort-message": ({"meta_fields": {"finish_reason": {"type": "abort", "message": HOSTILE}}}, ESCAPED),
+}
+
+
+@pytest.mark.parametrize(("changes", "quoted"), STREAM_FAILURES.values(), ids=STREAM_FAILURES.keys())
+def test_what_a_failing_stream_says_is_printed_escaped(changes, quoted):
+    clock = ScriptedClock()
+    with StandIn(clock, scripted(**changes)) as server:
+        text = invoke_bench(clock, "--url", server.url, *ARGS)
+        as_json = invoke_bench(clock, "--url", server.url, *ARGS, "--json")
+    assert text.exit_code == as_json.exit_code == 10, text.stderr
+    assert_printable(text.stdout, text.stderr, as_json.stderr)
+    assert quoted in text.stderr and quoted in json.loads(as_json.stdout)["error"]["why"]
+
+
+def test_prompt_ids_and_buckets_from_a_prompts_file_are_printed_escaped(tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": f"id{SET_TITLE}", "bucket": f"b{CLEAR_SCREEN}", "text": "Hi there"}) + "\n")
+    clock = ScriptedClock()
+    with StandIn(clock, eagle3_script) as server:
+        result = invoke_bench(clock, "--url", server.url, "--prompts", str(prompts), *ARGS[2:])
+    assert result.exit_code == 0, result.stderr
+    assert_printable(result.stdout, result.stderr)
+    assert "id\\x1b]0;title\\x07" in result.stdout and "b\\x1b[2J" in result.stdout
+
+
+def test_what_a_python_that_does_not_answer_printed_is_quoted_escaped(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nprintf '{SET_TITLE}{CLEAR_SCREEN}\\302\\233 bidi \\342\\200\\256\\n' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    result = invoke_main("status", "--python", str(fake))
+    assert result.exit_code == 3, result.stderr
+    assert_printable(result.stderr)
+    assert "\\x1b]0;title\\x07\\x1b[2J\\x9b bidi \\u202e" in result.stderr

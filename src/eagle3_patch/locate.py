@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
 from eagle3_patch.filebytes import read_bytes
+from eagle3_patch.masking import shown
 from eagle3_patch.reading import unreadable
 from eagle3_patch.shellwords import quote
 
@@ -191,7 +192,7 @@ def ask_interpreter(python: str) -> str | None:
     if locations is None:
         flooded = max(len(out), len(err)) > _OUTPUT_CAP
         said = out if len(out) > _OUTPUT_CAP else (err or out)
-        tail = [_printable(line)[:200] for line in said[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]]
+        tail = [shown(line) for line in said[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]]
         raise InterpreterError(
             f"{python} did not answer as a Python interpreter ("
             + ("stopped after it printed more than 1 MiB" if flooded else f"exit {code}") + ").",
@@ -249,10 +250,6 @@ def _run_bounded(argv: list[str], timeout: float, env: dict[str, str]) -> tuple[
             process.kill()  # closed its output but kept running
             raise
     return code, bytes(out), bytes(err)
-
-
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 FALLBACK = "version.py fallback"

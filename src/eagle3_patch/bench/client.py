@@ -42,7 +42,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from eagle3_patch.bench import failures
 from eagle3_patch.bench.acceptance import COUNT_FIELDS, HISTOGRAM_FIELDS
 from eagle3_patch.errors import BadInput
-from eagle3_patch.masking import masked_url
+from eagle3_patch.masking import masked_url, printable
 
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
 # in front of it. Both mean "this request's credentials", never "this is not SGLang".
@@ -51,6 +51,10 @@ _AUTH_STATUSES = (401, 403)
 # A cumulative chunk of a long generation is one long SSE line; aiohttp refuses a line
 # longer than twice its read buffer, so give it room for ~250k token ids.
 _READ_BUFSIZE = 2**21
+# /server_info's texts are paths, ids and names: no path the system can open is longer (PATH_MAX).
+_MAX_INFO_TEXT = 4096
+_INFO_TEXTS = ("model_path", "version", "speculative_algorithm", "speculative_draft_model_path")
+_INFO_COUNTS = ("speculative_num_steps", "speculative_eagle_topk", "speculative_num_draft_tokens")
 
 
 def _json(raw: bytes | str) -> Any:
@@ -96,13 +100,14 @@ class ServerInfo:
         return bool(self.speculative_algorithm)
 
     def describe(self) -> str:
+        """One line for the report; the server's own words escaped (they are printed to a terminal)."""
         spec = "no speculative decoding"
         if self.speculative:
             spec = (
-                f"{self.speculative_algorithm} steps={self.speculative_num_steps} "
+                f"{printable(self.speculative_algorithm)} steps={self.speculative_num_steps} "
                 f"topk={self.speculative_eagle_topk} draft_tokens={self.speculative_num_draft_tokens}"
             )
-        return f"{self.url}  {self.model_path}  ({spec}; SGLang {self.version})"
+        return f"{self.url}  {printable(self.model_path)}  ({spec}; SGLang {printable(self.version)})"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,11 +210,19 @@ class SGLangClient:
         body = await self._required_json("GET", "/server_info", "GET /server_info did not return JSON")
         if not isinstance(body, dict) or "version" not in body or "model_path" not in body:
             raise failures.not_sglang(self.url, "its /server_info has no 'version' and 'model_path'")
+        for name in _INFO_TEXTS:
+            value, optional = body.get(name), name.startswith("speculative_")
+            if not (value is None and optional or isinstance(value, str) and len(value) <= _MAX_INFO_TEXT):
+                raise failures.not_sglang(self.url, f"its /server_info '{name}' is not a text of at most "
+                                                    f"{_MAX_INFO_TEXT} characters")
+        for name in _INFO_COUNTS:
+            if body.get(name) is not None and not is_count(body[name]):
+                raise failures.not_sglang(self.url, f"its /server_info '{name}' is not a count")
         self._incremental = bool(body.get("incremental_streaming_output", False))
         return ServerInfo(
             url=self.url,
-            model_path=str(body["model_path"]),
-            version=str(body["version"]),
+            model_path=body["model_path"],
+            version=body["version"],
             speculative_algorithm=body.get("speculative_algorithm"),
             speculative_num_steps=body.get("speculative_num_steps"),
             speculative_eagle_topk=body.get("speculative_eagle_topk"),

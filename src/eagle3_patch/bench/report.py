@@ -24,6 +24,7 @@ from eagle3_patch.bench.stats import (
     summarise,
 )
 from eagle3_patch.errors import BadInput
+from eagle3_patch.masking import printable, shown
 
 # 2: "levels" and "crossover" (issue 8); every key of 1 is still there.
 # 3: a failed run's "error" is the CLI's error object {"what", "why", "fix"} beside "exit_code",
@@ -115,7 +116,7 @@ def render_text(session: BenchSession, summary: Summary, color: bool, partial: s
         lines += ["", _warn(heading, color)]
         for c in mismatched:
             lines.append(
-                f"  {c.prompt_id} run {c.run}: first divergence at token {c.first_divergence} "
+                f"  {shown(c.prompt_id)} run {c.run}: first divergence at token {c.first_divergence} "
                 f"(EAGLE-3 {c.eagle3_tokens} tokens, baseline {c.baseline_tokens})"
             )
     if session.divergences:
@@ -204,9 +205,9 @@ def _divergence_row(d: Divergence) -> str:
         gap = f"{candidates.gap:.4f}" if candidates.gap is not None else "-"
         return f"{name} [{top}] gap {gap}"
 
-    return (f"  {d.prompt_id} run {d.run} token {d.position}: EAGLE-3 {d.eagle3_token}, baseline "
+    return (f"  {shown(d.prompt_id)} run {d.run} token {d.position}: EAGLE-3 {d.eagle3_token}, baseline "
             f"{d.baseline_token}; {side('EAGLE-3', d.eagle3)}; {side('baseline', d.baseline)} -> "
-            f"{d.verdict.upper()}: {d.reason}")
+            f"{d.verdict.upper()}: {printable(d.reason)}")
 
 
 def _rate(figures: ServerFigures | None) -> Spread | None:
@@ -227,7 +228,7 @@ def _group_row(group: GroupFigures, color: bool) -> str:
     if group.match_rate is not None:
         match = f"{group.compared - group.mismatches}/{group.compared} ({group.match_rate:.0%})"
     reqs = str(group.eagle3.requests if group.eagle3 else 0)
-    return _row(group.name, reqs, _spread(group.baseline), _spread(group.eagle3), speedup, tau, match)
+    return _row(shown(group.name), reqs, _spread(group.baseline), _spread(group.eagle3), speedup, tau, match)
 
 
 def _spread(figures: ServerFigures | None) -> str:
