@@ -154,3 +154,42 @@ def test_what_a_python_that_does_not_answer_printed_is_quoted_escaped(tmp_path):
     assert result.exit_code == 3, result.stderr
     assert_printable(result.stderr)
     assert "\\x1b]0;title\\x07\\x1b[2J\\x9b bidi \\u202e" in result.stderr
+
+
+# Issue 23, item 7: a drafter config's lists were quoted whole (7 MB and 818 KB error objects).
+HUGE_CONFIGS = {
+    "architectures": drafter_config(architectures=["LlamaForCausalLM"] * 1_000_000),
+    "aux-layer-ids": drafter_config(eagle_config={"eagle_aux_hidden_state_layer_ids": list(range(60_000))}),
+}
+
+
+@pytest.mark.parametrize("config", HUGE_CONFIGS.values(), ids=HUGE_CONFIGS.keys())
+def test_a_drafter_error_object_quotes_a_bounded_excerpt_of_a_huge_value(config, site, tmp_path):
+    s = site("0.5.21")
+    drafter = write_drafter(tmp_path / "drafter", config=config)
+    model = write_target(tmp_path / "model")
+    result = s.invoke("serve", "--model", str(model), "--drafter", str(drafter), "--dry-run", "--json")
+    assert result.returncode == 8, result.stderr[:BOUND]
+    error = json.loads(result.stdout)["error"]
+    assert "characters left out" in error["why"]
+    assert len(result.stdout) < BOUND and len(result.stderr) < BOUND
+
+
+HUGE_SERVER_INFO = {
+    "model-path": {"model_path": "m" * 1_500_000},
+    "version-list": {"version": ["0.5.23"] * 1_000_000},
+    "steps-list": {"speculative_num_steps": [3] * 1_000_000},
+}
+
+
+@pytest.mark.parametrize("fields", HUGE_SERVER_INFO.values(), ids=HUGE_SERVER_INFO.keys())
+def test_a_server_info_of_megabytes_is_not_sglang_with_a_bounded_report(fields):
+    clock = ScriptedClock()
+    standin = StandIn(clock, eagle3_script)
+    standin.server_info = lambda: {**StandIn.server_info(standin), **fields}
+    with standin as server:
+        result = invoke_bench(clock, "--url", server.url, *ARGS, "--json")
+    assert result.exit_code == 10, result.stderr[:BOUND]
+    report = json.loads(result.stdout)
+    assert "does not look like SGLang" in report["error"]["what"] and next(iter(fields)) in report["error"]["why"]
+    assert len(result.stdout) < BOUND and len(result.stderr) < BOUND
