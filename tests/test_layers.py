@@ -18,7 +18,7 @@ PACKAGE = Path(eagle3_patch.__file__).parent
 # ".*" is a package with all its modules.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Knows nothing of SGLang installations: errors, what is secret, shell words, the hooks.
-    ("eagle3_patch", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes"),
+    ("eagle3_patch", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes", "jsontext"),
     # Pure decisions on source text.
     ("probe", "states", "ownership", "transform", "analysis"),
     # The disk: reading, writing, finding SGLang, the user's cache.

@@ -29,7 +29,6 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -42,6 +41,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from eagle3_patch.bench import failures
 from eagle3_patch.bench.acceptance import COUNT_FIELDS, HISTOGRAM_FIELDS
 from eagle3_patch.errors import BadInput
+from eagle3_patch.jsontext import loads
 from eagle3_patch.masking import masked_url, printable
 
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
@@ -59,9 +59,10 @@ _INFO_COUNTS = ("speculative_num_steps", "speculative_eagle_topk", "speculative_
 
 def _json(raw: bytes | str) -> Any:
     """A server's JSON answer; ValueError for anything that is not one, nesting past Python's
-    recursion limit included (valid JSON, but no SGLang answer is nested like that)."""
+    recursion limit and numbers past its digit limit included (valid JSON, but no SGLang answer
+    holds either)."""
     try:
-        return json.loads(raw)
+        return loads(raw)
     except RecursionError as exc:
         raise ValueError(f"JSON nested too deeply to read: {exc}") from None
 
@@ -247,7 +248,7 @@ class SGLangClient:
         try:
             return _json(text)
         except ValueError as exc:
-            raise failures.not_sglang(self.url, not_json) from exc
+            raise failures.not_sglang(self.url, f"{not_json} ({exc})") from exc
 
     async def optional_json(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer of a route not every server has: None for any other answer (a missing
@@ -354,7 +355,7 @@ class SGLangClient:
             try:
                 out = _json(payload)
             except ValueError as exc:
-                raise failures.not_sglang(self.url, "a /generate stream chunk was not JSON") from exc
+                raise failures.not_sglang(self.url, f"a /generate stream chunk was not JSON ({exc})") from exc
             if not isinstance(out, dict):
                 raise failures.not_sglang(self.url, "a /generate stream chunk was not a JSON object")
             finished = self._take_chunk(out, at, recording, limit)

@@ -13,13 +13,13 @@ the drafter sees the kind of text it was tuned on.
 from __future__ import annotations
 
 import errno
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.filebytes import NotAFile, read_bytes
+from eagle3_patch.jsontext import loads
 from eagle3_patch.masking import shown
 
 BUILTIN_NAME = "builtin"
@@ -134,7 +134,7 @@ def _parse_lines(lines: list[str], origin: str) -> list[Prompt]:
         if not line.strip():
             continue
         try:
-            prompt = _parse_one(json.loads(line), number)
+            prompt = _parse_one(loads(line), number)
         except (ValueError, TypeError, KeyError, RecursionError) as exc:  # nesting past Python's limit
             raise BadInput(
                 f"Line {number} of {origin} is not a usable prompt.",

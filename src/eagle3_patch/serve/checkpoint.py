@@ -6,7 +6,6 @@ refusal is ``BadInput`` naming the file and the field, never a crash.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -14,6 +13,7 @@ from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.filebytes import NotAFile, open_regular, read_bytes
+from eagle3_patch.jsontext import NumberTooLong, loads, reason
 from eagle3_patch.masking import shown, shown_json
 
 WEIGHTS_FILE = "model.safetensors"
@@ -26,7 +26,7 @@ _REDOWNLOAD = "Re-download the drafter; a truncated or interrupted download is t
 def read_json(path: Path, role: str) -> dict:
     """``path`` parsed as a JSON object, or BadInput saying why not."""
     try:
-        data = json.loads(read_bytes(str(path)).decode("utf-8"))  # bounded: a FIFO or /dev/zero is refused
+        data = loads(read_bytes(str(path)).decode("utf-8"))  # bounded: a FIFO or /dev/zero is refused
     except FileNotFoundError:
         raise BadInput(
             f"{path} not found.",
@@ -36,6 +36,9 @@ def read_json(path: Path, role: str) -> dict:
     except NotAFile as exc:
         raise BadInput(f"{path} cannot be read.", f"It is {exc.strerror}, not a file of the {role}.",
                        "Put the file itself in its place (a download or copy of it).") from None
+    except NumberTooLong as exc:
+        raise BadInput(f"{path} is not readable JSON.", f"The {role} is not what it should be: {exc}.",
+                       "Re-download the file, or correct that value.") from None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadInput(
             f"{path} is not readable JSON.",
@@ -97,11 +100,11 @@ def read_header(path: Path) -> dict[str, dict]:
     except OSError as exc:
         raise BadInput(f"{path} cannot be read.", f"{exc.strerror or exc}.", _REDOWNLOAD) from None
     try:
-        header = json.loads(raw)
+        header = loads(raw)
     except (ValueError, RecursionError) as exc:
         raise BadInput(
             f"{path}: safetensors header is not valid JSON.",
-            f"Field `header` ({length} bytes after the length): {type(exc).__name__}: {exc}.",
+            f"Field `header` ({length} bytes after the length): {reason(exc)}.",
             _REDOWNLOAD,
         ) from None
     return check_header(str(path), header)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.masking import shown_json
+from eagle3_patch.masking import shown, shown_json
 from eagle3_patch.serve.checkpoint import checkpoint_tensors, is_present, read_json
 
 # EntryClass names of EAGLE-3 draft models in sglang/srt/models/*.py across
@@ -78,7 +78,7 @@ def target_text_config(model: str, revision: str | None = None) -> tuple[TargetT
     except ValueError as exc:  # an id huggingface_hub itself refuses (HFValidationError)
         raise BadInput(
             f"Target model '{model}' is not a valid Hub repo id.",
-            str(exc).splitlines()[0],
+            shown(str(exc).splitlines()[0]),
             "--model takes a local model folder or an id like Qwen/Qwen3.6-27B.",
         ) from None
     if cached is None:
