@@ -8,7 +8,7 @@ import json
 
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
-from conftest import invoke_bench, invoke_main
+from conftest import first_fast, invoke_bench, invoke_main
 from deadline import within
 from serve_fixtures import drafter_config, write_drafter, write_target
 
@@ -193,3 +193,26 @@ def test_a_server_info_of_megabytes_is_not_sglang_with_a_bounded_report(fields):
     report = json.loads(result.stdout)
     assert "does not look like SGLang" in report["error"]["what"] and next(iter(fields)) in report["error"]["why"]
     assert len(result.stdout) < BOUND and len(result.stderr) < BOUND
+
+
+# Attacks on the fixes above, with what they were not written for.
+TOO_LONG = "a" * 5000  # past NAME_MAX and PATH_MAX: stat itself refuses it (ENAMETOOLONG)
+
+
+@pytest.mark.parametrize("option", first_fast("--drafter", "--model", "--drafter-repo"))
+def test_a_path_serve_cannot_look_at_is_bad_input_not_a_bug(option, site, tmp_path):
+    s = site("0.5.21")
+    paths = {"--model": str(write_target(tmp_path / "model")), "--drafter": str(write_drafter(tmp_path / "drafter"))}
+    if option == "--drafter-repo":
+        paths["--drafter"] = "compressed"
+    args = [arg for name, value in {**paths, option: TOO_LONG}.items() for arg in (name, value)]
+    result = s.invoke("serve", *args, "--dry-run")
+    assert result.returncode == 8, result.stderr[-BOUND:]
+    assert "Cannot look at" in result.stderr and "File name too long" in result.stderr
+    assert len(result.stderr) < BOUND
+
+
+def test_a_plot_path_bench_cannot_look_at_is_bad_input_not_a_bug():
+    result = invoke_main("bench", "--url", "http://127.0.0.1:1", "--plot", f"{TOO_LONG}/chart.png")
+    assert result.exit_code == 8, result.stderr[-BOUND:]
+    assert "Cannot write the plot" in result.stderr and "File name too long" in result.stderr

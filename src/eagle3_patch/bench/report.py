@@ -171,7 +171,12 @@ def write_plot(summary: Summary, session: BenchSession, path: Path) -> None:
 def check_plot_target(path: Path) -> None:
     """Before measuring: the extra is installed and the chart can be written where asked."""
     import_pyplot()
-    if not path.parent.is_dir():
+    try:
+        folder = path.parent.is_dir()
+    except OSError as exc:  # a name too long, a folder on the way this user may not search
+        raise BadInput(f"Cannot write the plot to {path}.", f"Reason: {exc.strerror}.",
+                       "Pass --plot a path in a folder this user can write.") from None
+    if not folder:
         raise BadInput(
             f"Cannot write the plot to {path}.",
             f"The folder {path.parent} does not exist.",

@@ -6,7 +6,9 @@ refusal is ``BadInput`` naming the file and the field, never a crash.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import NoReturn
@@ -52,8 +54,34 @@ def read_json(path: Path, role: str) -> dict:
 
 def is_present(path: Path) -> bool:
     """Whether anything stands at ``path`` (a FIFO or a folder too, and a link even if dangling):
-    such a config.json is there, and ``read_json`` says what it is instead of "no config.json"."""
-    return path.exists() or path.is_symlink()
+    such a config.json is there, and ``read_json`` says what it is instead of "no config.json".
+    A path that cannot be looked at is ``BadInput`` (``_looked_at``)."""
+    return _looked_at(path, os.lstat) is not None
+
+
+def is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder (or a link to one); ``BadInput`` as for ``is_present``."""
+    info = _looked_at(path, os.stat)
+    return info is not None and stat.S_ISDIR(info.st_mode)
+
+
+def _looked_at(path: Path, look: Callable[[Path], os.stat_result]) -> os.stat_result | None:
+    """``look(path)``; None where nothing stands there (or a file stands in the path's way, a link
+    loops, or the path holds a NUL, which no file's does). pathlib's own checks raise the rest, which
+    a user's path can meet too: a name too long, a folder on the way this user may not search."""
+    try:
+        return look(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise BadInput(
+            f"Cannot look at {path}: {exc.strerror}.",
+            "serve checks the model and drafter folders before it launches anything.",
+            "Pass a path this user can reach: every folder on the way searchable (chmod a+x), "
+            "each name in it at most 255 bytes long.",
+        ) from None
 
 
 def checkpoint_tensors(folder: Path) -> tuple[Path, dict[str, dict]]:

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.masking import shown, shown_json
-from eagle3_patch.serve.checkpoint import checkpoint_tensors, is_present, read_json
+from eagle3_patch.serve.checkpoint import checkpoint_tensors, is_folder, is_present, read_json
 
 # EntryClass names of EAGLE-3 draft models in sglang/srt/models/*.py across
 # 0.5.8-0.5.23 (Eagle3DeepseekV2ForCausalLM from 0.5.12). Eagle-1/2 classes
@@ -52,7 +52,7 @@ class DrafterReport:
 def target_text_config(model: str, revision: str | None = None) -> tuple[TargetText | None, str]:
     """The target's text config when readable locally (``revision`` of a Hub id), else None and why not."""
     folder = Path(model).expanduser()
-    if folder.is_dir():
+    if is_folder(folder):
         config_file = folder / "config.json"
         if not is_present(config_file):
             raise BadInput(
