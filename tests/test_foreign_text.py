@@ -46,6 +46,7 @@ def test_a_drafter_config_string_of_megabytes_ends_serve_dry_run_with_an_excerpt
     assert len(result.stderr) < BOUND
 
 
+@pytest.mark.slow  # the same path as the bucket's: BadInput quoting a value from bench's inputs
 def test_a_repeated_prompt_id_of_megabytes_is_refused_with_an_excerpt(tmp_path):
     prompts = tmp_path / "prompts.jsonl"
     line = json.dumps({"id": LONG, "text": "Hi"})
@@ -124,7 +125,8 @@ STREAM_FAILURES = {
 }
 
 
-@pytest.mark.parametrize(("changes", "quoted"), STREAM_FAILURES.values(), ids=STREAM_FAILURES.keys())
+@pytest.mark.parametrize(("changes", "quoted"), first_fast(*(pytest.param(*case, id=name)
+                                                             for name, case in STREAM_FAILURES.items())))
 def test_what_a_failing_stream_says_is_printed_escaped(changes, quoted):
     clock = ScriptedClock()
     with StandIn(clock, scripted(**changes)) as server:
@@ -158,12 +160,12 @@ def test_what_a_python_that_does_not_answer_printed_is_quoted_escaped(tmp_path):
 
 # Issue 23, item 7: a drafter config's lists were quoted whole (7 MB and 818 KB error objects).
 HUGE_CONFIGS = {
-    "architectures": drafter_config(architectures=["LlamaForCausalLM"] * 1_000_000),
     "aux-layer-ids": drafter_config(eagle_config={"eagle_aux_hidden_state_layer_ids": list(range(60_000))}),
+    "architectures": drafter_config(architectures=["LlamaForCausalLM"] * 1_000_000),
 }
 
 
-@pytest.mark.parametrize("config", HUGE_CONFIGS.values(), ids=HUGE_CONFIGS.keys())
+@pytest.mark.parametrize("config", first_fast(*(pytest.param(c, id=name) for name, c in HUGE_CONFIGS.items())))
 def test_a_drafter_error_object_quotes_a_bounded_excerpt_of_a_huge_value(config, site, tmp_path):
     s = site("0.5.21")
     drafter = write_drafter(tmp_path / "drafter", config=config)
@@ -182,7 +184,7 @@ HUGE_SERVER_INFO = {
 }
 
 
-@pytest.mark.parametrize("fields", HUGE_SERVER_INFO.values(), ids=HUGE_SERVER_INFO.keys())
+@pytest.mark.parametrize("fields", first_fast(*(pytest.param(f, id=name) for name, f in HUGE_SERVER_INFO.items())))
 def test_a_server_info_of_megabytes_is_not_sglang_with_a_bounded_report(fields):
     clock = ScriptedClock()
     standin = StandIn(clock, eagle3_script)
@@ -212,7 +214,80 @@ def test_a_path_serve_cannot_look_at_is_bad_input_not_a_bug(option, site, tmp_pa
     assert len(result.stderr) < BOUND
 
 
+@pytest.mark.slow  # imports matplotlib
 def test_a_plot_path_bench_cannot_look_at_is_bad_input_not_a_bug():
     result = invoke_main("bench", "--url", "http://127.0.0.1:1", "--plot", f"{TOO_LONG}/chart.png")
     assert result.exit_code == 8, result.stderr[-BOUND:]
     assert "Cannot write the plot" in result.stderr and "File name too long" in result.stderr
+
+
+ODD = {"c1-csi": "\x9b2J", "nul": "\x00", "delete": "\x7f", "line-separator": "\u2028",
+       "bidi-override": "\u202e", "lone-surrogate": "\ud800", "zero-width": "\u200b"}
+
+
+@pytest.mark.parametrize("odd", first_fast(*(pytest.param(odd, id=name) for name, odd in ODD.items())))
+def test_odd_characters_from_a_server_are_escaped_in_text_and_kept_in_json(odd):
+    clock = ScriptedClock()
+    failing = scripted(meta_fields={"finish_reason": {"type": "abort", "message": f"abort{odd}"}})
+    with StandIn(clock, eagle3_script, model_path=f"m{odd}", version=f"v{odd}") as server, \
+            StandIn(clock, failing) as aborting:
+        table = invoke_bench(clock, "--url", server.url, *ARGS)
+        as_json = invoke_bench(clock, "--url", server.url, *ARGS, "--json")
+        aborted = invoke_bench(clock, "--url", aborting.url, *ARGS, "--json")
+    assert (table.exit_code, as_json.exit_code, aborted.exit_code) == (0, 0, 10), table.stderr + aborted.stderr
+    assert_printable(table.stdout, table.stderr, as_json.stdout, as_json.stderr, aborted.stdout, aborted.stderr)
+    assert json.loads(as_json.stdout)["servers"]["eagle3"]["model_path"] == f"m{odd}"
+    escaped = repr(odd)[1:-1]
+    assert f"m{escaped}" in table.stdout and f"abort{escaped}" in json.loads(aborted.stdout)["error"]["why"]
+
+
+@pytest.mark.parametrize("odd", first_fast(*(pytest.param(odd, id=name) for name, odd in ODD.items())))
+def test_odd_characters_from_files_are_escaped_in_every_message(odd, tmp_path, site):
+    prompts = tmp_path / "prompts.jsonl"
+    line = json.dumps({"id": f"id{odd}", "bucket": f"b{odd}", "text": "Hi there"})
+    prompts.write_text(f"{line}\n{line}\n")
+    repeated = invoke_main("bench", "--url", "http://127.0.0.1:1", "--prompts", str(prompts))
+    unknown = invoke_main("bench", "--url", "http://127.0.0.1:1", "--bucket", f"x{odd}")
+    drafter = write_drafter(tmp_path / "drafter", config=drafter_config(architectures=[f"Llama{odd}"]))
+    refused = site("0.5.21").invoke("serve", "--model", str(write_target(tmp_path / "model")),
+                                    "--drafter", str(drafter), "--dry-run", "--json")
+    assert (repeated.exit_code, unknown.exit_code, refused.returncode) == (8, 8, 8), refused.stderr
+    assert_printable(repeated.stderr, unknown.stderr, refused.stdout, refused.stderr)
+    assert f"id{repr(odd)[1:-1]}" in repeated.stderr and f"x{repr(odd)[1:-1]}" in unknown.stderr
+    assert json.loads(refused.stdout)["exit_code"] == 8
+
+
+# Options of megabytes reach click's own messages (usage errors) and the URL check; each ends at
+# once with a bounded message.
+LONG_OPTIONS = {
+    "max-new-tokens": ["--max-new-tokens", LONG],
+    "timeout-digits": ["--timeout", "1" * 1_500_000],
+    "url": ["--url", "http://" + LONG],
+    "url-port": ["--url", "http://h:" + "1" * 1_500_000],
+    "no-such-option": ["--" + LONG],
+}
+
+
+@pytest.mark.parametrize("args", first_fast(*(pytest.param(args, id=name) for name, args in LONG_OPTIONS.items())))
+def test_an_option_of_megabytes_is_refused_at_once_with_a_bounded_message(args):
+    with within(30):
+        result = invoke_main("bench", "--url", "http://127.0.0.1:1", *args, "--json")
+    assert result.exit_code in (2, 8), result.stderr[-BOUND:]
+    assert len(result.stderr) < BOUND and len(result.stdout) < BOUND
+    assert "characters left out" in result.stderr and json.loads(result.stdout)["exit_code"] == result.exit_code
+
+
+@pytest.mark.parametrize("timeout", first_fast("inf", "1e400", "nan", "0", "-1"))
+def test_a_timeout_that_is_no_finite_number_of_seconds_is_a_usage_error(timeout):
+    result = invoke_main("bench", "--url", "http://127.0.0.1:1", "--timeout", timeout)
+    assert result.exit_code == 2, result.stderr
+    assert "is not a finite number of seconds above 0" in result.stderr
+
+
+@pytest.mark.parametrize("host", first_fast(pytest.param("a" * 64, id="label-past-63"),
+                                            pytest.param("a..b", id="empty-label"),
+                                            pytest.param(".a", id="leading-dot")))
+def test_a_host_no_resolver_can_look_up_is_bad_input_not_a_bug(host):
+    result = invoke_main("bench", "--url", f"http://{host}:30000")
+    assert result.exit_code == 8, result.stderr
+    assert "is not one a resolver can look up" in result.stderr

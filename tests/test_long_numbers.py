@@ -49,6 +49,7 @@ def test_a_drafter_config_number_past_pythons_limit_is_bad_input_in_our_words(si
     assert_ours(result.stderr, result.stdout)
 
 
+@pytest.mark.slow  # read_json, as the drafter's
 def test_a_target_config_number_past_pythons_limit_is_bad_input_in_our_words(site, tmp_path):
     model = write_target(tmp_path / "model")
     (model / "config.json").write_text(with_number(json.loads((model / "config.json").read_text()), "vocab_size"))
@@ -57,6 +58,7 @@ def test_a_target_config_number_past_pythons_limit_is_bad_input_in_our_words(sit
     assert_ours(result.stderr, result.stdout)
 
 
+@pytest.mark.slow  # one more file read through jsontext
 def test_a_safetensors_header_number_past_pythons_limit_is_bad_input_in_our_words(site, tmp_path):
     drafter = write_drafter(tmp_path / "drafter")
     write_header(drafter / "model.safetensors", HEADER)
@@ -66,6 +68,7 @@ def test_a_safetensors_header_number_past_pythons_limit_is_bad_input_in_our_word
     assert_ours(result.stderr, result.stdout)
 
 
+@pytest.mark.slow  # one more file read through jsontext
 def test_a_prompts_file_number_past_pythons_limit_is_bad_input_in_our_words(tmp_path):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(with_number({"text": "Hi"}, "id") + "\n")
@@ -75,6 +78,7 @@ def test_a_prompts_file_number_past_pythons_limit_is_bad_input_in_our_words(tmp_
     assert_ours(result.stderr)
 
 
+@pytest.mark.slow  # the stream chunk's path
 def test_a_server_info_number_past_pythons_limit_is_not_sglang_in_our_words():
     info = with_number({"version": "0.5.23", "model_path": "m"}, "context_length").encode()
     with NotSGLang({"/server_info": info}) as server:
@@ -96,6 +100,7 @@ def test_a_stream_chunk_number_past_pythons_limit_is_not_sglang_in_our_words():
     assert_ours(result.stderr, result.stdout)
 
 
+@pytest.mark.slow  # apply, serve twice and status
 def test_our_own_records_with_a_number_past_pythons_limit_are_ignored_not_reported(site, private_cache, tmp_path):
     s = site("0.5.21")
     serve = ["serve", "--model", str(write_target(tmp_path / "model")), "--drafter",

@@ -16,7 +16,7 @@ from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.bench.divergence import explain
 from eagle3_patch.bench.interrupt import run_interruptible
 from eagle3_patch.bench.load import server_load
-from eagle3_patch.bench.options import ConcurrencyLevels, Duration
+from eagle3_patch.bench.options import ConcurrencyLevels, Duration, Timeout
 from eagle3_patch.bench.prompts import (
     Prompt,
     BUILTIN_NAME,
@@ -53,7 +53,7 @@ from eagle3_patch.masking import shown
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
               help="Uncounted requests per server first.")
 @click.option("--ignore-eos", is_flag=True, help="Always generate --max-new-tokens tokens, past end-of-sequence.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+@click.option("--timeout", type=Timeout(), default=120.0, show_default=True,
               help="Seconds allowed for a connection, for each read, and for each request as a whole.")
 @click.option("--concurrency", type=ConcurrencyLevels(), default="1", show_default=True,
               help="Requests kept in flight per server, one level after another, e.g. 1,4,16,64: "

@@ -1,4 +1,4 @@
-"""``bench``'s option types that need more than click's own: the load levels and the duration.
+"""``bench``'s option types that need more than click's own: the load levels, the duration, the timeout.
 
 Each refuses, as a usage error (exit 2), what could not describe a measurement: a level that is
 not plain ASCII digits, more requests in flight than this process may open connections for, a
@@ -84,6 +84,24 @@ class Duration(click.ParamType):
         if not MIN_DURATION_S <= seconds <= MAX_DURATION_S:
             self.fail(f"{_shown(value)} is not a finite number of seconds from {MIN_DURATION_S:g} to "
                       f"{MAX_DURATION_S:g} (one day), e.g. --duration 60.", param, ctx)
+        return seconds
+
+
+class Timeout(click.ParamType):
+    """``--timeout``: seconds, any finite number above 0 (an infinite one cannot be waited for;
+    the event loop refuses to schedule it)."""
+
+    name = "SECONDS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not (seconds > 0 and math.isfinite(seconds)):
+            self.fail(f"{_shown(value)} is not a finite number of seconds above 0, e.g. --timeout 120.", param, ctx)
         return seconds
 
 
