@@ -291,3 +291,35 @@ def test_a_host_no_resolver_can_look_up_is_bad_input_not_a_bug(host):
     result = invoke_main("bench", "--url", f"http://{host}:30000")
     assert result.exit_code == 8, result.stderr
     assert "is not one a resolver can look up" in result.stderr
+
+
+def test_what_a_models_code_raises_is_quoted_escaped_and_bounded_by_status(site):
+    s = site("0.5.21")
+    assert s.invoke("apply").returncode == 0
+    text = s.read()
+    ours = text.index(b"def set_eagle3_layers_to_capture", text.index(b"[EAGLE3-PATCH]"))
+    body = text.index(b":\n", ours) + 2
+    indent = text[body:body + 20][:len(text[body:body + 20]) - len(text[body:body + 20].lstrip())]
+    s.file().write_bytes(text[:body] + indent + b"raise ValueError('\\x1b]0;title\\x07' + 'A' * 20_000)\n"
+                         + text[body:])
+    status, as_json = s.invoke("status"), s.invoke("status", "--json")
+    assert status.returncode == as_json.returncode == 0, status.stderr
+    assert_printable(status.stdout, status.stderr)
+    # ValueError's name and the escape sequence are counted with the message.
+    assert "raised ValueError: \\x1b]0;title\\x07AAA" in status.stdout and "20,022 characters" in status.stdout
+    assert len(status.stdout) < BOUND and len(as_json.stdout) < BOUND
+    details = [h["detail"] for f in json.loads(as_json.stdout)["files"] for h in f["hooks"]]
+    assert any("20,022 characters" in detail for detail in details)
+
+
+@pytest.mark.slow  # imports matplotlib
+@pytest.mark.parametrize("concurrency", [[], ["--concurrency", "1,2"]], ids=["per-bucket", "under-load"])
+def test_a_chart_shows_what_a_server_and_a_prompts_file_wrote_as_text(concurrency, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"bucket": "$x^{$", "text": "Hi there"}) + "\n")
+    clock = ScriptedClock()
+    with StandIn(clock, eagle3_script, model_path="$\\frac{$", version=f"0.5{SET_TITLE}") as server:
+        result = invoke_bench(clock, "--url", server.url, "--prompts", str(prompts), *ARGS[2:], *concurrency,
+                              "--plot", str(tmp_path / "chart.png"))
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "chart.png").stat().st_size > 0

@@ -12,7 +12,7 @@ import click
 
 from eagle3_patch.bench.divergence import Candidates, Divergence
 from eagle3_patch.bench.loadreport import load_json, render_load, write_load_plot
-from eagle3_patch.bench.plotting import save_figure
+from eagle3_patch.bench.plotting import FOREIGN_TEXT, save_figure
 from eagle3_patch.bench.runner import BenchSession
 from eagle3_patch.bench.stats import (
     BASELINE,
@@ -157,11 +157,12 @@ def write_plot(summary: Summary, session: BenchSession, path: Path) -> None:
                 top = rate.high if rate else 0.0  # above the error bar, not through it
                 axes.annotate(text, (bar.get_x() + bar.get_width() / 2, top),
                               xytext=(0, 4), textcoords="offset points", ha="center", va="bottom", fontsize=8)
-    axes.set_xticks(positions, [g.name for g in groups])
+    axes.set_xticks(positions, [shown(g.name) for g in groups], **FOREIGN_TEXT)
     axes.set_ylabel("decode tok/s (median, min-max)")
     axes.margins(y=0.2)
     info = session.servers.get(EAGLE3)
-    axes.set_title(f"{info.model_path} · SGLang {info.version}" if info else "eagle3-patch bench", fontsize=10)
+    title = f"{shown(info.model_path)} · SGLang {shown(info.version)}" if info else "eagle3-patch bench"
+    axes.set_title(title, fontsize=10, **FOREIGN_TEXT)
     # Below the axes: inside, it can sit on the annotations of the tallest bars.
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False, fontsize=8)
     figure.tight_layout()
