@@ -323,3 +323,14 @@ def test_a_chart_shows_what_a_server_and_a_prompts_file_wrote_as_text(concurrenc
                               "--plot", str(tmp_path / "chart.png"))
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "chart.png").stat().st_size > 0
+
+
+def test_a_backup_record_edited_to_carry_escape_sequences_is_corrupt_not_quoted(site):
+    s = site("0.5.21")
+    assert s.invoke("apply").returncode == 0
+    record = s.file("qwen3_5.py.eagle3-bak.json")
+    record.write_text(json.dumps({**json.loads(record.read_text()), "sglang_version": f"0.5.20{SET_TITLE}"}))
+    status = s.invoke("status")
+    assert status.returncode == 0, status.stderr
+    assert_printable(status.stdout, status.stderr)
+    assert f"its record {record} is corrupt" in status.stdout
