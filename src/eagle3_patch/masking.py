@@ -133,6 +133,8 @@ def _end(text: str, size: int) -> str:
     """The last ``size`` characters of ``text``, masked. Where they start inside a word, an
     ``@`` in it before any ``/``, ``?`` or ``#`` may end a user-info whose URL began before the
     part masking read: all of that word up to the ``@`` goes."""
+    if size <= 0:
+        return ""
     window = masked_text(text[-size - _MASK_WINDOW:])
     end = window[-size:]
     if len(window) > size and not window[-size - 1].isspace() and not end[0].isspace():
@@ -151,8 +153,8 @@ def shown_json(value: object, limit: int = EXCERPT) -> str:
 
     try:
         text = json.dumps(value)
-    except (RecursionError, ValueError):  # nested past what the encoder's stack takes here
-        return f"a JSON {type(value).__name__} nested too deeply to show"
+    except (RecursionError, ValueError):  # nested past the encoder's stack here, or an int past Python's digits
+        return f"a JSON {type(value).__name__} too deep or too long to show"
     return shown(text, limit)
 
 
