@@ -227,18 +227,22 @@ ODD = {"c1-csi": "\x9b2J", "nul": "\x00", "delete": "\x7f", "line-separator": "\
 
 @pytest.mark.parametrize("odd", first_fast(*(pytest.param(odd, id=name) for name, odd in ODD.items())))
 def test_odd_characters_from_a_server_are_escaped_in_text_and_kept_in_json(odd):
+    # Half a surrogate pair is no text: /server_info refuses it as not SGLang's
+    # (test_bench_hostile_values), so there only the abort message carries it.
+    info_odd = "" if "\ud800" <= odd <= "\udfff" else odd
     clock = ScriptedClock()
     failing = scripted(meta_fields={"finish_reason": {"type": "abort", "message": f"abort{odd}"}})
-    with StandIn(clock, eagle3_script, model_path=f"m{odd}", version=f"v{odd}") as server, \
+    with StandIn(clock, eagle3_script, model_path=f"m{info_odd}", version=f"v{info_odd}") as server, \
             StandIn(clock, failing) as aborting:
         table = invoke_bench(clock, "--url", server.url, *ARGS)
         as_json = invoke_bench(clock, "--url", server.url, *ARGS, "--json")
         aborted = invoke_bench(clock, "--url", aborting.url, *ARGS, "--json")
     assert (table.exit_code, as_json.exit_code, aborted.exit_code) == (0, 0, 10), table.stderr + aborted.stderr
     assert_printable(table.stdout, table.stderr, as_json.stdout, as_json.stderr, aborted.stdout, aborted.stderr)
-    assert json.loads(as_json.stdout)["servers"]["eagle3"]["model_path"] == f"m{odd}"
+    assert json.loads(as_json.stdout)["servers"]["eagle3"]["model_path"] == f"m{info_odd}"
     escaped = repr(odd)[1:-1]
-    assert f"m{escaped}" in table.stdout and f"abort{escaped}" in json.loads(aborted.stdout)["error"]["why"]
+    assert f"m{repr(info_odd)[1:-1]}" in table.stdout
+    assert f"abort{escaped}" in json.loads(aborted.stdout)["error"]["why"]
 
 
 @pytest.mark.parametrize("odd", first_fast(*(pytest.param(odd, id=name) for name, odd in ODD.items())))

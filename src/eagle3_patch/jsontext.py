@@ -9,8 +9,9 @@ like any other, and the message a user reads says so instead.
 from __future__ import annotations
 
 import json
+import math
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 
 class NumberTooLong(ValueError):
@@ -21,12 +22,29 @@ class NumberTooLong(ValueError):
                          "which Python does not read (no real file or server answer has one)")
 
 
-def loads(raw: bytes | str) -> Any:
-    """``json.loads(raw)``; a number longer than Python converts raises ``NumberTooLong``."""
+def loads(raw: bytes | str, finite: bool = False, **hooks: Any) -> Any:
+    """``json.loads(raw, **hooks)``; a number longer than Python converts raises ``NumberTooLong``
+    (``int()`` in a ``parse_int`` hook too). ``finite``: a ValueError for a number no float holds
+    too, Python's ``NaN`` and ``Infinity`` extensions (no standard writer emits them) and a number
+    such as 1e999 (Python would read it as infinity)."""
+    if finite:
+        hooks = {"parse_constant": _no_constant, "parse_float": finite_float, **hooks}
     try:
-        return json.loads(raw)
+        return json.loads(raw, **hooks)
     except ValueError as exc:
         raise readable(exc) from None
+
+
+def finite_float(text: str) -> float:
+    """A JSON number's text as a float; ValueError where it lies past a float's range."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("a number past a float's range")
+    return number
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def reason(exc: BaseException) -> str:
