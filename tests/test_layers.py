@@ -17,8 +17,10 @@ PACKAGE = Path(eagle3_patch.__file__).parent
 # Lowest first. A module may import its own layer and those below it; a name ending in
 # ".*" is a package with all its modules.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # Knows nothing of SGLang installations: errors, what is secret, shell words, the hooks, foreign programs.
-    ("eagle3_patch", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes", "programs"),
+    # Knows nothing of SGLang installations: errors, what is secret, shell words, the hooks, foreign programs,
+    # JSON from outside.
+    ("eagle3_patch", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes", "programs",
+     "jsontext"),
     # Pure decisions on source text.
     ("probe", "states", "ownership", "transform", "bindings", "analysis"),
     # The disk: reading, writing, finding SGLang, the user's cache.

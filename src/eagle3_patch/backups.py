@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 BACKUP_SUFFIX = ".eagle3-bak"
 META_SUFFIX = ".eagle3-bak.json"
+_MAX_META_FIELD = 200
 
 
 class BackupMeta(NamedTuple):
@@ -70,9 +71,14 @@ def parse_meta(data: bytes) -> BackupMeta:
 
     try:
         raw = json.loads(data)
-        return BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
+        meta = BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
     except (KeyError, TypeError, RecursionError) as exc:  # RecursionError: nested past Python's limit
         raise ValueError(f"not a backup record: {type(exc).__name__}") from None
+    # status and revert quote its versions; what we write is hashes and version numbers, so a
+    # field of escape sequences or megabytes was written by someone else.
+    if not all(len(value) <= _MAX_META_FIELD and value.isprintable() for value in meta):
+        raise ValueError("not a backup record: a field is not short printable text")
+    return meta
 
 
 def read_backup(target: str) -> Backup:
