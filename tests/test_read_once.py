@@ -13,12 +13,14 @@ from __future__ import annotations
 import builtins
 import collections
 import contextlib
+import json
 import os
 import sys
 
 import pytest
 
 import eagle3_patch
+from conftest import first_fast
 from eagle3_patch.lock import LOCK_NAME
 from serve_fixtures import write_drafter, write_target
 
@@ -112,51 +114,100 @@ def run(site, *args: str) -> Reads:
 
 
 @pytest.fixture
+def unpatched(site):
+    """A 0.5.21 site whose analysis is remembered (a memo that is never written is never read)."""
+    s = site("0.5.21")
+    assert s.invoke("status").returncode == 0
+    return s
+
+
+@pytest.fixture
 def patched(site):
     s = site("0.5.21")
     assert s.invoke("apply").returncode == 0
     return s
 
 
-@pytest.mark.parametrize("command", [["status"], ["check"], ["diff"], ["apply"], ["apply", "--dry-run"]])
+@pytest.mark.parametrize("command", first_fast(["status"], ["check"], ["diff"], ["apply"], ["apply", "--dry-run"]))
 def test_a_command_that_writes_nothing_reads_the_installation_once(patched, command):
     assert run(patched, *command).counts() == once()
 
 
-@pytest.mark.parametrize("command", [["status"], ["check"], ["diff"], ["revert"]])
-def test_a_command_that_writes_nothing_to_an_unpatched_installation_reads_it_once(site, command):
-    assert run(site("0.5.21"), *command).counts() == once()
+@pytest.mark.parametrize("command", first_fast(["revert"], ["status"], ["check"], ["diff"]))
+def test_a_command_that_writes_nothing_to_an_unpatched_installation_reads_it_once(unpatched, command):
+    assert run(unpatched, *command).counts() == once()
 
 
-def test_a_writing_apply_reads_once_then_once_more_under_the_lock_and_reports_from_what_it_wrote(site):
-    reads = run(site("0.5.21"), "apply")
-    assert reads.counts() == once(under_lock=True)
+def test_a_writing_apply_reads_once_then_once_more_under_the_lock_and_reports_from_what_it_wrote(unpatched):
+    reads = run(unpatched, "apply")
+    # And the commit copies each backup path it replaces, under the lock, to put it back
+    # should a later write fail (install._write_backup).
+    assert reads.counts() == {**once(under_lock=True), **dict.fromkeys(BACKUPS, 3)}
     assert all(reads.seen[name] == [False, True] for name in MODEL_FILES)
+    assert all(reads.seen[name] == [False, True, True] for name in BACKUPS)
 
 
-def test_apply_without_the_cache_computes_no_key_and_reads_no_memo(site):
-    assert run(site("0.5.21"), "apply", "--no-cache").counts() == once(under_lock=True, memo=(), code=0)
+@pytest.mark.slow
+def test_apply_without_the_cache_computes_no_key_and_reads_no_memo(unpatched):
+    reads = run(unpatched, "apply", "--no-cache")
+    assert reads.counts() == {**once(under_lock=True, memo=(), code=0), **dict.fromkeys(BACKUPS, 3)}
 
 
-@pytest.mark.parametrize("flags", [[], ["--from-backup"]])
+@pytest.mark.parametrize("flags", first_fast([], ["--from-backup"]))
 def test_a_writing_revert_reads_once_then_once_more_under_the_lock(patched, flags):
     reads = run(patched, "revert", *flags)
     assert reads.counts() == once(under_lock=True)
-    assert all(reads.seen[name] == [False, True] for name in MODEL_FILES)
+    assert all(reads.seen[name] == [False, True] for name in (*MODEL_FILES, *BACKUPS))
 
 
-@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
-def test_run_hashes_the_files_it_read_for_its_key(site, warm):
-    s = site("0.5.21")
+@pytest.mark.parametrize("warm", first_fast(pytest.param(False, id="first"), pytest.param(True, id="repeated")))
+def test_run_hashes_the_files_it_read_for_its_key(unpatched, warm):
     command = ("run", "--dry-run", "--", sys.executable, "-c", "pass")
     if warm:
-        run(s, *command)
-    # A warm hand-off answers from its own memo: no analysis, so no analysis memo either.
-    assert run(s, *command).counts() == once(memo=("inmemory",) if warm else CACHES)
+        run(unpatched, *command)
+    # The first run finds no hand-off memo (its folder is not made yet) and analyses; a
+    # repeated one answers from the hand-off memo alone.
+    assert run(unpatched, *command).counts() == once(memo=("inmemory",) if warm else ("analysis",))
 
 
-def test_serve_in_memory_reads_the_installation_once(site, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in memory", "patched on disk"])
+def test_serve_dry_run_reads_the_installation_once(site, tmp_path, in_memory):
     s = site("0.5.21")
+    assert s.invoke("status" if in_memory else "apply").returncode == 0
     model, drafter = write_target(tmp_path / "model"), write_drafter(tmp_path / "drafter")
-    reads = run(s, "serve", "--in-memory", "--model", str(model), "--drafter", str(drafter), "--dry-run")
-    assert reads.counts() == once(memo=CACHES)
+    flags = ["--in-memory"] if in_memory else []
+    reads = run(s, "serve", *flags, "--model", str(model), "--drafter", str(drafter), "--dry-run")
+    assert reads.counts() == once()
+
+
+# --- what a writing command reports is what it wrote ---------------------------------
+
+def _damage_a_hook(s) -> None:
+    assert s.invoke("apply").returncode == 0
+    s.file().write_bytes(s.read().replace(b"layers_to_capture = [val + 1 for val in layer_ids]",
+                                          b"layers_to_capture = [val for val in layer_ids]", 1))
+
+
+SETUPS = {  # how the site is made ready, and the command that then writes
+    "apply, a killed write's temp file beside": (
+        lambda s: (s.models / ".qwen3_5.py.abcd1234.tmp").write_bytes(b""), ["apply"]),
+    "apply repairing, its backup kept": (_damage_a_hook, ["apply"]),
+    "revert": (lambda s: s.invoke("apply"), ["revert"]),
+    "revert --from-backup of a deleted file": (lambda s: (s.invoke("apply"), s.file().unlink()),
+                                               ["revert", "--from-backup"]),
+}
+# What status --json says of the disk (not what the command did: action, outcome, changed, notes).
+ON_DISK = ("state", "reason", "files", "after_uninstall", "leftover_temp_files")
+
+
+@pytest.mark.parametrize("setup", first_fast(*SETUPS))
+def test_a_writing_command_reports_what_a_fresh_status_then_reads(site, setup):
+    s = site("0.5.21")
+    prepare, command = SETUPS[setup]
+    prepare(s)
+    done = s.invoke(*command, "--json")
+    reported = json.loads(done.stdout)
+    assert done.returncode == 0 and reported["changed"], done.stderr
+    fresh = json.loads(s.invoke("status", "--json", "--no-cache").stdout)
+    assert {key: reported[key] for key in ON_DISK} == {key: fresh[key] for key in ON_DISK}
