@@ -53,16 +53,24 @@ def removed_note(removed: list[str]) -> list[str]:
             f"write"] if removed else []
 
 
-def tidy(sglang: SGLangInstall) -> list[str]:
-    """For a command that writes nothing: remove crash debris if we may (else it is reported)."""
-    if not leftovers.leftovers(target_paths(sglang)):
-        return []
+def without_leftovers(snapshot: Snapshot) -> tuple[Snapshot, tuple[str, ...]]:
+    """Under the lock: delete the temp files ``snapshot`` found; the snapshot without them,
+    and the note saying what went."""
+    removed = leftovers.remove_leftovers(snapshot.leftovers)
+    return snapshot._replace(leftovers=()), tuple(removed_note(removed))
+
+
+def tidy(snapshot: Snapshot) -> tuple[Snapshot, tuple[str, ...]]:
+    """For a command that writes nothing: remove the debris ``snapshot`` found if we may
+    (else it is reported); the snapshot as the disk is then, and the note."""
+    if not snapshot.leftovers:
+        return snapshot, ()
     try:
-        writable.ensure_writable([p for p in target_paths(sglang) if os.path.isfile(p)])
+        writable.ensure_writable([p for p in snapshot.targets if os.path.isfile(p)])
     except NotWritable:
-        return []
-    with locked(sglang.models_dir):
-        return removed_note(leftovers.remove_leftovers(target_paths(sglang)))
+        return snapshot, ()
+    with locked(snapshot.install.models_dir):
+        return without_leftovers(snapshot)
 
 
 def unwritable_reason(sglang: SGLangInstall) -> str | None:
@@ -153,9 +161,7 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
                        diff=_diff(decision.changes, sglang) if decision.changes else "")
     outcome = apply_outcome(snapshot, analysis)
     if analysis.state.capture_works:
-        notes = tuple(tidy(sglang))
-        if notes:  # the debris tidy removed is no longer there
-            snapshot = snapshot._replace(leftovers=tuple(leftovers.leftovers(snapshot.targets)))
+        snapshot, notes = tidy(snapshot)
         return observe(snapshot, analysis, "apply", outcome, notes=notes)
     # In-memory mode refuses a damaged file too (it would guess which code to serve).
     refusal = _unwritable(sglang, [report.path for report in needs_change(analysis)],
@@ -163,9 +169,8 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
     if refusal:
         raise refusal
     with locked(sglang.models_dir):
-        notes = tuple(removed_note(leftovers.remove_leftovers(target_paths(sglang))))
         # Decide again under the lock: another process may have just patched.
-        snapshot = read_snapshot(sglang, earlier=snapshot)
+        snapshot, notes = without_leftovers(read_snapshot(sglang, earlier=snapshot))
         analysis = judge(sglang, snapshot.files, cache)
         decision = decide_apply(snapshot, analysis)
         if not decision.changes:

@@ -19,9 +19,9 @@ import ast
 import os
 from dataclasses import dataclass
 
-from eagle3_patch import backups, hints, install, leftovers, ownership, sourcetext
+from eagle3_patch import backups, hints, install, ownership, sourcetext
 from eagle3_patch.backups import Provenance
-from eagle3_patch.engine import Result, observed, removed_note, target_paths, tidy
+from eagle3_patch.engine import Result, observed, tidy, without_leftovers
 from eagle3_patch.errors import CannotRevert
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS, MARKER
@@ -51,13 +51,13 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
         return observed(sglang, "revert", Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(ours))
     todo = candidates(snapshot)
     if not todo:
-        return observed(sglang, "revert", Outcome.NOTHING_TO_REVERT, notes=tuple(tidy(sglang)))
+        return observed(sglang, "revert", Outcome.NOTHING_TO_REVERT, notes=tidy(snapshot)[1])
     ensure_writable(todo)
     with locked(sglang.models_dir):
-        tidied = removed_note(leftovers.remove_leftovers(target_paths(sglang)))
         # Decided again under the lock (another process may have just written), with
         # pip's RECORD; every file before anything is written: one refusal leaves all untouched.
-        decisions = plan_revert(read_snapshot(sglang, earlier=snapshot, records=True), from_backup)
+        snapshot, tidied = without_leftovers(read_snapshot(sglang, earlier=snapshot, records=True))
+        decisions = plan_revert(snapshot, from_backup)
         install.commit([d.change for d in decisions if d.change])
         for decision in decisions:
             if decision.drop_backup:
