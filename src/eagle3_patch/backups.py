@@ -62,6 +62,17 @@ class Backup(NamedTuple):
         return (self.data is not None and self.meta is not None
                 and sha256(self.data) == self.meta.original_sha256)
 
+    def written(self, data: bytes | None, meta: BackupMeta | None) -> Backup:
+        """This backup once a commit wrote ``data`` as the backup and ``meta`` as its record
+        (None: that one left as it was)."""
+        found = self if data is None else self._replace(data=data, state="present")
+        return found if meta is None else found._replace(meta=meta, meta_state="ok")
+
+
+def no_backup(target: str) -> Backup:
+    """No backup of ``target`` and no record: as found, or once dropped."""
+    return Backup(target, None, "missing", None, "missing")
+
 
 def parse_meta(data: bytes) -> BackupMeta:
     """A backup record's bytes as ``BackupMeta``; ValueError for anything else, whatever is wrong."""

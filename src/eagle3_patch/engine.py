@@ -1,12 +1,13 @@
 """apply, status, check and diff: read a snapshot, decide, then commit or render.
 
 ``snapshot.read_snapshot`` reads the installation once; apply's decision
-(``patchplan.py``) and status's ``observe`` are pure functions of that snapshot
-and the analysis of the sources it holds; ``apply`` then commits (lock,
-``install.commit``). Each operation returns a ``Result`` saying what happened
-and the state the installation is in afterwards; expected failures are raised as
-``errors`` types. Status, check and a repeated apply are the fast path
-(``fastpath.py``). ``revert`` lives in revert.py.
+(``patchplan.py``) and the result (``result_from``) are pure functions of that
+snapshot and the analysis of the sources it holds; ``apply`` then reads again
+under the lock, decides again and commits (``install.commit``). Each operation
+returns a ``Result`` saying what happened and the state the installation is in
+afterwards, built from what it read and wrote, never from another read; expected
+failures are raised as ``errors`` types. Status, check and a repeated apply are
+the fast path (``fastpath.py``). ``revert`` lives in revert.py.
 """
 
 from __future__ import annotations
@@ -108,10 +109,17 @@ def judge(sglang: SGLangInstall, files: Sources, cache: bool = True) -> Analysis
             f"{hints.reinstall(sglang)}") from None
 
 
-def observe(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcome,
-            **done) -> Result:
-    """The result status shows for ``snapshot``: its state, every target file's backup,
-    what is left over. Pure: reads no file of the installation."""
+def _judged_again(snapshot: Snapshot, earlier: Snapshot, analysis: Analysis, cache: bool) -> Analysis:
+    """The analysis of ``snapshot``, read again under the lock: ``analysis`` (that of
+    ``earlier``) where it holds the same model files, byte for byte, as the memo would answer."""
+    same = snapshot.files.paths == earlier.files.paths and snapshot.files.data == earlier.files.data
+    return analysis if same else judge(snapshot.install, snapshot.files, cache)
+
+
+def result_from(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcome,
+                **done) -> Result:
+    """The result for ``snapshot``: its state, every target file's backup, what is left over.
+    Pure: reads no file of the installation."""
     sglang, files = snapshot.install, snapshot.files
     reports = {}
     for name in (t.name for t in TARGET_FILES if t.name in files.paths):
@@ -129,15 +137,10 @@ def observe(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcom
                   leftovers=snapshot.leftovers, after_uninstall=snapshot.after_uninstall, **done)
 
 
-def observed(sglang: SGLangInstall, action: str, outcome: Outcome, cache: bool = True,
-             **done) -> Result:
-    """A result carrying the installation's state now (a fresh snapshot), with ``done``."""
-    snapshot = read_snapshot(sglang)
-    return observe(snapshot, judge(sglang, snapshot.files, cache), action, outcome, **done)
-
-
 def status(sglang: SGLangInstall, action: str = "status", cache: bool = True) -> Result:
-    return observed(sglang, action, Outcome.OBSERVED, cache=cache)
+    """The installation's state now: one snapshot, judged."""
+    snapshot = read_snapshot(sglang)
+    return result_from(snapshot, judge(sglang, snapshot.files, cache), action, Outcome.OBSERVED)
 
 
 def check(sglang: SGLangInstall, cache: bool = True) -> Result:
@@ -157,12 +160,12 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
     analysis = judge(sglang, snapshot.files, cache)
     if dry_run:
         decision = decide_apply(snapshot, analysis, dry_run=True)
-        return observe(snapshot, analysis, "apply", decision.outcome,
-                       diff=_diff(decision.changes, sglang) if decision.changes else "")
+        return result_from(snapshot, analysis, "apply", decision.outcome,
+                           diff=_diff(decision.changes, sglang) if decision.changes else "")
     outcome = apply_outcome(snapshot, analysis)
     if analysis.state.capture_works:
         snapshot, notes = tidy(snapshot)
-        return observe(snapshot, analysis, "apply", outcome, notes=notes)
+        return result_from(snapshot, analysis, "apply", outcome, notes=notes)
     # In-memory mode refuses a damaged file too (it would guess which code to serve).
     refusal = _unwritable(sglang, [report.path for report in needs_change(analysis)],
                           in_memory=analysis.state is State.UNPATCHED)
@@ -170,17 +173,19 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
         raise refusal
     with locked(sglang.models_dir):
         # Decide again under the lock: another process may have just patched.
-        snapshot, notes = without_leftovers(read_snapshot(sglang, earlier=snapshot))
-        analysis = judge(sglang, snapshot.files, cache)
+        earlier, snapshot = snapshot, read_snapshot(sglang, earlier=snapshot)
+        snapshot, notes = without_leftovers(snapshot)
+        analysis = _judged_again(snapshot, earlier, analysis, cache)
         decision = decide_apply(snapshot, analysis)
         if not decision.changes:
-            return observe(snapshot, analysis, "apply", Outcome.ALREADY_PATCHED, notes=notes)
+            return result_from(snapshot, analysis, "apply", Outcome.ALREADY_PATCHED, notes=notes)
         install.commit(list(decision.changes))
     # What was written is what the next status reads, and plan has analysed it.
+    written = snapshot.committed(list(decision.changes))
     memo.remember(snapshot.files, {os.path.basename(c.path): c.new for c in decision.changes},
                   decision.after, cache)
-    return observed(sglang, "apply", decision.outcome,
-                    changed=tuple(c.path for c in decision.changes), notes=notes, cache=cache)
+    return result_from(written, decision.after, "apply", decision.outcome,
+                       changed=tuple(c.path for c in decision.changes), notes=notes)
 
 
 def _diff(changes: tuple[install.FileChange, ...], sglang: SGLangInstall) -> str:

@@ -64,6 +64,14 @@ class Sources(Mapping):
         files._parsed = {}
         return files
 
+    def written(self, new: Mapping[str, bytes]) -> Sources:
+        """These files after ``new`` (name -> bytes) was written over some of them (or beside
+        them): what the disk holds after a commit, without reading it; the others keep their
+        parse."""
+        files = Sources.of(self.folder, {**self.data, **new})
+        files._parsed = {name: parsed for name, parsed in self._parsed.items() if name not in new}
+        return files
+
     def __getitem__(self, name: str) -> SourceFile:
         if name not in self._parsed:
             from eagle3_patch.analysis import parse_source  # ast parsing: a memo miss only
