@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from eagle3_patch import backups, hints, install, leftovers, memo, sourcetext, writable
+from eagle3_patch import backups, hints, install, leftovers, memo, sourcetext, usercache, writable
 from eagle3_patch.lock import locked
 from eagle3_patch.errors import CheckFailed, NotPython, NotWritable
 from eagle3_patch.hooks import MARKER, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.patchplan import apply_outcome, decide_apply, needs_change, plan, unsupported
-from eagle3_patch.snapshot import Snapshot, read_snapshot, read_sources, target_paths
+from eagle3_patch.snapshot import Snapshot, read_snapshot, target_paths
 from eagle3_patch.sources import Sources
 from eagle3_patch.states import Analysis, Outcome, State
 
@@ -94,14 +94,15 @@ def _unwritable(sglang: SGLangInstall, paths: list[str], in_memory: bool = True)
 
 
 
-def judge(sglang: SGLangInstall, files: Sources, cache: bool = True) -> Analysis:
+def judge(sglang: SGLangInstall, files: Sources, ours: dict | None) -> Analysis:
     """The analysis of ``files``; writes nothing to SGLang.
 
     The judgement comes from the memo (``memo.py``) when nothing it depends on
-    changed; ``cache=False`` analyses afresh and leaves the memo alone.
+    changed; ``ours`` is ``usercache.identity``, computed once per command: None
+    analyses afresh and leaves the memo alone.
     """
     try:
-        return memo.analysis_of(files, use=cache)
+        return memo.analysis_of(files, ours)
     except NotPython as exc:
         raise NotPython(
             exc.what, exc.why,
@@ -109,11 +110,11 @@ def judge(sglang: SGLangInstall, files: Sources, cache: bool = True) -> Analysis
             f"{hints.reinstall(sglang)}") from None
 
 
-def _judged_again(snapshot: Snapshot, earlier: Snapshot, analysis: Analysis, cache: bool) -> Analysis:
+def _judged_again(snapshot: Snapshot, earlier: Snapshot, analysis: Analysis, ours: dict | None) -> Analysis:
     """The analysis of ``snapshot``, read again under the lock: ``analysis`` (that of
     ``earlier``) where it holds the same model files, byte for byte, as the memo would answer."""
     same = snapshot.files.paths == earlier.files.paths and snapshot.files.data == earlier.files.data
-    return analysis if same else judge(snapshot.install, snapshot.files, cache)
+    return analysis if same else judge(snapshot.install, snapshot.files, ours)
 
 
 def result_from(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcome,
@@ -140,15 +141,20 @@ def result_from(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Ou
 def status(sglang: SGLangInstall, action: str = "status", cache: bool = True) -> Result:
     """The installation's state now: one snapshot, judged."""
     snapshot = read_snapshot(sglang)
-    return result_from(snapshot, judge(sglang, snapshot.files, cache), action, Outcome.OBSERVED)
+    return result_from(snapshot, judge(sglang, snapshot.files, usercache.identity(cache)),
+                       action, Outcome.OBSERVED)
 
 
 def check(sglang: SGLangInstall, cache: bool = True) -> Result:
-    """Like status, for an installation where capture works; else raises ``CheckFailed``
-    (carrying the result) or, for a release that cannot be patched, ``UnsupportedRelease``."""
-    result = status(sglang, "check", cache)
+    """Like status, for an installation where capture works (see ``checked``)."""
+    return checked(status(sglang, "check", cache))
+
+
+def checked(result: Result) -> Result:
+    """``result``, where capture works; else raises ``CheckFailed`` (carrying it) or, for a
+    release that cannot be patched, ``UnsupportedRelease``."""
     if result.state is State.UNSUPPORTED:
-        raise unsupported(sglang, result.analysis, result.after_uninstall)
+        raise unsupported(result.install, result.analysis, result.after_uninstall)
     if not result.capture_works:
         raise not_working(result)
     return result
@@ -156,8 +162,9 @@ def check(sglang: SGLangInstall, cache: bool = True) -> Result:
 
 
 def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> Result:
+    ours = usercache.identity(cache)
     snapshot = read_snapshot(sglang)
-    analysis = judge(sglang, snapshot.files, cache)
+    analysis = judge(sglang, snapshot.files, ours)
     if dry_run:
         decision = decide_apply(snapshot, analysis, dry_run=True)
         return result_from(snapshot, analysis, "apply", decision.outcome,
@@ -175,15 +182,14 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
         # Decide again under the lock: another process may have just patched.
         earlier, snapshot = snapshot, read_snapshot(sglang, earlier=snapshot)
         snapshot, notes = without_leftovers(snapshot)
-        analysis = _judged_again(snapshot, earlier, analysis, cache)
+        analysis = _judged_again(snapshot, earlier, analysis, ours)
         decision = decide_apply(snapshot, analysis)
         if not decision.changes:
             return result_from(snapshot, analysis, "apply", Outcome.ALREADY_PATCHED, notes=notes)
         install.commit(list(decision.changes))
     # What was written is what the next status reads, and plan has analysed it.
     written = snapshot.committed(list(decision.changes))
-    memo.remember(snapshot.files, {os.path.basename(c.path): c.new for c in decision.changes},
-                  decision.after, cache)
+    memo.remember(written.files, decision.after, ours)
     return result_from(written, decision.after, "apply", decision.outcome,
                        changed=tuple(c.path for c in decision.changes), notes=notes)
 
@@ -208,29 +214,29 @@ def diff(sglang: SGLangInstall, cache: bool = True) -> Result:
     return result._replace(action="diff")
 
 
-def planned_changes(sglang: SGLangInstall,
-                    cache: bool = True) -> tuple[Analysis, list[install.FileChange]]:
-    """The analysis and, if unpatched, exactly what apply would write (validated); writes nothing.
+def planned_changes(snapshot: Snapshot,
+                    ours: dict | None) -> tuple[Analysis, list[install.FileChange]]:
+    """The analysis of ``snapshot`` and, if unpatched, exactly what apply would write
+    (validated); writes nothing.
 
     ``run`` and ``serve --in-memory`` hand these bytes to SGLang's processes
     instead of writing them.
     """
-    snapshot = read_snapshot(sglang)
-    analysis = judge(sglang, snapshot.files, cache)
+    analysis = judge(snapshot.install, snapshot.files, ours)
     apply_outcome(snapshot, analysis)  # raises for a release that cannot be patched
     if analysis.state is not State.UNPATCHED:
         return analysis, []
     return analysis, list(plan(snapshot, analysis)[0])
 
 
-def capture_state(sglang: SGLangInstall, cache: bool = True) -> State:
-    """The installation's state now, judged from the model files alone; writes nothing to SGLang."""
-    return judge(sglang, read_sources(sglang), cache).state
-
-
 def ensure_capture(sglang: SGLangInstall, apply_patch: bool = True, cache: bool = True) -> str:
     """Make sure EAGLE-3 capture works before a launch; a one-line summary of what was done."""
-    result = apply(sglang, cache=cache) if apply_patch else check(sglang, cache)
+    return capture_summary(apply(sglang, cache=cache) if apply_patch else check(sglang, cache))
+
+
+def capture_summary(result: Result) -> str:
+    """What a launch says of capture after ``result`` (apply's or check's); raises where it
+    does not work."""
     if not result.capture_works:
         raise not_working(result)
     if result.changed:

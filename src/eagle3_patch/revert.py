@@ -21,7 +21,7 @@ import ast
 import os
 from dataclasses import dataclass
 
-from eagle3_patch import backups, hints, install, ownership, sourcetext
+from eagle3_patch import backups, hints, install, ownership, sourcetext, usercache
 from eagle3_patch.backups import Provenance
 from eagle3_patch.engine import Result, judge, result_from, tidy, without_leftovers
 from eagle3_patch.errors import CannotRevert
@@ -77,7 +77,8 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
 
 def _result(snapshot: Snapshot, outcome: Outcome, **done) -> Result:
     """revert's result: ``snapshot`` (as read, or as revert left it) and its state."""
-    return result_from(snapshot, judge(snapshot.install, snapshot.files), "revert", outcome, **done)
+    analysis = judge(snapshot.install, snapshot.files, usercache.identity())
+    return result_from(snapshot, analysis, "revert", outcome, **done)
 
 
 def candidates(snapshot: Snapshot) -> list[str]:
