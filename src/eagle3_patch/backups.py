@@ -182,8 +182,9 @@ class BackupReport(NamedTuple):
         }
 
 
-def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> BackupReport | None:
-    """``backup`` as status shows it beside ``current`` (the file now); None where there is none."""
+def report(backup: Backup, current: str, marked: bool, version_text: str) -> BackupReport | None:
+    """``backup`` as status shows it beside the file now (``current``: its hex SHA-256); None
+    where there is none."""
     if not backup.exists:
         return None
     meta = backup.meta
@@ -194,7 +195,7 @@ def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> B
         backup.path, backup.state, meta_path(backup.target), backup.meta_state,
         intact=backup.matches_meta() if backup.data is not None else None,
         stale=meta.sglang_version != version_text,
-        modified_since_patch=marked and sha256(current) != meta.patched_sha256,
+        modified_since_patch=marked and current != meta.patched_sha256,
         tool_version=meta.tool_version, sglang_version=meta.sglang_version)
 
 

@@ -124,9 +124,8 @@ def result_from(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Ou
     sglang, files = snapshot.install, snapshot.files
     reports = {}
     for name in (t.name for t in TARGET_FILES if t.name in files.paths):
-        data = files.data[name]
-        reports[name] = backups.report(snapshot.backups[files.paths[name]], data,
-                                       MARKER.encode() in data, sglang.version_text)
+        reports[name] = backups.report(snapshot.backups[files.paths[name]], files.sha256(name),
+                                       MARKER.encode() in files.data[name], sglang.version_text)
     # A backup whose file was deleted by hand (SGLang itself still installed) is
     # said, with the way back.
     lost = [f"{path} is missing; its backup {backups.backup_path(path)} is still there: "

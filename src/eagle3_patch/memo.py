@@ -57,7 +57,7 @@ def memo_key(files: Sources, ours: dict | None) -> dict | None:
         return None
     return usercache.key(usercache.ANALYSIS, {
         "folder": files.folder,
-        "files": {name: sha256(files.data[name]) for name in sorted(files.data)},
+        "files": {name: files.sha256(name) for name in sorted(files.data)},
     }, ours)
 
 

@@ -15,7 +15,6 @@ import os
 from typing import NamedTuple
 
 from eagle3_patch import usercache
-from eagle3_patch.filebytes import sha256
 from eagle3_patch.inmemory import payload
 from eagle3_patch.sources import Sources
 
@@ -32,7 +31,7 @@ def key(files: Sources, ours: dict | None) -> HandoffKey | None:
     ``usercache.identity``), and every file it read. None where no cache may be used."""
     if ours is None:
         return None
-    hashed = {os.path.realpath(path): sha256(files.data[name]) for name, path in files.paths.items()}
+    hashed = {os.path.realpath(path): files.sha256(name) for name, path in files.paths.items()}
     document = usercache.key(usercache.INMEMORY, {"files": hashed}, ours)
     return HandoffKey(usercache.digest(document), hashed)
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch import __version__, engine, hints, usercache
-from eagle3_patch.filebytes import sha256
 from eagle3_patch.states import Outcome, State
 from eagle3_patch.errors import BadInput, CheckFailed
 from eagle3_patch.inmemory import memo
@@ -88,7 +87,7 @@ def _compute(snapshot: Snapshot, key: memo.HandoffKey | None, ours: dict | None)
                 "summary": "native: this SGLang needs no patch" if analysis.state is State.NATIVE
                 else "already patched on disk; nothing to add in memory"}
     patches = [ModulePatch(f"{MODULE_PACKAGE}.{Path(change.path).stem}", os.path.realpath(change.path),
-                           sha256(change.old), change.new.decode("latin-1"))
+                           snapshot.files.sha256(os.path.basename(change.path)), change.new.decode("latin-1"))
                for change in changes]
     entry = {"encoded": encode(patches, __version__, memo.bytecode_key(ours)),
              "files": [os.path.basename(c.path) for c in changes]}
