@@ -4,7 +4,7 @@ Counted in this process while the CLI runs (``Site.invoke``), at the operating s
 door: every ``os.open``, ``open``, ``os.listdir`` and ``os.scandir`` is seen, whichever
 module makes it. Counted per command: the opens of each model file and of each backup
 path, the listings of the models folder (where a killed write's temp files are looked
-for), the listings of eagle3-patch's own package (``usercache.code_identity``: one per key
+for), the listings of eagle3-patch's own package (one per ``usercache.code_identity``
 computed) and the reads of each cache entry (analysis memo, hand-off memo).
 """
 
@@ -99,8 +99,8 @@ def counted(site):
 
 def once(*, under_lock: bool = False, memo: tuple[str, ...] = ("analysis",), code: int = 1) -> dict[str, int]:
     """Each model file and backup path opened once and the models folder listed once (each once
-    more under the lock, where ``under_lock``); ``code`` keys' worth of our code, each of the
-    ``memo`` entries read once."""
+    more under the lock, where ``under_lock``); our code's identity computed ``code`` times;
+    each of the ``memo`` entries read once."""
     times = 2 if under_lock else 1
     return {**dict.fromkeys((*MODEL_FILES, *BACKUPS, "models folder listed"), times),
             **({"code identity": code} if code else {}), **{f"{cache} memo": 1 for cache in memo}}
