@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from eagle3_patch.bench.client import Chunk, Recording, ServerInfo
+from eagle3_patch.bench.serverinfo import ServerInfo
+from eagle3_patch.bench.stream import Chunk, Recording
 from eagle3_patch.bench.speedmodel import ACCEPT_LENGTHS, MIN_TIMED, speed_model, timed_rounds
 from eagle3_patch.bench.stats import BASELINE, EAGLE3, request_figures
 

@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Knows nothing of SGLang installations: errors, what is secret, shell words, the hooks, foreign programs.
     ("eagle3_patch", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes", "programs"),
     # Pure decisions on source text.
-    ("probe", "states", "ownership", "transform", "analysis"),
+    ("probe", "states", "ownership", "transform", "bindings", "analysis"),
     # The disk: reading, writing, finding SGLang, the user's cache.
     ("reading", "writable", "lock", "locate", "backups", "leftovers", "install", "sources", "snapshot",
      "usercache"),

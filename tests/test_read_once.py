@@ -156,7 +156,9 @@ def test_apply_without_the_cache_computes_no_key_and_reads_no_memo(unpatched):
 @pytest.mark.parametrize("flags", first_fast([], ["--from-backup"]))
 def test_a_writing_revert_reads_once_then_once_more_under_the_lock(patched, flags):
     reads = run(patched, "revert", *flags)
-    assert reads.counts() == once(under_lock=True)
+    # Plain revert judges the files it found (every class must be judgeable before ours is
+    # removed) and then the files it left: the memo is asked once for each.
+    assert reads.counts() == {**once(under_lock=True), "analysis memo": 1 if flags else 2}
     assert all(reads.seen[name] == [False, True] for name in (*MODEL_FILES, *BACKUPS))
 
 

@@ -8,7 +8,7 @@ import sys
 import click
 
 from eagle3_patch import __version__
-from eagle3_patch.backups import BackupReport
+from eagle3_patch.backups import BackupReport, described
 from eagle3_patch.hints import quote
 from eagle3_patch.engine import Result
 from eagle3_patch.states import Outcome
@@ -92,9 +92,9 @@ def _backup_json(backup: BackupReport | None) -> dict | None:
 def _backup_line(backup: BackupReport) -> str:
     said = []
     if backup.state != "present":
-        said.append(f"the backup file is {backup.state}")
+        said.append(f"the backup file is {described(backup.state)}")
     if backup.meta_state != "ok":
-        said.append(f"its record {backup.meta_path} is {backup.meta_state}")
+        said.append(f"its record {backup.meta_path} is {described(backup.meta_state)}")
     if backup.intact is False:
         said.append("it does not match its record")
     if backup.stale:

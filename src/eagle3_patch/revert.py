@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from eagle3_patch import backups, hints, install, ownership, sourcetext, usercache
 from eagle3_patch.backups import Provenance
 from eagle3_patch.engine import Result, judge, result_from, tidy, without_leftovers
-from eagle3_patch.errors import CannotRevert
+from eagle3_patch.errors import CannotRevert, NotPython
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS, MARKER
 from eagle3_patch.locate import SGLangInstall
@@ -46,18 +46,23 @@ class Decision:
 
 def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     """Remove what apply added (or restore the proven backup); the state afterwards."""
+    ours = usercache.identity()  # every analysis this revert asks for is keyed by it
     snapshot = read_snapshot(sglang)
     if snapshot.after_uninstall:
-        ours = list(snapshot.after_uninstall)
-        install.remove_after_uninstall(ours, sglang.package_dir)
+        left = list(snapshot.after_uninstall)
+        install.remove_after_uninstall(left, sglang.package_dir)
         # Every file of ours went with them: backups, records, temp files, the lock.
         gone = snapshot._replace(backups={path: backups.no_backup(path) for path in snapshot.targets},
                                  leftovers=(), after_uninstall=())
-        return _result(gone, Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(ours))
+        return _result(gone, ours, Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(left))
     todo = candidates(snapshot)
     if not todo:
         snapshot, notes = tidy(snapshot)
-        return _result(snapshot, Outcome.NOTHING_TO_REVERT, notes=notes)
+        return _result(snapshot, ours, Outcome.NOTHING_TO_REVERT, notes=notes)
+    if not from_backup:
+        # What is ours is found class by class: in a file whose classes cannot be judged
+        # (UnjudgeableClass), removing it could leave our method behind, unmarked.
+        _judgeable(snapshot, ours)
     ensure_writable(todo)
     with locked(sglang.models_dir):
         # Decided again under the lock (another process may have just written), with
@@ -71,14 +76,20 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
             install.drop_backup(path)
     changed = tuple(c.path for c in changes if c.new != c.old)
     outcome = Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT
-    return _result(snapshot.committed(changes, dropped), outcome, changed=changed,
+    return _result(snapshot.committed(changes, dropped), ours, outcome, changed=changed,
                    notes=(*tidied, *(d.note for d in decisions if d.note)))
 
 
-def _result(snapshot: Snapshot, outcome: Outcome, **done) -> Result:
+def _result(snapshot: Snapshot, ours: dict | None, outcome: Outcome, **done) -> Result:
     """revert's result: ``snapshot`` (as read, or as revert left it) and its state."""
-    analysis = judge(snapshot.install, snapshot.files, usercache.identity())
-    return result_from(snapshot, analysis, "revert", outcome, **done)
+    return result_from(snapshot, judge(snapshot.install, snapshot.files, ours), "revert", outcome, **done)
+
+
+def _judgeable(snapshot: Snapshot, ours: dict | None) -> None:
+    try:
+        judge(snapshot.install, snapshot.files, ours)
+    except NotPython:
+        pass  # decide() refuses it, with revert's own ways out
 
 
 def candidates(snapshot: Snapshot) -> list[str]:

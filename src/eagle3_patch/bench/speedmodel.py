@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eagle3_patch.bench.client import ServerInfo, is_count
+from eagle3_patch.bench.serverinfo import ServerInfo
+from eagle3_patch.bench.serverjson import is_count
 from eagle3_patch.bench.stats import RequestFigures
 
 ASSUMPTION = ("chain drafting (topk 1): a round, the draft steps and one verify pass, costs the same "

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from eagle3_patch.bench.client import is_count
+from eagle3_patch.bench.serverjson import is_count
 from eagle3_patch.bench.load import Level
 from eagle3_patch.bench.loadreport import levels_of
 from eagle3_patch.bench.runner import BenchSession
