@@ -23,6 +23,7 @@ import pytest
 
 from eagle3_patch.inmemory.memo import bytecode_key
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR, ModulePatch, child_env, encode
+from eagle3_patch.usercache import identity
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 MODULE = "sglang.srt.models.qwen3_5"
@@ -98,7 +99,7 @@ def handoff(site: Path, pythonpath: str | None = None, **extra: str) -> dict[str
             if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME")}
     given = {"PYTHONPATH": pythonpath or str(site)}
     cache = {"XDG_CACHE_HOME": str(site.parent / "cache")}
-    return {**base, **given, **cache, **child_env(encode([patch], "test", bytecode_key()), given), **extra}
+    return {**base, **given, **cache, **child_env(encode([patch], "test", bytecode_key(identity())), given), **extra}
 
 
 def plain(site: Path) -> dict[str, str]:
