@@ -28,7 +28,7 @@ from eagle3_patch.bench.report import check_plot_target, render_text, summary_of
 from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Notice, Step, run_bench, run_levels
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
 from eagle3_patch.errors import BadInput, BenchFailed, Interrupted
-from eagle3_patch.masking import shown
+from eagle3_patch.masking import printable, shown
 
 
 @click.command("bench")
@@ -134,7 +134,7 @@ def measure_and_report(
             raise
         # A signal from here on lets the finished report be printed whole, and bench end as done.
         if plot is not None:
-            click.echo(f"Plot written to {plot}", err=True)
+            click.echo(f"Plot written to {printable(str(plot))}", err=True)
         if as_json:
             click.echo(json.dumps(report, indent=2))
 

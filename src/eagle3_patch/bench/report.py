@@ -95,7 +95,7 @@ def render_text(session: BenchSession, summary: Summary, color: bool, partial: s
     lines += [
         bold("eagle3-patch bench")
         + f"  greedy, max_new_tokens={settings.max_new_tokens}, {settings.runs} run(s) after "
-        f"{settings.warmup} warm-up request(s) per server, prompts: {settings.prompt_source}",
+        f"{settings.warmup} warm-up request(s) per server, prompts: {printable(settings.prompt_source)}",
     ]
     for role, info in session.servers.items():
         lines.append(f"  {_LABELS[role]:<9} {info.describe()}")
