@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from click.testing import CliRunner
 
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from conftest import invoke_bench
@@ -63,6 +64,23 @@ def test_run_dry_run_prints_an_odd_argument_escaped_and_pasteable(site):
     assert result.returncode == 0, result.stderr
     assert_printable(result.stdout, result.stderr)
     assert shell_words(result.stdout.splitlines()[-1])[-len(command):] == command
+
+
+def test_an_output_that_cannot_encode_a_character_gets_its_escape_not_a_crash(site, tmp_path):
+    from eagle3_patch.cli import main
+
+    s = site("0.5.21")
+    s.root.rename(tmp_path / "€")
+    # A Latin-1 locale's stdout, strict as Python opens it: "€" is not in Latin-1.
+    with CliRunner(charset="latin-1").isolation() as (out, err, _):
+        try:
+            main(["status", "--sglang-dir", str(tmp_path / "€" / "sglang")])
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            sys.stdout.flush()
+    assert code == 0, err.getvalue().decode("latin-1")
+    assert f"at {tmp_path}/\\u20ac/sglang" in out.getvalue().decode("latin-1")
 
 
 def test_a_shown_shell_word_is_read_back_by_bash_as_the_word_itself():

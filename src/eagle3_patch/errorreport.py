@@ -58,9 +58,18 @@ def _standard_streams() -> Iterator[None]:
         sys.stdout = _ClosedStdout()
     if closed_err:
         sys.stderr = _ClosedStderr()
+    strict = [stream for stream in (sys.stdout, sys.stderr)
+              if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure")]
+    # A character the output's encoding lacks (a non-UTF-8 locale: a server's model name, a prompt
+    # id, a path) is written as its escape, as Python writes it on stderr, never a crash.
+    for stream in strict:
+        stream.reconfigure(errors="backslashreplace")
     try:
         yield
     finally:  # back to None: nothing buffered is left for the interpreter's final flush
+        for stream in strict:
+            with contextlib.suppress(OSError, ValueError):  # closed, or a reader gone: nothing to put back
+                stream.reconfigure(errors="strict")
         if closed_out:
             sys.stdout = None
         if closed_err:
