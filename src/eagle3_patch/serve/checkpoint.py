@@ -152,8 +152,9 @@ def sharded_tensors(index: Path | str, data: dict, read_shard: Callable[[str], d
         malformed(str(index), "weight_map", weight_map, "a non-empty object mapping tensor names to shard file names")
     tensors: dict[str, dict] = {}
     for shard in sorted(set(weight_map.values())):
-        # A shard is a file beside the index; anything else would read outside the drafter.
-        if PurePosixPath(shard).name != shard or shard in (".", ".."):
+        # A shard is a file beside the index; anything else would read outside the drafter (or the
+        # folder itself: an empty name), and a NUL is in no file's name.
+        if not shard or "\0" in shard or PurePosixPath(shard).name != shard or shard in (".", ".."):
             malformed(str(index), "weight_map", shard, "shard file names in the same folder (no paths)")
         found = read_shard(shard)
         for name, file in weight_map.items():
