@@ -113,6 +113,26 @@ def _reported(invoke: Callable[[], object], group: click.Group, args: list[str])
     return code if isinstance(code, int) else 0
 
 
+def refuse_unusable_stdout() -> None:
+    """``OutputFailed`` now, when our stdout can take nothing (started closed, ``>&-``, or open for
+    reading only, ``1</dev/null``): for a command whose work takes minutes (bench), which would
+    otherwise be done only for its report to be lost when it is written."""
+    usable = not isinstance(sys.stdout, _ClosedStdout)
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor (captured in-process): writes go where they go
+        fd = None
+    if usable and fd is not None:
+        import fcntl
+
+        try:
+            usable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+        except OSError:  # closed since: as good as closed at start
+            usable = False
+    if not usable:
+        raise output_failed(OSError(errno.EBADF, "its standard output is closed"))
+
+
 @contextlib.contextmanager
 def output_errors() -> Iterator[None]:
     """Our stdout or stderr refusing a write, as ``OutputFailed``.
