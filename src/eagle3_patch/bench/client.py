@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -36,6 +37,10 @@ from eagle3_patch.masking import masked_url
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
 # in front of it. Both mean "this request's credentials", never "this is not SGLang".
 _AUTH_STATUSES = (401, 403)
+
+# What no HTTP header can carry (aiohttp refuses to send it, as header injection): a control
+# character other than tab.
+_NOT_IN_A_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # See _answer_cap.
 ANSWER_CAP = 32 * 2**20
@@ -97,6 +102,14 @@ class SGLangClient:
                 "Both become the request's Authorization header; only one can be sent.",
                 "Pass the key alone (--api-key KEY or SGLANG_API_KEY) for a server started with "
                 "--api-key, or the user-info alone for a proxy that wants HTTP Basic auth.",
+            )
+        if api_key and _NOT_IN_A_HEADER.search(api_key):
+            raise BadInput(
+                f"The API key given for {self.url} holds a control character (a newline, an escape...).",
+                "It is sent as the request's Authorization header, which cannot carry one.",
+                "Pass the key exactly as the server was started with it (--api-key KEY or SGLANG_API_KEY); "
+                "a key read from a file keeps the file's last newline unless it is stripped: "
+                '--api-key "$(cat key.txt)" strips it.',
             )
         self.timeout = timeout
         self._clock = clock
