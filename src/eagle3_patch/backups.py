@@ -95,15 +95,16 @@ def parse_meta(data: bytes) -> BackupMeta:
 def read_backup(target: str) -> Backup:
     """Our backup of ``target`` and its record as found. Never read through a symbolic link
     (we write none): a link there is "symlink", whatever it names."""
+    # A path through something that is no folder (a models "folder" that is a file) holds nothing.
     try:
         data, state = read_bytes(backup_path(target), follow=False), "present"
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         data, state = None, "missing"
     except OSError as exc:
         data, state = None, _unread(exc)
     try:
         meta, meta_state = parse_meta(read_bytes(meta_path(target), follow=False)), "ok"
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         meta, meta_state = None, "missing"
     except OSError as exc:
         meta, meta_state = None, _unread(exc)
