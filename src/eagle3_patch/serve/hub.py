@@ -1,8 +1,9 @@
 """Drafter variants from the Hub, validated before their weights are downloaded.
 
 ``<variant>/config.json`` is fetched alone and the weights' header is read with
-HTTP range requests (``HfApi.parse_safetensors_file_metadata``; sharded
-variants through their index), so a wrong drafter fails in a second instead of
+HTTP range requests (through huggingface_hub's session, as its
+``parse_safetensors_file_metadata`` reads them, then judged by ``tensorheader`` as a local
+header is; sharded variants through their index), so a wrong drafter fails in a second instead of
 after a multi-hundred-MB download. Cache lookups, revisions, ``.no_exist``
 markers, HF_HUB_OFFLINE, HF_TOKEN and the progress bar behave exactly as
 huggingface_hub defines them. Imported only when a variant has to come from the
@@ -18,11 +19,16 @@ from pathlib import Path
 from eagle3_patch.errors import BadInput
 from eagle3_patch.jsontext import reason
 from eagle3_patch.masking import shown
-from eagle3_patch.serve.checkpoint import (INDEX_FILE, WEIGHTS_FILE, read_header, read_json,
+from eagle3_patch.serve.checkpoint import (INDEX_FILE, WEIGHTS_FILE, header_length, read_header, read_json,
                                            sharded_tensors)
 from eagle3_patch.serve.drafter import download_command
-from eagle3_patch.serve.tensorheader import check_header
+from eagle3_patch.serve.tensorheader import REDOWNLOAD, check_header, parse_header
+
 from eagle3_patch.serve.validate import DrafterReport, TargetText, check_drafter, judge_drafter
+
+# The first ranged read of a remote header, as huggingface_hub's own reader makes it: nearly
+# every header fits, so one request suffices.
+_FIRST_READ = 100_000
 
 
 def fetch_hub_drafter(
@@ -136,22 +142,30 @@ def _weights_header(repo_id: str, variant: str, commit: str, offline: bool) -> t
 
 
 def _remote_header(repo_id: str, filename: str, commit: str) -> tuple[str, dict[str, dict]]:
-    from huggingface_hub import HfApi, hf_hub_url
-    from huggingface_hub.errors import SafetensorsParsingError
+    """The tensors a Hub file's header lists, read by HTTP range requests as huggingface_hub's
+    ``parse_safetensors_file_metadata`` reads them (its session, URL, credentials and timeout),
+    and judged as a local header is (``tensorheader``). The library's own parser is not used: it
+    multiplies out every shape before returning, and a header of a few MB of 4000-digit sizes
+    kept it busy for minutes, deaf to Ctrl-C."""
+    from huggingface_hub import constants, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
     url = hf_hub_url(repo_id, filename, revision=commit)
-    try:
-        metadata = HfApi().parse_safetensors_file_metadata(repo_id, filename, revision=commit)
-    # The library's parser trusts the header's shape: a list where a dict belongs is a TypeError there.
-    except (SafetensorsParsingError, TypeError, AttributeError, ValueError, RecursionError) as exc:
-        raise BadInput(
-            f"{url}: safetensors header is malformed.",
-            shown(reason(exc)),
-            "This is not a usable drafter; check --drafter-repo and the variant.",
-        ) from None
-    header = {name: {"dtype": info.dtype, "shape": info.shape, "data_offsets": list(info.data_offsets)}
-              for name, info in metadata.tensors.items()}
-    return url, check_header(url, header)
+
+    def read(first: int, last: int) -> bytes:
+        with _library_reading():
+            response = get_session().get(url, headers={**build_hf_headers(), "range": f"bytes={first}-{last}"},
+                                         timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT)
+            hf_raise_for_status(response)
+        return response.content[:last - first + 1]  # a server that ignores the range sends it all
+
+    start = read(0, _FIRST_READ)
+    length = header_length(url, start[:8], None)
+    raw = start[8:8 + length] if len(start) >= 8 + length else read(8, 7 + length)
+    if len(raw) < length:
+        raise BadInput(f"{url}: safetensors header is truncated.",
+                       f"Field `header`: {len(raw)} of the {length} bytes its length gives came.", REDOWNLOAD)
+    return url, check_header(url, parse_header(url, raw))
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
