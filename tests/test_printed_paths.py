@@ -115,8 +115,8 @@ def test_the_notice_of_a_held_lock_prints_an_odd_folder_escaped(tmp_path, capsys
     fcntl.flock(held, fcntl.LOCK_EX)
     now = [0.0]
 
-    def clock():  # ten seconds pass between two attempts
-        now[0] += 10
+    def clock():  # a hundred seconds pass between two attempts: one notice, then the timeout
+        now[0] += 100
         return now[0]
 
     try:
