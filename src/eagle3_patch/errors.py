@@ -7,6 +7,7 @@ run next, because the user reading it is usually in a Dockerfile or CI log.
 
 from __future__ import annotations
 
+from eagle3_patch import sharedrules
 from eagle3_patch.masking import masked_text
 
 # Exit codes are part of the public interface (README, "Exit codes").
@@ -21,6 +22,8 @@ EXIT_BAD_INPUT = 8
 EXIT_LAUNCH_FAILED = 9
 EXIT_BENCH_FAILED = 10
 EXIT_CANNOT_REVERT = 11
+# Not the CLI's: a process `run` started stops with it, and that process reads it from sharedrules.
+EXIT_STALE = sharedrules.EXIT_STALE
 EXIT_INTERNAL = 70
 EXIT_OUTPUT = 74  # sysexits' EX_IOERR, beside 70's EX_SOFTWARE
 
