@@ -327,6 +327,35 @@ def test_run_hands_off_afresh_after_eagle3_patchs_own_code_changes(site, tmp_pat
     assert handed_off()["format"] == 2
 
 
+_CODE_IDENTITY = "from eagle3_patch.usercache import code_identity; print(code_identity())"
+
+
+def test_a_module_in_a_new_sub_package_changes_every_key(tmp_path):
+    import eagle3_patch
+
+    copy = tmp_path / "installed"
+    shutil.copytree(Path(eagle3_patch.__file__).parent, copy / "eagle3_patch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+
+    def identity() -> str:
+        done = subprocess.run([sys.executable, "-c", _CODE_IDENTITY], env={**os.environ, "PYTHONPATH": str(copy)},
+                              capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout.strip()
+
+    before = identity()
+    assert before != "None"
+    # A module moved into a package the key has never heard of (a later layout, say).
+    (copy / "eagle3_patch" / "patch" / "rules").mkdir(parents=True)
+    (copy / "eagle3_patch" / "patch" / "__init__.py").write_text("")
+    (copy / "eagle3_patch" / "patch" / "rules" / "__init__.py").write_text("")
+    assert identity() != before
+    (copy / "eagle3_patch" / "patch" / "rules" / "moved.py").write_text("RULE = 1\n")
+    with_module = identity()
+    assert with_module != before
+    (copy / "eagle3_patch" / "patch" / "rules" / "moved.py").write_text("RULE = 22\n")
+    assert identity() != with_module
+
+
 # --- the rule, as the bootstrap applies it --------------------------------------------------
 
 def _move_and_link(path: Path) -> None:

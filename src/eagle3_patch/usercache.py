@@ -46,9 +46,6 @@ LOGS = "logs"
 MAX_BYTES = {ANALYSIS: 1 << 20, INMEMORY: 1 << 20, BYTECODE: sharedrules.MAX_BYTECODE_BYTES}
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
-# The folders whose modules decide what an entry holds: the package proper, and
-# the in-memory hand-off with its bootstrap (serve/ and bench/ write no entry).
-_CODE_FOLDERS = ((), ("inmemory",), ("inmemory", "bootstrap"))
 
 
 def key(cache: str, parts: dict, use: bool = True) -> dict | None:
@@ -76,26 +73,35 @@ def digest(document: dict) -> str:
 
 
 def code_identity() -> str | None:
-    """Every module that decides what an entry holds, by size and modification time in ns.
+    """Every module of the package, in every folder below it, by size and modification time in ns.
 
     Python itself decides by the same two (in whole seconds) whether to run a
     module's source or its cached bytecode, so an edit it would notice, the
-    cache notices too; a new module is covered without a list to keep up to
-    date, and nothing is hashed at start-up (benchmarks/README.md).
+    cache notices too; a module added or moved anywhere in the package is
+    covered without a list of folders to keep up to date, and nothing is hashed
+    at start-up (benchmarks/README.md).
     None for an installation without sources: nothing would tell a change.
     """
-    lines = []
     try:
-        for parts in _CODE_FOLDERS:
-            folder = os.path.join(_PACKAGE, *parts)
-            for name in sorted(n for n in os.listdir(folder) if n.endswith(".py")):
-                info = os.stat(os.path.join(folder, name))
-                lines.append(f"{'/'.join((*parts, name))}:{info.st_size}:{info.st_mtime_ns}")
+        lines = _modules(_PACKAGE, "")
     except OSError:
         return None
     if not any(line.startswith(os.path.basename(__file__) + ":") for line in lines):
         return None
     return sha256("\n".join(lines).encode())
+
+
+def _modules(folder: str, prefix: str) -> list[str]:
+    """``<path>:<size>:<mtime ns>`` of each module in ``folder`` and every folder below it."""
+    lines = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda entry: entry.name):
+            if entry.name.endswith(".py"):
+                info = entry.stat()
+                lines.append(f"{prefix}{entry.name}:{info.st_size}:{info.st_mtime_ns}")
+            elif entry.name != "__pycache__" and entry.is_dir():
+                lines.extend(_modules(entry.path, f"{prefix}{entry.name}/"))
+    return lines
 
 
 def read(cache: str, name: str) -> bytes | None:
