@@ -39,7 +39,11 @@ def run_reported(invoke: Callable[[], object], group: click.Group, args: list[st
     except Eagle3PatchError as exc:
         return report(exc, wants_json(group, args))
     except click.ClickException as exc:
-        return report(usage_error(exc), wants_json(group, args), shown=_click_text(exc))
+        if isinstance(exc, click.UsageError) and exc.ctx is None:  # "Option '--x' requires an argument."
+            exc.ctx = _refused_in(group, args)
+        error, shown = usage_error(exc), _click_text(exc)
+        return report(error, wants_json(group, args),
+                      shown=shown if error.why in shown else f"{shown}\n{error.why}")
     except (click.Abort, KeyboardInterrupt):
         interrupted = Eagle3PatchError("Interrupted.", "Ctrl-C (SIGINT) stopped the command.",
                                        "Run it again when you are ready.")
@@ -138,11 +142,14 @@ def _discard(stream) -> None:
 
 
 def usage_error(exc: click.ClickException) -> Eagle3PatchError:
-    """click's refusal of a command line, in our shape: its message, and where the accepted options are listed."""
-    what, _, why = exc.format_message().partition("\n")
+    """click's refusal of a command line, in our shape: its message, why nothing happened, and where
+    the accepted options are listed."""
+    what, _, detail = exc.format_message().partition("\n")
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "eagle3-patch"
     usage = f"{ctx.get_usage()}\n" if ctx is not None else ""
+    # Every refusal comes before the command does anything: click's parsing, or the first lines of its body.
+    why = detail or f"{command} refused its command line before doing anything: nothing was changed or started."
     error = Eagle3PatchError(what, why, f"{usage}See: {command} --help")
     error.exit_code = exc.exit_code
     return error
@@ -180,6 +187,17 @@ def wants_json(group: click.Group, args: list[str]) -> bool:
         elif not arg.startswith("-") and not interspersed:
             return False
     return False
+
+
+def _refused_in(group: click.Group, args: list[str]) -> click.Context:
+    """Where click refused ``args`` when it did not say: the command they name, else the group itself."""
+    ctx = click.Context(group, info_name="eagle3-patch")
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    try:
+        command = group.get_command(ctx, name) if name else None
+    except Exception:  # the command's own module does not import: its usage cannot be shown
+        command = None
+    return click.Context(command, info_name=name, parent=ctx) if command else ctx
 
 
 def _before_dashes(args: list[str]) -> list[str]:

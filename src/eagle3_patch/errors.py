@@ -31,6 +31,7 @@ EXIT_OUTPUT = 74  # sysexits' EX_IOERR, beside 70's EX_SOFTWARE
 class Eagle3PatchError(Exception):
     """Base of every expected failure; ``exit_code`` is what the CLI exits with.
 
+    What happened, why, and what to do: all three, always (text and ``--json`` print each).
     The message is printed, so any URL in it loses its user-info here (``masking``).
     ``found`` is what the command had found or measured before it failed, as
     JSON: ``--json`` prints it beside the error, in the same object.
@@ -39,7 +40,7 @@ class Eagle3PatchError(Exception):
     exit_code = EXIT_INTERNAL
     found: dict | None = None
 
-    def __init__(self, what: str, why: str = "", fix: str = "") -> None:
+    def __init__(self, what: str, why: str, fix: str) -> None:
         self.what, self.why, self.fix = masked_text(what), masked_text(why), masked_text(fix)
         super().__init__(self.message)
 
@@ -56,7 +57,7 @@ class CheckFailed(Eagle3PatchError):
 
     exit_code = EXIT_CHECK_FAILED
 
-    def __init__(self, what: str, why: str = "", fix: str = "", result=None) -> None:
+    def __init__(self, what: str, why: str, fix: str, result=None) -> None:
         super().__init__(what, why, fix)
         self.result = result
 
@@ -135,7 +136,7 @@ class ReaderGone(OutputFailed):
 class Interrupted(Eagle3PatchError):
     """A signal (Ctrl-C's SIGINT, or SIGTERM) stopped the run; exits 128 + its number, as a shell would."""
 
-    def __init__(self, signum: int, what: str, why: str = "", fix: str = "") -> None:
+    def __init__(self, signum: int, what: str, why: str, fix: str) -> None:
         self.signum = signum
         self.exit_code = 128 + signum
         super().__init__(what, why, fix)

@@ -50,6 +50,7 @@ async def _until_signal(measurement: Coroutine[Any, Any, None]) -> None:
             signum,
             f"Interrupted by {_SIGNALS[signum]}.",
             "Only the requests that finished before it are reported, marked partial.",
+            "Run bench again for a complete measurement.",
         ) from None
     finally:
         for signum in handled:
