@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 import click
 
-from eagle3_patch.errors import CheckFailed, Eagle3PatchError, OutputFailed, ReaderGone
+from eagle3_patch.errors import CheckFailed, Eagle3PatchError, MissingDependency, OutputFailed, ReaderGone
 from eagle3_patch.masking import masked_text
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
@@ -52,6 +52,9 @@ def run_reported(invoke: Callable[[], object], group: click.Group, args: list[st
     except Exception as exc:  # the one place a bug becomes a message, not a traceback
         if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
             return report(output_failed(exc), wants_json(group, args))
+        missing = missing_dependency(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:
+            return report(missing, wants_json(group, args))
         if os.environ.get("EAGLE3_PATCH_DEBUG"):
             raise
         from eagle3_patch.crashlog import write_crash_log  # traceback, platform: this path only
@@ -79,6 +82,38 @@ def output_errors() -> Iterator[None]:
         if exc.errno not in _OUTPUT_ERRNOS:
             raise
         raise output_failed(exc) from exc
+
+
+def missing_dependency(exc: ModuleNotFoundError) -> MissingDependency | None:
+    """``exc`` as the error for a package eagle3-patch's metadata declares (a dependency, or an
+    extra's) that is not installed here; None for any other module, whose absence is a bug."""
+    import importlib.metadata  # slow to import: this error path only
+    import re
+
+    from eagle3_patch.shellwords import quote
+
+    def normalized(name: str) -> str:  # PEP 503: the form pip compares names in
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    module = (exc.name or "").partition(".")[0]
+    try:
+        declared = importlib.metadata.requires("eagle3-patch") or []
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree: nothing declares it
+        return None
+    for requirement in declared:
+        spec, _, marker = (part.strip() for part in requirement.partition(";"))
+        extra = re.search(r"""extra == ['"]([^'"]+)['"]""", marker)
+        # The test extra is the test suite's tooling: the program itself never imports it.
+        if normalized(re.match(r"[\w.-]+", spec).group()) != normalized(module) or (extra and extra[1] == "test"):
+            continue
+        needed_by = f"the '{extra[1]}' extra of eagle3-patch" if extra else "a dependency of eagle3-patch"
+        also = f", or reinstall eagle3-patch with pip install 'eagle3-patch[{extra[1]}]'" if extra else ""
+        return MissingDependency(
+            f"{module} is not installed, and this command needs it.",
+            f"{spec} is {needed_by}, but {sys.executable} cannot import it (installed with --no-deps, "
+            "or removed since).",
+            f"Install it: {quote(sys.executable)} -m pip install {quote(spec)}{also}")
+    return None
 
 
 def output_failed(exc: OSError) -> OutputFailed:

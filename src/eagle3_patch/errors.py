@@ -112,6 +112,12 @@ class BadInput(Eagle3PatchError):
     exit_code = EXIT_BAD_INPUT
 
 
+class MissingDependency(Eagle3PatchError):
+    """A package eagle3-patch declares (aiohttp for bench, matplotlib for --plot...) is not installed."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class LaunchFailed(Eagle3PatchError):
     exit_code = EXIT_LAUNCH_FAILED
 
