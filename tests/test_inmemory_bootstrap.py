@@ -524,6 +524,17 @@ def test_an_uncaught_traceback_through_a_patched_method_shows_the_patched_line(
         assert lines[0] == "Traceback (most recent call last):" and done.returncode == 1
 
 
+OLDER = sorted(Path.home().glob(".pyenv/versions/3.[7-9].*/bin/python3"))
+
+
+@pytest.mark.parametrize("python", OLDER, ids=lambda p: p.parts[-3])
+def test_an_older_python_started_under_run_hears_nothing_from_the_bootstrap(stand_in, tmp_path, python):
+    # SGLang needs 3.10, but a helper COMMAND starts may be older, and the bootstrap (with the rules it
+    # loads) runs there too: an error in sitecustomize is printed by every such process.
+    done = run(str(python), "print('ran')", handoff(stand_in), tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
+
+
 def _big_handoff(site: Path) -> dict[str, str]:
     """The hand-off of a patched module too large for one variable (incompressible padding)."""
     import base64

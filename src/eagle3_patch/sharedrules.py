@@ -12,10 +12,13 @@ its path; ``usercache``, ``inmemory/payload`` and ``errors`` import it. Here liv
   hands over a memoised payload exactly as the children check it before serving;
 - the user cache's trust rule (the children memoise their compiled code there).
 
-Every Python process under ``run`` loads this file at start-up: it imports what
-the interpreter has already loaded (``os``, ``stat``), and the rest only when a
-payload is made or read.
+Every Python process under ``run`` loads this file at start-up, an older one than
+eagle3-patch runs on included (a helper script's): its annotations stay unevaluated,
+and it imports what the interpreter has already loaded (``os``, ``stat``), the rest
+only when a payload is made or read.
 """
+
+from __future__ import annotations
 
 import os
 import stat
