@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from eagle3_patch.errors import EXIT_STALE
 from eagle3_patch.inmemory.memo import bytecode_key
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ModulePatch, child_env, encode
 from eagle3_patch.sharedrules import PAYLOAD_VAR
@@ -174,7 +175,7 @@ def test_a_file_changed_after_validation_stops_the_process_even_under_a_catch_al
 
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
 
-    assert done.returncode == 12
+    assert done.returncode == EXIT_STALE
     assert "eagle3-patch:" in done.stderr and "changed after eagle3-patch validated it" in done.stderr
     assert "swallowed" not in done.stdout and "carried on" not in done.stdout
 
@@ -186,14 +187,14 @@ def test_a_module_found_at_another_path_stops_the_process(bare_python, stand_in,
 
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
 
-    assert done.returncode == 12
+    assert done.returncode == EXIT_STALE
     assert str(_module(other).resolve()) in done.stderr and "eagle3-patch" in done.stderr
 
 
 def test_a_variable_without_module_names_stops_every_python_loudly(bare_python, stand_in, tmp_path):
     env = {**handoff(stand_in), PAYLOAD_VAR: "not-base64-gzip"}
     done = run(bare_python, "print('ran')", env, tmp_path)
-    assert done.returncode == 12 and "ran" not in done.stdout
+    assert done.returncode == EXIT_STALE and "ran" not in done.stdout
     assert f"eagle3-patch: the environment variable {PAYLOAD_VAR} is damaged" in done.stderr
 
 
@@ -230,7 +231,7 @@ def test_damaged_sources_stop_the_process_that_imports_a_listed_module(bare_pyth
     unrelated = run(bare_python, "import json; print('ran')", env, tmp_path)
     assert unrelated.returncode == 0 and unrelated.stdout == "ran\n"  # decoded only when needed
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
-    assert done.returncode == 12 and "carried on" not in done.stdout
+    assert done.returncode == EXIT_STALE and "carried on" not in done.stdout
     assert f"eagle3-patch: the environment variable {PAYLOAD_VAR} is damaged" in done.stderr
 
 
@@ -295,7 +296,7 @@ def test_a_payload_over_its_limits_stops_the_process_within_a_small_memory_limit
     env = _over_the_limits(stand_in, what)
     done = subprocess.run([bare_python, "-c", CAUGHT_LIKE_THE_REGISTRY], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60, preexec_fn=_with_limited_memory)
-    assert done.returncode == 12 and "carried on" not in done.stdout, done.stderr
+    assert done.returncode == EXIT_STALE and "carried on" not in done.stdout, done.stderr
     # Refused for its size, not starved of memory while inflating it.
     assert f"the environment variable {PAYLOAD_VAR} is damaged" in done.stderr
     assert "the limit of" in done.stderr and "MemoryError" not in done.stderr, done.stderr
@@ -571,7 +572,7 @@ def test_a_damaged_payload_in_several_variables_stops_every_python_loudly(bare_p
                  "count in other digits": "\u0664"}[damage]
         env[PAYLOAD_VAR] = f"{names};{count};{first}"
     done = run(bare_python, "print('ran')", env, tmp_path)
-    assert done.returncode == 12 and "ran" not in done.stdout
+    assert done.returncode == EXIT_STALE and "ran" not in done.stdout
     assert f"eagle3-patch: the environment variable {PAYLOAD_VAR}" in done.stderr
 
 

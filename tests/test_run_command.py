@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from eagle3_patch.errors import EXIT_STALE
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR
 from eagle3_patch.sharedrules import PAYLOAD_VAR
 from conftest import STANDIN_SGLANG_PARENTS, first_fast, invoke_cli
@@ -132,7 +133,7 @@ def test_a_child_refuses_a_file_changed_since_the_parent_validated_it(site):
         handle.write("# a later pip install -U, or an edit\n")
     served = subprocess.run([DEBIAN_PYTHON, "-c", FIND_SPEC, str(s.root), "sglang.srt.models.qwen3_5"],
                             env={**os.environ, **plan["env"]}, capture_output=True, text=True)
-    assert served.returncode == 12
+    assert served.returncode == EXIT_STALE
     assert f"eagle3-patch: {s.file()} changed after eagle3-patch validated it" in served.stderr
 
 
