@@ -106,13 +106,12 @@ def missing_dependency(exc: ModuleNotFoundError) -> MissingDependency | None:
         # The test extra is the test suite's tooling: the program itself never imports it.
         if normalized(re.match(r"[\w.-]+", spec).group()) != normalized(module) or (extra and extra[1] == "test"):
             continue
-        needed_by = f"the '{extra[1]}' extra of eagle3-patch" if extra else "a dependency of eagle3-patch"
-        also = f", or reinstall eagle3-patch with pip install 'eagle3-patch[{extra[1]}]'" if extra else ""
-        return MissingDependency(
-            f"{module} is not installed, and this command needs it.",
-            f"{spec} is {needed_by}, but {sys.executable} cannot import it (installed with --no-deps, "
-            "or removed since).",
-            f"Install it: {quote(sys.executable)} -m pip install {quote(spec)}{also}")
+        why = (f"{spec} comes with eagle3-patch's optional '{extra[1]}' extra, not installed for {sys.executable}."
+               if extra else f"{spec} is a dependency of eagle3-patch, but {sys.executable} cannot import it "
+               "(installed with --no-deps, or removed since).")
+        also = f"   (or, from the eagle3-patch checkout: pip install '.[{extra[1]}]')" if extra else ""
+        return MissingDependency(f"{module} is not installed, and this command needs it.", why,
+                                 f"Install it: {quote(sys.executable)} -m pip install {quote(spec)}{also}")
     return None
 
 
