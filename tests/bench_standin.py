@@ -90,6 +90,10 @@ class Script:
     # each output token's [logprob, id, text], and these candidates per position (None: the
     # server returns no top logprobs).
     top_logprobs: list[list[tuple[int, float]]] | None = None
+    # Instead of that answer: this raw (HTTP status, body), or the request held open until the
+    # stand-in shuts down (a server that refuses or never answers the follow-up).
+    logprob_reply: tuple[int, bytes] | None = None
+    hold_logprob: bool = False
 
 
 # What _calculate_spec_decoding_metrics names the accepted and proposed counts and the histogram.
@@ -173,6 +177,11 @@ class StandIn:
     context_length_flag: int | None = None
     # The routes a server older or stranger than SGLang lacks (answered 404).
     missing_routes: tuple[str, ...] = ()
+    # Requests answered by a hostile function of the handler instead ("GET /server_info",
+    # "POST /generate", "POST /generate logprob" for the follow-up; see hostile_routes.py), and
+    # set once one of them was reached.
+    raw_routes: dict[str, Callable[[Any], None]] = field(default_factory=dict)
+    raw_reached: threading.Event = field(default_factory=threading.Event)
 
     @property
     def reserved_tokens(self) -> int:
@@ -255,8 +264,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(401, {"error": "Unauthorized"})
         return False
 
+    def _raw(self, route: str) -> bool:
+        answer = self.owner.raw_routes.get(route)
+        if answer is None:
+            return False
+        self.owner.raw_reached.set()
+        answer(self)
+        self.close_connection = True
+        return True
+
     def do_GET(self) -> None:
-        if not self._authorized():
+        if not self._authorized() or self._raw(f"GET {self.path}"):
             return
         if self.path in self.owner.missing_routes:
             self._send_json(404, {"detail": "Not Found"})
@@ -277,6 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"detail": "Not Found"})
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self._raw(f"POST {self.path}" + (" logprob" if body.get("return_logprob") else "")):
+            return
         if self.path == "/v1/tokenize":
             self._tokenize(body)
             return
@@ -290,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(script.http_status, {"error": {"message": "scripted failure"}})
             return
         if body.get("return_logprob"):
-            self._send_json(200, _with_logprobs(body, script))
+            self._answer_logprobs(body, script)
             return
         self._in_flight = self.owner.gauge is not None
         if self._in_flight:
@@ -299,6 +319,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(body, script)
         finally:
             self._leave()
+
+    def _answer_logprobs(self, body: dict[str, Any], script: Script) -> None:
+        if script.hold_logprob:
+            self.owner.released.wait()
+            self.close_connection = True
+        elif script.logprob_reply is not None:
+            status, data = script.logprob_reply
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            self._send_json(200, _with_logprobs(body, script))
 
     def _tokenize(self, body: dict[str, Any]) -> None:
         prompt = body.get("prompt")

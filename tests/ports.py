@@ -1,5 +1,5 @@
 """Local TCP ports for tests: one nothing listens on. Standard library only, so that
-scripts the tests start (real_model_probe.py) can import it too."""
+scripts the tests start (the probes, through sglang_cpu.py) can import it too."""
 
 from __future__ import annotations
 

@@ -17,54 +17,18 @@ stdout carries exactly one JSON object; logs and versions go to stderr.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
 import time
 
-from ports import free_port
+from sglang_cpu import bootstrap_sglang_on_cpu
 
 N_LAYERS = 8
 
 
 def _log(message: str) -> None:
     print(f"[real_model_probe] {message}", file=sys.stderr, flush=True)
-
-
-def _bootstrap_sglang_on_cpu() -> None:
-    """The process-wide state SGLang's layers read while they are constructed."""
-    import torch
-
-    from sglang.srt.distributed import init_distributed_environment, initialize_model_parallel
-    from sglang.srt.layers.dp_attention import initialize_dp_attention
-    from sglang.srt.server_args import ServerArgs, set_global_server_args_for_scheduler
-
-    init_distributed_environment(
-        world_size=1,
-        rank=0,
-        local_rank=0,
-        distributed_init_method=f"tcp://127.0.0.1:{free_port()}",
-        backend="gloo",
-    )
-    initialize_model_parallel(1, 1)
-
-    # ServerArgs.__post_init__ would resolve and load a model config from a hub;
-    # the field defaults are all the layers need.
-    server_args = ServerArgs.__new__(ServerArgs)
-    for field in dataclasses.fields(ServerArgs):
-        if field.default is not dataclasses.MISSING:
-            setattr(server_args, field.name, field.default)
-        elif field.default_factory is not dataclasses.MISSING:
-            setattr(server_args, field.name, field.default_factory())
-    server_args.device = "cpu"
-    set_global_server_args_for_scheduler(server_args)
-
-    class _ModelConfigStub:
-        hidden_size = 64
-        dtype = torch.float32
-
-    initialize_dp_attention(server_args, _ModelConfigStub())
 
 
 def _text_config_kwargs() -> dict:
@@ -206,7 +170,7 @@ def _collect(layer_ids: list[int], moe: bool, registry: bool) -> dict:
         f"{getattr(sglang, '__version__', '?')}, torch {torch.__version__}, "
         f"transformers {transformers.__version__}; import took {imported - started:.1f}s"
     )
-    _bootstrap_sglang_on_cpu()
+    bootstrap_sglang_on_cpu()
     report = {
         "sglang_file": qwen3_5.__file__,
         "sglang_version": getattr(sglang, "__version__", None),

@@ -16,7 +16,8 @@ from bench_standin import (
     token_ids,
 )
 
-from eagle3_patch.bench.client import Chunk, SGLangClient
+from eagle3_patch.bench.client import SGLangClient
+from eagle3_patch.bench.stream import Chunk
 from eagle3_patch.errors import BadInput, BenchFailed
 from ports import free_port
 

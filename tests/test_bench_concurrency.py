@@ -43,7 +43,7 @@ def test_each_level_runs_n_workers_per_server_one_server_at_a_time():
         result = run("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--concurrency", "4,1", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["schema_version"] == 3 and report["partial"] is False
+    assert report["schema_version"] == 4 and report["partial"] is False
     assert report["settings"]["concurrency"] == [1, 4]
     # max(4N, runs x prompts): 6 at N=1, 16 at N=4, on each server, after one warm-up each.
     assert len(eagle3.bodies) == len(baseline.bodies) == 1 + 6 + 16

@@ -76,9 +76,11 @@ def test_a_stream_past_max_new_tokens_is_a_server_error_saying_so():
         ({"meta_fields": {"completion_tokens": -1}}, "'meta_info.completion_tokens'"),
         ({"meta_fields": {"spec_verify_ct": 2.5}}, "'meta_info.spec_verify_ct'"),
         ({"meta_fields": {"finish_reason": 7}}, "'meta_info.finish_reason'"),
+        ({"meta_fields": {"finish_reason": {"type": 7}}}, "'meta_info.finish_reason'"),
+        ({"meta_fields": {"finish_reason": {"length": 8}}}, "'meta_info.finish_reason'"),
     ],
     ids=["ids-strings", "ids-text", "meta-text", "count-text", "count-bool", "count-negative",
-         "verify-float", "finish-number"],
+         "verify-float", "finish-number", "finish-type-number", "finish-without-type"],
 )
 def test_malformed_stream_fields_are_not_sglang_and_name_the_field(changes, field):
     clock = ScriptedClock()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from click.testing import CliRunner
-from conftest import invoke_bench
+from conftest import first_fast, invoke_bench, invoke_main
 
 from eagle3_patch.bench.command import bench as bench_command
 from eagle3_patch.bench.prompts import PROMPTS_FILE_CAP
@@ -84,6 +84,15 @@ def test_duration_in_range_is_accepted(value: str) -> None:
     result = usage("--duration", value)  # accepted, so it gets as far as connecting
 
     assert isinstance(result.exception, BenchFailed) and "Cannot reach" in result.exception.what
+
+
+@pytest.mark.parametrize("value", first_fast("inf", "nan", "1e400", "86401", "0", "-1"))
+def test_timeout_that_is_not_a_finite_number_of_seconds_up_to_a_day_is_a_usage_error(value: str) -> None:
+    # inf and 1e400 reached aiohttp's timer as infinity: an OverflowError, exit 70; nan never expired.
+    result = invoke_main("bench", "--url", NO_SERVER, "--timeout", value)
+
+    assert result.exit_code == 2, result.stderr
+    assert "is not a finite number of seconds above 0 up to 86400 (one day), e.g. --timeout 120." in result.stderr
 
 
 class Jumps:

@@ -9,7 +9,7 @@ import pytest
 from bench_standin import acceptance_fields
 
 from eagle3_patch.bench.acceptance import pool, read_acceptance
-from eagle3_patch.bench.client import Chunk, Recording
+from eagle3_patch.bench.stream import Chunk, Recording
 from eagle3_patch.bench.load import (
     Level,
     LevelRun,

@@ -1,7 +1,9 @@
 """Ctrl-C and SIGTERM, sent as real signals to `bench` running as a real process.
 
 The stand-in answers three requests, then holds the fourth open forever; the test waits
-for the third progress line, signals, and checks what the user is left with.
+for the third progress line, signals, and checks what the user is left with. Then issue 23:
+SIGTERM ends bench with its partial report whatever a hostile server does (test_bench_interrupt.py
+proves the same of a measurement that keeps the event loop's thread busy).
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import hostile_routes
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
+
+from eagle3_patch.bench.interrupt import GRACE_S
 
 pytestmark = pytest.mark.slow  # real signals sent to bench running as a process
 
@@ -113,3 +119,96 @@ def test_sigterm_under_load_keeps_the_finished_level_and_requests():
     assert report["partial"] is True
     assert [level["concurrency"] for level in report["levels"]] == [1]
     assert sum(r["concurrency"] == 1 for r in report["requests"]) == 6
+
+
+def bench_process(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(SRC), "NO_COLOR": "1"}
+    return subprocess.Popen([sys.executable, "-m", "eagle3_patch", "bench", *args, "--json"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def sigterm_once_reached(process: subprocess.Popen, reached) -> tuple[int, dict, str]:
+    """SIGTERM once the stand-in is in its hostile answer; what bench left within a few seconds."""
+    assert reached.wait(30), "bench never reached the hostile answer"
+    time.sleep(0.3)  # bench is now reading it
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, err = process.communicate(timeout=GRACE_S + 10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError("bench still ran 11 s after SIGTERM") from None
+    return process.returncode, json.loads(out), err
+
+
+@pytest.mark.parametrize("route, answer", [
+    ("GET /server_info", hostile_routes.hold),
+    ("GET /server_info", hostile_routes.trickle_headers),
+    ("GET /v1/models", hostile_routes.hold),
+    ("POST /v1/tokenize", hostile_routes.hold),
+    ("POST /generate", hostile_routes.hold),
+    ("POST /generate", hostile_routes.trickle_body),
+    ("POST /generate", hostile_routes.keep_alive_forever),
+], ids=["info-held", "info-trickled-headers", "models-held", "tokenize-held", "stream-held", "stream-trickled",
+        "stream-keep-alive-only"])
+def test_sigterm_ends_bench_with_its_partial_report_whatever_the_server_does(route, answer):
+    with StandIn(ScriptedClock(), eagle3_script, raw_routes={route: answer}) as server:
+        process = bench_process("--url", server.url, *ARGS, "--timeout", "600")
+        returncode, report, err = sigterm_once_reached(process, server.raw_reached)
+    assert returncode == 143, err
+    assert report["partial"] is True and report["error"]["what"] == "Interrupted by SIGTERM."
+    assert "Traceback" not in err
+
+
+def test_sigterm_ends_bench_waiting_on_the_divergence_follow_up_and_keeps_every_request():
+    def diverging(body):
+        script = eagle3_script(body)
+        script.output_ids[5] += 1
+        return script
+
+    with (
+        StandIn(ScriptedClock(), eagle3_script, raw_routes={"POST /generate logprob": hostile_routes.hold}) as eagle3,
+        StandIn(ScriptedClock(), diverging, speculative=False) as baseline,
+    ):
+        process = bench_process("--url", eagle3.url, "--baseline-url", baseline.url, *ARGS, "--timeout", "600")
+        returncode, report, err = sigterm_once_reached(process, eagle3.raw_reached)
+    assert returncode == 143, err
+    assert report["partial"] is True and len(report["requests"]) == 12
+
+
+# bench as a process whose plot takes a minute to draw (a hung network filesystem, say): the
+# stand-in for that slowness is a sleep put before the real drawing.
+SLOW_PLOT = """
+import sys, time
+import eagle3_patch.bench.command as command
+draw = command.write_plot
+def slow(*args):
+    print("drawing", file=sys.stderr, flush=True)
+    time.sleep(60)
+    draw(*args)
+command.write_plot = slow
+from eagle3_patch.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_sigterm_while_the_plot_is_drawn_still_prints_the_whole_report(tmp_path):
+    # The plot is drawn after the last request, with no event loop and no handler: SIGTERM there
+    # ended the process by Python's default action, and --json printed nothing at all.
+    env = {**os.environ, "PYTHONPATH": str(SRC), "NO_COLOR": "1"}
+    with StandIn(ScriptedClock(), eagle3_script) as server:
+        process = subprocess.Popen(
+            [sys.executable, "-c", SLOW_PLOT, "bench", "--url", server.url, *ARGS, "--json",
+             "--plot", str(tmp_path / "bench.png")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line in process.stderr:
+            if line.startswith("drawing"):
+                break
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=GRACE_S + 10)
+    assert process.returncode == 143, err
+    report = json.loads(out)
+    assert report["error"]["what"] == "Interrupted by SIGTERM." and report["exit_code"] == 143
+    assert "the plot was not written" in report["error"]["why"]
+    assert report["partial"] is False and len(report["requests"]) == 6
+    assert not (tmp_path / "bench.png").exists()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eagle3_patch.bench.client import Chunk, Recording
+from eagle3_patch.bench.stream import Chunk, Recording
 from eagle3_patch.bench.stats import (
     BASELINE,
     EAGLE3,

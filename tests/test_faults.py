@@ -182,7 +182,7 @@ def test_python_option_finds_sglang_of_that_interpreter(site, tmp_path):
 def test_python_option_with_bad_interpreter_is_a_clear_error(site):
     s = site("0.5.12")
     result = _clean(s.invoke("status", "--python", "/nonexistent/python"))
-    assert result.returncode == 3 and "Cannot run the interpreter /nonexistent/python" in result.stderr
+    assert result.returncode == 3 and "Cannot start the interpreter /nonexistent/python: no such file." in result.stderr
 
 
 def test_sglang_dir_option_works_without_the_package_on_path(site, tmp_path):

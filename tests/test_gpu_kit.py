@@ -1,14 +1,14 @@
 """The CPU side of the GPU proof kit (benchmarks/gpu): what CI can check without a GPU.
 
-The runs themselves need an H200 (benchmarks/gpu/README.md); here: the wheel set is pinned and
-hashed, trimming and splitting round-trip, the driver plans every phase without starting
-anything, its verdict follows the recorded figures, and the locally built models load in
-SGLang's own config, tokenizer and processor code, with the constant target's greedy token known.
+The runs themselves need an H100 or H200 (benchmarks/gpu/README.md); here: the wheel set is pinned
+and hashed, trimming and splitting round-trip, the driver plans every phase of the call plan
+without starting anything (the dry runs), and the locally built models load in SGLang's own
+config, tokenizer and processor code, with the constant target's greedy token known. The
+driver's verdict, merge, record and server reuse: test_gpu_driver.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,23 +17,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from gpukit import KIT, load
 
-KIT = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu"
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(f"gpu_kit_{name}", KIT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(KIT))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(KIT))
-    return module
-
-
-runtime = _module("runtime")
-driver = _module("driver")
+runtime = load("runtime")
+driver = load("driver")
+servers = load("servers")
 
 
 def test_runtime_lock_pins_every_wheel_by_version_and_hash():
@@ -87,19 +75,104 @@ def test_split_parts_joined_in_order_give_back_the_tree(tmp_path):
         assert (out / path.relative_to(site)).read_bytes() == path.read_bytes()
 
 
-def test_driver_dry_run_plans_every_phase_and_starts_nothing(tmp_path):
+def _dry_run(tmp_path, *args: str) -> str:
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, str(KIT / "driver.py"), "run", "--dry-run", "--out", str(out), "--work", str(tmp_path / "w")],
-        capture_output=True, text=True, timeout=60,
-    )
+    done = subprocess.run([sys.executable, str(KIT / "driver.py"), "run", "--dry-run", "--out", str(out),
+                           "--work", str(tmp_path / "w"), *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert not out.exists()  # nothing started, nothing written
+    return done.stdout
+
+
+REAL_PHASES = "prep,capture,real-plain,real-eagle3,real-wrong,real-inmemory"
+
+
+def _launch(stdout: str, name: str) -> str:
+    return next(line for line in stdout.splitlines() if line.startswith(f"  start {name} "))
+
+
+@pytest.mark.parametrize(("gpu", "eagle3_running"), [("h100", "12"), ("h200", "59")])
+def test_dry_run_of_the_call_plan_prints_every_command_with_the_cards_memory_flags(tmp_path, gpu, eagle3_running):
+    stdout = _dry_run(tmp_path, "--phases", REAL_PHASES, "--prestart", "real-plain", "--dry-run-gpu", gpu)
+    for phase in REAL_PHASES.split(","):
+        assert f"== {phase} " in stdout
+    assert "gpu_probe.py" in stdout
+    assert "build_models.py" in stdout and "--kit capture-tiny" in stdout and "--kit capture-27b" in stdout
+    for drafter in ("right", "later", "earlier"):
+        assert f"--drafter {tmp_path}/w/models/capture-tiny/drafter-{drafter} --" in stdout
+        assert f"--drafter {tmp_path}/w/models/capture-27b/drafter-{drafter} --" in stdout
+    plain, right = _launch(stdout, "real-plain"), _launch(stdout, "real-right")
+    for launch in (plain, right):  # the settings users keep: graphs on, the server's own warm-up
+        assert "--cuda-graph-bs 1 2 4 8 16 32 64" in launch
+        assert "--disable-cuda-graph" not in launch and "--skip-server-warmup" not in launch
+    assert "--max-running-requests 64 --max-mamba-cache-size 64" in plain
+    assert f"--max-running-requests {eagle3_running} " in right
+    assert "sglang.launch_server" in plain and "eagle3_patch serve --model" in right
+    assert stdout.count("--concurrency 1,4,16,64") == 2  # plain and right, each benchmarked alone
+    # The in-memory server starts only after revert, and the prestarted server is the next call's.
+    inmemory = stdout[stdout.index("== real-inmemory"):]
+    assert inmemory.index("eagle3_patch revert --json") < inmemory.index("serve --in-memory --model")
+    assert stdout.rstrip().splitlines()[-1].startswith("  start real-plain ")
+
+
+def test_dry_run_of_the_first_proof_still_plans_its_phases(tmp_path):
+    stdout = _dry_run(tmp_path, "--phases", "stock,patched,inmemory,load")
     for phase in ("stock", "patched", "inmemory"):
-        assert f"== {phase}" in done.stdout
-    assert "serve --in-memory --model" in done.stdout
-    assert "--concurrency 1,4,16" in done.stdout
-    assert "eagle3_patch revert --json" in done.stdout
-    assert not list(out.glob("server-*.log"))  # no server was started
+        assert f"== {phase}" in stdout
+    assert "serve --in-memory --model" in stdout
+    assert "--concurrency 1,4,16" in stdout
+    assert "eagle3_patch revert --json" in stdout
+
+
+PARSE_FLAGS = r"""
+import argparse, json, sys
+from sglang.srt.server_args import ServerArgs
+
+parser = argparse.ArgumentParser()
+ServerArgs.add_cli_args(parser)
+keys = ("attention_backend", "cuda_graph_bs", "disable_cuda_graph", "context_length", "grammar_backend",
+        "mem_fraction_static", "max_running_requests", "max_mamba_cache_size", "mamba_scheduler_strategy",
+        "disable_radix_cache", "skip_server_warmup", "speculative_algorithm", "port")
+out = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    parsed = parser.parse_args(argv)
+    out[name] = {key: getattr(parsed, key) for key in keys}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_sglang_0512s_own_parser_reads_the_27b_launches_as_meant(tmp_path):
+    from types import SimpleNamespace
+
+    from realenv import ensure_real_venv
+
+    from eagle3_patch.serve.dialect import SCHEDULER_FLAG, LaunchDialect
+    from eagle3_patch.serve.plan import build_plan
+
+    phases_real = load("phases_real")
+    run = SimpleNamespace(dry_run=True, dry_run_gpu="h100", models=str(tmp_path))
+    plain = phases_real.real_argv(run, "real-plain")
+    serve = phases_real.real_argv(run, "real-right")
+    # What serve hands to SGLang: its plan, with the flags after `--` last.
+    dialect = LaunchDialect(SCHEDULER_FLAG, "0.5.12", True, "0.5.12")
+    eagle3 = build_plan(sys.executable, "target", "drafter", dialect, serve[serve.index("--") + 1:]).argv
+    launches = {"plain": plain[3:], "eagle3": eagle3[3:]}
+    done = subprocess.run([str(ensure_real_venv()), "-c", PARSE_FLAGS, json.dumps(launches)], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    for name in ("plain", "eagle3"):
+        got = parsed[name]
+        assert got["cuda_graph_bs"] == [1, 2, 4, 8, 16, 32, 64] and got["disable_cuda_graph"] is False
+        assert got["attention_backend"] == "triton" and got["grammar_backend"] == "none"
+        assert got["context_length"] == 4096 and got["skip_server_warmup"] is False
+    assert parsed["plain"]["mamba_scheduler_strategy"] == "no_buffer" and parsed["plain"]["disable_radix_cache"]
+    assert parsed["plain"]["max_running_requests"] == parsed["plain"]["max_mamba_cache_size"] == 64
+    assert parsed["eagle3"]["mamba_scheduler_strategy"] == "extra_buffer"
+    assert parsed["eagle3"]["speculative_algorithm"] == "EAGLE3"
+    assert (parsed["eagle3"]["max_running_requests"], parsed["eagle3"]["max_mamba_cache_size"]) == (12, 60)
+    assert parsed["plain"]["port"] == 31020 and parsed["eagle3"]["port"] == 31021
 
 
 def test_driver_refuses_an_unknown_phase(tmp_path):
@@ -109,28 +182,11 @@ def test_driver_refuses_an_unknown_phase(tmp_path):
     assert "unknown phase(s) warp" in done.stderr
 
 
-def _summary(tau, compared=12, mismatches=0, divergences=()):
-    return {"summary": {"tau": tau, "compared": compared, "mismatches": mismatches,
-                        "match_rate": (compared - mismatches) / compared, "divergences": list(divergences)}}
-
-
-def test_verdict_passes_only_inside_the_stated_bounds():
-    good = {"phases": {
-        "stock": {"outcome": {"crashed": True, "generate": {"http_status": None}}},
-        "patched": {"bench-agree": _summary(3.96), "bench-random": _summary(1.02, mismatches=2, divergences=[
-            {"verdict": "near-tie"}, {"verdict": "real"}])},
-    }}
-    assert all(driver.verdict(good).values())
-    bad = {"phases": {"patched": {"bench-agree": _summary(3.9, mismatches=1),
-                                  "bench-random": _summary(1.4, divergences=[{"verdict": "unexplained"}])}}}
-    assert not any(driver.verdict(bad).values())
-
-
 def test_traceback_excerpt_keeps_the_header_and_the_exception_line():
     log = ("INFO fired up\n[2026-12-02 10:00:00] Traceback (most recent call last):\n"
            '  File "qwen3_vl.py", line 1284, in forward\n    hidden_states, aux_hidden_states = hidden_states\n'
            "ValueError: not enough values to unpack (expected 2, got 1)\nINFO later line\n")
-    excerpt = driver.traceback_excerpt(log)
+    excerpt = servers.traceback_excerpt(log)
     assert excerpt.startswith("Traceback (most recent call last):")
     assert excerpt.endswith("ValueError: not enough values to unpack (expected 2, got 1)")
     assert "later line" not in excerpt
@@ -206,7 +262,7 @@ def test_built_models_load_in_sglang_and_the_constant_target_always_picks_token_
 
 def test_committed_record_is_what_render_makes_of_its_json_and_every_check_passed():
     results = json.loads((KIT / "results.json").read_text())
-    render = _module("render_results").render
+    render = load("render_results").render
     assert (KIT / "RESULTS.md").read_text() == render(results)
     assert driver.verdict(results) == results["verdict"]
     assert results["verdict"] and all(results["verdict"].values())

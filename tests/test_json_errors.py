@@ -184,7 +184,7 @@ def test_bench_failure_under_json_puts_the_error_object_beside_the_partial_resul
     assert done.exit_code == 10
     report = one_error(done.stdout, 10)
     assert "Cannot reach the server" in report["error"]["what"]
-    assert report["partial"] is True and report["requests"] == [] and report["schema_version"] == 3
+    assert report["partial"] is True and report["requests"] == [] and report["schema_version"] == 4
 
 
 def test_an_interrupt_under_json_is_one_error_object(capsys):

@@ -17,11 +17,12 @@ PACKAGE = Path(eagle3_patch.__file__).parent
 # Lowest first. A module may import its own layer and those below it; a name ending in
 # ".*" is a package with all its modules.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # Knows nothing of SGLang installations: errors, what is secret, shell words, the hooks, and what
-    # the SGLang processes `run` starts share with us (the bootstrap loads it by path).
-    ("eagle3_patch", "sharedrules", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes"),
+    # Knows nothing of SGLang installations: errors, what is secret, shell words, the hooks, foreign programs,
+    # and what the SGLang processes `run` starts share with us (the bootstrap loads it by path).
+    ("eagle3_patch", "sharedrules", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes",
+     "programs"),
     # Pure decisions on source text.
-    ("probe", "states", "ownership", "transform", "analysis"),
+    ("probe", "states", "ownership", "transform", "bindings", "analysis"),
     # The disk: reading, writing, finding SGLang, the user's cache.
     ("reading", "writable", "lock", "locate", "backups", "leftovers", "install", "sources", "snapshot",
      "usercache"),

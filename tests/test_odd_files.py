@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
@@ -99,7 +100,7 @@ HEADER_LINE_CLASS = b"\nclass Qwen3_5MoeForConditionalGeneration(Qwen3VLForCondi
                          ids=" ".join)
 def test_a_class_with_its_body_on_its_header_line_is_refused_untouched_not_a_bug(site, command):
     s = site("0.5.21")
-    s.file().write_bytes(s.read() + HEADER_LINE_CLASS)
+    s.file().write_bytes(_with_class(s.read(), "Qwen3_5MoeForConditionalGeneration", HEADER_LINE_CLASS))
     before = _model_files(s)
     done = s.invoke(*command)
     assert done.returncode == 5, done.stderr
@@ -109,6 +110,14 @@ def test_a_class_with_its_body_on_its_header_line_is_refused_untouched_not_a_bug
     assert "pip install --force-reinstall --no-deps sglang==0.5.21" in done.stderr
     assert _model_files(s) == before
     assert s.invoke("status").returncode == 0
+
+
+def _with_class(data: bytes, name: str, new: bytes) -> bytes:
+    """``data`` with its top-level class ``name`` replaced by ``new``, as a fork would write it
+    (defined twice, the class would be refused as ambiguous: test_twin_classes.py)."""
+    lines = data.splitlines(keepends=True)
+    node = next(n for n in ast.parse(data).body if isinstance(n, ast.ClassDef) and n.name == name)
+    return b"".join(lines[:node.lineno - 1]) + new + b"".join(lines[node.end_lineno:])
 
 
 def _model_files(s) -> dict[str, bytes]:
@@ -145,7 +154,7 @@ def test_a_body_joined_to_its_header_by_a_backslash_is_on_the_header_line(site, 
     """The statement sits on a line of its own but continues the header's logical line:
     our indented methods after it would not parse, so the class is refused as on one line."""
     s = site("0.5.21")
-    s.file().write_bytes(s.read() + header_line_body)
+    s.file().write_bytes(_with_class(s.read(), "Qwen3_5MoeForConditionalGeneration", header_line_body))
     before = _model_files(s)
     done = s.invoke("apply")
     assert done.returncode == 5, done.stderr

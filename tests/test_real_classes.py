@@ -102,9 +102,9 @@ def real_sglang(real_python):
             _make_pristine(models, shipped)
 
 
-def _probe(python: Path) -> dict:
+def _probe(python: Path, *options: str) -> dict:
     done = subprocess.run(
-        [str(python), str(PROBE), "--ids", json.dumps(DRAFTER_IDS), "--moe"],
+        [str(python), str(PROBE), "--ids", json.dumps(DRAFTER_IDS), "--moe", *options],
         capture_output=True, text=True, timeout=300, env=_clean_env(),
     )
     assert done.returncode == 0, f"probe failed (exit {done.returncode}):\n{done.stderr[-6000:]}"
@@ -160,3 +160,32 @@ def test_revert_restores_real_venv_file_byte_for_byte(real_python, real_sglang):
     reverted = _cli("revert", "--python", str(real_python))
     assert reverted.returncode == 0, reverted.stdout + reverted.stderr
     assert (models / PATCHED).read_bytes() == pristine
+
+
+TWIN_WRAPPER = b"\n\nclass Qwen3_5ForConditionalGeneration(Qwen3VLForConditionalGeneration):\n    pass\n"
+
+
+def test_real_registry_serves_the_first_of_two_wrapper_classes_so_apply_refuses_the_file(real_python, real_sglang):
+    from eagle3_patch import hooks, transform
+
+    models, pristine = real_sglang
+    twin = pristine + TWIN_WRAPPER  # a second class after EntryClass
+    (models / PATCHED).write_bytes(twin)
+    for command in ("apply", "check", "status"):
+        done = _cli(command, "--python", str(real_python))
+        assert done.returncode == 5 and "it is bound more than once" in done.stderr, done.stdout + done.stderr
+    assert (models / PATCHED).read_bytes() == twin
+
+    # What apply used to write there: its methods in the last definition, and check said 0.
+    patched_last = transform.add_hooks(twin.decode(), [h for h in hooks.HOOKS if h.file == PATCHED])
+    (models / PATCHED).write_text(patched_last)
+    for cached in (models / "__pycache__").glob("qwen3_5.*.pyc"):
+        cached.unlink()
+    report = _probe(real_python, "--registry")
+    _assert_probed_this_venv(report, models)
+    for case, expected in EXPECTED.items():
+        seen = report["results"][case]
+        # SGLang's registry serves the first class: the list is recorded, no layer is told.
+        assert seen["model_layers_to_capture"] == expected and seen["flagged_layers"] == [], (case, seen)
+    done = _cli("check", "--python", str(real_python))
+    assert done.returncode == 5, done.stdout + done.stderr  # never "patched"

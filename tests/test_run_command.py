@@ -215,6 +215,14 @@ def test_a_command_that_cannot_start_exits_9(site, tmp_path):
     assert "Could not start" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # run as a process: a real exec that fails
+def test_a_folder_given_as_command_is_named_a_folder_not_permission_denied(site, tmp_path):
+    s = site("0.5.12")
+    done = s.run("run", "--sglang-dir", str(s.package), "--", str(tmp_path))
+    assert done.returncode == 9
+    assert f"Could not start {tmp_path}: it is a folder, not a program." in done.stderr
+
+
 @pytest.mark.parametrize("flags", first_fast(["-I"], ["-E"], ["-S"], ["-uS"], ["-X", "dev", "-E"],
                                               ["-W", "ignore", "-sI"], ["--check-hash-based-pycs", "never", "-S"]))
 def test_interpreter_flags_that_drop_the_patch_are_refused(site, flags):

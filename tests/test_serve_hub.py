@@ -175,3 +175,16 @@ def test_target_that_is_neither_folder_nor_repo_id_is_bad_input(world: dict, mod
 
     assert done.returncode == EXIT_BAD_INPUT, done.stderr
     assert f"Target model '{model}' is not a valid Hub repo id" in done.stderr
+
+
+def test_a_hub_drafter_whose_data_lies_past_its_end_is_refused_once_downloaded_never_launched(world: dict) -> None:
+    # The ranged read gives the header without the file's size; the whole file is checked
+    # once downloaded, before SGLang (and its 55 GB target) is started.
+    weights = write_drafter(world["repo"] / "compressed") / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    with StandInHub(HUB_REPO, world["repo"]) as hub:
+        done = run(world, hub)
+
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr
+    assert "compressed/model.safetensors: tensor t2d" in done.stderr and "past the end of the file" in done.stderr
+    assert not world["record"].exists()  # never launched

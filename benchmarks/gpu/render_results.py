@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from render_real import render_real
+
 
 def _fmt(value, digits: int = 2) -> str:
     if value is None:
@@ -117,6 +119,7 @@ def render(results: dict) -> str:
         out += ["", f"Crossover: `{json.dumps(load.get('crossover'))}`"]
     else:
         out.append("Not measured in this record.")
+    out += render_real(results)
     imports = results.get("imports") or {}
     if imports:
         out += ["", "## What the launches imported", "",

@@ -6,6 +6,12 @@ Python would resolve is found — the class's own definition, else the one it
 inherits from ``qwen3_vl.py`` — and probed for its behaviour (``probe.py``).
 Version numbers play no part: a backport, a fork or a dev build is judged by
 what its code does.
+
+A class is judged only where its module binds the name once, by one class statement
+(``judged_class``): SGLang's registry holds the class bound when ``EntryClass`` is
+evaluated, a wrapper building its decoder at run time gets the name's last binding, and a
+subclass the one bound when its own statement runs. With two bindings these can be
+different classes, so such a file is refused rather than judged by one of them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from eagle3_patch import ownership
-from eagle3_patch.errors import NotPython
+from eagle3_patch.bindings import Binding, method_rebinds, module_bindings
+from eagle3_patch.errors import NotPython, UnjudgeableClass
 from eagle3_patch.hooks import CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, METHOD, TARGET_FILES, HookSpec
 from eagle3_patch.states import (Analysis, FileReport, HookReport, HookState, State, file_state,
                                  overall_state)
@@ -30,6 +37,8 @@ class SourceFile(NamedTuple):
     tree: ast.Module
     lines: list[str]
     classes: dict[str, ast.ClassDef]
+    bindings: dict[str, list[Binding]]  # "*": the star imports, which may bind any name
+    rebinds: tuple[int, ...]            # lines binding a hook's method other than by a def in a class
 
 
 def parse_source(name: str, path: str, data: bytes) -> SourceFile:
@@ -43,7 +52,34 @@ def parse_source(name: str, path: str, data: bytes) -> SourceFile:
             "Reinstall the release it came from (pip install --force-reinstall --no-deps "
             "sglang==<version>), then run the command again.",
         ) from None
-    return SourceFile(name, path, data, tree, ownership.source_lines(text), ownership.classes(tree))
+    lines = ownership.source_lines(text)
+    return SourceFile(name, path, data, tree, lines, ownership.classes(tree), module_bindings(tree, lines),
+                      method_rebinds(tree, text))
+
+
+def judged_class(files: Mapping[str, SourceFile], file: str, name: str) -> ast.ClassDef | None:
+    """The class statement ``name`` is bound to in ``file``; None where ``file`` does not bind
+    it, or binds it once by an import. Refuses (``UnjudgeableClass``) any other binding."""
+    source = files.get(file)
+    if source is None:
+        return None
+    bindings = [*source.bindings.get(name, ()), *source.bindings.get("*", ())]
+    if not bindings or (len(bindings) == 1 and bindings[0].module is not None):
+        return None
+    if len(bindings) == 1 and bindings[0].node is not None:
+        return bindings[0].node
+    shown = ", ".join(f"line {b.line} ({b.how})" for b in bindings[:6])
+    more = f" and {len(bindings) - 6} more" if len(bindings) > 6 else ""
+    raise UnjudgeableClass(
+        f"eagle3-patch cannot tell which class {name} in {source.path} is: "
+        + ("it is bound more than once." if len(bindings) > 1 else "no class statement run unconditionally binds it."),
+        f"{name} is bound at {shown}{more}. SGLang's model registry takes the class bound when `EntryClass` "
+        "is evaluated, code that runs later the one bound last, a subclass the one bound when it is defined: "
+        "patching or judging one of them could leave SGLang serving another without capture. eagle3-patch "
+        "judges a class only where one class statement defines it, and changed nothing.",
+        f"Remove the other definitions or assignments of {name} from {source.name}, or put back the file "
+        "the release shipped, then run the command again",
+    )
 
 
 def marked_methods(source: SourceFile, cls: ast.ClassDef) -> dict[ast.FunctionDef, list[int]]:
@@ -64,25 +100,51 @@ def _base_name(base: ast.expr) -> str | None:
     return None
 
 
+def _defining_file(files: Mapping[str, SourceFile], file: str, base: ast.expr) -> tuple[str, str] | None:
+    """(file, class name) of the class statement a base of a class in ``file`` names, or None:
+    ``file``'s own class, else one in the files it may import its bases from (only the module it
+    imports that name from, when it imports it)."""
+    name = _base_name(base)
+    if name is None:
+        return None
+    if judged_class(files, file, name) is not None:
+        return file, name
+    source = files[file]
+    imported = next((b.module for b in source.bindings.get(name, source.bindings.get("*", ())) if b.module), None)
+    for candidate in next((t.bases_from for t in TARGET_FILES if t.name == file), ()):
+        if imported is not None and imported.rpartition(".")[2] != candidate.removesuffix(".py"):
+            continue
+        if judged_class(files, candidate, name) is not None:
+            return candidate, name
+    return None
+
+
 def resolve(files: Mapping[str, SourceFile], file: str, cls: str, method: str,
             depth: int = 0) -> tuple[str, ast.FunctionDef] | None:
     """Where Python finds ``cls.method``: ("file:Class", node), or None."""
-    source = files.get(file)
-    node = source.classes.get(cls) if source else None
+    node = judged_class(files, file, cls)
     if node is None or depth > 20:
         return None
+    source = files[file]
+    if method == METHOD and source.rebinds:
+        lines = ", ".join(map(str, source.rebinds[:6])) + (" ..." if len(source.rebinds) > 6 else "")
+        raise UnjudgeableClass(
+            f"eagle3-patch cannot tell what {cls}.{method} is in {source.path}: the file binds {method} "
+            f"outside a plain def in a class (line {lines}).",
+            f"An assignment, setattr or del of {method}, or a definition of it under a condition in a class "
+            "body, can replace the method SGLang calls, whatever the class statement defines; eagle3-patch "
+            "judges only a method defined by a def in its class, and changed nothing.",
+            f"Remove those statements from {source.name}, or put back the file the release shipped, then run "
+            "the command again",
+        )
     own = ownership.own_methods(node, method)
     if own:
         return f"{file}:{cls}", own[-1]  # the last definition in a class body wins
-    search = (file, *next((t.bases_from for t in TARGET_FILES if t.name == file), ()))
     for base in node.bases:
-        name = _base_name(base)
-        for candidate in search:
-            if candidate in files and name in files[candidate].classes:
-                found = resolve(files, candidate, name, method, depth + 1)
-                if found:
-                    return found
-                break
+        defined = _defining_file(files, file, base)
+        found = resolve(files, *defined, method, depth + 1) if defined else None
+        if found:
+            return found
     return None
 
 
@@ -115,9 +177,28 @@ def _problem(hook: HookSpec, node: ast.FunctionDef, decoder_methods: dict) -> st
     return probe.wrapper_problem(function, decoder_methods)
 
 
+def _refuse_hiding_overrides(files, hook: HookSpec, decoder_methods: dict) -> None:
+    """A subclass SGLang serves too (the MoE decoder) that defines the hook itself hides whatever
+    its base has or gets: an override of its own that does not work cannot be patched by us."""
+    for sub in hook.inherited_by:
+        own = ownership.own_methods(judged_class(files, hook.file, sub), hook.method)
+        problem = _problem(hook, own[-1], decoder_methods) if own else None
+        if problem:
+            path = files[hook.file].path
+            raise UnjudgeableClass(
+                f"eagle3-patch cannot make capture work for {sub} in {path}: its own "
+                f"{hook.method} (line {own[-1].lineno}) does not.",
+                f"It {problem}. {sub} inherits from {hook.cls}, which eagle3-patch patches, but a method "
+                f"of {sub}'s own hides the one of its base. Nothing was changed.",
+                f"Remove that method from {sub}, or put back the file the release shipped, then run the "
+                "command again",
+            )
+
+
 def _classify(files, hook: HookSpec, current_decoder: dict, future_decoder: dict) -> HookReport:
     source = files[hook.file]
-    cls = source.classes[hook.cls]
+    cls = judged_class(files, hook.file, hook.cls)
+    _refuse_hiding_overrides(files, hook, future_decoder)
     found = resolve(files, hook.file, hook.cls, hook.method)
     marked = [n for n in marked_methods(source, cls) if n.name == hook.method]
     where = found[0] if found else ""
@@ -151,7 +232,7 @@ def _unsupported_reason(files: Mapping[str, SourceFile]) -> str:
         if target.required and target.name not in files:
             return f"there is no sglang/srt/models/{target.name}"
     for hook in HOOKS:
-        if hook.file in files and hook.cls not in files[hook.file].classes:
+        if hook.file in files and judged_class(files, hook.file, hook.cls) is None:
             return f"{hook.file} has no class {hook.cls}"
     forward = resolve(files, *DECODER, "forward")
     if forward is None or not any(

@@ -9,10 +9,11 @@ provably the file SGLang shipped.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
-from eagle3_patch.filebytes import read_bytes, sha256, sorted_paths
+from eagle3_patch.filebytes import NotAFile, read_bytes, sha256, sorted_paths
 from eagle3_patch.hooks import TARGET_FILES
 from eagle3_patch.locate import SGLangInstall, dist_infos
 from eagle3_patch.lock import LOCK_NAME
@@ -46,9 +47,9 @@ class Backup(NamedTuple):
 
     target: str
     data: bytes | None          # the backed-up bytes, None unless readable
-    state: str                  # "present", "missing" or "unreadable"
+    state: str                  # "present", "missing", "unreadable" or "symlink"
     meta: BackupMeta | None
-    meta_state: str             # "ok", "missing", "corrupt" or "unreadable"
+    meta_state: str             # "ok", "missing", "corrupt", "unreadable" or "symlink"
 
     @property
     def exists(self) -> bool:
@@ -75,21 +76,32 @@ def parse_meta(data: bytes) -> BackupMeta:
 
 
 def read_backup(target: str) -> Backup:
+    """Our backup of ``target`` and its record as found. Never read through a symbolic link
+    (we write none): a link there is "symlink", whatever it names."""
     try:
-        data, state = read_bytes(backup_path(target)), "present"
+        data, state = read_bytes(backup_path(target), follow=False), "present"
     except FileNotFoundError:
         data, state = None, "missing"
-    except OSError:
-        data, state = None, "unreadable"
+    except OSError as exc:
+        data, state = None, _unread(exc)
     try:
-        meta, meta_state = parse_meta(read_bytes(meta_path(target))), "ok"
+        meta, meta_state = parse_meta(read_bytes(meta_path(target), follow=False)), "ok"
     except FileNotFoundError:
         meta, meta_state = None, "missing"
-    except OSError:
-        meta, meta_state = None, "unreadable"
+    except OSError as exc:
+        meta, meta_state = None, _unread(exc)
     except ValueError:
         meta, meta_state = None, "corrupt"
     return Backup(target, data, state, meta, meta_state)
+
+
+def _unread(exc: OSError) -> str:
+    return "symlink" if isinstance(exc, NotAFile) and exc.errno == errno.ELOOP else "unreadable"
+
+
+def described(state: str) -> str:
+    """A backup's or record's state in words: "symlink" says what it is."""
+    return "a symbolic link (eagle3-patch writes none)" if state == "symlink" else state
 
 
 class Provenance(NamedTuple):
@@ -122,14 +134,14 @@ def provenance(backup: Backup, recorded: str | None, version: str) -> Provenance
     else:
         belongs = meta.sglang_version == version if meta else None
     if digest is None:
-        why = f"the backup is {backup.state}"
+        why = f"the backup is {described(backup.state)}"
     elif recorded:
         why = "" if digest == recorded else (
             f"its SHA-256 is not the one pip recorded for SGLang {version} "
             f"(it belongs to another release, or was changed)")
     elif not backup.matches_meta():
         why = (f"pip recorded no hash for this file and the backup's record is "
-               f"{backup.meta_state if meta is None else 'for other bytes'}")
+               f"{described(backup.meta_state) if meta is None else 'for other bytes'}")
     elif meta.sglang_version != version:
         why = (f"pip recorded no hash for this file and the backup was made from SGLang "
                f"{meta.sglang_version}, not the installed {version}")
@@ -145,9 +157,9 @@ class BackupReport(NamedTuple):
     """
 
     path: str
-    state: str                  # the backup file: "present", "missing" or "unreadable"
+    state: str                  # the backup file: "present", "missing", "unreadable" or "symlink"
     meta_path: str
-    meta_state: str             # its record: "ok", "missing", "corrupt" or "unreadable"
+    meta_state: str             # its record: "ok", "missing", "corrupt", "unreadable" or "symlink"
     intact: bool | None         # the backed-up bytes are the ones the record describes
     # Recorded under another release than the one installed: it cannot be this release's
     # file (revert confirms with pip's RECORD before deleting).

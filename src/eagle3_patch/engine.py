@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from eagle3_patch import backups, hints, install, leftovers, memo, sourcetext, writable
 from eagle3_patch.lock import locked
-from eagle3_patch.errors import CheckFailed, NotPython, NotWritable
+from eagle3_patch.errors import CheckFailed, NotPython, NotWritable, UnjudgeableClass
 from eagle3_patch.hooks import MARKER, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.patchplan import apply_outcome, decide_apply, needs_change, plan, unsupported
@@ -98,6 +98,8 @@ def judge(sglang: SGLangInstall, files: Sources, cache: bool = True) -> Analysis
             exc.what, exc.why,
             f"Reinstall the release it came from, then run the command again: "
             f"{hints.reinstall(sglang)}") from None
+    except UnjudgeableClass as exc:
+        raise UnjudgeableClass(exc.what, exc.why, f"{exc.fix}: {hints.reinstall(sglang)}") from None
 
 
 def observe(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcome,

@@ -23,19 +23,62 @@ from eagle3_patch.masking import masked_text
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
 # Every file eagle3-patch writes maps its failures to a typed error (install.py, the plot);
-# what is left to fail this way untyped is writing to our own stdout or stderr.
-_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EPIPE})
+# what is left to fail this way untyped is writing to our own stdout or stderr (EBADF: one
+# closed, `>&-`, or opened for reading only, `1</dev/null`).
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EPIPE, errno.EBADF})
+
+
+class _ClosedStdout(io.TextIOBase):
+    """``sys.stdout`` for a process started with it closed (``>&-``), where Python leaves None
+    and print and click write nothing, silently: a command with output to show fails as
+    writing to a closed descriptor does (exit 74), instead of succeeding having shown nothing."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "its standard output is closed")
+
+
+class _ClosedStderr(io.TextIOBase):
+    """``sys.stderr`` started closed (``2>&-``): what is said there is dropped, as asked, and
+    never lands on stdout instead (``print(..., file=None)`` writes to stdout)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+@contextlib.contextmanager
+def _standard_streams() -> Iterator[None]:
+    closed_out, closed_err = sys.stdout is None, sys.stderr is None
+    if closed_out:
+        sys.stdout = _ClosedStdout()
+    if closed_err:
+        sys.stderr = _ClosedStderr()
+    try:
+        yield
+    finally:  # back to None: nothing buffered is left for the interpreter's final flush
+        if closed_out:
+            sys.stdout = None
+        if closed_err:
+            sys.stderr = None
 
 
 def run_reported(invoke: Callable[[], object], group: click.Group, args: list[str]) -> int:
     """Call ``invoke`` (the CLI on ``args``) and map whatever happens to an exit code, reporting failures."""
+    with _standard_streams():
+        return _reported(invoke, group, args)
+
+
+def _reported(invoke: Callable[[], object], group: click.Group, args: list[str]) -> int:
     try:
         code = invoke()
         # What is still buffered fails here, where it maps to an exit code, not in the
         # interpreter's final flush ("Exception ignored ... BrokenPipeError", exit 120).
-        # None: started with stdout closed (`>&-`), where print and click write nothing.
-        if sys.stdout is not None:
-            sys.stdout.flush()
+        sys.stdout.flush()
     except Eagle3PatchError as exc:
         return report(exc, wants_json(group, args))
     except click.ClickException as exc:
@@ -120,6 +163,12 @@ def output_failed(exc: OSError) -> OutputFailed:
     if exc.errno == errno.EPIPE:
         return ReaderGone("eagle3-patch's reader closed the pipe.", "Nothing more can be shown.",
                           "Read the whole output (drop `| head`) to see all of it.")
+    if exc.errno == errno.EBADF:
+        return OutputFailed(
+            "eagle3-patch could not write its output: its standard output is closed or not open for writing.",
+            "It was started with stdout closed (`>&-`) or read-only (`1</dev/null`); whatever the "
+            "command had done before stays done.",
+            "Send the output somewhere: `> /dev/null` to discard it, `> FILE` to keep it.")
     return OutputFailed(
         f"eagle3-patch could not write its output: {exc.strerror or exc}.",
         "Writing to stdout or stderr failed; whatever the command had done before stays done.",
@@ -155,8 +204,7 @@ def best_effort(write: Callable[[], None], stream) -> None:
     without it: the exit code is the failure's, not the lost output's."""
     try:
         write()
-        if stream is not None:  # None: started with it closed, where nothing was written
-            stream.flush()
+        stream.flush()
     except OSError:
         _discard(stream)
 

@@ -86,6 +86,12 @@ class NotPython(TargetUnreadable):
     """The file to patch does not parse; the fix is reinstalling the release it came from."""
 
 
+class UnjudgeableClass(TargetUnreadable):
+    """A class the analysis must judge cannot be judged soundly: bound more than once in its
+    module (or not by one class statement), or hiding its base's hook behind a broken one of its
+    own. ``fix`` ends where ``engine.judge`` adds the command that reinstalls the release."""
+
+
 class NotWritable(Eagle3PatchError):
     exit_code = EXIT_NOT_WRITABLE
 

@@ -25,7 +25,8 @@ REPEAT = (
 SERVE = (
     "eagle3_patch.serve", "eagle3_patch.serve.command", "eagle3_patch.serve.launch",
     "eagle3_patch.serve.plan", "eagle3_patch.serve.dialect", "eagle3_patch.serve.drafter",
-    "eagle3_patch.serve.checkpoint", "eagle3_patch.serve.validate", "eagle3_patch.serve.interpreter",
+    "eagle3_patch.serve.checkpoint", "eagle3_patch.serve.tensorheader", "eagle3_patch.serve.validate",
+    "eagle3_patch.serve.interpreter",
     "eagle3_patch.handoff", "eagle3_patch.inmemory", "eagle3_patch.inmemory.payload",
 )
 
@@ -40,4 +41,4 @@ NOT_ON_REPEAT = ("hashlib", "packaging", "pathlib", "subprocess", "tempfile",
 NOT_ON_SERVE = ("subprocess", "hashlib", "eagle3_patch.inmemory.planner")
 
 # Only a memo miss parses and probes the model files.
-MISS_ONLY = ("eagle3_patch.analysis", "eagle3_patch.probe")
+MISS_ONLY = ("eagle3_patch.analysis", "eagle3_patch.bindings", "eagle3_patch.probe")

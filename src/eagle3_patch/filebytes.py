@@ -49,12 +49,15 @@ def _kind(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "a special file")
 
 
-def _open_regular(path: str) -> tuple[int, os.stat_result]:
+def _open_regular(path: str, follow: bool = True) -> tuple[int, os.stat_result]:
     """A descriptor of the regular file at ``path`` and its ``fstat``; ``NotAFile`` else.
-    Opened non-blocking, so a FIFO with no writer cannot hang the open."""
+    Opened non-blocking, so a FIFO with no writer cannot hang the open. ``follow=False``:
+    a symbolic link there is ``NotAFile`` ("a symbolic link"), never read through."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     except OSError as exc:
+        if not follow and exc.errno == errno.ELOOP:
+            raise NotAFile(exc.errno, "a symbolic link", path) from None
         if exc.errno not in (errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
             raise
         # A socket, or a device with no driver behind it: it cannot even be opened.
@@ -73,13 +76,14 @@ def open_regular(path: str):
     return os.fdopen(fd, "rb")
 
 
-def read_bytes(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of the regular file at ``path``, at most ``limit`` of them; ``NotAFile`` else.
+def read_bytes(path: str, limit: int = MAX_FILE_BYTES, follow: bool = True) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them; ``NotAFile`` else
+    (and for a symbolic link, with ``follow=False``).
 
     Decided on the descriptor that is read (``fstat``), so a name swapped in between
     changes nothing; opened non-blocking, so a FIFO with no writer cannot hang the open.
     """
-    fd, info = _open_regular(path)
+    fd, info = _open_regular(path, follow)
     try:
         if info.st_size > limit:
             raise NotAFile(errno.EFBIG, f"larger than {limit >> 20} MiB ({info.st_size} bytes)", path)

@@ -45,8 +45,10 @@ def replace_process(plan: LaunchPlan, fix: str) -> NoReturn:
     try:
         os.execvpe(plan.argv[0], plan.argv, {**os.environ, **plan.env})
     except OSError as exc:
+        from eagle3_patch.programs import why_not_started
+
         raise LaunchFailed(
-            f"Could not start {plan.argv[0]}.",
+            f"Could not start {shlex.quote(plan.argv[0])}: {why_not_started(plan.argv[0], exc)}.",
             f"exec failed: {exc.strerror or exc}.",
             fix,
         ) from None

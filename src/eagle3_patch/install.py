@@ -16,13 +16,14 @@ path (``fastpath.py``; the reasons for each trick here are in benchmarks/README.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
 from typing import NamedTuple
 
 from eagle3_patch.backups import BackupMeta, backup_path, meta_path
-from eagle3_patch.filebytes import read_bytes
+from eagle3_patch.filebytes import NotAFile, read_bytes
 from eagle3_patch.writable import bytecode_files, ensure_writable, real_file, refuse, write_failed
 
 
@@ -38,14 +39,27 @@ class FileChange(NamedTuple):
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so readers see the old file or the new, never a mix."""
+    """Replace ``path`` with ``data`` so readers see the old file or the new, never a mix; a
+    symlinked model file is written where it points (the link stays)."""
+    _replace(path, data, follow=True)
+
+
+def write_ours(path: str | os.PathLike, data: bytes) -> None:
+    """``atomic_write`` for a file of ours (a backup, its record): it replaces whatever has its
+    name, a symbolic link included, and is never written through one (to anywhere it points)."""
+    _replace(path, data, follow=False)
+
+
+def _replace(path: str | os.PathLike, data: bytes, follow: bool) -> None:
     import tempfile  # status and check never write
 
-    path = real_file(path)
+    path = real_file(path) if follow else os.fspath(path)
     folder, name = os.path.split(path)
     try:
-        info = os.stat(path)
+        info = os.stat(path) if follow else os.lstat(path)
     except FileNotFoundError:
+        info = None
+    if info is not None and stat.S_ISLNK(info.st_mode):
         info = None
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     try:
@@ -104,10 +118,14 @@ def _write_backup(change: FileChange, undo: dict[str, bytes | None]) -> None:
     for path, data in writes:
         if path not in undo:
             try:
-                undo[path] = read_bytes(path)
+                undo[path] = read_bytes(path, follow=False)
             except FileNotFoundError:
                 undo[path] = None
-        atomic_write(path, data)
+            except NotAFile as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                undo[path] = None  # a link planted there is replaced, and not put back
+        write_ours(path, data)
 
 
 def _undo_backups(undo: dict[str, bytes | None]) -> None:
@@ -116,7 +134,7 @@ def _undo_backups(undo: dict[str, bytes | None]) -> None:
             if before is None:
                 os.unlink(path)
             else:
-                atomic_write(path, before)
+                write_ours(path, before)
 
 
 def _roll_back(done: list[FileChange], undo: dict[str, bytes | None]) -> list[str]:

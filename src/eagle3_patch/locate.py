@@ -38,6 +38,7 @@ _QUERY = (
 # The answer is a few hundred bytes: a program that prints more is not answering, and
 # reading it all (`--python /usr/bin/yes`) would fill memory.
 _OUTPUT_CAP = 2**20
+_WORKING_PYTHON = "Pass --python the full path of a working Python (e.g. /opt/venv/bin/python)."
 _FIX = (
     "Install it into that environment (pip install sglang), or point eagle3-patch at it:\n"
     "  --python /path/to/venv/bin/python    (the interpreter that runs the server)\n"
@@ -173,32 +174,50 @@ def _find_as_child_would() -> str | None:
     return os.path.realpath(locations[0]) if locations else None
 
 
-def ask_interpreter(python: str) -> str | None:
-    """The folder of the SGLang that ``python`` imports, as it answers when run (one subprocess)."""
-    import subprocess  # only --python needs it
+def ask_interpreter(python: str, timeout: float = 60) -> str | None:
+    """The folder of the SGLang that ``python`` imports, as it answers when run (one subprocess,
+    stopped after ``timeout`` seconds; nothing it started is left running)."""
+    from eagle3_patch.programs import run_contained, why_not_started
 
     fence = f"<eagle3-patch {os.urandom(8).hex()}>"
     try:
-        code, out, err = _run_bounded([python, "-c", _QUERY, fence], timeout=60,
-                                      env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        ran = run_contained([python, "-c", _QUERY, fence], env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                            timeout=timeout, cap=_OUTPUT_CAP)
+    except OSError as exc:
         raise InterpreterError(
-            f"Cannot run the interpreter {python}.",
-            f"Starting it failed: {exc}.",
-            "Pass --python the full path of a working Python (e.g. /opt/venv/bin/python).",
-        ) from None
-    locations = _answer(out.decode("utf-8", "surrogateescape"), fence)
-    if locations is None:
-        flooded = max(len(out), len(err)) > _OUTPUT_CAP
-        said = out if len(out) > _OUTPUT_CAP else (err or out)
-        tail = [_printable(line)[:200] for line in said[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]]
+            f"Cannot start the interpreter {quote(python)}: {why_not_started(python, exc)}.",
+            "eagle3-patch runs it to ask which SGLang it imports.", _WORKING_PYTHON) from None
+    locations = _answer(ran.out.decode("utf-8", "surrogateescape"), fence)
+    if locations is not None:
+        return os.path.realpath(locations[0]) if locations else None
+    if ran.stopped == "hung":
         raise InterpreterError(
-            f"{python} did not answer as a Python interpreter ("
-            + ("stopped after it printed more than 1 MiB" if flooded else f"exit {code}") + ").",
-            "Its output was: " + (" | ".join(tail) or "(nothing)"),
-            "Pass --python the full path of a working Python (e.g. /opt/venv/bin/python).",
-        )
-    return os.path.realpath(locations[0]) if locations else None
+            f"The interpreter {python} started but did not answer within {timeout:g} s; "
+            "eagle3-patch stopped it and everything it had started.",
+            "It was asked which SGLang it imports and was still running: stuck starting up, "
+            "or waiting for something.",
+            f"Check that `{quote(python)} -c pass` returns at once. " + _WORKING_PYTHON)
+    if ran.stopped == "flooded":
+        how = "stopped after it printed more than 1 MiB"
+    elif ran.code is not None and ran.code < 0:
+        how = f"it was killed by signal {_signal_name(-ran.code)}"
+    else:
+        how = f"it exited with code {ran.code}" + (" without printing the answer" if ran.code == 0 else "")
+    said = ran.out if len(ran.out) > _OUTPUT_CAP else (ran.err or ran.out)
+    tail = [_printable(line)[:200] for line in said[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]]
+    raise InterpreterError(
+        f"{python} did not answer as a Python interpreter ({how}).",
+        "Its output was: " + (" | ".join(tail) or "(nothing)"),
+        _WORKING_PYTHON)
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _answer(stdout: str, fence: str) -> list[str] | None:
@@ -215,40 +234,6 @@ def _answer(stdout: str, fence: str) -> list[str] | None:
             isinstance(path, str) and path and "\0" not in path for path in locations):
         return None
     return locations
-
-
-def _run_bounded(argv: list[str], timeout: float, env: dict[str, str]) -> tuple[int, bytes, bytes]:
-    """Run ``argv``; its exit status, stdout and stderr, reading each only until just past
-    ``_OUTPUT_CAP`` (the process is killed there)."""
-    import selectors
-    import subprocess
-    import time
-
-    deadline = time.monotonic() + timeout
-    with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=env) as process, \
-            selectors.DefaultSelector() as selector:
-        out, err = bytearray(), bytearray()
-        selector.register(process.stdout, selectors.EVENT_READ, out)
-        selector.register(process.stderr, selectors.EVENT_READ, err)
-        while selector.get_map() and len(out) <= _OUTPUT_CAP and len(err) <= _OUTPUT_CAP:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                process.kill()
-                raise subprocess.TimeoutExpired(argv, timeout)
-            for key, _ in selector.select(left):
-                chunk = os.read(key.fd, 65536)
-                key.data.extend(chunk)
-                if not chunk:
-                    selector.unregister(key.fileobj)
-        if selector.get_map():  # stopped reading at the cap
-            process.kill()
-        try:
-            code = process.wait(max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            process.kill()  # closed its output but kept running
-            raise
-    return code, bytes(out), bytes(err)
 
 
 def _printable(text: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 from eagle3_patch.errors import TargetUnreadable
 from eagle3_patch.filebytes import NotAFile, read_bytes
 from eagle3_patch.shellwords import quote
@@ -39,3 +42,25 @@ def read_model_file(path: str) -> bytes:
         raise not_a_file(path, exc.strerror) from None
     except OSError as exc:
         raise unreadable(path, exc, "a+r") from None
+
+
+def broken_link(path: str) -> TargetUnreadable:
+    """The error for a symbolic link that leads to no file where SGLang keeps a model file:
+    dangling, or looping (``os.stat`` fails through it)."""
+    try:
+        target = os.readlink(path)
+    except OSError as exc:
+        target = f"? ({exc.strerror})"
+    try:
+        os.stat(path)
+        what = "no file"
+    except OSError as exc:
+        what = ("a symbolic link that loops" if exc.errno == errno.ELOOP else "a broken symbolic link")
+    return TargetUnreadable(
+        f"{path} is {what}: it points to {target}, and no file is there.",
+        "SGLang imports that file through the link and cannot either. eagle3-patch left everything "
+        "untouched.",
+        f"Point the link at the file it should name (ln -sfn /path/to/{os.path.basename(path)} "
+        f"{quote(path)}), or remove it and reinstall the release it came from (pip install "
+        "--force-reinstall --no-deps sglang==<version>), then run the command again.",
+    )

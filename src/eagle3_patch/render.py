@@ -8,7 +8,7 @@ import sys
 import click
 
 from eagle3_patch import __version__
-from eagle3_patch.backups import BackupReport
+from eagle3_patch.backups import BackupReport, described
 from eagle3_patch.hints import quote
 from eagle3_patch.engine import Result
 from eagle3_patch.states import Outcome
@@ -39,10 +39,8 @@ def echo(text: str = "", err: bool = False) -> None:
 
 
 def write_verbatim(text: str) -> None:
-    """``text`` on stdout exactly as given (a diff: click.echo could strip escape sequences).
-    Started with stdout closed (``>&-``) there is nothing to write to, as for print and click."""
-    if sys.stdout is not None:
-        sys.stdout.write(text)
+    """``text`` on stdout exactly as given (a diff: click.echo could strip escape sequences)."""
+    sys.stdout.write(text)
 
 
 def _styled(word: str) -> str:
@@ -94,9 +92,9 @@ def _backup_json(backup: BackupReport | None) -> dict | None:
 def _backup_line(backup: BackupReport) -> str:
     said = []
     if backup.state != "present":
-        said.append(f"the backup file is {backup.state}")
+        said.append(f"the backup file is {described(backup.state)}")
     if backup.meta_state != "ok":
-        said.append(f"its record {backup.meta_path} is {backup.meta_state}")
+        said.append(f"its record {backup.meta_path} is {described(backup.meta_state)}")
     if backup.intact is False:
         said.append("it does not match its record")
     if backup.stale:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from eagle3_patch import backups, hints, install, leftovers, ownership, sourcetext
 from eagle3_patch.backups import Provenance
-from eagle3_patch.engine import Result, observed, removed_note, target_paths, tidy
-from eagle3_patch.errors import CannotRevert
+from eagle3_patch.engine import Result, judge, observed, removed_note, target_paths, tidy
+from eagle3_patch.errors import CannotRevert, NotPython
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS, MARKER
 from eagle3_patch.locate import SGLangInstall
@@ -52,6 +52,10 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     todo = candidates(snapshot)
     if not todo:
         return observed(sglang, "revert", Outcome.NOTHING_TO_REVERT, notes=tuple(tidy(sglang)))
+    if not from_backup:
+        # What is ours is found class by class: in a file whose classes cannot be judged
+        # (UnjudgeableClass), removing it could leave our method behind, unmarked.
+        _judgeable(sglang, snapshot)
     ensure_writable(todo)
     with locked(sglang.models_dir):
         tidied = removed_note(leftovers.remove_leftovers(target_paths(sglang)))
@@ -65,6 +69,13 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     changed = tuple(d.path for d in decisions if d.change and d.change.new != d.change.old)
     return observed(sglang, "revert", Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT,
                     changed=changed, notes=(*tidied, *(d.note for d in decisions if d.note)))
+
+
+def _judgeable(sglang: SGLangInstall, snapshot: Snapshot) -> None:
+    try:
+        judge(sglang, snapshot.files)
+    except NotPython:
+        pass  # decide() refuses it, with revert's own ways out
 
 
 def candidates(snapshot: Snapshot) -> list[str]:

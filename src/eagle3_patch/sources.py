@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from eagle3_patch.reading import read_model_file, unreadable
+from eagle3_patch.reading import broken_link, read_model_file, unreadable
 
 if TYPE_CHECKING:
     from eagle3_patch.analysis import SourceFile
@@ -17,16 +17,17 @@ def _is_there(path: str) -> bool:
     """Whether anything is at ``path``: a model file's place that is taken by a folder, a FIFO
     or a link to /dev/zero counts, and is refused when read (``read_model_file``, deciding on
     the opened descriptor), not passed over as absent ("no qwen3_5.py" would send the user the
-    wrong way). Unlike ``os.path.exists``, a folder this user may not search raises
-    (PermissionError) instead of hiding the file."""
+    wrong way); so is a link that leads to no file (dangling, or a loop), refused here. Unlike
+    ``os.path.exists``, a folder this user may not search raises (PermissionError) instead of
+    hiding the file."""
     try:
         os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EBADF):  # a symlink loop is no file, as for pathlib
-            return False
-        raise
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EBADF):
+            raise
+        if os.path.islink(path):
+            raise broken_link(path) from None
+        return False
     return True
 
 

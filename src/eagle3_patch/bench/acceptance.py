@@ -12,7 +12,9 @@ finished chunk's ``meta_info`` of a speculative server, under names that changed
 
 The proposed count is verify passes x (``speculative_num_draft_tokens`` - 1); the histogram's
 entry k counts the verify passes that accepted exactly k drafts (``schedule_batch.py``), and is
-sent only when non-empty. A server that sends none of these gets ``None``: never a guess.
+sent only once a pass was counted. A server that sends none of these gets ``None``: never a guess.
+Counts past ``serverjson.MAX_COUNT``, more drafts accepted than proposed, or a histogram that counts
+no pass are no SGLang's: ``malformed`` says so, and the stream is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from eagle3_patch.bench.serverjson import MAX_COUNT, is_count, is_counts
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,32 @@ class Acceptance:
         }
 
 
-def read_acceptance(meta: Mapping[str, Any]) -> Acceptance | None:
-    """The acceptance a finished chunk reports, or None when its release sends none."""
+def malformed(meta: Mapping[str, Any]) -> str | None:
+    """Why a chunk's ``meta_info`` acceptance fields cannot be SGLang's (the field named), or None."""
+    for name in COUNT_FIELDS:
+        if meta.get(name) is not None and not is_count(meta[name]):
+            return f"'meta_info.{name}' is not a count (a whole number from 0 to {MAX_COUNT})"
+    for name in HISTOGRAM_FIELDS:
+        histogram = meta.get(name)
+        if histogram is None:
+            continue
+        if not is_counts(histogram):
+            return f"'meta_info.{name}' is not a list of counts (whole numbers from 0 to {MAX_COUNT})"
+        if not any(histogram):
+            return f"'meta_info.{name}' counts no verify pass (SGLang sends it only once a pass ran)"
     for names in FIELD_SETS:
-        if names.accepted in meta and names.proposed in meta:
+        accepted, proposed = meta.get(names.accepted), meta.get(names.proposed)
+        if accepted is not None and proposed is not None and accepted > proposed:
+            return (f"'meta_info.{names.accepted}' says {accepted} drafts were accepted of "
+                    f"{proposed} proposed ('meta_info.{names.proposed}')")
+    return None
+
+
+def read_acceptance(meta: Mapping[str, Any]) -> Acceptance | None:
+    """The acceptance a finished chunk reports (checked by ``malformed``), or None when its release
+    sends none."""
+    for names in FIELD_SETS:
+        if meta.get(names.accepted) is not None and meta.get(names.proposed) is not None:
             histogram = meta.get(names.histogram)
             return Acceptance(
                 accepted_drafts=meta[names.accepted],

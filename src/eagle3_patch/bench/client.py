@@ -5,21 +5,8 @@ Schema facts, read from the release wheels (0.5.8 through 0.5.23 agree on all of
   ``sampling_params`` and ``stream``. 0.5.23 validates the body against
   ``sglang/api/v1/api_types.py``, whose ``SamplingParams`` *rejects unknown keys*, so we
   send only ``max_new_tokens``, ``temperature`` and ``ignore_eos``.
-- With ``stream`` the reply is server-sent events: ``data: <json>\\n\\n`` per chunk, then
-  ``data: [DONE]`` (``entrypoints/http_server.py``). A failure inside the stream arrives as
-  ``data: {"error": {"message": ...}}`` followed by ``[DONE]``.
-- Each chunk carries ``output_ids`` and ``meta_info`` with the cumulative
-  ``completion_tokens`` and ``finish_reason`` (null until the last chunk; a dict whose
-  ``type`` is stop/length/abort) (``managers/tokenizer_manager.py``). ``output_ids`` (and
-  ``text``) are cumulative unless the server runs with ``incremental_streaming_output``,
-  then they are per-chunk deltas. SGLang never sends more than ``max_new_tokens``.
-- Speculative counters appear only in the finished chunk and only on a speculative
-  server: ``spec_verify_ct`` (verify passes) and ``spec_accept_length``
-  (= completion_tokens / spec_verify_ct) (``_calculate_spec_decoding_metrics``).
-- ``GET /server_info`` returns the flattened server arguments (``model_path``,
-  ``speculative_algorithm``, ``speculative_num_steps``, ``speculative_eagle_topk``,
-  ``speculative_num_draft_tokens``, ``incremental_streaming_output`` ...) plus ``version``.
-  ``/get_server_info`` is its deprecated alias, so we use ``/server_info``.
+- With ``stream`` the reply is server-sent events, read by ``stream``; ``GET /server_info``
+  is read by ``serverinfo``.
 - A server started with ``--api-key`` checks ``Authorization: Bearer <key>`` on every route
   except /health, /ready and /metrics, /server_info and /generate included, and answers a
   missing or wrong key with HTTP 401 ``{"error": "Unauthorized"}`` (``add_api_key_middleware``
@@ -32,7 +19,6 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,90 +26,21 @@ import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
 
 from eagle3_patch.bench import failures
-from eagle3_patch.bench.acceptance import COUNT_FIELDS, HISTOGRAM_FIELDS
-from eagle3_patch.errors import BadInput
+from eagle3_patch.bench.serverinfo import ServerInfo, read_server_info
+from eagle3_patch.bench.serverjson import is_counts, logprob_entries, parse_json
+from eagle3_patch.bench.stream import Recording, read_stream
+from eagle3_patch.errors import BadInput, BenchFailed
 from eagle3_patch.masking import masked_url
 
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
 # in front of it. Both mean "this request's credentials", never "this is not SGLang".
 _AUTH_STATUSES = (401, 403)
 
+# See _answer_cap.
+ANSWER_CAP = 32 * 2**20
 # A cumulative chunk of a long generation is one long SSE line; aiohttp refuses a line
 # longer than twice its read buffer, so give it room for ~250k token ids.
 _READ_BUFSIZE = 2**21
-
-
-def _json(raw: bytes | str) -> Any:
-    """A server's JSON answer; ValueError for anything that is not one, nesting past Python's
-    recursion limit included (valid JSON, but no SGLang answer is nested like that)."""
-    try:
-        return json.loads(raw)
-    except RecursionError as exc:
-        raise ValueError(f"JSON nested too deeply to read: {exc}") from None
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """What a server says it is running, printed with the results."""
-
-    url: str
-    model_path: str
-    version: str
-    speculative_algorithm: str | None
-    speculative_num_steps: int | None
-    speculative_eagle_topk: int | None
-    speculative_num_draft_tokens: int | None
-    speculative_draft_model_path: str | None
-    incremental_streaming_output: bool
-    # --context-length (None: the model's own) and the scheduler's longest prompt.
-    context_length: int | None = None
-    max_req_input_len: int | None = None
-
-    @property
-    def reserved_tokens(self) -> int:
-        """The draft-token slots an EAGLE server reserves in every request's context
-        (``num_reserved_tokens``: max(topk x steps, draft tokens); 0 without speculative decoding)."""
-        if not self.speculative:
-            return 0
-        sizes = (self.speculative_eagle_topk, self.speculative_num_steps, self.speculative_num_draft_tokens)
-        if not all(is_count(n) for n in sizes):
-            return 0
-        topk, steps, draft_tokens = sizes
-        return max(topk * steps, draft_tokens)
-
-    @property
-    def speculative(self) -> bool:
-        return bool(self.speculative_algorithm)
-
-    def describe(self) -> str:
-        spec = "no speculative decoding"
-        if self.speculative:
-            spec = (
-                f"{self.speculative_algorithm} steps={self.speculative_num_steps} "
-                f"topk={self.speculative_eagle_topk} draft_tokens={self.speculative_num_draft_tokens}"
-            )
-        return f"{self.url}  {self.model_path}  ({spec}; SGLang {self.version})"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One streamed chunk: when we read it and the cumulative token count it reported."""
-
-    at: float
-    completion_tokens: int
-
-
-@dataclass
-class Recording:
-    """Everything observed for one request; ``stats`` turns it into figures."""
-
-    sent_at: float
-    chunks: list[Chunk] = field(default_factory=list)
-    output_ids: list[int] = field(default_factory=list)
-    meta_info: dict[str, Any] = field(default_factory=dict)
 
 
 def check_url(url: str) -> str:
@@ -203,58 +120,57 @@ class SGLangClient:
     async def server_info(self) -> ServerInfo:
         """Read ``/server_info``; anything that is not SGLang's answer is a ``BenchFailed``."""
         body = await self._required_json("GET", "/server_info", "GET /server_info did not return JSON")
-        if not isinstance(body, dict) or "version" not in body or "model_path" not in body:
-            raise failures.not_sglang(self.url, "its /server_info has no 'version' and 'model_path'")
-        self._incremental = bool(body.get("incremental_streaming_output", False))
-        return ServerInfo(
-            url=self.url,
-            model_path=str(body["model_path"]),
-            version=str(body["version"]),
-            speculative_algorithm=body.get("speculative_algorithm"),
-            speculative_num_steps=body.get("speculative_num_steps"),
-            speculative_eagle_topk=body.get("speculative_eagle_topk"),
-            speculative_num_draft_tokens=body.get("speculative_num_draft_tokens"),
-            speculative_draft_model_path=body.get("speculative_draft_model_path"),
-            incremental_streaming_output=self._incremental,
-            context_length=_count_or_none(body.get("context_length")),
-            max_req_input_len=_count_or_none(body.get("max_req_input_len")),
-        )
+        info = read_server_info(self.url, body)
+        self._incremental = info.incremental_streaming_output
+        return info
 
     async def _required_json(self, method: str, path: str, not_json: str, body: Any = None) -> Any:
         """The JSON answer of a route every SGLang has; anything else is a ``BenchFailed``."""
-        request = f"{method} {path}"
+        request, data = f"{method} {path}", _encoded(body)
+        began = False
         try:
-            async with self._open(method, path, body) as response:
+            async with self._open(method, path, data) as response:
+                began = True
                 await self._check_status(request, response)
-                text = await response.read()
+                text = await _bounded_read(response, _answer_cap(data))
         except aiohttp.ClientResponseError as exc:
             raise failures.not_sglang(self.url, f"{request} answered badly: {exc.message}") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
+            raise self._broken(request, began, exc) from exc
+        if text is None:
+            raise failures.not_sglang(self.url, f"{request} answered more than {_answer_cap(data)} bytes, "
+                                                "more than any SGLang answer")
         try:
-            return _json(text)
+            return parse_json(text)
         except ValueError as exc:
-            raise failures.not_sglang(self.url, not_json) from exc
+            raise failures.not_sglang(self.url, f"{not_json} ({exc})") from exc
 
     async def optional_json(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer of a route not every server has: None for any other answer (a missing
-        key is still an error); no connection is an error as on every route."""
-        request = f"{method} {path}"
+        key is still an error); no connection, or an answer broken off, is an error as on every route."""
+        request, data = f"{method} {path}", _encoded(body)
+        began = False
         try:
-            async with self._open(method, path, body) as response:
+            async with self._open(method, path, data) as response:
+                began = True
                 if response.status in _AUTH_STATUSES:
                     raise failures.auth_rejected(self.url, request, response.status, bool(self._api_key))
                 if response.status != 200:
                     return None
-                text = await response.read()
+                text = await _bounded_read(response, _answer_cap(data))
         except aiohttp.ClientResponseError:
             return None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise failures.failed_to_connect(self.url, request, self.timeout, exc) from exc
+            raise self._broken(request, began, exc) from exc
         try:
-            return _json(text)
+            return parse_json(text) if text is not None else None
         except ValueError:
             return None
+
+    def _broken(self, request: str, began: bool, exc: BaseException) -> BenchFailed:
+        if began:
+            return failures.broke_off(self.url, request, self.timeout, exc)
+        return failures.failed_to_connect(self.url, request, self.timeout, exc)
 
     async def generate(self, text: str, max_new_tokens: int, ignore_eos: bool) -> Recording:
         """Stream one greedy generation and record every chunk's arrival."""
@@ -266,10 +182,11 @@ class SGLangClient:
         recording = Recording(sent_at=self._clock())
         streaming = False
         try:
-            async with self._open("POST", "/generate", body) as response:
+            async with self._open("POST", "/generate", _encoded(body)) as response:
                 await self._check_status("POST /generate", response)
                 streaming = True
-                await self._read_stream(response, recording, max_new_tokens)
+                await read_stream(response.content, recording, max_new_tokens, self.url, self._incremental,
+                                  self._clock)
         except aiohttp.ClientResponseError as exc:
             raise failures.not_sglang(self.url, f"POST /generate answered badly: {exc.message}") from exc
         except (HttpProcessingError, ValueError) as exc:  # a line longer than any SGLang chunk
@@ -285,7 +202,7 @@ class SGLangClient:
                              ignore_eos: bool) -> tuple[list[int], list[tuple[int, float]]]:
         """Generate greedily up to and including ``position``; return the output token ids and
         the two best ``(token id, logprob)`` candidates at ``position`` (empty when the server
-        returns no top logprobs)."""
+        returns no top logprobs). Any answer but SGLang's is a ``BenchFailed``."""
         body = {
             "text": text,
             "sampling_params": {"temperature": 0.0, "max_new_tokens": position + 1, "ignore_eos": ignore_eos},
@@ -296,24 +213,25 @@ class SGLangClient:
         meta = out.get("meta_info") if isinstance(out, dict) else None
         if not isinstance(meta, dict):
             raise failures.not_sglang(self.url, "a /generate answer with logprobs has no 'meta_info' object")
-        tokens = meta.get("output_token_logprobs")
-        ids = [entry[1] for entry in tokens] if _entries(tokens) else out.get("output_ids")
-        if not isinstance(ids, list) or not all(is_count(i) for i in ids):
+        tokens = logprob_entries(meta.get("output_token_logprobs"))
+        ids = [token for token, _ in tokens] if tokens is not None else out.get("output_ids")
+        if not is_counts(ids):
             raise failures.not_sglang(self.url, "a /generate answer with logprobs names no output token ids")
         tops = meta.get("output_top_logprobs")
         if not isinstance(tops, list) or position >= len(tops) or tops[position] is None:
             return ids, []
-        if not _entries(tops[position]):
-            raise failures.not_sglang(self.url,
-                                      "'meta_info.output_top_logprobs' is not [logprob, token id, text] entries")
-        ranked = sorted(((entry[1], float(entry[0])) for entry in tops[position]), key=lambda c: -c[1])
-        return ids, ranked[:2]
+        candidates = logprob_entries(tops[position])
+        if candidates is None:
+            raise failures.not_sglang(self.url, "'meta_info.output_top_logprobs' is not [logprob, token id, text] "
+                                                "entries, each logprob a finite number")
+        return ids, sorted(candidates, key=lambda c: -c[1])[:2]
 
-    def _open(self, method: str, path: str, body: Any = None) -> Any:
+    def _open(self, method: str, path: str, data: bytes | None) -> Any:
         if self._session is None:
             raise RuntimeError("SGLangClient is used outside `async with`")
+        headers = {"Content-Type": "application/json"} if data is not None else None
         # No redirects: following one would hand the bearer key to whatever host it names.
-        return self._session.request(method, self._address + path, json=body, allow_redirects=False)
+        return self._session.request(method, self._address + path, data=data, headers=headers, allow_redirects=False)
 
     async def _check_status(self, request: str, response: aiohttp.ClientResponse) -> None:
         if response.status == 200:
@@ -325,80 +243,25 @@ class SGLangClient:
             raise failures.refused(self.url, response.status, detail or str(response.reason))
         raise failures.not_sglang(self.url, f"{request} answered HTTP {response.status}")
 
-    async def _read_stream(self, response: aiohttp.ClientResponse, recording: Recording, limit: int) -> None:
-        finished = False
-        while not finished:
-            line = await response.content.readline()
-            if not line:
-                raise failures.stopped_early(self.url, recording, "the connection closed")
-            payload = line.strip()
-            if not payload.startswith(b"data:"):
-                continue  # blank separators and ": ping" keep-alive comments
-            payload = payload[len(b"data:"):].strip()
-            if payload == b"[DONE]":
-                raise failures.stopped_early(self.url, recording, "[DONE] came before a finished chunk")
-            at = self._clock()
-            try:
-                out = _json(payload)
-            except ValueError as exc:
-                raise failures.not_sglang(self.url, "a /generate stream chunk was not JSON") from exc
-            if not isinstance(out, dict):
-                raise failures.not_sglang(self.url, "a /generate stream chunk was not a JSON object")
-            finished = self._take_chunk(out, at, recording, limit)
-
-    def _take_chunk(self, out: dict[str, Any], at: float, recording: Recording, limit: int) -> bool:
-        if "error" in out:
-            error = out["error"]
-            message = error.get("message", error) if isinstance(error, dict) else error
-            raise failures.generation_error(self.url, message)
-        ids = out.get("output_ids") or []
-        if not isinstance(ids, list) or not all(is_count(i) for i in ids):
-            raise failures.not_sglang(self.url, "a /generate chunk's 'output_ids' is not a list of token ids")
-        meta = out.get("meta_info") or {}
-        if not isinstance(meta, dict):
-            raise failures.not_sglang(self.url, "a /generate chunk's 'meta_info' is not a JSON object")
-        recording.output_ids = recording.output_ids + ids if self._incremental else ids
-        count = meta.get("completion_tokens", len(recording.output_ids))
-        if not is_count(count):
-            raise failures.not_sglang(self.url,
-                                      "a /generate chunk's 'meta_info.completion_tokens' is not a token count")
-        before = recording.chunks[-1].completion_tokens if recording.chunks else 0
-        if count < before:
-            # Cumulative by definition; throughput counts each chunk as count - before.
-            raise failures.not_sglang(
-                self.url, f"a /generate chunk's 'meta_info.completion_tokens' went down from {before} to {count}")
-        for name in ("spec_verify_ct", *COUNT_FIELDS):
-            if meta.get(name) is not None and not is_count(meta[name]):
-                raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a count")
-        for name in HISTOGRAM_FIELDS:
-            histogram = meta.get(name)
-            if histogram is not None and not (isinstance(histogram, list) and all(map(is_count, histogram))):
-                raise failures.not_sglang(self.url, f"a /generate chunk's 'meta_info.{name}' is not a list of counts")
-        recording.meta_info = meta
-        recording.chunks.append(Chunk(at, count))
-        if max(count, len(recording.output_ids)) > limit:
-            raise failures.overran(self.url, limit, max(count, len(recording.output_ids)))
-        reason = meta.get("finish_reason")
-        if reason is not None and not isinstance(reason, (dict, str)):
-            raise failures.not_sglang(
-                self.url, "a /generate chunk's 'meta_info.finish_reason' is neither null, text nor an object")
-        if isinstance(reason, dict) and reason.get("type") == "abort":
-            raise failures.aborted(self.url, count, reason.get("message"))
-        return reason is not None
+def _encoded(body: Any) -> bytes | None:
+    return json.dumps(body).encode() if body is not None else None
 
 
-def _entries(value: Any) -> bool:
-    """SGLang's logprob entries: ``[logprob, token_id, text or null]`` each."""
-    return isinstance(value, list) and all(
-        isinstance(e, list) and len(e) >= 2 and isinstance(e[0], (int, float)) and not isinstance(e[0], bool)
-        and is_count(e[1]) for e in value
-    )
+def _answer_cap(sent: bytes | None) -> int:
+    """The most bytes a JSON answer to ``sent`` may have: SGLang's are kilobytes (server info, model
+    cards, one generation with its logprobs), but /v1/tokenize's token ids grow with the prompts."""
+    return ANSWER_CAP + 16 * len(sent or b"")
 
 
-def is_count(value: Any, least: int = 0) -> bool:
-    """A token count in a server's JSON: a whole number (not a bool) of at least ``least``."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+async def _bounded_read(response: aiohttp.ClientResponse, cap: int) -> bytes | None:
+    """The body, decompressed, or None once it passes ``cap`` bytes (declared or read): a server
+    can send, or inflate from a few kilobytes, more than this machine's memory."""
+    if response.content_length is not None and response.content_length > cap:
+        return None
+    data = bytearray()
+    async for block in response.content.iter_any():
+        data += block
+        if len(data) > cap:
+            return None
+    return bytes(data)
 
-
-def _count_or_none(value: Any) -> int | None:
-    return value if is_count(value, 1) else None

@@ -14,9 +14,9 @@ import click
 
 from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.bench.divergence import explain
-from eagle3_patch.bench.interrupt import run_interruptible
+from eagle3_patch.bench.interrupt import signals_stop
 from eagle3_patch.bench.load import server_load
-from eagle3_patch.bench.options import ConcurrencyLevels, Duration
+from eagle3_patch.bench.options import ConcurrencyLevels, Duration, Timeout
 from eagle3_patch.bench.prompts import (
     Prompt,
     BUILTIN_NAME,
@@ -52,7 +52,7 @@ from eagle3_patch.errors import BadInput, BenchFailed, Interrupted
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
               help="Uncounted requests per server first.")
 @click.option("--ignore-eos", is_flag=True, help="Always generate --max-new-tokens tokens, past end-of-sequence.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+@click.option("--timeout", type=Timeout(), default=120.0, show_default=True,
               help="Seconds allowed for a connection, for each read, and for each request as a whole.")
 @click.option("--concurrency", type=ConcurrencyLevels(), default="1", show_default=True,
               help="Requests kept in flight per server, one level after another, e.g. 1,4,16,64: "
@@ -107,29 +107,35 @@ def measure_and_report(
     source = str(prompts_file) if prompts_file else BUILTIN_NAME
     settings = BenchSettings(max_new_tokens, runs, warmup, ignore_eos, source, concurrency, duration)
     session = BenchSession(settings)
-    try:
-        run_interruptible(_measure(session, prompts, clients, clock))
-    except (BenchFailed, Interrupted) as exc:
-        # Whatever finished is still worth having: in the --json error object always, the table
-        # once a request did.
-        summary = summary_of(session)
-        exc.found = to_json(session, summary, partial=True)
-        if not as_json and session.requests:
-            click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR"), partial=exc.what))
-        raise
-    summary = summary_of(session)
-    report = to_json(session, summary) if as_json else None
-    if not as_json:
-        click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR")))
-    if plot is not None:
+    with signals_stop() as stop:
         try:
-            write_plot(summary, session, plot)
-        except BadInput as exc:
+            stop.run(_measure(session, prompts, clients, clock))
+        except (BenchFailed, Interrupted) as exc:
+            # Whatever finished is still worth having: in the --json error object always, the table
+            # once a request did.
+            summary = summary_of(session)
+            exc.found = to_json(session, summary, partial=True)
+            if not as_json and session.requests:
+                click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR"), partial=exc.what))
+            raise
+        summary = summary_of(session)
+        report = to_json(session, summary) if as_json else None
+        if not as_json:
+            click.echo(render_text(session, summary, color=not os.environ.get("NO_COLOR")))
+        after = "Every request had finished and is reported" + ("; the plot was not written." if plot else ".")
+        try:
+            if plot is not None:
+                stop.call(lambda: write_plot(summary, session, plot), after)
+            if stop.received is not None:  # came while the figures were summed up or shown
+                raise stop.interrupted(after)
+        except (BadInput, Interrupted) as exc:
             exc.found = report  # --json: still one object, the figures beside the error
             raise
-        click.echo(f"Plot written to {plot}", err=True)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
+        # A signal from here on lets the finished report be printed whole, and bench end as done.
+        if plot is not None:
+            click.echo(f"Plot written to {plot}", err=True)
+        if as_json:
+            click.echo(json.dumps(report, indent=2))
 
 
 async def _measure(

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eagle3_patch.bench.client import ServerInfo, SGLangClient, is_count
+from eagle3_patch.bench.client import SGLangClient
+from eagle3_patch.bench.serverinfo import ServerInfo
+from eagle3_patch.bench.serverjson import is_count
 from eagle3_patch.bench.prompts import Prompt
 from eagle3_patch.errors import BadInput
 

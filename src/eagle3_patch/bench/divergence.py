@@ -11,14 +11,20 @@ To tell these apart, each server is asked once more for the same greedy continua
 including the diverging position, with ``return_logprob`` and ``top_logprobs_num`` (SGLang's
 ``GenerateReqInput``; 0.5.23's strict schema declares them too): the answer carries, per output
 token, its candidates as ``[logprob, token_id, text]`` in ``meta_info.output_top_logprobs``.
+
+The follow-up is a diagnostic extra: a server may refuse it (logprobs disabled, a stricter schema),
+time out or answer it badly, and the benchmark's figures stand without it. Such a divergence is
+left unexplained with the server's answer as the reason; the run goes on to its report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.bench.prompts import Prompt
 from eagle3_patch.bench.stats import BASELINE, EAGLE3, Comparison
+from eagle3_patch.errors import BenchFailed
 
 # bf16 keeps 8 significant bits: a logit between 16 and 32 is stored to the nearest 0.125, one
 # between 32 and 64 to 0.25. A verify pass over several tokens and a one-token decode step add
@@ -30,6 +36,8 @@ NEAR_TIE_NATS = 0.5
 # Each explained divergence costs one request per server; past this many, the rest are listed
 # unexplained rather than doubling a long benchmark's run time.
 MAX_EXPLAINED = 20
+
+_LABELS = {EAGLE3: "EAGLE-3", BASELINE: "baseline"}
 
 NEAR_TIE = "near-tie"
 REAL = "real"
@@ -106,29 +114,46 @@ async def explain(session, prompts: list[Prompt], clients: dict) -> None:
         return
     by_id = {prompt.id: prompt for prompt in prompts}
     outputs = {(r.server, r.prompt_id, r.run, r.concurrency): r.output_ids for r in session.requests}
-    todo = mismatches_to_explain(session.comparisons)
-    for index, comparison in enumerate(todo):
+    # After one failed follow-up no other is sent: a server that refused or timed out once would
+    # most likely do so again, and each try may cost a whole --timeout.
+    failed: str | None = None
+    for index, comparison in enumerate(mismatches_to_explain(session.comparisons)):
         position = comparison.first_divergence
         key = (comparison.prompt_id, comparison.run, comparison.concurrency)
         seen = {role: outputs.get((role, *key), ()) for role in (EAGLE3, BASELINE)}
         tokens = {role: ids[position] if position < len(ids) else None for role, ids in seen.items()}
         sides: dict[str, Candidates | None] = {EAGLE3: None, BASELINE: None}
-        if index < MAX_EXPLAINED and None not in tokens.values():
-            for role in (EAGLE3, BASELINE):
-                ids, top = await clients[role].top_candidates(
-                    by_id[comparison.prompt_id].render(), position, session.settings.ignore_eos)
-                if top:
-                    sides[role] = Candidates(
-                        chosen=ids[position] if position < len(ids) else -1,
-                        top=tuple(top),
-                        reproduced=tuple(ids[:position + 1]) == tuple(seen[role][:position + 1]),
-                    )
-            verdict, reason = classify(tokens[EAGLE3], tokens[BASELINE], sides[EAGLE3], sides[BASELINE])
-        elif index >= MAX_EXPLAINED:
+        if index >= MAX_EXPLAINED:
             verdict, reason = UNEXPLAINED, f"only the first {MAX_EXPLAINED} divergences are probed"
-        else:
+        elif None in tokens.values():
             verdict, reason = classify(tokens[EAGLE3], tokens[BASELINE], None, None)
+        elif failed:
+            verdict, reason = UNEXPLAINED, f"not asked: the {failed} server failed an earlier top-logprobs request"
+        else:
+            text = by_id[comparison.prompt_id].render()
+            try:
+                for role in (EAGLE3, BASELINE):
+                    sides[role] = await _candidates(clients[role], text, position, session.settings.ignore_eos,
+                                                    seen[role])
+            except BenchFailed as exc:
+                failed, sides = _LABELS[role], {EAGLE3: None, BASELINE: None}
+                reason = f"the {failed} server's top-logprobs request failed: {exc.what} {exc.why}"
+                verdict = UNEXPLAINED
+            else:
+                verdict, reason = classify(tokens[EAGLE3], tokens[BASELINE], sides[EAGLE3], sides[BASELINE])
         session.divergences.append(Divergence(
             comparison.prompt_id, comparison.run, position, tokens[EAGLE3], tokens[BASELINE],
             sides[EAGLE3], sides[BASELINE], verdict, reason,
         ))
+
+
+async def _candidates(client: SGLangClient, text: str, position: int, ignore_eos: bool,
+                      seen: tuple[int, ...]) -> Candidates | None:
+    ids, top = await client.top_candidates(text, position, ignore_eos)
+    if not top:
+        return None
+    return Candidates(
+        chosen=ids[position] if position < len(ids) else -1,
+        top=tuple(top),
+        reproduced=tuple(ids[:position + 1]) == tuple(seen[:position + 1]),
+    )

@@ -46,6 +46,17 @@ def failed_to_connect(url: str, request: str, timeout: float, exc: BaseException
     )
 
 
+def broke_off(url: str, request: str, timeout: float, exc: BaseException) -> BenchFailed:
+    """An answer to ``request`` began (its status and headers came) but did not finish."""
+    return BenchFailed(
+        f"The server at {url} began answering {request} but did not finish"
+        + (f" within {timeout:g} s." if isinstance(exc, asyncio.TimeoutError) else "."),
+        f"Reason: {stream_failure(timeout, exc)}.",
+        "Check that the URL is SGLang's HTTP port and that the server is still running; "
+        "raise --timeout if it is merely slow.",
+    )
+
+
 def stream_failure(timeout: float, exc: BaseException) -> str:
     """Why a stream that had started broke off."""
     if isinstance(exc, asyncio.TimeoutError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eagle3_patch.bench.acceptance import Acceptance, pool
-from eagle3_patch.bench.client import Chunk
+from eagle3_patch.bench.stream import Chunk
 from eagle3_patch.bench.stats import RequestFigures
 
 

@@ -1,8 +1,9 @@
-"""``bench``'s option types that need more than click's own: the load levels and the duration.
+"""``bench``'s option types that need more than click's own: the load levels, the duration, the timeout.
 
 Each refuses, as a usage error (exit 2), what could not describe a measurement: a level that is
 not plain ASCII digits, more requests in flight than this process may open connections for, a
-duration that is not a finite number of seconds a level can be measured in.
+duration that is not a finite number of seconds a level can be measured in, a timeout that is not
+a finite number of seconds a request can be waited for.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _ABSURD_DIGITS = 10
 # int() also takes "+4", " 4", "4_0" and other scripts' digits ("١"); a level is written in ASCII.
 _LEVEL = re.compile(r"[0-9]+")
 MIN_DURATION_S, MAX_DURATION_S = 1.0, 86400.0
+MAX_TIMEOUT_S = 86400.0
 
 
 class ConcurrencyLevels(click.ParamType):
@@ -67,22 +69,42 @@ def _open_files_problem(level: int) -> str | None:
             f"{max(hard - SPARE_FILES, 1)}.")
 
 
-class Duration(click.ParamType):
-    """``--duration``: seconds per level, a finite number from one second to one day."""
+class _Seconds(click.ParamType):
+    """A finite number of seconds from ``low`` (excluded if ``low_open``) to ``high``. nan compares
+    false with everything, so click's FloatRange lets it through, and inf never ends."""
 
     name = "SECONDS"
+    low: float
+    high: float
+    low_open = False
+    example: str
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         try:
             seconds = float(value)
         except (TypeError, ValueError):
             seconds = math.nan
-        # Below a second a level ends before its requests are all in flight (nothing measured);
-        # nan compares false with everything and inf never ends.
-        if not MIN_DURATION_S <= seconds <= MAX_DURATION_S:
-            self.fail(f"{_shown(value)} is not a finite number of seconds from {MIN_DURATION_S:g} to "
-                      f"{MAX_DURATION_S:g} (one day), e.g. --duration 60.", param, ctx)
+        above_low = self.low < seconds if self.low_open else self.low <= seconds
+        if not (above_low and seconds <= self.high):
+            low = f"above {self.low:g}" if self.low_open else f"from {self.low:g}"
+            self.fail(f"{_shown(value)} is not a finite number of seconds {low} "
+                      f"{'up to' if self.low_open else 'to'} {self.high:g} (one day), e.g. {self.example}.",
+                      param, ctx)
         return seconds
+
+
+class Duration(_Seconds):
+    """``--duration``: seconds per level, a finite number from one second to one day. Below a second
+    a level ends before its requests are all in flight (nothing measured)."""
+
+    low, high, example = MIN_DURATION_S, MAX_DURATION_S, "--duration 60"
+
+
+class Timeout(_Seconds):
+    """``--timeout``: seconds a connection, a read and a whole request may take, up to a day
+    (infinity reached aiohttp's timer as an OverflowError)."""
+
+    low, high, low_open, example = 0.0, MAX_TIMEOUT_S, True, "--timeout 120"
 
 
 def _shown(value: Any) -> str:

@@ -14,6 +14,7 @@ from eagle3_patch.bench.divergence import Candidates, Divergence
 from eagle3_patch.bench.loadreport import load_json, render_load, write_load_plot
 from eagle3_patch.bench.plotting import save_figure
 from eagle3_patch.bench.runner import BenchSession
+from eagle3_patch.bench.speedreport import render_speed_model, speed_model_json
 from eagle3_patch.bench.stats import (
     BASELINE,
     EAGLE3,
@@ -28,7 +29,8 @@ from eagle3_patch.errors import BadInput
 # 2: "levels" and "crossover" (issue 8); every key of 1 is still there.
 # 3: a failed run's "error" is the CLI's error object {"what", "why", "fix"} beside "exit_code",
 # no longer one string (issue 17).
-JSON_SCHEMA_VERSION = 3
+# 4: "speed_model" (issue 22); every key of 3 is still there.
+JSON_SCHEMA_VERSION = 4
 _LABELS = {EAGLE3: "EAGLE-3", BASELINE: "baseline"}
 
 
@@ -60,6 +62,7 @@ def to_json(session: BenchSession, summary: Summary, partial: bool = False) -> d
         "comparisons": [asdict(c) for c in session.comparisons],
         "divergences": [asdict(d) for d in session.divergences],
         **load_json(session),
+        "speed_model": speed_model_json(session, summary),
     }
 
 
@@ -123,6 +126,7 @@ def render_text(session: BenchSession, summary: Summary, color: bool, partial: s
         lines += [_divergence_row(d) for d in session.divergences]
     if settings.under_load:
         lines += ["", *render_load(session, color)]
+    lines += ["", *render_speed_model(session, summary, color)]
     for note in session.notes:
         lines.append(_warn(f"Note: {note}", color))
     return "\n".join(lines)

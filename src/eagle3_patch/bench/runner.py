@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from eagle3_patch.bench import failures
-from eagle3_patch.bench.client import ServerInfo, SGLangClient
+from eagle3_patch.bench.client import SGLangClient
+from eagle3_patch.bench.serverinfo import ServerInfo
 from eagle3_patch.bench.context import fitting_prompts
 from eagle3_patch.bench.load import LevelRun, Timeline
 from eagle3_patch.bench.prompts import Prompt

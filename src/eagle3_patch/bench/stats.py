@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from eagle3_patch.bench.acceptance import Acceptance, read_acceptance
-from eagle3_patch.bench.client import Recording
+from eagle3_patch.bench.stream import Recording
 
 EAGLE3, BASELINE = "eagle3", "baseline"
 

@@ -14,12 +14,15 @@ from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.filebytes import NotAFile, open_regular, read_bytes
+from eagle3_patch.serve.tensorheader import REDOWNLOAD as _REDOWNLOAD
+from eagle3_patch.serve.tensorheader import check_header, parse_header
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
-# The safetensors format itself refuses headers above 100 MB.
-HEADER_LIMIT = 100_000_000
-_REDOWNLOAD = "Re-download the drafter; a truncated or interrupted download is the usual cause."
+# The safetensors format refuses headers above 100 MB; a drafter's lists a few dozen tensors in a
+# few KB (the largest checkpoints' shards, a few MB). Parsing 100 MB of hostile JSON takes Python
+# minutes, so a header past this bound is refused as no drafter's, unread.
+HEADER_LIMIT = 16 << 20
 
 
 def read_json(path: Path, role: str) -> dict:
@@ -64,7 +67,8 @@ def checkpoint_tensors(folder: Path) -> tuple[Path, dict[str, dict]]:
 
 
 def read_header(path: Path) -> dict[str, dict]:
-    """Tensor name -> {dtype, shape, data_offsets}, from the header alone (8-byte LE length + JSON)."""
+    """Tensor name -> {dtype, shape, data_offsets}, from the header alone (8-byte LE length + JSON),
+    refused where the safetensors library would refuse to open the file (``tensorheader``)."""
     try:
         with open_regular(str(path)) as handle:  # a FIFO would block the open, /dev/zero never end
             size = os.fstat(handle.fileno()).st_size
@@ -76,12 +80,19 @@ def read_header(path: Path) -> dict[str, dict]:
                     _REDOWNLOAD,
                 )
             length = int.from_bytes(prefix, "little")
-            if length > min(size - 8, HEADER_LIMIT):
+            if length > size - 8:
                 raise BadInput(
                     f"{path}: safetensors header is truncated or corrupt.",
                     f"Field `header length` (first 8 bytes): found {length}, "
-                    f"expected at most {min(size - 8, HEADER_LIMIT)} (the bytes that follow it).",
+                    f"expected at most {size - 8} (the bytes that follow it).",
                     _REDOWNLOAD,
+                )
+            if length > HEADER_LIMIT:
+                raise BadInput(
+                    f"{path}: safetensors header is too large for a drafter's.",
+                    f"Field `header length` (first 8 bytes): found {length} bytes, expected at most "
+                    f"{HEADER_LIMIT} (16 MiB): a drafter's header lists a few dozen tensors in a few KB.",
+                    "Point --drafter at an EAGLE-3 drafter's variant folder (full/ or compressed/).",
                 )
             raw = handle.read(length)
     except FileNotFoundError:
@@ -95,38 +106,7 @@ def read_header(path: Path) -> dict[str, dict]:
                        _REDOWNLOAD) from None
     except OSError as exc:
         raise BadInput(f"{path} cannot be read.", f"{exc.strerror or exc}.", _REDOWNLOAD) from None
-    try:
-        header = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise BadInput(
-            f"{path}: safetensors header is not valid JSON.",
-            f"Field `header` ({length} bytes after the length): {type(exc).__name__}: {exc}.",
-            _REDOWNLOAD,
-        ) from None
-    return check_header(str(path), header)
-
-
-def check_header(source: str, header: object) -> dict[str, dict]:
-    """The tensor entries of a parsed header, each proven to be {dtype: str, shape: [int], data_offsets: [int, int]}."""
-    if not isinstance(header, dict):
-        _bad(source, "header", header, "a JSON object mapping tensor names to their dtype, shape and offsets")
-    tensors: dict[str, dict] = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            if not isinstance(entry, dict):
-                _bad(source, "__metadata__", entry, "a JSON object of strings")
-            continue
-        if not isinstance(entry, dict):
-            _bad(source, f"tensor {name}", entry, "a JSON object with dtype, shape and data_offsets")
-        if not isinstance(entry.get("dtype"), str):
-            _bad(source, f"tensor {name} dtype", entry.get("dtype"), "a dtype name such as \"BF16\"")
-        shape, offsets = entry.get("shape"), entry.get("data_offsets")
-        if not _ints(shape):
-            _bad(source, f"tensor {name} shape", shape, "a list of non-negative integers")
-        if not (_ints(offsets) and len(offsets) == 2 and offsets[0] <= offsets[1]):
-            _bad(source, f"tensor {name} data_offsets", offsets, "[begin, end] with 0 <= begin <= end")
-        tensors[name] = entry
-    return tensors
+    return check_header(str(path), parse_header(str(path), raw), data_size=size - 8 - length)
 
 
 def _sharded(folder: Path, index: Path) -> dict[str, dict]:
@@ -150,11 +130,6 @@ def sharded_tensors(index: Path | str, data: dict, read_shard: Callable[[str], d
                 _bad(str(index), f"weight_map.{name}", shard, f"a shard whose header lists {name}")
         tensors.update(found)
     return tensors
-
-
-def _ints(value: object) -> bool:
-    # bool is an int subclass in Python; `true` is not a dimension.
-    return isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
 
 
 def _bad(source: str, field: str, found: object, expected: str) -> NoReturn:

@@ -14,9 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.serve.checkpoint import (INDEX_FILE, WEIGHTS_FILE, check_header, read_header, read_json,
+from eagle3_patch.serve.checkpoint import (INDEX_FILE, WEIGHTS_FILE, read_header, read_json,
                                            sharded_tensors)
 from eagle3_patch.serve.drafter import download_command
+from eagle3_patch.serve.tensorheader import check_header
 from eagle3_patch.serve.validate import DrafterReport, TargetText, check_drafter, judge_drafter
 
 

@@ -20,11 +20,12 @@ from eagle3_patch.locate import SGLangInstall, locate_sglang
 
 def serving_install(python: str | None, sglang_dir: str | None) -> SGLangInstall:
     """The SGLang to work on, with ``python`` set to an interpreter proven to import it."""
+    # An empty --python is a value given, refused when asked, never "not given".
     if sglang_dir is None:
-        return locate_sglang(python or sys.executable)
+        return locate_sglang(sys.executable if python is None else python)
     install = locate_sglang(python, sglang_dir)
     guess = environment_python(install.package_dir)
-    runner = python or guess or sys.executable
+    runner = python if python is not None else guess or sys.executable
     refuse_another_sglang(
         runner, install.package_dir, "This interpreter does not import that SGLang (--sglang-dir)",
         "serve would patch one SGLang and launch another, unpatched one.",

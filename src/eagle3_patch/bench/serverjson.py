@@ -1,0 +1,90 @@
+"""What a server's JSON may hold, the rules every answer bench reads is checked against.
+
+A server is foreign input: its numbers can be of any JSON type and any size. Each figure bench
+reports is a ratio of counts or a difference of logprobs, so a count past what a float holds, or a
+logprob that is no finite number, would end the run with an ``OverflowError`` or turn every figure
+into nan. Such values make the answer malformed, as a wrong type does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+# Up to here every whole number is a float exactly, and no ratio of two counts overflows one.
+# No server counts that far: 2**53 tokens at a million a second take 285 years.
+MAX_COUNT = 2**53
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """A server's JSON answer; ValueError for anything that is not standard JSON or that a float
+    cannot hold: Python's ``NaN`` and ``Infinity`` extensions (SGLang's orjson never writes them),
+    a number such as 1e999 (Python reads it as infinity), and nesting past Python's recursion limit
+    (valid JSON, but no SGLang answer is nested like that) included."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError as exc:
+        raise ValueError(f"JSON nested too deeply to read: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError("a number past a float's range")
+    return number
+
+
+def is_count(value: Any, least: int = 0) -> bool:
+    """A count in a server's JSON (tokens, passes, drafts): a whole number (not a bool) from
+    ``least`` up to ``MAX_COUNT``."""
+    return isinstance(value, int) and not isinstance(value, bool) and least <= value <= MAX_COUNT
+
+
+def is_counts(value: Any) -> bool:
+    """A list of counts (token ids, a histogram)."""
+    return isinstance(value, list) and all(map(is_count, value))
+
+
+def is_text(value: Any) -> bool:
+    """A string that is Unicode text: JSON can escape half a surrogate pair (SGLang's orjson never
+    writes one), which no terminal or UTF-8 stream can then show."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def logprob(value: Any) -> float | None:
+    """A logprob as a float, or None for anything that is not a finite number (a bool, a string,
+    nan, an integer past a float's range)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def logprob_entries(value: Any) -> list[tuple[int, float]] | None:
+    """SGLang's logprob entries, ``[logprob, token_id, text or null]`` each, as ``(token id,
+    logprob)`` pairs; None if any entry is not one."""
+    if not isinstance(value, list):
+        return None
+    pairs = []
+    for entry in value:
+        if not (isinstance(entry, list) and len(entry) >= 2 and is_count(entry[1])):
+            return None
+        number = logprob(entry[0])
+        if number is None:
+            return None
+        pairs.append((entry[1], number))
+    return pairs
