@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from eagle3_patch.backups import Backup, BackupMeta
-from eagle3_patch.engine import observe
+from eagle3_patch.engine import result_from
 from eagle3_patch.errors import SGLangNotFound, UnsupportedRelease, ValidationFailed
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import MARKER, MARKER_COMMENT
@@ -56,7 +56,7 @@ def _snapshot(data: bytes | None = SHIPPED, backup: Backup | None = None, **fact
 
 
 def _decide(snapshot: Snapshot, dry_run: bool = False):
-    return decide_apply(snapshot, analysis_of(snapshot.files, use=False), dry_run)
+    return decide_apply(snapshot, analysis_of(snapshot.files, None), dry_run)
 
 
 def _patched() -> bytes:
@@ -104,7 +104,7 @@ def test_a_damaged_patch_is_repaired_and_its_backup_is_the_file_without_our_mark
     start = patched.index("    def set_eagle3_layers_to_capture(self, layers_to_capture")
     end = patched.index("True)\n", start) + len("True)\n")
     damaged = (patched[:start] + "    pass\n" + patched[end:]).encode()
-    assert analysis_of(_snapshot(damaged).files, use=False).state is State.DAMAGED
+    assert analysis_of(_snapshot(damaged).files, None).state is State.DAMAGED
     decision = _decide(_snapshot(damaged))
     assert decision.outcome is Outcome.REPAIRED and decision.after.state is State.PATCHED
     # What was there before: every marked method gone, the rest (the stray line) kept.
@@ -130,7 +130,7 @@ def test_status_reports_the_backup_the_snapshot_holds():
     meta = BackupMeta(sha256(SHIPPED), sha256(patched), "0.0.0", "0.5.20")
     snapshot = _snapshot(patched + b"# edited\n", Backup(PATH, SHIPPED, "present", meta, "ok"),
                          leftovers=(PATH + ".tmp",))
-    result = observe(snapshot, analysis_of(snapshot.files, use=False), "status", Outcome.OBSERVED)
+    result = result_from(snapshot, analysis_of(snapshot.files, None), "status", Outcome.OBSERVED)
     report = result.backups["qwen3_5.py"]
     assert report.intact is True and report.stale is True
     assert report.modified_since_patch is True
@@ -140,7 +140,7 @@ def test_status_reports_the_backup_the_snapshot_holds():
 def test_status_offers_the_backup_of_a_file_deleted_by_hand():
     backup = Backup(PATH, SHIPPED, "present", None, "missing")
     snapshot = _snapshot(None, backup, missing=(PATH, TEXT_PATH))
-    result = observe(snapshot, analysis_of(snapshot.files, use=False), "status", Outcome.OBSERVED)
+    result = result_from(snapshot, analysis_of(snapshot.files, None), "status", Outcome.OBSERVED)
     assert result.state is State.UNSUPPORTED and result.backups == {}
     [note] = result.notes
     assert note.startswith(f"{PATH} is missing") and "revert --from-backup" in note
@@ -149,7 +149,7 @@ def test_status_offers_the_backup_of_a_file_deleted_by_hand():
 def test_after_uninstall_status_names_our_files_instead_of_a_lost_backup():
     backup = Backup(PATH, SHIPPED, "present", None, "missing")
     snapshot = _snapshot(None, backup, missing=(PATH, TEXT_PATH), after_uninstall=(backup.path,))
-    result = observe(snapshot, analysis_of(snapshot.files, use=False), "status", Outcome.OBSERVED)
+    result = result_from(snapshot, analysis_of(snapshot.files, None), "status", Outcome.OBSERVED)
     assert result.notes == () and result.after_uninstall == (backup.path,)
 
 

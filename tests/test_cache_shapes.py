@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import first_fast
-from eagle3_patch import memo as analysis_memo
+from eagle3_patch import memo as analysis_memo, usercache
 from eagle3_patch.inmemory import memo as inmemory_memo
 from eagle3_patch.inmemory.payload import child_env
 
@@ -124,7 +124,7 @@ def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says
     entry = _only_entry(private_cache / "eagle3-patch" / "analysis")
     good = json.loads(entry.read_bytes())
     files = read_sources(patched_install)
-    key = analysis_memo.memo_key(files.folder, files.data)
+    key = analysis_memo.memo_key(files, usercache.identity())
     assert analysis_memo._load(key, files) is not None  # the reader does read the entry it is given
     tried = 0
     for damaged in _entries(good):
@@ -139,9 +139,10 @@ def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says
 
 def _handoff_entry(unpatched_install, private_cache) -> tuple[inmemory_memo.HandoffKey, Path]:
     from eagle3_patch.inmemory.planner import in_memory_handoff
+    from eagle3_patch.snapshot import read_sources
 
     in_memory_handoff(unpatched_install)
-    key = inmemory_memo.key(unpatched_install)
+    key = inmemory_memo.key(read_sources(unpatched_install), usercache.identity())
     return key, private_cache / "eagle3-patch" / "inmemory" / f"{key.name}.json"
 
 

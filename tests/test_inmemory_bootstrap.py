@@ -25,6 +25,7 @@ from eagle3_patch.errors import EXIT_STALE
 from eagle3_patch.inmemory.memo import bytecode_key
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ModulePatch, child_env, encode
 from eagle3_patch.sharedrules import PAYLOAD_VAR
+from eagle3_patch.usercache import identity
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 MODULE = "sglang.srt.models.qwen3_5"
@@ -100,7 +101,7 @@ def handoff(site: Path, pythonpath: str | None = None, **extra: str) -> dict[str
             if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME")}
     given = {"PYTHONPATH": pythonpath or str(site)}
     cache = {"XDG_CACHE_HOME": str(site.parent / "cache")}
-    return {**base, **given, **cache, **child_env(encode([patch], "test", bytecode_key()), given), **extra}
+    return {**base, **given, **cache, **child_env(encode([patch], "test", bytecode_key(identity())), given), **extra}
 
 
 def plain(site: Path) -> dict[str, str]:

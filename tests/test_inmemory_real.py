@@ -48,8 +48,9 @@ class ReadOnlyWorld(Mounts):
         # eagle3-patch's own environment (this checkout's src and test venv), for the user too.
         self.tool_python = user_env.python
         self.probe = self.root / PROBE.name
-        # The probe imports its free_port from ports.py beside it: both travel to the user's folder.
-        for source in (PROBE, PROBE.with_name("ports.py")):
+        # The probe imports its CPU bootstrap (sglang_cpu.py) and free_port (ports.py) from beside
+        # it: all three travel to the user's folder.
+        for source in (PROBE, PROBE.with_name("sglang_cpu.py"), PROBE.with_name("ports.py")):
             shutil.copy(source, self.root / source.name)
             (self.root / source.name).chmod(0o644)
         self.before: dict[str, bytes] = {}

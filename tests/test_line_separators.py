@@ -94,6 +94,7 @@ def test_a_traceback_through_a_served_module_names_the_line_python_ran_past_a_fo
 
     from eagle3_patch.inmemory.memo import bytecode_key
     from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
+    from eagle3_patch.usercache import identity
 
     site = _sglang_site(tmp_path / "site")
     module = _module(site)
@@ -102,7 +103,7 @@ def test_a_traceback_through_a_served_module_names_the_line_python_ran_past_a_fo
                         served)
     given = {"PYTHONPATH": str(site)}
     env = {**plain(site), **given, "XDG_CACHE_HOME": str(tmp_path / "cache"),
-           **child_env(encode([patch], "test", bytecode_key()), given)}
+           **child_env(encode([patch], "test", bytecode_key(identity())), given)}
     done = run(str(DEBIAN_PYTHON), REPORT, env, tmp_path)
     assert done.returncode == 0, done.stderr
     trace = json.loads(done.stdout)["traceback"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import sys
 import zipfile
@@ -15,9 +16,10 @@ import zipfile
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from conftest import first_fast, invoke_bench, invoke_main
+from deadline import within
 from releases import RELEASES, wheel_path
 
-from eagle3_patch.masking import MASK, masked_argv, masked_text, masked_url
+from eagle3_patch.masking import MASK, masked_argv, masked_text, masked_url, shown
 
 
 @pytest.mark.parametrize(("argv", "shown"), [
@@ -188,3 +190,71 @@ def test_bench_url_credentials_and_api_key_together_are_bad_input_not_a_crash(us
     done = invoke_main("bench", "--url", f"http://{user_info}@127.0.0.1:1", "--api-key", "sk-one")
     assert done.exit_code == 8, done.stderr
     assert PASSWORD not in done.stderr and "sk-one" not in done.stderr
+
+
+# Issue 23: masking read a run of letters once per letter (1.5 MB took about an hour). Each text
+# here is megabytes of what made one of its patterns go back over the input again and again.
+HOSTILE_RUNS = {
+    "letters": "A" * 1_500_000,
+    "scheme-characters": "a1+.-" * 300_000,
+    "query-marks": "http://h/" + "?" * 1_500_000,
+    "query-names": "http://h/?" + "k" * 1_500_000,
+    "authority": "http://" + "a:" * 750_000,
+    "schemes": "a://" * 375_000,
+    "whitespace": " \n" * 750_000,
+}
+
+
+@pytest.mark.parametrize("text", first_fast(*(pytest.param(text, id=name) for name, text in HOSTILE_RUNS.items())))
+def test_masking_is_linear_on_any_text(text):
+    with within(20):
+        masked_text(text)
+        masked_url(text)
+        masked_argv([text, "--" + text, "v", f"--{text}=v"])
+
+
+_URL_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
+
+
+def test_the_linear_url_pattern_finds_the_urls_the_quadratic_one_found():
+    rng = random.Random(23)
+    for _ in range(20_000):
+        text = "".join(rng.choice("aZ1+.-:/@? \n") for _ in range(rng.randrange(24)))
+        assert masked_text(text) == _URL_BEFORE.sub(lambda m: masked_url(m.group(0)), text), repr(text)
+
+
+@pytest.mark.parametrize(("text", "shown_as"), [
+    ("plain words", "plain words"),
+    ("\x1b]0;title\x07", "\\x1b]0;title\\x07"),
+    ("\x1b[2J", "\\x1b[2J"),
+    ("csi\x9b2J", "csi\\x9b2J"),
+    ("nul\x00 del\x7f", "nul\\x00 del\\x7f"),
+    ("two\nlines\r\n", "two\\nlines\\r\\n"),
+    ("tab\there", "tab\\there"),
+    ("line\u2028paragraph\u2029", "line\\u2028paragraph\\u2029"),
+    ("bidi \u202eevil\u202c \u2066x\u2069", "bidi \\u202eevil\\u202c \\u2066x\\u2069"),
+    ("lone \ud800", "lone \\ud800"),
+    ("café Qwen/模型", "café Qwen/模型"),
+    ("http://u:pw@h:1/x", f"http://{MASK}@h:1/x"),
+])
+def test_shown_escapes_what_a_terminal_would_act_on(text, shown_as):
+    assert shown(text) == shown_as
+
+
+def test_shown_keeps_a_messages_own_newlines_and_escapes_the_rest():
+    assert shown("what\nwhy \x1b[2J\r", lines=True) == "what\nwhy \\x1b[2J\\r"
+
+
+def test_shown_quotes_both_ends_of_long_text_and_says_how_long_it_was():
+    text = "start " + "x" * 10_000 + " end"
+    excerpt = shown(text, limit=100)
+    assert excerpt.startswith("start xxx") and excerpt.endswith("xxx end")
+    assert "[...9,910 of 10,010 characters left out...]" in excerpt
+    assert len(excerpt) < 200
+
+
+def test_a_url_cut_by_an_excerpt_still_hides_its_password():
+    secret = "pw-" + "s" * 5_000
+    for text in (f"see http://user:{secret}@host/x", "x" * 10_000 + f" http://user:{secret}@host/x"):
+        excerpt = shown(text, limit=60)
+        assert "sss" not in excerpt and "user" not in excerpt, excerpt

@@ -225,7 +225,9 @@ def merge(parts: list[dict]) -> dict:
             if json.dumps(run, sort_keys=True) not in seen_runs:
                 seen_runs.add(json.dumps(run, sort_keys=True))
                 merged["runs"].append(run)
-        for phase, data in part.get("phases", {}).items():
+        # A merged record hands in the run before each phase's latest as ``earlier``: merging it
+        # again keeps that run, so a merge of a merge is the same record.
+        for phase, data in [*part.get("earlier", {}).items(), *part.get("phases", {}).items()]:
             data = dict(data)
             data.setdefault("from_run", part["runs"][0]["started"] if part.get("runs") else None)
             known = instances.setdefault(phase, [])

@@ -254,8 +254,12 @@ def _reproduction(results: dict) -> list[str]:
             out.append(f"- {phase}: one run only.")
             continue
         off = [c["figure"] for c in same["taus"] + same["speeds"] if not c["same"]]
+        compared = [f"{len(same['taus'])} tau figure(s), equal in "
+                    f"{sum(c['same'] for c in same['taus'])}" if same["taus"] else "",
+                    f"{len(same['speeds'])} speed(s), within 10 % in {sum(c['same'] for c in same['speeds'])} ("
+                    + ", ".join(f"{c['figure']} {c['first']:.4g} then {c['second']:.4g}" for c in same["speeds"])
+                    + ")" if same["speeds"] else ""]
         out.append(f"- {phase}: {'reproduced' if same['reproduced'] else 'NOT reproduced'}: "
-                   f"{len(same['taus'])} tau figures equal? {all(c['same'] for c in same['taus'])}; "
-                   f"{len(same['speeds'])} speeds within 10 %? {all(c['same'] for c in same['speeds'])}"
+                   + "; ".join(part for part in compared if part)
                    + (f"; off: {', '.join(off)}" if off else "") + ".")
     return out if len(out) > 3 else out + ["No real-shape phase run yet."]

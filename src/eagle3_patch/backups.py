@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 BACKUP_SUFFIX = ".eagle3-bak"
 META_SUFFIX = ".eagle3-bak.json"
+_MAX_META_FIELD = 200
 
 
 class BackupMeta(NamedTuple):
@@ -63,6 +64,17 @@ class Backup(NamedTuple):
         return (self.data is not None and self.meta is not None
                 and sha256(self.data) == self.meta.original_sha256)
 
+    def written(self, data: bytes | None, meta: BackupMeta | None) -> Backup:
+        """This backup once a commit wrote ``data`` as the backup and ``meta`` as its record
+        (None: that one left as it was)."""
+        found = self if data is None else self._replace(data=data, state="present")
+        return found if meta is None else found._replace(meta=meta, meta_state="ok")
+
+
+def no_backup(target: str) -> Backup:
+    """No backup of ``target`` and no record: as found, or once dropped."""
+    return Backup(target, None, "missing", None, "missing")
+
 
 def parse_meta(data: bytes) -> BackupMeta:
     """A backup record's bytes as ``BackupMeta``; ValueError for anything else, whatever is wrong."""
@@ -70,9 +82,14 @@ def parse_meta(data: bytes) -> BackupMeta:
 
     try:
         raw = json.loads(data)
-        return BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
+        meta = BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
     except (KeyError, TypeError, RecursionError) as exc:  # RecursionError: nested past Python's limit
         raise ValueError(f"not a backup record: {type(exc).__name__}") from None
+    # status and revert quote its versions; what we write is hashes and version numbers, so a
+    # field of escape sequences or megabytes was written by someone else.
+    if not all(len(value) <= _MAX_META_FIELD and value.isprintable() for value in meta):
+        raise ValueError("not a backup record: a field is not short printable text")
+    return meta
 
 
 def read_backup(target: str) -> Backup:
@@ -183,8 +200,9 @@ class BackupReport(NamedTuple):
         }
 
 
-def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> BackupReport | None:
-    """``backup`` as status shows it beside ``current`` (the file now); None where there is none."""
+def report(backup: Backup, current: str, marked: bool, version_text: str) -> BackupReport | None:
+    """``backup`` as status shows it beside the file now (``current``: its hex SHA-256); None
+    where there is none."""
     if not backup.exists:
         return None
     meta = backup.meta
@@ -195,7 +213,7 @@ def report(backup: Backup, current: bytes, marked: bool, version_text: str) -> B
         backup.path, backup.state, meta_path(backup.target), backup.meta_state,
         intact=backup.matches_meta() if backup.data is not None else None,
         stale=meta.sglang_version != version_text,
-        modified_since_patch=marked and sha256(current) != meta.patched_sha256,
+        modified_since_patch=marked and current != meta.patched_sha256,
         tool_version=meta.tool_version, sglang_version=meta.sglang_version)
 
 

@@ -1,12 +1,13 @@
 """apply, status, check and diff: read a snapshot, decide, then commit or render.
 
 ``snapshot.read_snapshot`` reads the installation once; apply's decision
-(``patchplan.py``) and status's ``observe`` are pure functions of that snapshot
-and the analysis of the sources it holds; ``apply`` then commits (lock,
-``install.commit``). Each operation returns a ``Result`` saying what happened
-and the state the installation is in afterwards; expected failures are raised as
-``errors`` types. Status, check and a repeated apply are the fast path
-(``fastpath.py``). ``revert`` lives in revert.py.
+(``patchplan.py``) and the result (``result_from``) are pure functions of that
+snapshot and the analysis of the sources it holds; ``apply`` then reads again
+under the lock, decides again and commits (``install.commit``). Each operation
+returns a ``Result`` saying what happened and the state the installation is in
+afterwards, built from what it read and wrote, never from another read; expected
+failures are raised as ``errors`` types. Status, check and a repeated apply are
+the fast path (``fastpath.py``). ``revert`` lives in revert.py.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from eagle3_patch import backups, hints, install, leftovers, memo, sourcetext, writable
+from eagle3_patch import backups, hints, install, leftovers, memo, sourcetext, usercache, writable
 from eagle3_patch.lock import locked
 from eagle3_patch.errors import CheckFailed, NotPython, NotWritable, UnjudgeableClass
 from eagle3_patch.hooks import MARKER, TARGET_FILES
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.patchplan import apply_outcome, decide_apply, needs_change, plan, unsupported
-from eagle3_patch.snapshot import Snapshot, read_snapshot, read_sources, target_paths
+from eagle3_patch.snapshot import Snapshot, read_snapshot, target_paths
 from eagle3_patch.sources import Sources
 from eagle3_patch.states import Analysis, Outcome, State
 
@@ -53,16 +54,24 @@ def removed_note(removed: list[str]) -> list[str]:
             f"write"] if removed else []
 
 
-def tidy(sglang: SGLangInstall) -> list[str]:
-    """For a command that writes nothing: remove crash debris if we may (else it is reported)."""
-    if not leftovers.leftovers(target_paths(sglang)):
-        return []
+def without_leftovers(snapshot: Snapshot) -> tuple[Snapshot, tuple[str, ...]]:
+    """Under the lock: delete the temp files ``snapshot`` found; the snapshot without them,
+    and the note saying what went."""
+    removed = leftovers.remove_leftovers(snapshot.leftovers)
+    return snapshot._replace(leftovers=()), tuple(removed_note(removed))
+
+
+def tidy(snapshot: Snapshot) -> tuple[Snapshot, tuple[str, ...]]:
+    """For a command that writes nothing: remove the debris ``snapshot`` found if we may
+    (else it is reported); the snapshot as the disk is then, and the note."""
+    if not snapshot.leftovers:
+        return snapshot, ()
     try:
-        writable.ensure_writable([p for p in target_paths(sglang) if os.path.isfile(p)])
+        writable.ensure_writable([p for p in snapshot.targets if os.path.isfile(p)])
     except NotWritable:
-        return []
-    with locked(sglang.models_dir):
-        return removed_note(leftovers.remove_leftovers(target_paths(sglang)))
+        return snapshot, ()
+    with locked(snapshot.install.models_dir):
+        return without_leftovers(snapshot)
 
 
 def unwritable_reason(sglang: SGLangInstall) -> str | None:
@@ -85,14 +94,15 @@ def _unwritable(sglang: SGLangInstall, paths: list[str], in_memory: bool = True)
 
 
 
-def judge(sglang: SGLangInstall, files: Sources, cache: bool = True) -> Analysis:
+def judge(sglang: SGLangInstall, files: Sources, ours: dict | None) -> Analysis:
     """The analysis of ``files``; writes nothing to SGLang.
 
     The judgement comes from the memo (``memo.py``) when nothing it depends on
-    changed; ``cache=False`` analyses afresh and leaves the memo alone.
+    changed; ``ours`` is ``usercache.identity``, computed once per command: None
+    analyses afresh and leaves the memo alone.
     """
     try:
-        return memo.analysis_of(files, use=cache)
+        return memo.analysis_of(files, ours)
     except NotPython as exc:
         raise NotPython(
             exc.what, exc.why,
@@ -102,16 +112,22 @@ def judge(sglang: SGLangInstall, files: Sources, cache: bool = True) -> Analysis
         raise UnjudgeableClass(exc.what, exc.why, f"{exc.fix}: {hints.reinstall(sglang)}") from None
 
 
-def observe(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcome,
-            **done) -> Result:
-    """The result status shows for ``snapshot``: its state, every target file's backup,
-    what is left over. Pure: reads no file of the installation."""
+def _judged_again(snapshot: Snapshot, earlier: Snapshot, analysis: Analysis, ours: dict | None) -> Analysis:
+    """The analysis of ``snapshot``, read again under the lock: ``analysis`` (that of
+    ``earlier``) where it holds the same model files, byte for byte, as the memo would answer."""
+    same = snapshot.files.paths == earlier.files.paths and snapshot.files.data == earlier.files.data
+    return analysis if same else judge(snapshot.install, snapshot.files, ours)
+
+
+def result_from(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcome,
+                **done) -> Result:
+    """The result for ``snapshot``: its state, every target file's backup, what is left over.
+    Pure: reads no file of the installation."""
     sglang, files = snapshot.install, snapshot.files
     reports = {}
     for name in (t.name for t in TARGET_FILES if t.name in files.paths):
-        data = files.data[name]
-        reports[name] = backups.report(snapshot.backups[files.paths[name]], data,
-                                       MARKER.encode() in data, sglang.version_text)
+        reports[name] = backups.report(snapshot.backups[files.paths[name]], files.sha256(name),
+                                       MARKER.encode() in files.data[name], sglang.version_text)
     # A backup whose file was deleted by hand (SGLang itself still installed) is
     # said, with the way back.
     lost = [f"{path} is missing; its backup {backups.backup_path(path)} is still there: "
@@ -123,23 +139,23 @@ def observe(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcom
                   leftovers=snapshot.leftovers, after_uninstall=snapshot.after_uninstall, **done)
 
 
-def observed(sglang: SGLangInstall, action: str, outcome: Outcome, cache: bool = True,
-             **done) -> Result:
-    """A result carrying the installation's state now (a fresh snapshot), with ``done``."""
-    snapshot = read_snapshot(sglang)
-    return observe(snapshot, judge(sglang, snapshot.files, cache), action, outcome, **done)
-
-
 def status(sglang: SGLangInstall, action: str = "status", cache: bool = True) -> Result:
-    return observed(sglang, action, Outcome.OBSERVED, cache=cache)
+    """The installation's state now: one snapshot, judged."""
+    snapshot = read_snapshot(sglang)
+    return result_from(snapshot, judge(sglang, snapshot.files, usercache.identity(cache)),
+                       action, Outcome.OBSERVED)
 
 
 def check(sglang: SGLangInstall, cache: bool = True) -> Result:
-    """Like status, for an installation where capture works; else raises ``CheckFailed``
-    (carrying the result) or, for a release that cannot be patched, ``UnsupportedRelease``."""
-    result = status(sglang, "check", cache)
+    """Like status, for an installation where capture works (see ``checked``)."""
+    return checked(status(sglang, "check", cache))
+
+
+def checked(result: Result) -> Result:
+    """``result``, where capture works; else raises ``CheckFailed`` (carrying it) or, for a
+    release that cannot be patched, ``UnsupportedRelease``."""
     if result.state is State.UNSUPPORTED:
-        raise unsupported(sglang, result.analysis, result.after_uninstall)
+        raise unsupported(result.install, result.analysis, result.after_uninstall)
     if not result.capture_works:
         raise not_working(result)
     return result
@@ -147,37 +163,36 @@ def check(sglang: SGLangInstall, cache: bool = True) -> Result:
 
 
 def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> Result:
+    ours = usercache.identity(cache)
     snapshot = read_snapshot(sglang)
-    analysis = judge(sglang, snapshot.files, cache)
+    analysis = judge(sglang, snapshot.files, ours)
     if dry_run:
         decision = decide_apply(snapshot, analysis, dry_run=True)
-        return observe(snapshot, analysis, "apply", decision.outcome,
-                       diff=_diff(decision.changes, sglang) if decision.changes else "")
+        return result_from(snapshot, analysis, "apply", decision.outcome,
+                           diff=_diff(decision.changes, sglang) if decision.changes else "")
     outcome = apply_outcome(snapshot, analysis)
     if analysis.state.capture_works:
-        notes = tuple(tidy(sglang))
-        if notes:  # the debris tidy removed is no longer there
-            snapshot = snapshot._replace(leftovers=tuple(leftovers.leftovers(snapshot.targets)))
-        return observe(snapshot, analysis, "apply", outcome, notes=notes)
+        snapshot, notes = tidy(snapshot)
+        return result_from(snapshot, analysis, "apply", outcome, notes=notes)
     # In-memory mode refuses a damaged file too (it would guess which code to serve).
     refusal = _unwritable(sglang, [report.path for report in needs_change(analysis)],
                           in_memory=analysis.state is State.UNPATCHED)
     if refusal:
         raise refusal
     with locked(sglang.models_dir):
-        notes = tuple(removed_note(leftovers.remove_leftovers(target_paths(sglang))))
         # Decide again under the lock: another process may have just patched.
-        snapshot = read_snapshot(sglang, earlier=snapshot)
-        analysis = judge(sglang, snapshot.files, cache)
+        earlier, snapshot = snapshot, read_snapshot(sglang, earlier=snapshot)
+        snapshot, notes = without_leftovers(snapshot)
+        analysis = _judged_again(snapshot, earlier, analysis, ours)
         decision = decide_apply(snapshot, analysis)
         if not decision.changes:
-            return observe(snapshot, analysis, "apply", Outcome.ALREADY_PATCHED, notes=notes)
+            return result_from(snapshot, analysis, "apply", Outcome.ALREADY_PATCHED, notes=notes)
         install.commit(list(decision.changes))
     # What was written is what the next status reads, and plan has analysed it.
-    memo.remember(snapshot.files, {os.path.basename(c.path): c.new for c in decision.changes},
-                  decision.after, cache)
-    return observed(sglang, "apply", decision.outcome,
-                    changed=tuple(c.path for c in decision.changes), notes=notes, cache=cache)
+    written = snapshot.committed(list(decision.changes))
+    memo.remember(written.files, decision.after, ours)
+    return result_from(written, decision.after, "apply", decision.outcome,
+                       changed=tuple(c.path for c in decision.changes), notes=notes)
 
 
 def _diff(changes: tuple[install.FileChange, ...], sglang: SGLangInstall) -> str:
@@ -200,29 +215,29 @@ def diff(sglang: SGLangInstall, cache: bool = True) -> Result:
     return result._replace(action="diff")
 
 
-def planned_changes(sglang: SGLangInstall,
-                    cache: bool = True) -> tuple[Analysis, list[install.FileChange]]:
-    """The analysis and, if unpatched, exactly what apply would write (validated); writes nothing.
+def planned_changes(snapshot: Snapshot,
+                    ours: dict | None) -> tuple[Analysis, list[install.FileChange]]:
+    """The analysis of ``snapshot`` and, if unpatched, exactly what apply would write
+    (validated); writes nothing.
 
     ``run`` and ``serve --in-memory`` hand these bytes to SGLang's processes
     instead of writing them.
     """
-    snapshot = read_snapshot(sglang)
-    analysis = judge(sglang, snapshot.files, cache)
+    analysis = judge(snapshot.install, snapshot.files, ours)
     apply_outcome(snapshot, analysis)  # raises for a release that cannot be patched
     if analysis.state is not State.UNPATCHED:
         return analysis, []
     return analysis, list(plan(snapshot, analysis)[0])
 
 
-def capture_state(sglang: SGLangInstall, cache: bool = True) -> State:
-    """The installation's state now, judged from the model files alone; writes nothing to SGLang."""
-    return judge(sglang, read_sources(sglang), cache).state
-
-
 def ensure_capture(sglang: SGLangInstall, apply_patch: bool = True, cache: bool = True) -> str:
     """Make sure EAGLE-3 capture works before a launch; a one-line summary of what was done."""
-    result = apply(sglang, cache=cache) if apply_patch else check(sglang, cache)
+    return capture_summary(apply(sglang, cache=cache) if apply_patch else check(sglang, cache))
+
+
+def capture_summary(result: Result) -> str:
+    """What a launch says of capture after ``result`` (apply's or check's); raises where it
+    does not work."""
     if not result.capture_works:
         raise not_working(result)
     if result.changed:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import click
 
 from eagle3_patch.errors import CheckFailed, Eagle3PatchError, MissingDependency, OutputFailed, ReaderGone
-from eagle3_patch.masking import masked_text
+from eagle3_patch.masking import MESSAGE_LIMIT, shown
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
 # Every file eagle3-patch writes maps its failures to a typed error (install.py, the plot);
@@ -287,10 +287,11 @@ def _before_dashes(args: list[str]) -> list[str]:
 
 
 def _click_text(exc: click.ClickException) -> str:
-    """What click itself prints for ``exc`` (usage line, hint, message), as shown."""
+    """What click itself prints for ``exc`` (usage line, hint, message), as shown: it quotes the
+    value it refused, which may be anything (megabytes, escape sequences)."""
     out = io.StringIO()
     exc.show(file=out)
-    return masked_text(out.getvalue().rstrip("\n"))
+    return shown(out.getvalue().rstrip("\n"), MESSAGE_LIMIT, lines=True)
 
 
 def _found(exc: Eagle3PatchError) -> dict:

@@ -8,7 +8,7 @@ run next, because the user reading it is usually in a Dockerfile or CI log.
 from __future__ import annotations
 
 from eagle3_patch import sharedrules
-from eagle3_patch.masking import masked_text
+from eagle3_patch.masking import MESSAGE_LIMIT, shown
 
 # Exit codes are part of the public interface (README, "Exit codes").
 EXIT_CHECK_FAILED = 1
@@ -32,7 +32,10 @@ class Eagle3PatchError(Exception):
     """Base of every expected failure; ``exit_code`` is what the CLI exits with.
 
     What happened, why, and what to do: all three, always (text and ``--json`` print each).
-    The message is printed, so any URL in it loses its user-info here (``masking``).
+    The message is printed, so it is made printable here, whatever a caller put in it
+    (``masking.shown``): each part held to ``MESSAGE_LIMIT`` characters, every URL's
+    user-info masked, control characters escaped but for its own newlines. A caller
+    quoting foreign text quotes ``shown(text)``, a short excerpt, in the first place.
     ``found`` is what the command had found or measured before it failed, as
     JSON: ``--json`` prints it beside the error, in the same object.
     """
@@ -41,7 +44,7 @@ class Eagle3PatchError(Exception):
     found: dict | None = None
 
     def __init__(self, what: str, why: str, fix: str) -> None:
-        self.what, self.why, self.fix = masked_text(what), masked_text(why), masked_text(fix)
+        self.what, self.why, self.fix = (shown(part, MESSAGE_LIMIT, lines=True) for part in (what, why, fix))
         super().__init__(self.message)
 
     @property

@@ -27,7 +27,7 @@ SERVE = (
     "eagle3_patch.serve.plan", "eagle3_patch.serve.dialect", "eagle3_patch.serve.drafter",
     "eagle3_patch.serve.checkpoint", "eagle3_patch.serve.tensorheader", "eagle3_patch.serve.validate",
     "eagle3_patch.serve.interpreter",
-    "eagle3_patch.handoff", "eagle3_patch.inmemory", "eagle3_patch.inmemory.payload",
+    "eagle3_patch.handoff", "eagle3_patch.inmemory", "eagle3_patch.inmemory.payload", "eagle3_patch.jsontext",
 )
 
 # Never on any fast path: each costs 10-300 ms to import.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import stat
 
@@ -25,9 +24,6 @@ MAX_FILE_BYTES = 32 << 20
 _KINDS = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
 
-# A command hashes each model file for the memo's key and again for its backup
-# report: the second time is a lookup (~0.5 ms of 115 KB saved at every start).
-@functools.lru_cache(maxsize=16)
 def sha256(data: bytes) -> str:
     return _sha256(data).hexdigest()
 

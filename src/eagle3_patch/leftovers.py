@@ -16,27 +16,33 @@ _TEMP_NAME = r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp"
 
 
 def leftovers(targets: list[str]) -> list[str]:
-    """Temp files of ours that a killed write left beside ``targets`` (or their link targets)."""
-    found = set()
+    """Temp files of ours that a killed write left beside ``targets`` (or their link targets);
+    each folder listed once."""
+    ours: dict[str, set[str]] = {}  # folder -> the names whose temp files may be there
     for target in map(os.fspath, targets):
         real = real_file(target)
         names = {os.path.basename(p) for p in (target, real, backup_path(target), meta_path(target))}
         for folder in {os.path.dirname(target), os.path.dirname(real)}:
-            try:
-                candidates = [n for n in os.listdir(folder) if n.startswith(".") and n.endswith(".tmp")]
-            except OSError:  # a missing or unreadable folder holds nothing we can remove
-                continue
-            for name in candidates:
-                match = re.fullmatch(_TEMP_NAME, name)
-                if match and match.group("name") in names:
-                    found.add(os.path.join(folder, name))
+            ours.setdefault(folder, set()).update(names)
+    found = []
+    for folder, names in ours.items():
+        try:
+            candidates = [n for n in os.listdir(folder) if n.startswith(".") and n.endswith(".tmp")]
+        except OSError:  # a missing or unreadable folder holds nothing we can remove
+            continue
+        for name in candidates:
+            match = re.fullmatch(_TEMP_NAME, name)
+            if match and match.group("name") in names:
+                found.append(os.path.join(folder, name))
     return sorted_paths(found)
 
 
-def remove_leftovers(targets: list[str]) -> list[str]:
-    """Delete ``leftovers(targets)``; call under ``locked``, so no live write's temp file goes."""
+def remove_leftovers(found: tuple[str, ...]) -> list[str]:
+    """Delete ``found`` (``leftovers``, listed before or after the lock was taken): call under
+    ``locked``. A temp file is a live write's only while its writer holds the lock, so under it
+    every one is debris; one gone since it was listed is passed over."""
     removed = []
-    for path in leftovers(targets):
+    for path in found:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
             removed.append(path)

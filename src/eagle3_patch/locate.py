@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch.errors import InterpreterError, SGLangNotFound
 from eagle3_patch.filebytes import read_bytes
+from eagle3_patch.masking import shown
 from eagle3_patch.reading import unreadable
 from eagle3_patch.shellwords import quote
 
@@ -204,7 +205,7 @@ def ask_interpreter(python: str, timeout: float = 60) -> str | None:
     else:
         how = f"it exited with code {ran.code}" + (" without printing the answer" if ran.code == 0 else "")
     said = ran.out if len(ran.out) > _OUTPUT_CAP else (ran.err or ran.out)
-    tail = [_printable(line)[:200] for line in said[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]]
+    tail = [shown(line) for line in said[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]]
     raise InterpreterError(
         f"{python} did not answer as a Python interpreter ({how}).",
         "Its output was: " + (" | ".join(tail) or "(nothing)"),
@@ -234,10 +235,6 @@ def _answer(stdout: str, fence: str) -> list[str] | None:
             isinstance(path, str) and path and "\0" not in path for path in locations):
         return None
     return locations
-
-
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 FALLBACK = "version.py fallback"
@@ -296,7 +293,8 @@ def _metadata_version(dist_info: str) -> str | None:
 def _source_version(version_py: str) -> str | None:
     try:
         text = read_bytes(version_py).decode("utf-8")
-        match = re.search(r"^\s*__version__\s*=\s*(?:version\s*=\s*)?[\"']([^\"']+)[\"']",
+        # [ \t], not \s: \s spans lines, so each line of a long blank run rescanned the rest.
+        match = re.search(r"^[ \t]*__version__[ \t]*=[ \t]*(?:version[ \t]*=[ \t]*)?[\"']([^\"'\n]+)[\"']",
                           text, re.MULTILINE)
     except (OSError, UnicodeDecodeError):
         return None

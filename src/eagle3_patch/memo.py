@@ -28,9 +28,10 @@ from eagle3_patch.hooks import HOOKS, TARGET_FILES
 _SPECS = {(hook.file, hook.cls, hook.method): hook for hook in HOOKS}
 
 
-def analysis_of(files: Sources, use: bool = True) -> Analysis:
-    """``analyze(files)``, from the memo when its key matches, else computed and remembered."""
-    key = memo_key(files.folder, files.data, use)
+def analysis_of(files: Sources, ours: dict | None) -> Analysis:
+    """``analyze(files)``, from the memo when its key matches, else computed and remembered;
+    ``ours``: ``usercache.identity``, None for no memo."""
+    key = memo_key(files, ours)
     if key is not None:
         found = _load(key, files)
         if found is not None:
@@ -43,21 +44,21 @@ def analysis_of(files: Sources, use: bool = True) -> Analysis:
     return analysis
 
 
-def remember(files: Sources, written: dict[str, bytes], analysis: Analysis,
-             use: bool = True) -> None:
-    """Keep ``analysis`` as that of ``files`` with ``written`` (name -> bytes) just written."""
-    key = memo_key(files.folder, {**files.data, **written}, use)
+def remember(files: Sources, analysis: Analysis, ours: dict | None) -> None:
+    """Keep ``analysis`` as that of ``files`` (what apply just wrote, and has analysed)."""
+    key = memo_key(files, ours)
     if key is not None:
         _store(files.folder, key, analysis)
 
 
-def memo_key(folder: str, data: dict[str, bytes], use: bool = True) -> dict | None:
-    """Everything the analysis of ``data`` (file name -> bytes) in ``folder`` depends on;
-    None where no memo may be used (``usercache.key``)."""
+def memo_key(files: Sources, ours: dict | None) -> dict | None:
+    """Everything the analysis of ``files`` depends on; None where no memo may be used."""
+    if ours is None:
+        return None
     return usercache.key(usercache.ANALYSIS, {
-        "folder": folder,
-        "files": {name: sha256(data[name]) for name in sorted(data)},
-    }, use)
+        "folder": files.folder,
+        "files": {name: files.sha256(name) for name in sorted(files.data)},
+    }, ours)
 
 
 def _file_name(models_dir: str) -> str:

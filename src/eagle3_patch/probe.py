@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import FunctionType, SimpleNamespace
 
 from eagle3_patch.hooks import CAPTURE_FLAG
+from eagle3_patch.masking import shown
 
 PROBE_LAYERS = 64
 # The drafter's ids ("output of layer k") and SGLang's default for ``None``
@@ -51,7 +52,7 @@ def compile_method(node: ast.FunctionDef) -> FunctionType:
     try:
         exec(code, namespace)  # noqa: S102 - defines one function, runs nothing else
     except Exception as exc:  # e.g. a default value naming a module global
-        raise ValueError(f"cannot define {node.name} on its own: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"cannot define {node.name} on its own: {_failure(exc)}") from None
     return namespace[node.name]
 
 
@@ -94,8 +95,7 @@ def run_wrapper(hook: FunctionType, decoder_methods: dict[str, FunctionType],
     try:
         wrapper.set_eagle3_layers_to_capture(layer_ids)
     except Exception as exc:  # any failure of upstream code is an outcome, not a crash
-        return Outcome(flagged_layers(decoder), wrapper.capture_aux_hidden_states,
-                       f"{type(exc).__name__}: {exc}")
+        return Outcome(flagged_layers(decoder), wrapper.capture_aux_hidden_states, _failure(exc))
     return Outcome(flagged_layers(decoder), bool(wrapper.capture_aux_hidden_states))
 
 
@@ -105,7 +105,7 @@ def run_decoder(method: FunctionType, layers_to_capture: list[int]) -> Outcome:
     try:
         method(decoder, list(layers_to_capture))
     except Exception as exc:  # see run_wrapper
-        return Outcome(flagged_layers(decoder), False, f"{type(exc).__name__}: {exc}")
+        return Outcome(flagged_layers(decoder), False, _failure(exc))
     return Outcome(flagged_layers(decoder), True)
 
 
@@ -131,3 +131,13 @@ def decoder_problem(method: FunctionType) -> str | None:
     if list(outcome.flagged) != EXPECTED:
         return f"flags decoder layers {list(outcome.flagged)}, expected {EXPECTED}"
     return None
+
+
+def _failure(exc: Exception) -> str:
+    """What the probed code raised, as status and check quote it: the file's code wrote the
+    message, so it is an excerpt, escaped (its text may even fail to convert)."""
+    try:
+        said = str(exc)
+    except Exception:  # whatever its __str__ raises, the failure is still the probed code's
+        said = "(a message that cannot be shown)"
+    return shown(f"{type(exc).__name__}: {said}")

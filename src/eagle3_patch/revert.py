@@ -9,8 +9,10 @@ a file exactly as apply wrote it) only when pip's RECORD (or, where pip
 recorded nothing, our own record of this release) proves it is the file
 SGLang shipped; otherwise plain revert removes our methods instead.
 
-It reads the installation once, with pip's RECORD hashes (``snapshot.read_snapshot``),
-decides every file from that value alone (``plan_revert``, pure), then commits.
+It reads the installation once, and once more under the lock with pip's RECORD
+hashes (``snapshot.read_snapshot``), decides every file from that value alone
+(``plan_revert``, pure), then commits; its result is that snapshot as the commit
+left it (``Snapshot.committed``), not another read.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import ast
 import os
 from dataclasses import dataclass
 
-from eagle3_patch import backups, hints, install, leftovers, ownership, sourcetext
+from eagle3_patch import backups, hints, install, ownership, sourcetext, usercache
 from eagle3_patch.backups import Provenance
-from eagle3_patch.engine import Result, judge, observed, removed_note, target_paths, tidy
+from eagle3_patch.engine import Result, judge, result_from, tidy, without_leftovers
 from eagle3_patch.errors import CannotRevert, NotPython
 from eagle3_patch.filebytes import sha256
 from eagle3_patch.hooks import HOOKS, MARKER
@@ -44,36 +46,48 @@ class Decision:
 
 def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     """Remove what apply added (or restore the proven backup); the state afterwards."""
+    ours = usercache.identity()  # every analysis this revert asks for is keyed by it
     snapshot = read_snapshot(sglang)
     if snapshot.after_uninstall:
-        ours = list(snapshot.after_uninstall)
-        install.remove_after_uninstall(ours, sglang.package_dir)
-        return observed(sglang, "revert", Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(ours))
+        left = list(snapshot.after_uninstall)
+        install.remove_after_uninstall(left, sglang.package_dir)
+        # Every file of ours went with them: backups, records, temp files, the lock.
+        gone = snapshot._replace(backups={path: backups.no_backup(path) for path in snapshot.targets},
+                                 leftovers=(), after_uninstall=())
+        return _result(gone, ours, Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(left))
     todo = candidates(snapshot)
     if not todo:
-        return observed(sglang, "revert", Outcome.NOTHING_TO_REVERT, notes=tuple(tidy(sglang)))
+        snapshot, notes = tidy(snapshot)
+        return _result(snapshot, ours, Outcome.NOTHING_TO_REVERT, notes=notes)
     if not from_backup:
         # What is ours is found class by class: in a file whose classes cannot be judged
         # (UnjudgeableClass), removing it could leave our method behind, unmarked.
-        _judgeable(sglang, snapshot)
+        _judgeable(snapshot, ours)
     ensure_writable(todo)
     with locked(sglang.models_dir):
-        tidied = removed_note(leftovers.remove_leftovers(target_paths(sglang)))
         # Decided again under the lock (another process may have just written), with
         # pip's RECORD; every file before anything is written: one refusal leaves all untouched.
-        decisions = plan_revert(read_snapshot(sglang, earlier=snapshot, records=True), from_backup)
-        install.commit([d.change for d in decisions if d.change])
-        for decision in decisions:
-            if decision.drop_backup:
-                install.drop_backup(decision.path)
-    changed = tuple(d.path for d in decisions if d.change and d.change.new != d.change.old)
-    return observed(sglang, "revert", Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT,
-                    changed=changed, notes=(*tidied, *(d.note for d in decisions if d.note)))
+        snapshot, tidied = without_leftovers(read_snapshot(sglang, earlier=snapshot, records=True))
+        decisions = plan_revert(snapshot, from_backup)
+        changes = [d.change for d in decisions if d.change]
+        install.commit(changes)
+        dropped = tuple(d.path for d in decisions if d.drop_backup)
+        for path in dropped:
+            install.drop_backup(path)
+    changed = tuple(c.path for c in changes if c.new != c.old)
+    outcome = Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT
+    return _result(snapshot.committed(changes, dropped), ours, outcome, changed=changed,
+                   notes=(*tidied, *(d.note for d in decisions if d.note)))
 
 
-def _judgeable(sglang: SGLangInstall, snapshot: Snapshot) -> None:
+def _result(snapshot: Snapshot, ours: dict | None, outcome: Outcome, **done) -> Result:
+    """revert's result: ``snapshot`` (as read, or as revert left it) and its state."""
+    return result_from(snapshot, judge(snapshot.install, snapshot.files, ours), "revert", outcome, **done)
+
+
+def _judgeable(snapshot: Snapshot, ours: dict | None) -> None:
     try:
-        judge(sglang, snapshot.files)
+        judge(snapshot.install, snapshot.files, ours)
     except NotPython:
         pass  # decide() refuses it, with revert's own ways out
 

@@ -4,10 +4,14 @@
 the files their classes inherit from), our backups and their records, the temp
 files a killed write left, our files in a package pip has uninstalled, and,
 when asked (``records=True``), the SHA-256 pip's RECORD holds for each target
-file. The decisions (``patchplan.py``, ``engine.observe``, ``revert.plan_revert``)
+file. The decisions (``patchplan.py``, ``engine.result_from``, ``revert.plan_revert``)
 look at nothing else, so they are tested from hand-built snapshots
 (``Sources.of``) without a disk. Only revert asks for the RECORD hashes:
 ``importlib.metadata`` is off the fast path (benchmarks/README.md).
+
+A command reads once; one that writes reads once more under the lock, and what it
+reports afterwards is that snapshot with its changes (``Snapshot.committed``), not a
+third read.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import NamedTuple
 from eagle3_patch import backups, leftovers
 from eagle3_patch.backups import Backup
 from eagle3_patch.hooks import TARGET_FILES
+from eagle3_patch.install import FileChange
 from eagle3_patch.locate import SGLangInstall
 from eagle3_patch.sources import Sources
 
@@ -49,6 +54,18 @@ class Snapshot(NamedTuple):
     def provenance(self, path: str) -> backups.Provenance:
         """Where the backup of ``path`` comes from (``records=True`` snapshots only)."""
         return backups.provenance(self.backups[path], self.recorded[path], self.install.version_text)
+
+    def committed(self, changes: list[FileChange], dropped: tuple[str, ...] = ()) -> Snapshot:
+        """The installation as ``install.commit(changes)`` leaves it, and ``install.drop_backup``
+        for each path in ``dropped``: what a command reports after writing, without reading again."""
+        kept = dict(self.backups)
+        for change in changes:
+            kept[change.path] = kept[change.path].written(change.backup, change.meta)
+        for path in (*(c.path for c in changes if c.drop_backup), *dropped):
+            kept[path] = backups.no_backup(path)
+        new = {os.path.basename(c.path): c.new for c in changes}
+        return self._replace(files=self.files.written(new), backups=kept,
+                             missing=tuple(p for p in self.missing if os.path.basename(p) not in new))
 
 
 def target_paths(sglang: SGLangInstall) -> list[str]:

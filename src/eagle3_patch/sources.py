@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from eagle3_patch.filebytes import sha256
 from eagle3_patch.reading import broken_link, read_model_file, unreadable
 
 if TYPE_CHECKING:
@@ -32,13 +33,13 @@ def _is_there(path: str) -> bool:
 
 
 class Sources(Mapping):
-    """Model files by name: all read up front, each parsed on first use.
+    """Model files by name: all read up front, each parsed and hashed on first use.
 
     An already-patched file resolves every hook in its own classes, so the
     80 KB qwen3_vl.py it would otherwise inherit from is never parsed. The
     bytes are read once, so a memo keyed on them (``memo.py``) describes
     exactly what the analysis saw. A file whose bytes equal those in
-    ``earlier`` (the same folder read a moment ago) reuses its parse.
+    ``earlier`` (the same folder read a moment ago) reuses its parse and hash.
     """
 
     def __init__(self, folder: str, names: Iterable[str], earlier: Sources | None = None) -> None:
@@ -50,10 +51,13 @@ class Sources(Mapping):
             raise unreadable(folder, exc, "a+rx") from None
         self.data = {name: read_model_file(path) for name, path in self.paths.items()}
         self._parsed: dict[str, SourceFile] = {}
+        self._digests: dict[str, str] = {}
         if earlier is not None:
             self._parsed = {name: parsed for name, parsed in earlier._parsed.items()
                             if self.data.get(name) == parsed.data
                             and self.paths[name] == parsed.path}
+            self._digests = {name: digest for name, digest in earlier._digests.items()
+                             if self.data.get(name) == earlier.data[name]}
 
     @classmethod
     def of(cls, folder: str, data: Mapping[str, bytes]) -> Sources:
@@ -62,8 +66,24 @@ class Sources(Mapping):
         files.folder = folder
         files.paths = {name: os.path.join(folder, name) for name in sorted(data)}
         files.data = {name: data[name] for name in files.paths}
-        files._parsed = {}
+        files._parsed, files._digests = {}, {}
         return files
+
+    def written(self, new: Mapping[str, bytes]) -> Sources:
+        """These files after ``new`` (name -> bytes) was written over some of them (or beside
+        them): what the disk holds after a commit, without reading it; the others keep their
+        parse and hash."""
+        files = Sources.of(self.folder, {**self.data, **new})
+        files._parsed = {name: parsed for name, parsed in self._parsed.items() if name not in new}
+        files._digests = {name: digest for name, digest in self._digests.items() if name not in new}
+        return files
+
+    def sha256(self, name: str) -> str:
+        """The hex SHA-256 of ``name``'s bytes, hashed on first use: the memo's key, the
+        hand-off's and status's backup report all ask for it."""
+        if name not in self._digests:
+            self._digests[name] = sha256(self.data[name])
+        return self._digests[name]
 
     def __getitem__(self, name: str) -> SourceFile:
         if name not in self._parsed:

@@ -23,7 +23,7 @@ folder it opens. The rule and the disk access it governs live in ``sharedrules``
 which the bootstrap loads too: it runs where eagle3-patch may not be importable.
 
 Every key includes eagle3-patch's own code (``code_identity``) and the Python
-running it; no key, no cache: ``--no-cache`` (``use=False``) and
+running it (``identity``, once per command); no key, no cache: ``--no-cache`` (``use=False``) and
 ``EAGLE3_PATCH_NO_CACHE`` give none, and so does a build whose code cannot be
 told apart. Nothing here raises for a cache problem: the cache can only save time.
 """
@@ -48,23 +48,28 @@ MAX_BYTES = {ANALYSIS: 1 << 20, INMEMORY: 1 << 20, BYTECODE: sharedrules.MAX_BYT
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
-def key(cache: str, parts: dict, use: bool = True) -> dict | None:
-    """What an entry of ``cache`` depends on: ``parts``, this eagle3-patch (version and code)
-    and this Python. None where no cache may be used: ``use`` false (``--no-cache``),
-    ``EAGLE3_PATCH_NO_CACHE`` set, or our own code cannot be told apart."""
+def identity(use: bool = True) -> dict | None:
+    """This eagle3-patch (version and code) and this Python, as every key names them; computed
+    once per command (``code_identity`` lists and stats our modules) and handed to ``key``.
+    None where no cache may be used: ``use`` false (``--no-cache``), ``EAGLE3_PATCH_NO_CACHE``
+    set, or our own code cannot be told apart."""
     if not use or sharedrules.cache_disabled():
         return None
     code = code_identity()
     if code is None:
         return None
     return {
-        "cache": cache,
         "tool": __version__,
         "code": code,
         # The micro version too: a probe's detail quotes Python's own error messages.
         "python": f"{sys.implementation.name}-{'.'.join(map(str, sys.version_info[:3]))}",
-        **parts,
     }
+
+
+def key(cache: str, parts: dict, ours: dict | None) -> dict | None:
+    """What an entry of ``cache`` depends on: ``parts`` and ``ours`` (``identity``); None where
+    ``ours`` is: no cache may be used."""
+    return None if ours is None else {"cache": cache, **ours, **parts}
 
 
 def digest(document: dict) -> str:

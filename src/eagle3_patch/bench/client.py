@@ -58,6 +58,11 @@ def check_url(url: str) -> str:
             why = "The benchmark talks to SGLang's HTTP server, so the URL needs http:// or https://."
         elif not parts.hostname:
             why = "It names no host."
+        else:
+            try:  # what the resolver does to it: an empty label, or one past 63 characters, fails there
+                parts.hostname.encode("idna")
+            except UnicodeError as exc:
+                why = f"Its host name is not one a resolver can look up ({exc.__cause__ or exc})."
     if why:
         raise BadInput(f"{masked_url(url)!r} is not a usable HTTP URL.", why,
                        "Pass the server's address with scheme, host and port, e.g. --url http://127.0.0.1:30000")

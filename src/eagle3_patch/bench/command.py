@@ -28,6 +28,7 @@ from eagle3_patch.bench.report import check_plot_target, render_text, summary_of
 from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Notice, Step, run_bench, run_levels
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
 from eagle3_patch.errors import BadInput, BenchFailed, Interrupted
+from eagle3_patch.masking import shown
 
 
 @click.command("bench")
@@ -161,13 +162,13 @@ def _show_progress(step: Step | LevelStep | Notice) -> None:
     where = f"[{step.done:>{len(str(step.total))}}/{step.total}]"
     label = "EAGLE-3 " if step.server == EAGLE3 else "baseline"
     if step.figures is None:
-        click.echo(f"{where} warm-up  {label} {step.prompt.id}", err=True)
+        click.echo(f"{where} warm-up  {label} {shown(step.prompt.id)}", err=True)
         return
     figures = step.figures
     rate = f"{figures.decode_tok_s:.1f} tok/s" if figures.decode_tok_s is not None else "- tok/s"
     tau = f"tau {figures.tau:.2f}" if figures.tau is not None else "tau n/a"
-    click.echo(f"{where} run {step.run}    {label} {step.prompt.id}: {figures.output_tokens} tokens, {rate}, {tau}",
-               err=True)
+    click.echo(f"{where} run {step.run}    {label} {shown(step.prompt.id)}: {figures.output_tokens} tokens, "
+               f"{rate}, {tau}", err=True)
 
 
 def _show_level(step: LevelStep) -> None:

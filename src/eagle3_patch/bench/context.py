@@ -20,6 +20,7 @@ from eagle3_patch.bench.serverinfo import ServerInfo
 from eagle3_patch.bench.serverjson import is_count
 from eagle3_patch.bench.prompts import Prompt
 from eagle3_patch.errors import BadInput
+from eagle3_patch.masking import shown
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,9 @@ async def fitting_prompts(
                 "Lower --max-new-tokens, choose shorter prompts (--bucket, --prompts), or start the "
                 "server with a longer --context-length.",
             )
-        shown = ", ".join(f"{pid} ({count} tokens)" for pid, count in too_long.items())
+        skipped = ", ".join(f"{shown(pid)} ({count} tokens)" for pid, count in too_long.items())
         notes.append(f"{len(too_long)} prompt(s) cannot fit {limit.describe(max_new_tokens)}, so they were "
-                     f"skipped: {shown}.")
+                     f"skipped: {skipped}.")
     return kept, notes
 
 

@@ -25,6 +25,7 @@ from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.bench.prompts import Prompt
 from eagle3_patch.bench.stats import BASELINE, EAGLE3, Comparison
 from eagle3_patch.errors import BenchFailed
+from eagle3_patch.masking import EXCERPT, shown
 
 # bf16 keeps 8 significant bits: a logit between 16 and 32 is stored to the nearest 0.125, one
 # between 32 and 64 to 0.25. A verify pass over several tokens and a one-token decode step add
@@ -137,7 +138,7 @@ async def explain(session, prompts: list[Prompt], clients: dict) -> None:
                                                     seen[role])
             except BenchFailed as exc:
                 failed, sides = _LABELS[role], {EAGLE3: None, BASELINE: None}
-                reason = f"the {failed} server's top-logprobs request failed: {exc.what} {exc.why}"
+                reason = f"the {failed} server's top-logprobs request failed: {_excerpt(exc)}"
                 verdict = UNEXPLAINED
             else:
                 verdict, reason = classify(tokens[EAGLE3], tokens[BASELINE], sides[EAGLE3], sides[BASELINE])
@@ -157,3 +158,9 @@ async def _candidates(client: SGLangClient, text: str, position: int, ignore_eos
         top=tuple(top),
         reproduced=tuple(ids[:position + 1]) == tuple(seen[:position + 1]),
     )
+
+
+def _excerpt(failure: BenchFailed) -> str:
+    """What a failed follow-up said, as a divergence's reason quotes it: its what and why as one
+    excerpt (``masking.shown``), with room for the excerpt of the server's own words in them."""
+    return shown(f"{failure.what} {failure.why}", limit=3 * EXCERPT)

@@ -1,6 +1,7 @@
 """Why a server could not be measured, as ``BenchFailed`` messages a user can act on.
 
-Every message names the server's URL and never the API key.
+Every message names the server's URL and never the API key. What the server said is quoted
+as an excerpt (``masking.shown``): a server can send megabytes, or escape sequences.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from eagle3_patch.errors import BenchFailed
+from eagle3_patch.masking import shown, shown_json
 
 
 def not_sglang(url: str, why: str) -> BenchFailed:
@@ -61,7 +63,7 @@ def stream_failure(timeout: float, exc: BaseException) -> str:
     """Why a stream that had started broke off."""
     if isinstance(exc, asyncio.TimeoutError):
         return f"the request took longer than {timeout:g} s in all (--timeout)"
-    return f"reading failed: {exc}"
+    return f"reading failed: {shown(str(exc))}"
 
 
 def stopped_early(url: str, recording: Any, why: str) -> BenchFailed:
@@ -91,7 +93,7 @@ def auth_rejected(url: str, request: str, status: int, key_given: bool) -> Bench
 def refused(url: str, status: int, detail: str) -> BenchFailed:
     return BenchFailed(
         f"The server at {url} refused a /generate request with HTTP {status}.",
-        f"It said: {detail}",
+        f"It said: {shown(detail)}",
         "Check the server's log; if the prompt is too long for its context, "
         "lower --max-new-tokens or shorten the prompt.",
     )
@@ -100,7 +102,7 @@ def refused(url: str, status: int, detail: str) -> BenchFailed:
 def generation_error(url: str, message: Any) -> BenchFailed:
     return BenchFailed(
         f"The server at {url} reported an error during generation.",
-        f"It said: {message}",
+        f"It said: {_said(message)}",
         "Check the server's log for the cause, then rerun.",
     )
 
@@ -108,7 +110,7 @@ def generation_error(url: str, message: Any) -> BenchFailed:
 def aborted(url: str, count: int, message: Any) -> BenchFailed:
     return BenchFailed(
         f"The server at {url} aborted a generation after {count} tokens.",
-        f"It said: {message or 'no reason given'}",
+        f"It said: {_said(message) if message else 'no reason given'}",
         "Check the server's log (out of memory, a restart, or another client's abort).",
     )
 
@@ -130,3 +132,8 @@ def nothing_measured(url: str, concurrency: int, duration: float | None) -> Benc
         "Raise --duration so every worker finishes at least one request per level, and check that "
         "the server is not stalled.",
     )
+
+
+def _said(message: Any) -> str:
+    """A server's message (any JSON value) as quoted: a string as it reads, anything else as JSON."""
+    return shown(message) if isinstance(message, str) else shown_json(message)

@@ -8,9 +8,10 @@ from typing import Any
 import click
 
 from eagle3_patch.bench.load import Crossover, Level, ServerLoad, crossover, server_load
-from eagle3_patch.bench.plotting import save_figure
+from eagle3_patch.bench.plotting import FOREIGN_TEXT, save_figure
 from eagle3_patch.bench.runner import BenchSession
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
+from eagle3_patch.masking import shown
 
 _LABELS = {EAGLE3: "EAGLE-3", BASELINE: "baseline"}
 
@@ -112,9 +113,9 @@ def write_load_plot(session: BenchSession, path: Path, pyplot: Any) -> None:
             axes.axvspan(result.last_win, result.first_loss, color="#f4b400", alpha=0.2, label="crossover")
         axes.legend(fontsize=8)
     info = session.servers.get(EAGLE3)
-    title = f"{info.model_path} · SGLang {info.version}" if info else "eagle3-patch bench"
+    title = f"{shown(info.model_path)} · SGLang {shown(info.version)}" if info else "eagle3-patch bench"
     sentence = describe_crossover(result, levels, BASELINE in session.servers)
-    figure.suptitle(f"{title}\n{sentence}", fontsize=10)
+    figure.suptitle(f"{title}\n{sentence}", fontsize=10, **FOREIGN_TEXT)
     figure.tight_layout()
     save_figure(figure, path)
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from eagle3_patch.masking import shown
+
 # Interpreter, event loop and stdio files besides the sockets.
 SPARE_FILES = 64
 # Linux caps any process's open files at fs.nr_open, at most 2**30: a level with more digits than
@@ -108,5 +110,4 @@ class Timeout(_Seconds):
 
 
 def _shown(value: Any) -> str:
-    text = repr(str(value))
-    return text if len(text) <= 40 else text[:30] + "..." + text[-6:]
+    return f"'{shown(str(value), limit=40)}'"

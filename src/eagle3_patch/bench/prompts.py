@@ -13,13 +13,14 @@ the drafter sees the kind of text it was tuned on.
 from __future__ import annotations
 
 import errno
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.filebytes import NotAFile, read_bytes
+from eagle3_patch.jsontext import loads
+from eagle3_patch.masking import shown
 
 BUILTIN_NAME = "builtin"
 # Far above any real prompt set (the built-in one is 30 KB), far below what would strain memory.
@@ -113,8 +114,8 @@ def select_buckets(prompts: list[Prompt], buckets: tuple[str, ...]) -> list[Prom
     unknown = [b for b in buckets if b not in known]
     if unknown:
         raise BadInput(
-            f"No prompts in bucket(s): {', '.join(unknown)}.",
-            f"The prompt set has buckets: {', '.join(known)}.",
+            f"No prompts in bucket(s): {shown(', '.join(unknown))}.",
+            f"The prompt set has buckets: {shown(', '.join(known), limit=1000)}.",
             "Pass --bucket with one of those names, or drop --bucket to run them all.",
         )
     return [p for p in prompts if p.bucket in buckets]
@@ -133,7 +134,7 @@ def _parse_lines(lines: list[str], origin: str) -> list[Prompt]:
         if not line.strip():
             continue
         try:
-            prompt = _parse_one(json.loads(line), number)
+            prompt = _parse_one(loads(line), number)
         except (ValueError, TypeError, KeyError, RecursionError) as exc:  # nesting past Python's limit
             raise BadInput(
                 f"Line {number} of {origin} is not a usable prompt.",
@@ -143,7 +144,7 @@ def _parse_lines(lines: list[str], origin: str) -> list[Prompt]:
             ) from exc
         if prompt.id in seen:
             raise BadInput(
-                f"Line {number} of {origin} repeats the prompt id {prompt.id!r}.",
+                f"Line {number} of {origin} repeats the prompt id '{shown(prompt.id)}'.",
                 "Ids name prompts in the report and must be unique.",
                 "Give each line its own \"id\", or leave \"id\" out to number lines automatically.",
             )

@@ -12,7 +12,7 @@ import click
 
 from eagle3_patch.bench.divergence import Candidates, Divergence
 from eagle3_patch.bench.loadreport import load_json, render_load, write_load_plot
-from eagle3_patch.bench.plotting import save_figure
+from eagle3_patch.bench.plotting import FOREIGN_TEXT, save_figure
 from eagle3_patch.bench.runner import BenchSession
 from eagle3_patch.bench.speedreport import render_speed_model, speed_model_json
 from eagle3_patch.bench.stats import (
@@ -25,6 +25,7 @@ from eagle3_patch.bench.stats import (
     summarise,
 )
 from eagle3_patch.errors import BadInput
+from eagle3_patch.masking import printable, shown
 
 # 2: "levels" and "crossover" (issue 8); every key of 1 is still there.
 # 3: a failed run's "error" is the CLI's error object {"what", "why", "fix"} beside "exit_code",
@@ -118,7 +119,7 @@ def render_text(session: BenchSession, summary: Summary, color: bool, partial: s
         lines += ["", _warn(heading, color)]
         for c in mismatched:
             lines.append(
-                f"  {c.prompt_id} run {c.run}: first divergence at token {c.first_divergence} "
+                f"  {shown(c.prompt_id)} run {c.run}: first divergence at token {c.first_divergence} "
                 f"(EAGLE-3 {c.eagle3_tokens} tokens, baseline {c.baseline_tokens})"
             )
     if session.divergences:
@@ -160,11 +161,12 @@ def write_plot(summary: Summary, session: BenchSession, path: Path) -> None:
                 top = rate.high if rate else 0.0  # above the error bar, not through it
                 axes.annotate(text, (bar.get_x() + bar.get_width() / 2, top),
                               xytext=(0, 4), textcoords="offset points", ha="center", va="bottom", fontsize=8)
-    axes.set_xticks(positions, [g.name for g in groups])
+    axes.set_xticks(positions, [shown(g.name) for g in groups], **FOREIGN_TEXT)
     axes.set_ylabel("decode tok/s (median, min-max)")
     axes.margins(y=0.2)
     info = session.servers.get(EAGLE3)
-    axes.set_title(f"{info.model_path} · SGLang {info.version}" if info else "eagle3-patch bench", fontsize=10)
+    title = f"{shown(info.model_path)} · SGLang {shown(info.version)}" if info else "eagle3-patch bench"
+    axes.set_title(title, fontsize=10, **FOREIGN_TEXT)
     # Below the axes: inside, it can sit on the annotations of the tallest bars.
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False, fontsize=8)
     figure.tight_layout()
@@ -174,7 +176,12 @@ def write_plot(summary: Summary, session: BenchSession, path: Path) -> None:
 def check_plot_target(path: Path) -> None:
     """Before measuring: the extra is installed and the chart can be written where asked."""
     import_pyplot()
-    if not path.parent.is_dir():
+    try:
+        folder = path.parent.is_dir()
+    except OSError as exc:  # a name too long, a folder on the way this user may not search
+        raise BadInput(f"Cannot write the plot to {path}.", f"Reason: {exc.strerror}.",
+                       "Pass --plot a path in a folder this user can write.") from None
+    if not folder:
         raise BadInput(
             f"Cannot write the plot to {path}.",
             f"The folder {path.parent} does not exist.",
@@ -208,9 +215,9 @@ def _divergence_row(d: Divergence) -> str:
         gap = f"{candidates.gap:.4f}" if candidates.gap is not None else "-"
         return f"{name} [{top}] gap {gap}"
 
-    return (f"  {d.prompt_id} run {d.run} token {d.position}: EAGLE-3 {d.eagle3_token}, baseline "
+    return (f"  {shown(d.prompt_id)} run {d.run} token {d.position}: EAGLE-3 {d.eagle3_token}, baseline "
             f"{d.baseline_token}; {side('EAGLE-3', d.eagle3)}; {side('baseline', d.baseline)} -> "
-            f"{d.verdict.upper()}: {d.reason}")
+            f"{d.verdict.upper()}: {printable(d.reason)}")
 
 
 def _rate(figures: ServerFigures | None) -> Spread | None:
@@ -231,7 +238,7 @@ def _group_row(group: GroupFigures, color: bool) -> str:
     if group.match_rate is not None:
         match = f"{group.compared - group.mismatches}/{group.compared} ({group.match_rate:.0%})"
     reqs = str(group.eagle3.requests if group.eagle3 else 0)
-    return _row(group.name, reqs, _spread(group.baseline), _spread(group.eagle3), speedup, tau, match)
+    return _row(shown(group.name), reqs, _spread(group.baseline), _spread(group.eagle3), speedup, tau, match)
 
 
 def _spread(figures: ServerFigures | None) -> str:

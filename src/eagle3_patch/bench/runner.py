@@ -26,6 +26,7 @@ from eagle3_patch.bench.stats import (
     compare,
     request_figures,
 )
+from eagle3_patch.masking import printable, shown
 
 
 @dataclass(frozen=True)
@@ -222,12 +223,12 @@ def _configuration_notes(servers: dict[str, ServerInfo]) -> list[str]:
         notes.append(f"{eagle3.url} runs without speculative decoding, so tau is n/a; is --url the EAGLE-3 server?")
     if baseline and baseline.speculative:
         notes.append(
-            f"The baseline {baseline.url} runs {baseline.speculative_algorithm} too; "
+            f"The baseline {baseline.url} runs {printable(baseline.speculative_algorithm)} too; "
             "speedup compares two speculative servers."
         )
     if eagle3 and baseline and eagle3.model_path != baseline.model_path:
         notes.append(
-            f"The servers load different model paths ({eagle3.model_path} vs {baseline.model_path}); "
+            f"The servers load different model paths ({shown(eagle3.model_path)} vs {shown(baseline.model_path)}); "
             "outputs only match if they are the same weights."
         )
     return notes

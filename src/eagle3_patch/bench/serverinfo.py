@@ -14,6 +14,7 @@ from typing import Any
 
 from eagle3_patch.bench import failures
 from eagle3_patch.bench.serverjson import is_count, is_text
+from eagle3_patch.masking import printable
 
 
 @dataclass(frozen=True)
@@ -50,24 +51,34 @@ class ServerInfo:
         return bool(self.speculative_algorithm)
 
     def describe(self) -> str:
+        """One line for the report; the server's own words escaped (they are printed to a terminal)."""
         spec = "no speculative decoding"
         if self.speculative:
             spec = (
-                f"{self.speculative_algorithm} steps={self.speculative_num_steps} "
+                f"{printable(self.speculative_algorithm)} steps={self.speculative_num_steps} "
                 f"topk={self.speculative_eagle_topk} draft_tokens={self.speculative_num_draft_tokens}"
             )
-        return f"{self.url}  {self.model_path}  ({spec}; SGLang {self.version})"
+        return f"{self.url}  {printable(self.model_path)}  ({spec}; SGLang {printable(self.version)})"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
+# /server_info's texts are paths, ids and names: no path the system can open is longer (PATH_MAX).
+MAX_INFO_TEXT = 4096
+_TEXT = f"text of at most {MAX_INFO_TEXT} characters"
+
+
+def _info_text(value: Any) -> bool:
+    return is_text(value) and len(value) <= MAX_INFO_TEXT
+
+
 # What each /server_info field bench reads must be (null: not set, or a field this release lacks).
 _INFO_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "model_path": (is_text, "text"),
-    "version": (is_text, "text"),
-    "speculative_algorithm": (lambda v: v is None or is_text(v), "text or null"),
-    "speculative_draft_model_path": (lambda v: v is None or is_text(v), "text or null"),
+    "model_path": (_info_text, _TEXT),
+    "version": (_info_text, _TEXT),
+    "speculative_algorithm": (lambda v: v is None or _info_text(v), f"{_TEXT} or null"),
+    "speculative_draft_model_path": (lambda v: v is None or _info_text(v), f"{_TEXT} or null"),
     "speculative_num_steps": (lambda v: v is None or is_count(v), "a count or null"),
     "speculative_eagle_topk": (lambda v: v is None or is_count(v), "a count or null"),
     "speculative_num_draft_tokens": (lambda v: v is None or is_count(v), "a count or null"),

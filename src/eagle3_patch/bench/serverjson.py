@@ -8,9 +8,10 @@ into nan. Such values make the answer malformed, as a wrong type does.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
+
+from eagle3_patch.jsontext import loads
 
 # Up to here every whole number is a float exactly, and no ratio of two counts overflows one.
 # No server counts that far: 2**53 tokens at a million a second take 285 years.
@@ -20,23 +21,13 @@ MAX_COUNT = 2**53
 def parse_json(raw: bytes | str) -> Any:
     """A server's JSON answer; ValueError for anything that is not standard JSON or that a float
     cannot hold: Python's ``NaN`` and ``Infinity`` extensions (SGLang's orjson never writes them),
-    a number such as 1e999 (Python reads it as infinity), and nesting past Python's recursion limit
-    (valid JSON, but no SGLang answer is nested like that) included."""
+    a number such as 1e999 (Python reads it as infinity), a whole number past Python's digit limit
+    (``jsontext.NumberTooLong``, in our words), and nesting past Python's recursion limit (valid
+    JSON, but no SGLang answer is nested like that) included."""
     try:
-        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+        return loads(raw, finite=True)
     except RecursionError as exc:
         raise ValueError(f"JSON nested too deeply to read: {exc}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError("a number past a float's range")
-    return number
 
 
 def is_count(value: Any, least: int = 0) -> bool:

@@ -3,9 +3,9 @@
 Computing the patched sources means importing libcst and parsing; the timings are in
 benchmarks/README.md. The key covers this eagle3-patch (version and code,
 through ``usercache.key``) and the path and SHA-256 of every file the analysis
-reads, so any change to either computes afresh. Where the cache cannot be used
-nothing is stored and every run computes; the children verify each file's
-SHA-256 themselves either way.
+reads, as the snapshot read them, so any change to either computes afresh.
+Where the cache cannot be used nothing is stored and every run computes; the
+children verify each file's SHA-256 themselves either way.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ import os
 from typing import NamedTuple
 
 from eagle3_patch import usercache
-from eagle3_patch.filebytes import read_bytes, sha256
-from eagle3_patch.hooks import TARGET_FILES
 from eagle3_patch.inmemory import payload
-from eagle3_patch.locate import SGLangInstall
+from eagle3_patch.sources import Sources
 
 
 class HandoffKey(NamedTuple):
@@ -28,30 +26,20 @@ class HandoffKey(NamedTuple):
     files: dict[str, str]
 
 
-def key(sglang: SGLangInstall, use: bool = True) -> HandoffKey | None:
-    """Names what the analysis would conclude: our code, and every file it may read.
-
-    None where no cache may be used, or if a file cannot be read: the analysis
-    then says why, with its own exit code.
-    """
-    names = sorted({t.name for t in TARGET_FILES} | {b for t in TARGET_FILES for b in t.bases_from})
-    files = {}
-    for name in names:
-        path = os.path.join(sglang.models_dir, name)
-        try:
-            files[os.path.realpath(path)] = sha256(read_bytes(path))
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return None
-    document = usercache.key(usercache.INMEMORY, {"files": files}, use)
-    return HandoffKey(usercache.digest(document), files) if document else None
+def key(files: Sources, ours: dict | None) -> HandoffKey | None:
+    """Names what the analysis of ``files`` (a snapshot's) concludes: our code (``ours``,
+    ``usercache.identity``), and every file it read. None where no cache may be used."""
+    if ours is None:
+        return None
+    hashed = {os.path.realpath(path): files.sha256(name) for name, path in files.paths.items()}
+    document = usercache.key(usercache.INMEMORY, {"files": hashed}, ours)
+    return HandoffKey(usercache.digest(document), hashed)
 
 
-def bytecode_key(use: bool = True) -> str | None:
+def bytecode_key(ours: dict | None) -> str | None:
     """What the bootstrap's compiled code depends on beyond what it adds itself (its
     interpreter's bytecode magic, the module's path and patched bytes); None: no memo."""
-    document = usercache.key(usercache.BYTECODE, {}, use)
+    document = usercache.key(usercache.BYTECODE, {}, ours)
     return usercache.digest(document) if document else None
 
 

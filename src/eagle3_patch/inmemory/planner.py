@@ -3,10 +3,10 @@
 Nothing is written under site-packages; the computed sources are memoised in
 the user's cache where it may be used (``memo.py``, ``usercache.py``).
 
-The parent decides, the children only serve: the installation is analysed and
-the patched sources computed and validated exactly as ``apply`` would
-(``engine.planned_changes``), then passed on through the environment (see
-``payload.py`` and ``bootstrap/sitecustomize.py``).
+The parent decides, the children only serve: the installation is read once
+(``snapshot.read_snapshot``), analysed and the patched sources computed and
+validated exactly as ``apply`` would (``engine.planned_changes``), then passed
+on through the environment (see ``payload.py`` and ``bootstrap/sitecustomize.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from eagle3_patch import __version__, engine, hints
-from eagle3_patch.filebytes import sha256
+from eagle3_patch import __version__, engine, hints, usercache
 from eagle3_patch.states import Outcome, State
 from eagle3_patch.errors import BadInput, CheckFailed
 from eagle3_patch.inmemory import memo
@@ -29,6 +28,7 @@ from eagle3_patch.handoff import LaunchPlan, replace_process
 from eagle3_patch.interpreters import refuse_another_sglang
 from eagle3_patch.locate import SGLangInstall, locate_sglang
 from eagle3_patch.masking import masked_argv
+from eagle3_patch.snapshot import Snapshot, read_snapshot
 
 MODULE_PACKAGE = "sglang.srt.models"
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
@@ -56,10 +56,13 @@ class InMemoryHandoff:
 def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHandoff:
     """Analyse ``sglang`` as apply does; for an unpatched one, the validated sources as variables.
 
+    The installation is read once: the memo's key hashes the files the analysis decides from.
     ``cache=False`` (``--no-cache``) reads and writes no cache entry, here or in the children.
     """
-    key = memo.key(sglang, cache)
-    entry = (memo.load(key) if key else None) or _compute(sglang, key, cache)
+    ours = usercache.identity(cache)
+    snapshot = read_snapshot(sglang)
+    key = memo.key(snapshot.files, ours)
+    entry = (memo.load(key) if key else None) or _compute(snapshot, key, ours)
     if entry["encoded"] is None:
         return InMemoryHandoff(child_env(None, os.environ), entry["summary"], in_memory=False)
     return InMemoryHandoff(child_env(entry["encoded"], os.environ),
@@ -67,8 +70,9 @@ def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHand
                            "nothing written", in_memory=True)
 
 
-def _compute(sglang: SGLangInstall, key: memo.HandoffKey | None, cache: bool) -> dict:
-    analysis, changes = engine.planned_changes(sglang, cache)
+def _compute(snapshot: Snapshot, key: memo.HandoffKey | None, ours: dict | None) -> dict:
+    sglang = snapshot.install
+    analysis, changes = engine.planned_changes(snapshot, ours)
     if analysis.state is State.DAMAGED:
         failure = engine.not_working(engine.Result("run", Outcome.REFUSED, sglang, analysis, {}))
         raise CheckFailed(
@@ -83,9 +87,9 @@ def _compute(sglang: SGLangInstall, key: memo.HandoffKey | None, cache: bool) ->
                 "summary": "native: this SGLang needs no patch" if analysis.state is State.NATIVE
                 else "already patched on disk; nothing to add in memory"}
     patches = [ModulePatch(f"{MODULE_PACKAGE}.{Path(change.path).stem}", os.path.realpath(change.path),
-                           sha256(change.old), change.new.decode("latin-1"))
+                           snapshot.files.sha256(os.path.basename(change.path)), change.new.decode("latin-1"))
                for change in changes]
-    entry = {"encoded": encode(patches, __version__, memo.bytecode_key(cache)),
+    entry = {"encoded": encode(patches, __version__, memo.bytecode_key(ours)),
              "files": [os.path.basename(c.path) for c in changes]}
     if key:
         memo.store(key, entry)

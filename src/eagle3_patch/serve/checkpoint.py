@@ -6,16 +6,18 @@ refusal is ``BadInput`` naming the file and the field, never a crash.
 
 from __future__ import annotations
 
-import json
+import errno
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.filebytes import NotAFile, open_regular, read_bytes
+from eagle3_patch.jsontext import NumberTooLong, loads
+from eagle3_patch.masking import shown
 from eagle3_patch.serve.tensorheader import REDOWNLOAD as _REDOWNLOAD
-from eagle3_patch.serve.tensorheader import check_header, parse_header
+from eagle3_patch.serve.tensorheader import check_header, malformed, parse_header
 
 WEIGHTS_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -28,7 +30,7 @@ HEADER_LIMIT = 16 << 20
 def read_json(path: Path, role: str) -> dict:
     """``path`` parsed as a JSON object, or BadInput saying why not."""
     try:
-        data = json.loads(read_bytes(str(path)).decode("utf-8"))  # bounded: a FIFO or /dev/zero is refused
+        data = loads(read_bytes(str(path)).decode("utf-8"))  # bounded: a FIFO or /dev/zero is refused
     except FileNotFoundError:
         raise BadInput(
             f"{path} not found.",
@@ -38,6 +40,9 @@ def read_json(path: Path, role: str) -> dict:
     except NotAFile as exc:
         raise BadInput(f"{path} cannot be read.", f"It is {exc.strerror}, not a file of the {role}.",
                        "Put the file itself in its place (a download or copy of it).") from None
+    except NumberTooLong as exc:
+        raise BadInput(f"{path} is not readable JSON.", f"The {role} is not what it should be: {exc}.",
+                       "Re-download the file, or correct that value.") from None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadInput(
             f"{path} is not readable JSON.",
@@ -51,8 +56,34 @@ def read_json(path: Path, role: str) -> dict:
 
 def is_present(path: Path) -> bool:
     """Whether anything stands at ``path`` (a FIFO or a folder too, and a link even if dangling):
-    such a config.json is there, and ``read_json`` says what it is instead of "no config.json"."""
-    return path.exists() or path.is_symlink()
+    such a config.json is there, and ``read_json`` says what it is instead of "no config.json".
+    A path that cannot be looked at is ``BadInput`` (``_looked_at``)."""
+    return _looked_at(path, os.lstat) is not None
+
+
+def is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder (or a link to one); ``BadInput`` as for ``is_present``."""
+    info = _looked_at(path, os.stat)
+    return info is not None and stat.S_ISDIR(info.st_mode)
+
+
+def _looked_at(path: Path, look: Callable[[Path], os.stat_result]) -> os.stat_result | None:
+    """``look(path)``; None where nothing stands there (or a file stands in the path's way, a link
+    loops, or the path holds a NUL, which no file's does). pathlib's own checks raise the rest, which
+    a user's path can meet too: a name too long, a folder on the way this user may not search."""
+    try:
+        return look(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise BadInput(
+            f"Cannot look at {path}: {exc.strerror}.",
+            "serve checks the model and drafter folders before it launches anything.",
+            "Pass a path this user can reach: every folder on the way searchable (chmod a+x), "
+            "each name in it at most 255 bytes long.",
+        ) from None
 
 
 def checkpoint_tensors(folder: Path) -> tuple[Path, dict[str, dict]]:
@@ -118,26 +149,16 @@ def sharded_tensors(index: Path | str, data: dict, read_shard: Callable[[str], d
     weight_map = data.get("weight_map")
     if not (isinstance(weight_map, dict) and weight_map
             and all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items())):
-        _bad(str(index), "weight_map", weight_map, "a non-empty object mapping tensor names to shard file names")
+        malformed(str(index), "weight_map", weight_map, "a non-empty object mapping tensor names to shard file names")
     tensors: dict[str, dict] = {}
     for shard in sorted(set(weight_map.values())):
         # A shard is a file beside the index; anything else would read outside the drafter.
         if PurePosixPath(shard).name != shard or shard in (".", ".."):
-            _bad(str(index), "weight_map", shard, "shard file names in the same folder (no paths)")
+            malformed(str(index), "weight_map", shard, "shard file names in the same folder (no paths)")
         found = read_shard(shard)
         for name, file in weight_map.items():
             if file == shard and name not in found:
-                _bad(str(index), f"weight_map.{name}", shard, f"a shard whose header lists {name}")
+                malformed(str(index), f"weight_map.{shown(name)}", shard, f"a shard whose header lists {shown(name)}")
         tensors.update(found)
     return tensors
 
-
-def _bad(source: str, field: str, found: object, expected: str) -> NoReturn:
-    shown = found if isinstance(found, str) else json.dumps(found)
-    if len(shown) > 200:
-        shown = shown[:200] + "..."
-    raise BadInput(
-        f"{source}: malformed safetensors header, field `{field}`.",
-        f"Found {shown}; expected {expected}.",
-        _REDOWNLOAD,
-    )

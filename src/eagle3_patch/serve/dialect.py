@@ -26,6 +26,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from eagle3_patch.filebytes import read_bytes
+from eagle3_patch.masking import shown
 
 RADIX_FLAG = "--mamba-radix-cache-strategy"
 SCHEDULER_FLAG = "--mamba-scheduler-strategy"
@@ -36,18 +37,19 @@ _RADIX_SINCE = Version("0.5.14")
 
 # A definition, not a mention in a help string: an annotated dataclass field
 # (ServerArgs or an arg_groups/fields class — the CLI flag is generated from it)
-# or the first name given to parser.add_argument.
+# or the first name given to parser.add_argument. Indentation is [ \t]+, not \s+: \s spans
+# lines, so each line of a long blank run rescanned the rest of it (quadratic).
 _DEFINES = {
     RADIX_FLAG: re.compile(
-        r"^\s+mamba_radix_cache_strategy\s*:|add_argument\(\s*[\"']--mamba-radix-cache-strategy[\"']",
+        r"^[ \t]+mamba_radix_cache_strategy\s*:|add_argument\(\s*[\"']--mamba-radix-cache-strategy[\"']",
         re.MULTILINE,
     ),
     SCHEDULER_FLAG: re.compile(
-        r"^\s+mamba_scheduler_strategy\s*:|add_argument\(\s*[\"']--mamba-scheduler-strategy[\"']",
+        r"^[ \t]+mamba_scheduler_strategy\s*:|add_argument\(\s*[\"']--mamba-scheduler-strategy[\"']",
         re.MULTILINE,
     ),
 }
-_SPEC_V2_DECLARED = re.compile(r"^\s+SGLANG_ENABLE_SPEC_V2\s*[:=][^\n]*", re.MULTILINE)
+_SPEC_V2_DECLARED = re.compile(r"^[ \t]+SGLANG_ENABLE_SPEC_V2[ \t]*[:=][^\n]*", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def _spec_v2(
     if text is not None:
         declared = _SPEC_V2_DECLARED.search(text)
         if declared:
-            return True, f"{relpath} declares `{declared.group(0).strip()}`"
+            return True, f"{relpath} declares `{shown(declared.group(0).strip())}`"
     for other, source in sources:
         if SPEC_V2_ENV in source and "has been removed" in source:
             return False, f"{relpath} does not declare {SPEC_V2_ENV}; {other} only reports it as removed"

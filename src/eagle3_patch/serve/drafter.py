@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.serve.checkpoint import is_present
+from eagle3_patch.serve.checkpoint import is_folder, is_present
 
 DEFAULT_DRAFTER_REPO = "Ex0bit/Qwen3.6-27B-PRISM-EAGLE3"
 DRAFTER_VARIANTS = ("full", "compressed")
@@ -22,7 +22,7 @@ def local_drafter(drafter: str, repo: str = DEFAULT_DRAFTER_REPO) -> Path | None
         return folder.resolve()
     if drafter in DRAFTER_VARIANTS:
         repo_folder = Path(repo).expanduser()
-        if repo_folder.is_dir():
+        if is_folder(repo_folder):
             found = repo_folder / drafter
             if not is_present(found / "config.json"):
                 raise BadInput(
@@ -35,7 +35,7 @@ def local_drafter(drafter: str, repo: str = DEFAULT_DRAFTER_REPO) -> Path | None
                 )
             return found.resolve()
         return None
-    if folder.is_dir():
+    if is_folder(folder):
         raise BadInput(
             f"Drafter folder {folder} has no config.json.",
             "--drafter must name a folder holding config.json and model.safetensors, "

@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
+from eagle3_patch.jsontext import reason
+from eagle3_patch.masking import shown
 from eagle3_patch.serve.checkpoint import (INDEX_FILE, WEIGHTS_FILE, read_header, read_json,
                                            sharded_tensors)
 from eagle3_patch.serve.drafter import download_command
@@ -57,7 +59,7 @@ def fetch_hub_drafter(
     except HFValidationError as exc:
         raise BadInput(
             f"--drafter-repo '{repo_id}' is neither a local folder nor a valid Hub repo id.",
-            str(exc).splitlines()[0],
+            shown(str(exc).splitlines()[0]),
             "Pass a folder that exists, or an id like Ex0bit/Qwen3.6-27B-PRISM-EAGLE3.",
         ) from None
     except LocalEntryNotFoundError as exc:
@@ -65,20 +67,20 @@ def fetch_hub_drafter(
     except (RepositoryNotFoundError, GatedRepoError) as exc:
         raise BadInput(
             f"Cannot download drafter '{variant}' from {repo_id}: the Hub refused access.",
-            str(exc).splitlines()[0],
+            shown(str(exc).splitlines()[0]),
             "Check the repo id (--drafter-repo), or log in (hf auth login / HF_TOKEN) if it is gated or private.",
         ) from None
     except EntryNotFoundError as exc:
         raise BadInput(
             f"Drafter variant '{variant}' is missing or incomplete in {repo_id} on the Hub.",
-            str(exc).splitlines()[0],
+            shown(str(exc).splitlines()[0]),
             f"An EAGLE-3 variant folder holds config.json and {WEIGHTS_FILE} (or {INDEX_FILE} and shards); "
             "check --drafter and --drafter-repo.",
         ) from None
     except (HfHubHTTPError, *_network_errors()) as exc:
         raise BadInput(
             f"Downloading drafter '{variant}' from {repo_id} failed.",
-            (str(exc).splitlines() or [type(exc).__name__])[0],
+            shown((str(exc).splitlines() or [type(exc).__name__])[0]),
             f"Retry, or download it yourself and pass the folder: {command}",
         ) from None
     return check_drafter(snapshot / variant, target, skipped_because)
@@ -113,7 +115,7 @@ def _weights_header(repo_id: str, variant: str, commit: str, offline: bool) -> t
     def shard(name: str) -> dict[str, dict]:
         got = header(f"{variant}/{name}")
         if got is None:
-            raise BadInput(f"{index}: shard {name} does not exist on the Hub.",
+            raise BadInput(f"{index}: shard {shown(name)} does not exist on the Hub.",
                            "The index names a file the repo does not hold, so the weights cannot be checked.",
                            "Check the drafter repo.")
         return got[1]
@@ -132,7 +134,7 @@ def _remote_header(repo_id: str, filename: str, commit: str) -> tuple[str, dict[
     except (SafetensorsParsingError, TypeError, AttributeError, ValueError, RecursionError) as exc:
         raise BadInput(
             f"{url}: safetensors header is malformed.",
-            f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}",
+            shown(reason(exc)),
             "This is not a usable drafter; check --drafter-repo and the variant.",
         ) from None
     header = {name: {"dtype": info.dtype, "shape": info.shape, "data_offsets": list(info.data_offsets)}
@@ -156,7 +158,7 @@ def _not_cached(repo_id: str, variant: str, offline: bool, command: str, detail:
     why = (
         "HF_HUB_OFFLINE is set, so nothing can be downloaded now."
         if offline
-        else f"The Hub could not be reached ({detail.splitlines()[0] if detail else 'no detail'})."
+        else f"The Hub could not be reached ({shown(detail.splitlines()[0]) if detail else 'no detail'})."
     )
     return BadInput(
         f"Drafter '{variant}' of {repo_id} is not in the local Hugging Face cache "

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import NoReturn
 
-from eagle3_patch.engine import capture_state, ensure_capture, unwritable_reason
+from eagle3_patch.engine import capture_summary, checked, ensure_capture, status, unwritable_reason
 from eagle3_patch.handoff import LaunchPlan, replace_process
 from eagle3_patch.inmemory.payload import child_env, redacted
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
@@ -78,13 +78,19 @@ def prepare_launch(
     install = serving_install(python, sglang_dir)
     unwritable = unwritable_reason(install) if apply and not in_memory else None
     folder = local_drafter(drafter, drafter_repo)
+    handoff = None
+    if in_memory or unwritable:
+        from eagle3_patch.inmemory.planner import in_memory_handoff  # hashing, gzip: this path only
+
+        # Up front, as the state below: it refuses an unsupported or damaged release first.
+        handoff = in_memory_handoff(install, cache)
     # The state is read up front only where it is needed: for the dry-run
     # summary, and to refuse an unsupported release (with apply's own message)
     # before a multi-GB drafter download. A real launch from a local drafter
-    # skips it: ensure_capture reads the sources anyway, and the hand-off budget is 0.3 s.
-    state = capture_state(install, cache) if dry_run or folder is None else None
-    if state is State.UNSUPPORTED:
-        ensure_capture(install, False, cache)
+    # skips it: ensure_capture reads the installation anyway, and the hand-off budget is 0.3 s.
+    found = status(install, "serve", cache) if handoff is None and (dry_run or folder is None) else None
+    if found is not None and found.state is State.UNSUPPORTED:
+        checked(found)
     target, skipped = target_text_config(model, flag_value(user_args, "--revision"))
     if folder is not None:
         report = check_drafter(folder, target, skipped)
@@ -95,22 +101,17 @@ def prepare_launch(
         report = fetch_hub_drafter(drafter_repo, drafter, target, skipped, download=not dry_run)
         folder = report.path
     dialect = detect_dialect(install.package_dir, install.version)
-    handoff = None
-    if in_memory or unwritable:
-        from eagle3_patch.inmemory.planner import in_memory_handoff  # hashing, gzip: this path only
-
-        handoff = in_memory_handoff(install, cache)
     if handoff:
         capture = handoff.summary
         if unwritable and handoff.in_memory:
             capture += f"; serve fell back to in-memory: {unwritable}"
     elif not dry_run:
         capture = ensure_capture(install, apply, cache)
-    elif apply and state in _WOULD_WRITE:
-        capture = _WOULD_WRITE[state]
+    elif apply and found.state in _WOULD_WRITE:
+        capture = _WOULD_WRITE[found.state]
     else:
         # Check-only, writes nothing: --dry-run previews the launch's result or refusal.
-        capture = ensure_capture(install, False, cache)
+        capture = capture_summary(checked(found))
     plan = build_plan(install.python, model, str(folder), dialect, list(user_args))
     # Patched on disk (or native), a payload inherited from an outer `run` is cancelled.
     added = handoff.env if handoff else child_env(None, os.environ)

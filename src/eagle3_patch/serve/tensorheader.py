@@ -12,13 +12,13 @@ them, and random headers, against the installed library.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from itertools import accumulate
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
+from eagle3_patch.jsontext import finite_float, loads, reason
+from eagle3_patch.masking import shown, shown_json
 
 # Element sizes in bits of the dtypes safetensors knows (its `Dtype` enum, 0.8).
 DTYPE_BITS = {
@@ -66,24 +66,24 @@ def parse_header(source: str, raw: bytes) -> object:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        _refuse(source, "header", f"it is not UTF-8 ({exc})")
+        _refuse(source, f"it is not UTF-8 ({exc})")
     strict = bool(_RISKY.search(text))
     header = _loads(source, text, strict)
     if not strict and _may_repeat_keys(text, header):
         header = _loads(source, text, strict=True)
     if strict and _has_surrogate(header):
-        _refuse(source, "header", "a string holds a lone surrogate escape")
+        _refuse(source, "a string holds a lone surrogate escape")
     if text.count("[") + text.count("{") >= MAX_DEPTH and _depth(text) >= MAX_DEPTH:
-        _refuse(source, "header", f"it is nested {MAX_DEPTH} levels deep or more")
+        _refuse(source, f"it is nested {MAX_DEPTH} levels deep or more")
     return header
 
 
 def _loads(source: str, text: str, strict: bool) -> object:
     hooks = {"object_pairs_hook": _object, "parse_int": _integer} if strict else {}
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite, **hooks)
+        return loads(text, finite=True, **hooks)
     except (ValueError, RecursionError) as exc:
-        _refuse(source, "header", f"it is not valid JSON ({type(exc).__name__}: {_cut(str(exc))})")
+        _refuse(source, reason(exc))
 
 
 def _may_repeat_keys(text: str, header: object) -> bool:
@@ -94,22 +94,13 @@ def _may_repeat_keys(text: str, header: object) -> bool:
     return text.count('"__metadata__"') > 1 or any(text.count(f'"{field}"') > entries for field in FIELDS)
 
 
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number out of range: {_cut(text)}")
-    return value
-
-
 def _integer(text: str) -> int | float:
+    # Past Python's digit limit, int() raises what jsontext.loads reports as NumberTooLong.
+    number = int(text)
     # serde reads an integer past u64 (or below zero, or "-0") as a float: no size nor offset.
-    if text.startswith("-") or len(text) > 20 or int(text) >= USIZE_END:
-        return _finite(text)
-    return int(text)
+    if text.startswith("-") or number >= USIZE_END:
+        return finite_float(text)
+    return number
 
 
 def _has_surrogate(value: object) -> bool:
@@ -139,14 +130,14 @@ def check_header(source: str, header: object, data_size: int | None = None) -> d
     where safetensors would refuse the file. ``data_size``: the bytes after the header, when
     known (a Hub header read by range requests is checked again whole once downloaded)."""
     if not isinstance(header, dict):
-        _bad(source, "header", header, "a JSON object mapping tensor names to their dtype, shape and offsets")
+        malformed(source, "header", header, "a JSON object mapping tensor names to their dtype, shape and offsets")
     if "__metadata__" in getattr(header, "repeated", ()):
-        _bad(source, "__metadata__", header["__metadata__"], "one __metadata__ object, not two")
+        malformed(source, "__metadata__", header["__metadata__"], "one __metadata__ object, not two")
     tensors: dict[str, dict] = {}
     for name, entry in header.items():
         if name == "__metadata__":
             if entry is not None and not (isinstance(entry, dict) and all(isinstance(v, str) for v in entry.values())):
-                _bad(source, "__metadata__", entry, "a JSON object of strings")
+                malformed(source, "__metadata__", entry, "a JSON object of strings")
             continue
         tensors[name] = _tensor(source, name, entry)
     _check_layout(source, tensors, data_size)
@@ -156,21 +147,22 @@ def check_header(source: str, header: object, data_size: int | None = None) -> d
 def _tensor(source: str, name: str, entry: object) -> dict:
     if isinstance(entry, list) and len(entry) == len(FIELDS):
         entry = dict(zip(FIELDS, entry, strict=True))
+    label = f"tensor {shown(name)}"
     if not isinstance(entry, dict):
-        _bad(source, f"tensor {name}", entry, "a JSON object with dtype, shape and data_offsets")
+        malformed(source, label, entry, "a JSON object with dtype, shape and data_offsets")
     twice = [field for field in FIELDS if field in getattr(entry, "repeated", ())]
     if twice:
-        _bad(source, f"tensor {name} {twice[0]}", entry[twice[0]], f"one {twice[0]} field, not two")
+        malformed(source, f"{label} {twice[0]}", entry[twice[0]], f"one {twice[0]} field, not two")
     dtype, shape, offsets = (entry.get(field) for field in FIELDS)
     if isinstance(dtype, dict) and len(dtype) == 1 and None in dtype.values():
         dtype = next(iter(dtype))  # serde also reads an enum's unit variant as {"NAME": null}
     if not (isinstance(dtype, str) and dtype in DTYPE_BITS):
-        _bad(source, f"tensor {name} dtype", entry.get("dtype"),
-             f"a dtype safetensors knows: {', '.join(DTYPE_BITS)}")
+        malformed(source, f"{label} dtype", entry.get("dtype"),
+                  f"a dtype safetensors knows: {', '.join(DTYPE_BITS)}")
     if not _sizes(shape):
-        _bad(source, f"tensor {name} shape", shape, f"a list of integers from 0 to {USIZE_END - 1}")
+        malformed(source, f"{label} shape", shape, f"a list of integers from 0 to {USIZE_END - 1}")
     if not (_sizes(offsets) and len(offsets) == 2):
-        _bad(source, f"tensor {name} data_offsets", offsets, f"[begin, end], integers from 0 to {USIZE_END - 1}")
+        malformed(source, f"{label} data_offsets", offsets, f"[begin, end], integers from 0 to {USIZE_END - 1}")
     return {"dtype": dtype, "shape": shape, "data_offsets": offsets}
 
 
@@ -188,9 +180,8 @@ def _check_layout(source: str, tensors: dict[str, dict], data_size: int | None) 
                                             f"tensors' data must follow one another without gaps or overlaps")
         needed = _bytes(source, name, entry)
         if stop - begin != needed:
-            shape = _cut(json.dumps(entry["shape"]))
-            _misplaced(source, name, entry, f"it spans {stop - begin} bytes, but shape {shape} of {entry['dtype']} "
-                                            f"takes {needed} bytes")
+            _misplaced(source, name, entry, f"it spans {stop - begin} bytes, but shape {shown_json(entry['shape'])} "
+                                            f"of {entry['dtype']} takes {needed} bytes")
         end = stop
     if data_size is None or end == data_size:
         return
@@ -226,29 +217,26 @@ def _sizes(value: object) -> bool:
         isinstance(i, int) and not isinstance(i, bool) and 0 <= i < USIZE_END for i in value)
 
 
-def _cut(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _misplaced(source: str, name: str, entry: dict, why: str) -> NoReturn:
     raise BadInput(
-        f"{source}: tensor {_cut(name)} cannot be loaded: its data_offsets are "
-        f"{_cut(json.dumps(entry['data_offsets']))}.",
+        f"{source}: tensor {shown(name)} cannot be loaded: its data_offsets are "
+        f"{shown_json(entry['data_offsets'])}.",
         f"{why[0].upper()}{why[1:]}; safetensors refuses such a file (SGLang would fail only after "
         "loading the target).",
         REDOWNLOAD,
     )
 
 
-def _refuse(source: str, field: str, why: str) -> NoReturn:
-    raise BadInput(f"{source}: safetensors header is not valid, field `{field}`.",
-                   f"{why[0].upper()}{why[1:]}.", REDOWNLOAD)
+def _refuse(source: str, why: str) -> NoReturn:
+    raise BadInput(f"{source}: safetensors header is not valid JSON.",
+                   f"Field `header`: {why}.", REDOWNLOAD)
 
 
-def _bad(source: str, field: str, found: object, expected: str) -> NoReturn:
-    shown = found if isinstance(found, str) else json.dumps(found)
+def malformed(source: str, field: str, found: object, expected: str) -> NoReturn:
+    """``BadInput``: ``field`` of the header (or index) ``source`` holds ``found``, not ``expected``.
+    ``field`` is quoted as it is, so a tensor name in it is passed through ``masking.shown`` first."""
     raise BadInput(
-        f"{source}: malformed safetensors header, field `{_cut(field)}`.",
-        f"Found {_cut(shown)}; expected {expected}.",
+        f"{source}: malformed safetensors header, field `{field}`.",
+        f"Found {shown(found) if isinstance(found, str) else shown_json(found)}; expected {expected}.",
         REDOWNLOAD,
     )

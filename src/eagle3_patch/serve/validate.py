@@ -7,13 +7,13 @@ names the file, the field, what was found and what was expected.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.serve.checkpoint import checkpoint_tensors, is_present, read_json
+from eagle3_patch.masking import shown, shown_json
+from eagle3_patch.serve.checkpoint import checkpoint_tensors, is_folder, is_present, read_json
 
 # EntryClass names of EAGLE-3 draft models in sglang/srt/models/*.py across
 # 0.5.8-0.5.23 (Eagle3DeepseekV2ForCausalLM from 0.5.12). Eagle-1/2 classes
@@ -52,7 +52,7 @@ class DrafterReport:
 def target_text_config(model: str, revision: str | None = None) -> tuple[TargetText | None, str]:
     """The target's text config when readable locally (``revision`` of a Hub id), else None and why not."""
     folder = Path(model).expanduser()
-    if folder.is_dir():
+    if is_folder(folder):
         config_file = folder / "config.json"
         if not is_present(config_file):
             raise BadInput(
@@ -78,7 +78,7 @@ def target_text_config(model: str, revision: str | None = None) -> tuple[TargetT
     except ValueError as exc:  # an id huggingface_hub itself refuses (HFValidationError)
         raise BadInput(
             f"Target model '{model}' is not a valid Hub repo id.",
-            str(exc).splitlines()[0],
+            shown(str(exc).splitlines()[0]),
             "--model takes a local model folder or an id like Qwen/Qwen3.6-27B.",
         ) from None
     if cached is None:
@@ -186,9 +186,9 @@ def judge_drafter(
             if bad:
                 _refuse(config_file, "eagle_config.eagle_aux_hidden_state_layer_ids", aux,
                         f"every id + 1 < {layers}, the target's num_hidden_layers ({target.source}); "
-                        f"out of range: {bad}",
+                        f"out of range: {shown_json(bad)}",
                         "This drafter was trained for a deeper target; use the drafter made for this model.")
-            notes.append(f"aux layer ids {aux} fit the target's {layers} layers")
+            notes.append(f"aux layer ids {shown_json(aux)} fit the target's {layers} layers")
 
     return DrafterReport(
         path=folder,
@@ -216,13 +216,13 @@ class _Text(str):
 
 def _refuse(file: Path | str, field: str, found: object, expected: str, fix: str) -> NoReturn:
     if found is None:
-        shown = "no value (the field is missing)"
+        said = "no value (the field is missing)"
     else:
         # JSON, so a string "5120" reads as a string, not as the number it is not.
-        shown = found if isinstance(found, _Text) else json.dumps(found)
+        said = found if isinstance(found, _Text) else shown_json(found)
     raise BadInput(
         f"Drafter check failed: {file}, field `{field}`.",
-        f"Found {shown}; expected {expected}.",
+        f"Found {said}; expected {expected}.",
         fix,
     )
 
@@ -247,6 +247,6 @@ def _text_of(config_file: Path, config: dict) -> TargetText:
 def _refuse_target(file: Path, field: str, found: object, expected: str) -> NoReturn:
     raise BadInput(
         f"Target check failed: {file}, field `{field}`.",
-        f"Found {json.dumps(found)}; expected {expected}.",
+        f"Found {shown_json(found)}; expected {expected}.",
         "Re-download the target's config.json; --model must name an intact model folder or Hub repo.",
     )
