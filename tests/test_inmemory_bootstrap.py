@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from eagle3_patch.errors import EXIT_STALE
 from eagle3_patch.inmemory.memo import bytecode_key
-from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR, ModulePatch, child_env, encode
+from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ModulePatch, child_env, encode
+from eagle3_patch.sharedrules import PAYLOAD_VAR
 from eagle3_patch.usercache import identity
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")
@@ -104,7 +106,7 @@ def handoff(site: Path, pythonpath: str | None = None, **extra: str) -> dict[str
 
 def plain(site: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items()
-            if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME", ENV_VAR)}
+            if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME", PAYLOAD_VAR)}
     return {**base, "PYTHONPATH": str(site)}
 
 
@@ -174,7 +176,7 @@ def test_a_file_changed_after_validation_stops_the_process_even_under_a_catch_al
 
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
 
-    assert done.returncode == 12
+    assert done.returncode == EXIT_STALE
     assert "eagle3-patch:" in done.stderr and "changed after eagle3-patch validated it" in done.stderr
     assert "swallowed" not in done.stdout and "carried on" not in done.stdout
 
@@ -186,15 +188,15 @@ def test_a_module_found_at_another_path_stops_the_process(bare_python, stand_in,
 
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
 
-    assert done.returncode == 12
+    assert done.returncode == EXIT_STALE
     assert str(_module(other).resolve()) in done.stderr and "eagle3-patch" in done.stderr
 
 
 def test_a_variable_without_module_names_stops_every_python_loudly(bare_python, stand_in, tmp_path):
-    env = {**handoff(stand_in), ENV_VAR: "not-base64-gzip"}
+    env = {**handoff(stand_in), PAYLOAD_VAR: "not-base64-gzip"}
     done = run(bare_python, "print('ran')", env, tmp_path)
-    assert done.returncode == 12 and "ran" not in done.stdout
-    assert f"eagle3-patch: the environment variable {ENV_VAR} is damaged" in done.stderr
+    assert done.returncode == EXIT_STALE and "ran" not in done.stdout
+    assert f"eagle3-patch: the environment variable {PAYLOAD_VAR} is damaged" in done.stderr
 
 
 def _gzipped(document) -> str:
@@ -226,12 +228,79 @@ def _gzipped_text(text: str) -> str:
         "name-a-list", "path-a-list", "a-huge-number"])
 def test_damaged_sources_stop_the_process_that_imports_a_listed_module(bare_python, stand_in,
                                                                      tmp_path, sources):
-    env = {**handoff(stand_in), ENV_VAR: f"{MODULE};{sources}"}
+    env = {**handoff(stand_in), PAYLOAD_VAR: f"{MODULE};{sources}"}
     unrelated = run(bare_python, "import json; print('ran')", env, tmp_path)
     assert unrelated.returncode == 0 and unrelated.stdout == "ran\n"  # decoded only when needed
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
-    assert done.returncode == 12 and "carried on" not in done.stdout
-    assert f"eagle3-patch: the environment variable {ENV_VAR} is damaged" in done.stderr
+    assert done.returncode == EXIT_STALE and "carried on" not in done.stdout
+    assert f"eagle3-patch: the environment variable {PAYLOAD_VAR} is damaged" in done.stderr
+
+
+# What a child may use: Python's own start-up (~20 MB of address space) and a document at
+# its limit, far below what the bomb inflates to.
+CHILD_MEMORY = 128 << 20
+
+
+def _with_limited_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
+
+
+def _gzip_bomb(mebibytes: int) -> bytes:
+    """One gzip member of ``mebibytes`` MiB of zeros, ~1 KB per MiB. Each MiB is deflated once and
+    repeated: a full flush makes every block independent of the ones before it."""
+    import struct
+    import zlib
+
+    zeros = b"\0" * (1 << 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(mebibytes):
+        crc = zlib.crc32(zeros, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + block * mebibytes + deflate.flush() + struct.pack("<II", crc, (mebibytes << 20) & 0xFFFFFFFF)
+
+
+def _handoff_of(site: Path, sources: bytes) -> dict[str, str]:
+    """The hand-off of ``sources`` (the gzipped document), as many variables as it takes."""
+    import base64
+
+    encoded = f"{MODULE};{base64.b64encode(sources).decode()}"
+    env = handoff(site)
+    return {**{k: v for k, v in env.items() if not k.startswith(PAYLOAD_VAR)},
+            **child_env(encoded, {"PYTHONPATH": str(site)})}
+
+
+def _over_the_limits(site: Path, what: str) -> dict[str, str]:
+    import base64
+    import gzip
+    import random
+
+    if what == "a-decompression-bomb":  # 192 MiB of zeros in ~200 KB
+        return _handoff_of(site, _gzip_bomb(192))
+    # A valid hand-off for the stand-in, padded past 1 MiB compressed: run itself refuses to make one.
+    noise = base64.b64encode(random.Random(17).randbytes(900_000)).decode()
+    patch = _patch(site)
+    document = {"tool_version": "test", "bytecode_key": None,
+                "modules": [{"name": MODULE, "path": patch.path, "sha256": patch.sha256,
+                             "data": PATCHED + f'_PADDING = "{noise}"\n'}]}
+    env = _handoff_of(site, gzip.compress(json.dumps(document).encode()))
+    assert sum(len(v) for k, v in env.items() if k.startswith(PAYLOAD_VAR)) > 1 << 20
+    return env
+
+
+@pytest.mark.parametrize("what", ["oversized", "a-decompression-bomb"])
+def test_a_payload_over_its_limits_stops_the_process_within_a_small_memory_limit(bare_python, stand_in,
+                                                                                tmp_path, what):
+    env = _over_the_limits(stand_in, what)
+    done = subprocess.run([bare_python, "-c", CAUGHT_LIKE_THE_REGISTRY], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, preexec_fn=_with_limited_memory)
+    assert done.returncode == EXIT_STALE and "carried on" not in done.stdout, done.stderr
+    # Refused for its size, not starved of memory while inflating it.
+    assert f"the environment variable {PAYLOAD_VAR} is damaged" in done.stderr
+    assert "the limit of" in done.stderr and "MemoryError" not in done.stderr, done.stderr
 
 
 def _bytecode(site: Path) -> dict[str, tuple[bytes, int]]:
@@ -370,10 +439,12 @@ def test_a_child_told_to_use_no_cache_memoises_nothing(bare_python, stand_in, tm
 
 
 def _another_installation(root: Path) -> Path:
-    """Another venv's eagle3-patch: a copy of the bootstrap folder at its own path."""
-    folder = root / "lib/python3/site-packages/eagle3_patch/inmemory/bootstrap"
+    """Another venv's eagle3-patch: a copy of the bootstrap folder, and the rules it loads, at its own path."""
+    package = root / "lib/python3/site-packages/eagle3_patch"
+    folder = package / "inmemory/bootstrap"
     folder.mkdir(parents=True)
     (folder / "sitecustomize.py").write_bytes((BOOTSTRAP_DIR / "sitecustomize.py").read_bytes())
+    (package / "sharedrules.py").write_bytes((BOOTSTRAP_DIR.parents[1] / "sharedrules.py").read_bytes())
     return folder
 
 
@@ -455,6 +526,17 @@ def test_an_uncaught_traceback_through_a_patched_method_shows_the_patched_line(
         assert lines[0] == "Traceback (most recent call last):" and done.returncode == 1
 
 
+OLDER = sorted(Path.home().glob(".pyenv/versions/3.[7-9].*/bin/python3"))
+
+
+@pytest.mark.parametrize("python", OLDER, ids=lambda p: p.parts[-3])
+def test_an_older_python_started_under_run_hears_nothing_from_the_bootstrap(stand_in, tmp_path, python):
+    # SGLang needs 3.10, but a helper COMMAND starts may be older, and the bootstrap (with the rules it
+    # loads) runs there too: an error in sitecustomize is printed by every such process.
+    done = run(str(python), "print('ran')", handoff(stand_in), tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
+
+
 def _big_handoff(site: Path) -> dict[str, str]:
     """The hand-off of a patched module too large for one variable (incompressible padding)."""
     import base64
@@ -466,13 +548,13 @@ def _big_handoff(site: Path) -> dict[str, str]:
                         PATCHED + f'_PADDING = "{noise}"\n')
     env = handoff(site)
     pieces = child_env(encode([patch], "test"), {"PYTHONPATH": str(site)})
-    return {**{k: v for k, v in env.items() if not k.startswith(ENV_VAR)}, **pieces}
+    return {**{k: v for k, v in env.items() if not k.startswith(PAYLOAD_VAR)}, **pieces}
 
 
 def test_a_payload_in_several_variables_is_joined_and_served(bare_python, stand_in, tmp_path):
     env = _big_handoff(stand_in)
-    assert [k for k in env if k.startswith(ENV_VAR)] == [ENV_VAR, f"{ENV_VAR}_1", f"{ENV_VAR}_2",
-                                                         f"{ENV_VAR}_3"]
+    assert [k for k in env if k.startswith(PAYLOAD_VAR)] == [PAYLOAD_VAR, f"{PAYLOAD_VAR}_1", f"{PAYLOAD_VAR}_2",
+                                                         f"{PAYLOAD_VAR}_3"]
     assert report(bare_python, env, tmp_path)["result"] == "patched"
 
 
@@ -481,28 +563,28 @@ def test_a_payload_in_several_variables_is_joined_and_served(bare_python, stand_
 def test_a_damaged_payload_in_several_variables_stops_every_python_loudly(bare_python, stand_in,
                                                                         tmp_path, damage):
     env = _big_handoff(stand_in)
-    names, count, first = env[ENV_VAR].split(";")
+    names, count, first = env[PAYLOAD_VAR].split(";")
     if damage == "a piece missing":
-        del env[f"{ENV_VAR}_2"]
+        del env[f"{PAYLOAD_VAR}_2"]
     elif damage == "a piece empty":
-        env[f"{ENV_VAR}_3"] = ""
+        env[f"{PAYLOAD_VAR}_3"] = ""
     else:
         count = {"count not a number": "x", "count of one": "1", "count too large": "17",
                  "count in other digits": "\u0664"}[damage]
-        env[ENV_VAR] = f"{names};{count};{first}"
+        env[PAYLOAD_VAR] = f"{names};{count};{first}"
     done = run(bare_python, "print('ran')", env, tmp_path)
-    assert done.returncode == 12 and "ran" not in done.stdout
-    assert f"eagle3-patch: the environment variable {ENV_VAR}" in done.stderr
+    assert done.returncode == EXIT_STALE and "ran" not in done.stdout
+    assert f"eagle3-patch: the environment variable {PAYLOAD_VAR}" in done.stderr
 
 
 @pytest.mark.parametrize("extra", [-1, 0, 1, 131072 - 40, 131072 * 3])
 def test_every_payload_variable_passes_exec_at_the_one_variable_limit(extra):
-    from eagle3_patch.inmemory.payload import MAX_VARIABLE_BYTES
+    from eagle3_patch.sharedrules import MAX_VARIABLE_BYTES
 
     names = f"{MODULE};"
-    encoded = names + "H4sI" + "A" * (MAX_VARIABLE_BYTES - len(f"{ENV_VAR}={names}H4sI") - 1 + extra)
+    encoded = names + "H4sI" + "A" * (MAX_VARIABLE_BYTES - len(f"{PAYLOAD_VAR}={names}H4sI") - 1 + extra)
     env = child_env(encoded, {})
-    pieces = {k: v for k, v in env.items() if k.startswith(ENV_VAR)}
+    pieces = {k: v for k, v in env.items() if k.startswith(PAYLOAD_VAR)}
     assert (len(pieces) == 1) == (extra <= 0)
     assert all(len(f"{k}={v}") + 1 <= MAX_VARIABLE_BYTES for k, v in pieces.items())
     done = subprocess.run(["/bin/sh", "-c", 'printf %s "$EAGLE3_PATCH_INMEMORY"'],
@@ -513,5 +595,5 @@ def test_every_payload_variable_passes_exec_at_the_one_variable_limit(extra):
         assert head == encoded
     else:
         count, first = head[len(names):].split(";")
-        joined = names + first + "".join(pieces[f"{ENV_VAR}_{i}"] for i in range(1, int(count)))
+        joined = names + first + "".join(pieces[f"{PAYLOAD_VAR}_{i}"] for i in range(1, int(count)))
         assert int(count) == len(pieces) and joined == encoded

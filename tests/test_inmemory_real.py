@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import realenv
+from eagle3_patch.errors import EXIT_STALE
 from test_real_classes import DRAFTER_IDS, EXPECTED, PATCHED, PROBE, WRAPPERS, _make_pristine, _wheel_models
 from userenv import Mounts, UserEnv, venv_shape
 
@@ -174,7 +175,7 @@ def test_a_file_changed_after_validation_stops_the_process_through_the_registry(
         with contextlib.suppress(subprocess.CalledProcessError):
             subprocess.run(["umount", str(world.models / PATCHED)], check=True)
             world.mounts.remove(world.models / PATCHED)
-    assert done.returncode == 12, done.stderr[-4000:]
+    assert done.returncode == EXIT_STALE, done.stderr[-4000:]
     # The registry was walking the models (it logs and skips modules it cannot
     # import, e.g. one needing torchaudio) and did not get to swallow this one.
     assert "Ignore import error when loading sglang.srt.models." in done.stderr

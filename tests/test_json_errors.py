@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import click
 import pytest
 from bench_standin import ScriptedClock, StandIn, eagle3_script
 from conftest import invoke_bench, invoke_main
@@ -27,7 +28,7 @@ def one_error(stdout: str, exit_code: int) -> dict:
     assert report["exit_code"] == exit_code
     assert set(report["error"]) == {"what", "why", "fix"}
     assert all(isinstance(part, str) for part in report["error"].values())
-    assert report["error"]["what"] and report["error"]["fix"]
+    assert report["error"]["what"] and report["error"]["why"] and report["error"]["fix"], report["error"]
     return report
 
 
@@ -54,6 +55,88 @@ def test_usage_errors_under_json_are_one_error_object(args):
     one_error(done.stdout, 2)
     # A person reading stderr still gets click's usage text.
     assert "Error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def _refused_command_lines() -> dict[str, tuple[list[str], list[str]]]:
+    """What click refuses, for the group and every command: an unknown option, each option without its
+    value, each typed option given a word, the command without what it requires. Each as (before
+    ``--json``, after it)."""
+    from eagle3_patch.cli import cli
+
+    lines = {"unknown-option": ([], ["--no-such-option"]), "unknown-command": ([], ["no-such-command"])}
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        options = [p for p in command.params if isinstance(p, click.Option) and not p.is_flag]
+        given = [word for p in options if p.required for word in (p.opts[0], CLOSED_URL)]
+        if not command.context_settings.get("ignore_unknown_options"):  # run: COMMAND's options
+            lines[f"{name}-unknown-option"] = ([name], ["--no-such-option"])
+        if any(p.required for p in command.params):
+            lines[f"{name}-without-what-it-requires"] = ([name], [])
+        for option in options:
+            lines[f"{name}-{option.opts[0]}-without-a-value"] = ([name], [option.opts[0]])
+            if not isinstance(option.type, (click.types.StringParamType, click.Path)):
+                lines[f"{name}-{option.opts[0]}-a-word"] = ([name], [*given, option.opts[0], "a-word"])
+    return lines
+
+
+REFUSED = _refused_command_lines()
+
+
+def said_in_full(before: list[str], after: list[str]) -> int:
+    """Run ``before + after`` with ``--json`` between them and without it: one error object with a what,
+    a why and a fix, and the same three on stderr, which a person reads either way. The exit code."""
+    as_json = invoke_main(*before, "--json", *after)
+    error = one_error(as_json.stdout, as_json.exit_code)["error"]
+    assert error["what"] in as_json.stderr and error["why"] in as_json.stderr, as_json.stderr
+    # A usage error shows click's own pointer to --help instead of our fix's two lines.
+    assert error["fix"] in as_json.stderr or (as_json.exit_code == 2 and "for help." in as_json.stderr)
+    as_text = invoke_main(*before, *after)
+    assert as_text.exit_code == as_json.exit_code and "Traceback" not in as_text.stderr
+    if before:  # --json after the command's name changes what goes to stdout, and nothing else
+        assert as_text.stderr == as_json.stderr
+    else:  # before it, --json is what the group refuses
+        assert "refused its command line before doing anything" in as_text.stderr
+    return as_json.exit_code
+
+
+@pytest.mark.parametrize("before, after", REFUSED.values(), ids=REFUSED.keys())
+def test_every_usage_error_of_every_command_says_what_why_and_the_fix(before, after):
+    assert said_in_full(before, after) == 2
+
+
+def test_the_sweep_covers_every_command_and_every_option_that_takes_a_value():
+    from eagle3_patch.cli import cli
+
+    ctx = click.Context(cli)
+    for name in cli.list_commands(ctx):
+        for param in cli.get_command(ctx, name).params:
+            if isinstance(param, click.Option) and not param.is_flag:
+                assert f"{name}-{param.opts[0]}-without-a-value" in REFUSED
+    assert len(REFUSED) > 40
+
+
+OTHER_ERRORS = {
+    "no-sglang": (["status"], ["--sglang-dir", "/nonexistent/sglang"], 3),
+    "python-not-an-interpreter": (["apply"], ["--python", "/nonexistent/python3"], 3),
+    "run-no-sglang": (["run", "--sglang-dir", "/nonexistent/sglang", "--dry-run"], ["--", "python3", "-c", "pass"], 3),
+    "bench-bad-url": (["bench"], ["--url", "http://[::1"], 8),
+    "bench-nothing-listening": (["bench"], ["--url", CLOSED_URL], 10),
+}
+
+
+@pytest.mark.parametrize("before, after, code", OTHER_ERRORS.values(), ids=OTHER_ERRORS.keys())
+def test_other_refusals_say_what_why_and_the_fix_as_text_and_as_json(before, after, code):
+    assert said_in_full(before, after) == code
+
+
+def test_check_says_why_a_file_with_only_a_stray_marker_is_damaged(site):
+    # Every hook works, so no hook's problem said why: the "why" was empty.
+    s = site("0.5.23")
+    s.file().write_bytes(s.read() + b"\n# [EAGLE3-PATCH] left behind by hand\n")
+    done = s.invoke("check", "--json")
+    assert done.returncode == 1, done.stderr
+    assert "stray [EAGLE3-PATCH] comments at lines" in one_error(done.stdout, 1)["error"]["why"]
 
 
 def test_a_usage_error_object_says_what_click_said_and_where_to_look():

@@ -18,9 +18,9 @@ PACKAGE = Path(eagle3_patch.__file__).parent
 # ".*" is a package with all its modules.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Knows nothing of SGLang installations: errors, what is secret, shell words, the hooks, foreign programs,
-    # JSON from outside.
-    ("eagle3_patch", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes", "programs",
-     "jsontext"),
+    # JSON from outside, and what the SGLang processes `run` starts share with us (the bootstrap loads it by path).
+    ("eagle3_patch", "sharedrules", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes",
+     "programs", "jsontext"),
     # Pure decisions on source text.
     ("probe", "states", "ownership", "transform", "bindings", "analysis"),
     # The disk: reading, writing, finding SGLang, the user's cache.

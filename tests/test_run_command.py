@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ENV_VAR
+from eagle3_patch.errors import EXIT_STALE
+from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR
+from eagle3_patch.sharedrules import PAYLOAD_VAR
 from conftest import STANDIN_SGLANG_PARENTS, first_fast, invoke_cli
 from serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
 
@@ -64,10 +66,10 @@ def test_dry_run_json_hands_children_exactly_what_apply_writes(site):
     plan = dry_run(s, sys.executable, "-m", "sglang.launch_server", "--port", "31000")
 
     assert plan["argv"] == [sys.executable, "-m", "sglang.launch_server", "--port", "31000"]
-    assert set(plan["env"]) == {ENV_VAR, "PYTHONPATH"}
+    assert set(plan["env"]) == {PAYLOAD_VAR, "PYTHONPATH"}
     assert plan["env"]["PYTHONPATH"].split(os.pathsep) == [str(BOOTSTRAP_DIR), str(s.root)]
     assert tree_digest(s.root) == untouched
-    modules = decode(plan["env"][ENV_VAR])["modules"]
+    modules = decode(plan["env"][PAYLOAD_VAR])["modules"]
     assert [m["name"] for m in modules] == ["sglang.srt.models.qwen3_5", "sglang.srt.models.qwen3_5_text"]
     originals = {m["name"]: hashlib.sha256(Path(m["path"]).read_bytes()).hexdigest() for m in modules}
 
@@ -104,7 +106,7 @@ def test_a_file_in_its_declared_encoding_is_served_as_apply_writes_it(site, head
     assert served.returncode == 0, served.stderr
     assert cli(s, "apply", "--sglang-dir", str(s.package))[0] == 0
     written = s.read()
-    module = decode(plan["env"][ENV_VAR])["modules"][0]
+    module = decode(plan["env"][PAYLOAD_VAR])["modules"][0]
     assert module["data"].encode("latin-1") == written
     text = written.decode("utf-8-sig" if header.startswith(b"\xef") else "latin-1")
     assert served.stdout.split(" ", 2) == ["sglang.srt.models.qwen3_5", "True",
@@ -119,7 +121,7 @@ def test_a_symlinked_file_in_a_read_only_store_is_served_from_its_target(site, t
     served = subprocess.run([DEBIAN_PYTHON, "-c", COMPILE, str(s.root), "sglang.srt.models.qwen3_5"],
                             env={**os.environ, **plan["env"]}, capture_output=True, text=True)
     assert served.returncode == 0, served.stderr
-    assert decode(plan["env"][ENV_VAR])["modules"][0]["path"] == str(real)
+    assert decode(plan["env"][PAYLOAD_VAR])["modules"][0]["path"] == str(real)
     assert sorted(p.name for p in real.parent.iterdir()) == ["qwen3_5.py"]
 
 
@@ -131,7 +133,7 @@ def test_a_child_refuses_a_file_changed_since_the_parent_validated_it(site):
         handle.write("# a later pip install -U, or an edit\n")
     served = subprocess.run([DEBIAN_PYTHON, "-c", FIND_SPEC, str(s.root), "sglang.srt.models.qwen3_5"],
                             env={**os.environ, **plan["env"]}, capture_output=True, text=True)
-    assert served.returncode == 12
+    assert served.returncode == EXIT_STALE
     assert f"eagle3-patch: {s.file()} changed after eagle3-patch validated it" in served.stderr
 
 
@@ -155,8 +157,8 @@ def test_run_execs_the_command_and_its_exit_code_is_ours(site, tmp_path):
     assert launched.returncode == 7
     seen = json.loads(record.read_text())
     assert seen["pid"] == launched.pid  # exec, not a child
-    assert decode(seen["env"][ENV_VAR])["modules"][0]["name"] == "sglang.srt.models.qwen3_5"
-    assert "patched in memory" in stderr and seen["env"][ENV_VAR] not in stderr
+    assert decode(seen["env"][PAYLOAD_VAR])["modules"][0]["name"] == "sglang.srt.models.qwen3_5"
+    assert "patched in memory" in stderr and seen["env"][PAYLOAD_VAR] not in stderr
     assert tree_digest(s.root) == untouched
 
 
@@ -236,7 +238,7 @@ def test_interpreter_flags_that_drop_the_patch_are_refused(site, flags):
 def test_flags_that_keep_the_patch_or_belong_to_the_program_are_accepted(site, flags):
     s = site("0.5.12")
     plan = dry_run(s, sys.executable, *flags)
-    assert ENV_VAR in plan["env"]
+    assert PAYLOAD_VAR in plan["env"]
 
 
 def test_status_json_says_whether_in_memory_mode_works(site):
@@ -280,9 +282,9 @@ def test_serve_in_memory_never_writes_even_when_it_could(served):
     assert tree_digest(site) == untouched
     seen = json.loads(record.read_text())
     assert not seen["patched"]
-    assert seen["env"][ENV_VAR] == json.loads(dry.stdout)["env"][ENV_VAR]
+    assert seen["env"][PAYLOAD_VAR] == json.loads(dry.stdout)["env"][PAYLOAD_VAR]
     assert seen["env"]["PYTHONPATH"].split(os.pathsep)[:2] == [str(BOOTSTRAP_DIR), str(site)]
-    assert "patched in memory" in launched.stderr and seen["env"][ENV_VAR] not in launched.stderr
+    assert "patched in memory" in launched.stderr and seen["env"][PAYLOAD_VAR] not in launched.stderr
 
 
 def _read_only(package: Path) -> None:
@@ -302,7 +304,7 @@ def test_serve_falls_back_to_in_memory_on_an_unwritable_installation_and_says_so
     assert tree_digest(site) == untouched
     lines = [line for line in launched.stderr.splitlines() if "fell back to in-memory" in line]
     assert len(lines) == 1 and "The file is read-only." in lines[0]
-    assert ENV_VAR in json.loads(record.read_text())["env"]
+    assert PAYLOAD_VAR in json.loads(record.read_text())["env"]
 
 
 def test_serve_no_apply_still_refuses_an_unwritable_unpatched_installation(served):
@@ -331,14 +333,14 @@ def test_a_repeated_run_reuses_its_memo_until_a_file_it_read_changes(site, priva
     memo["encoded"] = memo["encoded"].partition(";")[0] + ";" + \
         base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
     entry.write_text(json.dumps(memo))
-    assert decode(dry_run(s, sys.executable, "-c", "pass")["env"][ENV_VAR])["modules"][0]["data"] \
+    assert decode(dry_run(s, sys.executable, "-c", "pass")["env"][PAYLOAD_VAR])["modules"][0]["data"] \
         .endswith("# from the memo\n")
 
     with s.file().open("a") as handle:
         handle.write("# a different file now\n")
-    fresh = decode(dry_run(s, sys.executable, "-c", "pass")["env"][ENV_VAR])["modules"][0]
+    fresh = decode(dry_run(s, sys.executable, "-c", "pass")["env"][PAYLOAD_VAR])["modules"][0]
     assert fresh["sha256"] == hashlib.sha256(s.read()).hexdigest()
-    assert fresh["sha256"] != decode(first["env"][ENV_VAR])["modules"][0]["sha256"]
+    assert fresh["sha256"] != decode(first["env"][PAYLOAD_VAR])["modules"][0]["sha256"]
     assert "# from the memo" not in fresh["data"] and len(list(private_cache.iterdir())) == 2
 
 
@@ -359,7 +361,7 @@ def test_an_unwritable_cache_folder_is_no_obstacle(site, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     s = site("0.5.12")
     plan = dry_run(s, sys.executable, "-c", "pass")
-    assert decode(plan["env"][ENV_VAR])["modules"][0]["sha256"] == hashlib.sha256(s.read()).hexdigest()
+    assert decode(plan["env"][PAYLOAD_VAR])["modules"][0]["sha256"] == hashlib.sha256(s.read()).hexdigest()
 
 
 @pytest.mark.slow  # a tmpfs mounted and filled; serve as a process
@@ -401,7 +403,7 @@ def test_without_an_absolute_home_run_memoises_nothing_in_the_working_directory(
     workdir = tmp_path / "workdir"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
-    assert ENV_VAR in dry_run(s, sys.executable, "-c", "pass")["env"]
+    assert PAYLOAD_VAR in dry_run(s, sys.executable, "-c", "pass")["env"]
     assert list(workdir.iterdir()) == []
 
 
@@ -463,7 +465,7 @@ def test_a_python_command_that_imports_the_analysed_sglang_is_accepted(site, tmp
     done = s.invoke("run", "--dry-run", "--json", "--python", str(program), "--", str(program),
                     "-Xdev", "-msglang.launch_server")
     assert done.returncode == 0, done.stderr
-    assert ENV_VAR in json.loads(done.stdout)["env"]
+    assert PAYLOAD_VAR in json.loads(done.stdout)["env"]
 
 
 @pytest.mark.slow  # run as a process: it execs the command
@@ -487,9 +489,9 @@ def test_a_payload_inherited_from_an_outer_run_is_cancelled_where_nothing_is_add
         site, version, monkeypatch):
     s = site(version)
     assert cli(s, "apply", "--sglang-dir", str(s.package))[0] == 0
-    monkeypatch.setenv(ENV_VAR, "sglang.srt.models.qwen3_5;H4sI-from-an-outer-run")
+    monkeypatch.setenv(PAYLOAD_VAR, "sglang.srt.models.qwen3_5;H4sI-from-an-outer-run")
     plan = dry_run(s, sys.executable, "-c", "pass")
-    assert plan["env"] == {ENV_VAR: ""}
+    assert plan["env"] == {PAYLOAD_VAR: ""}
 
 
 @pytest.mark.slow  # serve as a process: it execs the stand-in interpreter
@@ -498,13 +500,13 @@ def test_plain_serve_inside_run_does_not_pass_on_the_outer_runs_payload(served, 
     outer = json.loads(subprocess.run(
         [sys.executable, "-m", "eagle3_patch", "run", "--dry-run", "--json", "--", "true"],
         env=env, capture_output=True, text=True, check=True).stdout)["env"]
-    assert outer[ENV_VAR]
+    assert outer[PAYLOAD_VAR]
 
     launched = serve(args, {**env, **outer})   # applies the patch on disk, then launches
 
     assert launched.returncode == 0, launched.stderr
     seen = json.loads(record.read_text())
-    assert seen["patched"] and not seen["env"].get(ENV_VAR)
+    assert seen["patched"] and not seen["env"].get(PAYLOAD_VAR)
 
 
 def _pad(path: Path, size: int) -> None:
@@ -517,11 +519,11 @@ def _pad(path: Path, size: int) -> None:
 
 def _payload(env: dict[str, str]) -> str:
     """The one payload string, joined again from the variables that carry it."""
-    names, _, rest = env[ENV_VAR].partition(";")
+    names, _, rest = env[PAYLOAD_VAR].partition(";")
     count, separator, first = rest.partition(";")
     if not separator:
-        return env[ENV_VAR]
-    return names + ";" + first + "".join(env[f"{ENV_VAR}_{i}"] for i in range(1, int(count)))
+        return env[PAYLOAD_VAR]
+    return names + ";" + first + "".join(env[f"{PAYLOAD_VAR}_{i}"] for i in range(1, int(count)))
 
 
 @pytest.mark.slow  # a child interpreter, and run as a process execs it
@@ -542,7 +544,7 @@ def test_a_model_file_too_big_for_one_variable_is_carried_in_several(site, tmp_p
     ran = s.run("run", "--", sys.executable, "-c", RECORD, str(record))
     assert ran.returncode == 7, ran.stderr
     seen = json.loads(record.read_text())["env"]
-    assert _payload(seen) == _payload(plan["env"]) and seen[f"{ENV_VAR}_1"] not in ran.stderr
+    assert _payload(seen) == _payload(plan["env"]) and seen[f"{PAYLOAD_VAR}_1"] not in ran.stderr
 
 
 @pytest.mark.slow  # serve as a process: it execs the stand-in interpreter
@@ -554,7 +556,7 @@ def test_serve_in_memory_carries_a_model_file_too_big_for_one_variable(served):
     assert dry.returncode == launched.returncode == 0, launched.stderr
     seen = json.loads(record.read_text())["env"]
     assert _payload(seen) == _payload(json.loads(dry.stdout)["env"])
-    assert seen[ENV_VAR] not in launched.stderr
+    assert seen[PAYLOAD_VAR] not in launched.stderr
 
 
 @pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["text", "json"])

@@ -252,6 +252,9 @@ def not_working(result: Result) -> CheckFailed:
     problems = [f"{r.name}: {h.hook.cls}.{h.hook.method} is {h.state.value}"
                 + (f" ({h.detail})" if h.detail else "")
                 for r in result.analysis.files for h in r.hooks if not h.state.works]
+    # Every hook may work while a marker of ours is left on no method of ours: damaged all the same.
+    problems += [f"{r.name}: stray {MARKER} comments at lines {list(r.orphan_markers)}"
+                 for r in result.analysis.files if r.orphan_markers]
     fix = f"Patch it: {hints.command(sglang, 'apply')}"
     reason = unwritable_reason(sglang) if result.state is State.UNPATCHED else None
     if reason:
@@ -261,7 +264,7 @@ def not_working(result: Result) -> CheckFailed:
     return CheckFailed(
         f"EAGLE-3 capture does not work in SGLang {sglang.version_text} at {sglang.package_dir} "
         f"(state: {result.state.value}).",
-        "; ".join(problems) + "." if problems else "",
+        "; ".join(problems) + ".",
         fix,
         result=result,
     )

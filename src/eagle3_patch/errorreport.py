@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 import click
 
-from eagle3_patch.errors import CheckFailed, Eagle3PatchError, OutputFailed, ReaderGone
+from eagle3_patch.errors import CheckFailed, Eagle3PatchError, MissingDependency, OutputFailed, ReaderGone
 from eagle3_patch.masking import MESSAGE_LIMIT, shown
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
@@ -91,7 +91,11 @@ def _reported(invoke: Callable[[], object], group: click.Group, args: list[str])
     except Eagle3PatchError as exc:
         return report(exc, wants_json(group, args))
     except click.ClickException as exc:
-        return report(usage_error(exc), wants_json(group, args), shown=_click_text(exc))
+        if isinstance(exc, click.UsageError) and exc.ctx is None:  # "Option '--x' requires an argument."
+            exc.ctx = _refused_in(group, args)
+        error, shown = usage_error(exc), _click_text(exc)
+        return report(error, wants_json(group, args),
+                      shown=shown if error.why in shown else f"{shown}\n{error.why}")
     except (click.Abort, KeyboardInterrupt):
         interrupted = Eagle3PatchError("Interrupted.", "Ctrl-C (SIGINT) stopped the command.",
                                        "Run it again when you are ready.")
@@ -100,6 +104,9 @@ def _reported(invoke: Callable[[], object], group: click.Group, args: list[str])
     except Exception as exc:  # the one place a bug becomes a message, not a traceback
         if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
             return report(output_failed(exc), wants_json(group, args))
+        missing = missing_dependency(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:
+            return report(missing, wants_json(group, args))
         if os.environ.get("EAGLE3_PATCH_DEBUG"):
             raise
         from eagle3_patch.crashlog import write_crash_log  # traceback, platform: this path only
@@ -147,6 +154,37 @@ def output_errors() -> Iterator[None]:
         if exc.errno not in _OUTPUT_ERRNOS:
             raise
         raise output_failed(exc) from exc
+
+
+def missing_dependency(exc: ModuleNotFoundError) -> MissingDependency | None:
+    """``exc`` as the error for a package eagle3-patch's metadata declares (a dependency, or an
+    extra's) that is not installed here; None for any other module, whose absence is a bug."""
+    import importlib.metadata  # slow to import: this error path only
+    import re
+
+    from eagle3_patch.shellwords import quote
+
+    def normalized(name: str) -> str:  # PEP 503: the form pip compares names in
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    module = (exc.name or "").partition(".")[0]
+    try:
+        declared = importlib.metadata.requires("eagle3-patch") or []
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree: nothing declares it
+        return None
+    for requirement in declared:
+        spec, _, marker = (part.strip() for part in requirement.partition(";"))
+        extra = re.search(r"""extra == ['"]([^'"]+)['"]""", marker)
+        # The test extra is the test suite's tooling: the program itself never imports it.
+        if normalized(re.match(r"[\w.-]+", spec).group()) != normalized(module) or (extra and extra[1] == "test"):
+            continue
+        why = (f"{spec} comes with eagle3-patch's optional '{extra[1]}' extra, not installed for {sys.executable}."
+               if extra else f"{spec} is a dependency of eagle3-patch, but {sys.executable} cannot import it "
+               "(installed with --no-deps, or removed since).")
+        also = f"   (or, from the eagle3-patch checkout: pip install '.[{extra[1]}]')" if extra else ""
+        return MissingDependency(f"{module} is not installed, and this command needs it.", why,
+                                 f"Install it: {quote(sys.executable)} -m pip install {quote(spec)}{also}")
+    return None
 
 
 def output_failed(exc: OSError) -> OutputFailed:
@@ -215,11 +253,14 @@ def _discard(stream) -> None:
 
 
 def usage_error(exc: click.ClickException) -> Eagle3PatchError:
-    """click's refusal of a command line, in our shape: its message, and where the accepted options are listed."""
-    what, _, why = exc.format_message().partition("\n")
+    """click's refusal of a command line, in our shape: its message, why nothing happened, and where
+    the accepted options are listed."""
+    what, _, detail = exc.format_message().partition("\n")
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "eagle3-patch"
     usage = f"{ctx.get_usage()}\n" if ctx is not None else ""
+    # Every refusal comes before the command does anything: click's parsing, or the first lines of its body.
+    why = detail or f"{command} refused its command line before doing anything: nothing was changed or started."
     error = Eagle3PatchError(what, why, f"{usage}See: {command} --help")
     error.exit_code = exc.exit_code
     return error
@@ -257,6 +298,17 @@ def wants_json(group: click.Group, args: list[str]) -> bool:
         elif not arg.startswith("-") and not interspersed:
             return False
     return False
+
+
+def _refused_in(group: click.Group, args: list[str]) -> click.Context:
+    """Where click refused ``args`` when it did not say: the command they name, else the group itself."""
+    ctx = click.Context(group, info_name="eagle3-patch")
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    try:
+        command = group.get_command(ctx, name) if name else None
+    except Exception:  # the command's own module does not import: its usage cannot be shown
+        command = None
+    return click.Context(command, info_name=name, parent=ctx) if command else ctx
 
 
 def _before_dashes(args: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ run next, because the user reading it is usually in a Dockerfile or CI log.
 
 from __future__ import annotations
 
+from eagle3_patch import sharedrules
 from eagle3_patch.masking import MESSAGE_LIMIT, shown
 
 # Exit codes are part of the public interface (README, "Exit codes").
@@ -21,6 +22,8 @@ EXIT_BAD_INPUT = 8
 EXIT_LAUNCH_FAILED = 9
 EXIT_BENCH_FAILED = 10
 EXIT_CANNOT_REVERT = 11
+# Not the CLI's: a process `run` started stops with it, and that process reads it from sharedrules.
+EXIT_STALE = sharedrules.EXIT_STALE
 EXIT_INTERNAL = 70
 EXIT_OUTPUT = 74  # sysexits' EX_IOERR, beside 70's EX_SOFTWARE
 
@@ -28,6 +31,7 @@ EXIT_OUTPUT = 74  # sysexits' EX_IOERR, beside 70's EX_SOFTWARE
 class Eagle3PatchError(Exception):
     """Base of every expected failure; ``exit_code`` is what the CLI exits with.
 
+    What happened, why, and what to do: all three, always (text and ``--json`` print each).
     The message is printed, so it is made printable here, whatever a caller put in it
     (``masking.shown``): each part held to ``MESSAGE_LIMIT`` characters, every URL's
     user-info masked, control characters escaped but for its own newlines. A caller
@@ -39,7 +43,7 @@ class Eagle3PatchError(Exception):
     exit_code = EXIT_INTERNAL
     found: dict | None = None
 
-    def __init__(self, what: str, why: str = "", fix: str = "") -> None:
+    def __init__(self, what: str, why: str, fix: str) -> None:
         self.what, self.why, self.fix = (shown(part, MESSAGE_LIMIT, lines=True) for part in (what, why, fix))
         super().__init__(self.message)
 
@@ -56,7 +60,7 @@ class CheckFailed(Eagle3PatchError):
 
     exit_code = EXIT_CHECK_FAILED
 
-    def __init__(self, what: str, why: str = "", fix: str = "", result=None) -> None:
+    def __init__(self, what: str, why: str, fix: str, result=None) -> None:
         super().__init__(what, why, fix)
         self.result = result
 
@@ -117,6 +121,12 @@ class BadInput(Eagle3PatchError):
     exit_code = EXIT_BAD_INPUT
 
 
+class MissingDependency(Eagle3PatchError):
+    """A package eagle3-patch declares (aiohttp for bench, matplotlib for --plot...) is not installed."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class LaunchFailed(Eagle3PatchError):
     exit_code = EXIT_LAUNCH_FAILED
 
@@ -141,7 +151,7 @@ class ReaderGone(OutputFailed):
 class Interrupted(Eagle3PatchError):
     """A signal (Ctrl-C's SIGINT, or SIGTERM) stopped the run; exits 128 + its number, as a shell would."""
 
-    def __init__(self, signum: int, what: str, why: str = "", fix: str = "") -> None:
+    def __init__(self, signum: int, what: str, why: str, fix: str) -> None:
         self.signum = signum
         self.exit_code = 128 + signum
         super().__init__(what, why, fix)

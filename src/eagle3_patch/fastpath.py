@@ -18,7 +18,7 @@ REPEAT = (
     "eagle3_patch.memo", "eagle3_patch.usercache", "eagle3_patch.install", "eagle3_patch.backups",
     "eagle3_patch.hints", "eagle3_patch.options", "eagle3_patch.shellwords", "eagle3_patch.reading",
     "eagle3_patch.filebytes", "eagle3_patch.lock", "eagle3_patch.writable", "eagle3_patch.leftovers",
-    "eagle3_patch.interpreters", "eagle3_patch.snapshot", "eagle3_patch.patchplan",
+    "eagle3_patch.interpreters", "eagle3_patch.snapshot", "eagle3_patch.patchplan", "eagle3_patch.sharedrules",
 )
 
 # What ``serve`` with a local model and drafter adds to REPEAT, up to the hand-off.

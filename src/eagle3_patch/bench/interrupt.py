@@ -71,7 +71,8 @@ class Stop:
     def interrupted(self, why: str) -> Interrupted:
         if self.received is None:
             raise RuntimeError("no signal was received")
-        return Interrupted(self.received, f"Interrupted by {_SIGNALS[self.received]}.", why)
+        return Interrupted(self.received, f"Interrupted by {_SIGNALS[self.received]}.", why,
+                           "Run bench again for a complete measurement.")
 
     def run(self, measurement: Coroutine[Any, Any, None]) -> None:
         """``asyncio.run(measurement)``; a signal cancels it and raises ``Interrupted``."""

@@ -135,7 +135,9 @@ def _weights_header(repo_id: str, variant: str, commit: str, offline: bool) -> t
     def shard(name: str) -> dict[str, dict]:
         got = header(f"{variant}/{name}")
         if got is None:
-            raise BadInput(f"{index}: shard {shown(name)} does not exist on the Hub.", "", "Check the drafter repo.")
+            raise BadInput(f"{index}: shard {shown(name)} does not exist on the Hub.",
+                           "The index names a file the repo does not hold, so the weights cannot be checked.",
+                           "Check the drafter repo.")
         return got[1]
 
     return index, sharded_tensors(index, read_json(index, "sharded weights index"), shard)

@@ -2,32 +2,28 @@
 
 `eagle3-patch run` / `serve --in-memory` put this folder first on PYTHONPATH
 and the patched model sources, validated by the parent, in the environment
-variable EAGLE3_PATCH_INMEMORY ("<module>,<module>;" then gzip + base64 JSON;
-the names come first so that start-up, paid by every Python process, only
-splits a string: the sources are decoded when a listed module is imported). SGLang's scheduler,
-detokenizer and tensor-parallel workers are multiprocessing *spawn* children
-that inherit only the environment, so this is how the patch reaches them.
+(the payload). SGLang's scheduler, detokenizer and tensor-parallel workers are
+multiprocessing *spawn* children that inherit only the environment, so this is
+how the patch reaches them.
 
 This file runs in interpreters where neither eagle3-patch nor libcst is
-importable (another venv's Python), so it uses the standard library only.
+importable (another venv's Python), so it uses the standard library only, and
+loads what it shares with the parent (the variables' names, the payload's
+format and limits, the cache's trust rule, the exit code) from eagle3-patch's
+sharedrules.py by its path in the same installation.
 
-- A payload longer than Linux allows one variable (128 KiB) continues in
-  EAGLE3_PATCH_INMEMORY_1, _2, ...; the first variable then reads
-  "<module>,<module>;<count>;<first piece>".
 - A meta-path finder serves each listed module from the patched text, after
   checking that the file Python would import is the one the parent validated
-  (path and SHA-256). If not, it fails loudly: SGLang's model registry turns an
-  ImportError into a log line and a fallback class, so this process prints a
-  message naming eagle3-patch and exits instead.
+  (path and SHA-256). If not, or if the payload is damaged or over its limits,
+  it fails loudly: SGLang's model registry turns an ImportError into a log line
+  and a fallback class, so this process prints a message naming eagle3-patch
+  and exits instead.
 - The patched text is compiled here; SGLang's __pycache__ is never read (its
   .pyc holds the stock code) nor written (a later plain run must see SGLang's
   own code). The compiled code is memoised in the user's cache (timings:
   benchmarks/README.md), keyed by the parent's key (eagle3-patch's
   code; none under --no-cache), the interpreter's bytecode magic, the path and
-  the patched text. The cache's trust rule is eagle3-patch's usercache.py,
-  copied below in the standard library (tests/test_usercache.py checks that
-  both agree): every folder from the cache root down and the entry itself must
-  be this user's and writable by no one else, checked on the opened descriptor.
+  the patched text.
 - linecache is seeded, so tracebacks and inspect.getsource show what ran
   (before Python 3.13 the default excepthooks read the file on disk instead:
   where a module is served they print through the traceback module).
@@ -40,15 +36,22 @@ importable (another venv's Python), so it uses the standard library only.
 import os
 import sys
 
-ENV_VAR = "EAGLE3_PATCH_INMEMORY"
-NO_CACHE_ENV = "EAGLE3_PATCH_NO_CACHE"
-# A payload longer than one variable continues in ENV_VAR_1, _2, ...: the parent's
-# size cap (payload.MAX_PAYLOAD_BYTES) needs 9 at most.
-_MAX_PIECES = 16
 # How this file and every earlier release of it begins: what marks a bootstrap as ours.
 _OPENING = b'"""eagle3-patch\'s in-memory bootstrap'
-# Distinct from every eagle3-patch CLI exit code (README, "Exit codes").
-EXIT_STALE = 12
+
+
+def _load_rules():
+    """eagle3_patch/sharedrules.py beside this folder's package, loaded by path (not importable here)."""
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    spec = spec_from_file_location("eagle3_patch_sharedrules", os.path.join(package, "sharedrules.py"))
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_rules = _load_rules()
 
 
 def _die(message):
@@ -58,115 +61,7 @@ def _die(message):
         "without EAGLE-3 capture. Start it again with `eagle3-patch run -- ...`, so the "
         "installed files are analysed afresh (or patch them: `eagle3-patch apply`).\n")
     sys.stderr.flush()
-    os._exit(EXIT_STALE)
-
-
-# --- the user cache's trust rule: a copy of eagle3_patch/usercache.py ---------------------
-
-_CACHE_FOLDERS = ("eagle3-patch", "bytecode")
-_MAX_BYTES = 16 << 20
-_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-_ENTRY_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-
-def _ours(info):
-    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
-
-
-def _cache_root():
-    root = os.environ.get("XDG_CACHE_HOME", "")
-    if os.path.isabs(root):
-        return root
-    # Empty or relative HOME: no cache (never the cwd, never "/"); none: the passwd entry's.
-    home = os.environ["HOME"] if "HOME" in os.environ else os.path.expanduser("~")
-    return os.path.join(home, ".cache") if os.path.isabs(home) else None
-
-
-def _trusted(fd):
-    if _ours(os.fstat(fd)):
-        return fd
-    os.close(fd)
-    raise PermissionError("not this user's, or writable by others")
-
-
-def _cache_folder(create):
-    """A descriptor of <root>/eagle3-patch/bytecode, each step checked; None: no cache."""
-    root = _cache_root()
-    if root is None:
-        return None
-    fd = -1
-    try:
-        if create:
-            os.makedirs(root, mode=0o700, exist_ok=True)
-        fd = _trusted(os.open(root, _FOLDER_FLAGS))
-        for name in _CACHE_FOLDERS:
-            if create:
-                try:
-                    os.mkdir(name, 0o700, dir_fd=fd)
-                except FileExistsError:
-                    pass
-            parent, fd = fd, -1
-            try:
-                fd = _trusted(os.open(name, _FOLDER_FLAGS | os.O_NOFOLLOW, dir_fd=parent))
-            finally:
-                os.close(parent)
-        return fd
-    except OSError:
-        if fd >= 0:
-            os.close(fd)
-        return None
-
-
-def _cache_read(name):
-    folder = _cache_folder(False)
-    if folder is None:
-        return None
-    try:
-        fd = os.open(name, _ENTRY_FLAGS, dir_fd=folder)
-        try:
-            import stat
-
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or not _ours(info) or info.st_size > _MAX_BYTES:
-                return None
-            chunks, size = [], 0
-            while size <= _MAX_BYTES:
-                chunk = os.read(fd, _MAX_BYTES + 1 - size)
-                if not chunk:
-                    return b"".join(chunks)
-                chunks.append(chunk)
-                size += len(chunk)
-            return None
-        finally:
-            os.close(fd)
-    except OSError:
-        return None
-    finally:
-        os.close(folder)
-
-
-def _cache_write(name, data):
-    folder = _cache_folder(True)
-    if folder is None:
-        return
-    partial = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.partial"
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=folder)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.replace(partial, name, src_dir_fd=folder, dst_dir_fd=folder)  # tensor-parallel workers race here
-    except OSError:
-        try:
-            os.unlink(partial, dir_fd=folder)
-        except OSError:
-            pass
-    finally:
-        os.close(folder)
+    os._exit(_rules.EXIT_STALE)
 
 
 def _sealed(data):
@@ -219,16 +114,16 @@ class _PatchedSourceLoader:
 
         name = self._memo_name()
         if name is not None:
-            code = _memoised_code(_cache_read(name))
+            code = _memoised_code(_rules.read_entry(_rules.BYTECODE, name, _rules.MAX_BYTECODE_BYTES))
             if isinstance(code, CodeType):
                 return code
         code = compile(self.data, self.path, "exec", dont_inherit=True)
         if name is not None:
-            _cache_write(name, _sealed(marshal.dumps(code)))
+            _rules.write_entry(_rules.BYTECODE, name, _sealed(marshal.dumps(code)))
         return code
 
     def _memo_name(self):
-        if self.cache_key is None or os.environ.get(NO_CACHE_ENV, "") not in ("", "0"):
+        if self.cache_key is None or _rules.cache_disabled():
             return None
         import hashlib
         from importlib.util import MAGIC_NUMBER
@@ -253,15 +148,6 @@ class _PatchedSourceLoader:
         exec(self.get_code(module.__name__), module.__dict__)
 
 
-def _checked_entry(entry):
-    """One handed-over module as (name, (path, sha256, bytes)); TypeError unless of that shape."""
-    fields = [entry["name"], entry["path"], entry["sha256"], entry["data"]]
-    if not all(isinstance(field, str) for field in fields):
-        raise TypeError(f"a module's name, path, sha256 and data must be strings, not {fields!r:.100}")
-    name, path, sha256, data = fields
-    return name, (path, sha256, data.encode("latin-1"))
-
-
 class _PatchedSourceFinder:
     def __init__(self, names, encoded):
         self.names = names
@@ -271,27 +157,16 @@ class _PatchedSourceFinder:
 
     def _entry(self, fullname):
         if self.modules is None:
-            import base64
-            import gzip
-            import json
-
             # Everything is checked here, where a failure is loud: an exception
             # later, inside the import, is what SGLang's registry swallows. So is
-            # any exception here (deep nesting raises RecursionError): each one is
-            # a damaged variable, whatever its type.
+            # any exception here: each one is a damaged variable, whatever its type.
             try:
-                payload = json.loads(gzip.decompress(base64.b64decode(self.encoded)))
-                self.cache_key = payload.get("bytecode_key")
-                if not (self.cache_key is None or isinstance(self.cache_key, str)):
-                    raise ValueError(f"bytecode_key is {self.cache_key!r}")
-                self.modules = dict(_checked_entry(entry) for entry in payload["modules"])
+                self.cache_key, modules = _rules.decode(self.encoded)
             except Exception as exc:
-                _die(f"the environment variable {ENV_VAR} is damaged ({type(exc).__name__}: "
+                _die(f"the environment variable {_rules.PAYLOAD_VAR} is damaged ({type(exc).__name__}: "
                      f"{str(exc)[:200]}).")
-        entry = self.modules.get(fullname)
-        if entry is None:
-            _die(f"the environment variable {ENV_VAR} names {fullname} but carries no source for it.")
-        return entry
+            self.modules = {name: (path, sha256, data) for name, path, sha256, data in modules}
+        return self.modules[fullname]  # decode checked that the names listed are the modules carried
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in self.names:
@@ -362,24 +237,16 @@ def _tracebacks_through_linecache():
 
 
 def _install_finder():
-    value = os.environ.get(ENV_VAR)
     # Another installation's bootstrap may have run first (it chained to this one).
-    if not value or any(type(f).__name__ == _PatchedSourceFinder.__name__ for f in sys.meta_path):
+    if any(type(f).__name__ == _PatchedSourceFinder.__name__ for f in sys.meta_path):
         return
-    names, separator, encoded = value.partition(";")
-    if not separator:
-        _die(f"the environment variable {ENV_VAR} is damaged (no module names).")
-    count, separator, first = encoded.partition(";")
-    if separator:  # base64 has no ";": a payload too long for one variable, in `count` pieces
-        if not (count.isascii() and count.isdigit() and 1 < int(count) <= _MAX_PIECES):
-            _die(f"the environment variable {ENV_VAR} is damaged (a count of {count[:20]!r} pieces).")
-        rest = [os.environ.get(f"{ENV_VAR}_{index}") for index in range(1, int(count))]
-        missing = [f"{ENV_VAR}_{index}" for index, piece in enumerate(rest, 1) if not piece]
-        if missing:
-            _die(f"the environment variable {ENV_VAR} says it continues in {int(count) - 1} more, "
-                 f"but {missing[0]} is missing or empty.")
-        encoded = first + "".join(rest)
-    sys.meta_path.insert(0, _PatchedSourceFinder(frozenset(names.split(",")), encoded))
+    try:
+        encoded = _rules.joined(os.environ)
+    except _rules.DamagedPayload as exc:
+        _die(f"the environment variable {_rules.PAYLOAD_VAR} is damaged ({exc}).")
+    if encoded is not None:
+        names = encoded.partition(";")[0]
+        sys.meta_path.insert(0, _PatchedSourceFinder(frozenset(names.split(",")), encoded))
 
 
 def _is_bootstrap(path):
