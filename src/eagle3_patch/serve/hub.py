@@ -23,7 +23,6 @@ from eagle3_patch.serve.checkpoint import (INDEX_FILE, WEIGHTS_FILE, header_leng
                                            sharded_tensors)
 from eagle3_patch.serve.drafter import download_command
 from eagle3_patch.serve.tensorheader import REDOWNLOAD, check_header, parse_header
-
 from eagle3_patch.serve.validate import DrafterReport, TargetText, check_drafter, judge_drafter
 
 # The first ranged read of a remote header, as huggingface_hub's own reader makes it: nearly
