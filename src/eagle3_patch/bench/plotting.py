@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
+from eagle3_patch.masking import printable
 
 # With every text a chart shows that a server or a prompts file wrote, itself through
 # masking.shown: matplotlib reads "$...$" as math, and a formula it cannot parse fails the save;
 # a character no font has is a warning that quotes it raw on stderr.
 FOREIGN_TEXT = {"parse_math": False}
+
+
+def check_plot_format(path: Path) -> None:
+    """``BadInput`` unless ``path`` ends in an extension matplotlib writes a format for (read as it
+    reads it): without one, it writes ``path`` + ".png", another file than the one named (a FIFO's
+    name, or /dev/full, became /dev/full.png); an unknown one fails only when the run is over."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if os.path.splitext(str(path))[1][1:].lower() not in formats:
+        raise BadInput(
+            f"--plot {printable(str(path))} names no image format matplotlib writes.",
+            "The chart's format is read from the file name's extension.",
+            f"End the file name in one of: {', '.join('.' + extension for extension in sorted(formats))} "
+            "(e.g. bench.png).",
+        )
 
 
 def save_figure(figure, path: Path) -> None:
@@ -20,5 +38,8 @@ def save_figure(figure, path: Path) -> None:
         figure.savefig(path)
     except OSError as exc:
         raise BadInput(f"Cannot write the plot to {path}.", f"Reason: {exc}.", "Pass --plot a writable path.") from exc
+    except RuntimeError as exc:  # a format whose writer needs a program this machine lacks (.pgf: LaTeX)
+        raise BadInput(f"Cannot write the plot to {path}.", f"matplotlib: {exc}",
+                       "Pass --plot a .png, .svg or .pdf file.") from exc
     finally:
         pyplot.close(figure)
