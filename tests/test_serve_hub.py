@@ -162,18 +162,19 @@ def test_a_hub_answer_huggingface_hub_cannot_read_is_bad_input_not_a_crash(world
     assert "internal error" not in done.stderr and not world["record"].exists()
 
 
-def test_a_hub_header_of_long_sizes_is_refused_in_a_second(world: dict) -> None:
+def test_a_hub_header_of_long_sizes_is_refused_long_before_the_library_would_have_read_it(world: dict) -> None:
     # huggingface_hub's header parser multiplies out every shape: 1.7 MB of 4299-digit sizes took
-    # it 7 s (the whole 25 MB it accepts, about half an hour), deaf to Ctrl-C.
+    # it 7 s, deaf to Ctrl-C, and the whole 25 MB it accepts about half an hour. Ours reads this
+    # 15 MB header in about a second; the deadline proves "not the library's way", not a speed.
     big = "9" * 4299
-    header = ('{"d2t": {"dtype": "I64", "shape": [' + ",".join([big] * 400) + '], "data_offsets": [0, 8]}}').encode()
+    header = ('{"d2t": {"dtype": "I64", "shape": [' + ",".join([big] * 3600) + '], "data_offsets": [0, 8]}}').encode()
     write_header(write_drafter(world["repo"] / "compressed") / "model.safetensors", header, b"\0" * 8)
     with StandInHub(HUB_REPO, world["repo"]) as hub:
         started = time.monotonic()
         done = run(world, hub, "--dry-run")
         took = time.monotonic() - started
     assert done.returncode == EXIT_BAD_INPUT, done.stderr
-    assert f"resolve/{COMMIT}/compressed/model.safetensors" in done.stderr and took < 3.5
+    assert f"resolve/{COMMIT}/compressed/model.safetensors" in done.stderr and took < 30
 
 
 HUB_FUZZ = """
