@@ -156,14 +156,14 @@ def test_a_host_name_the_resolver_never_answers_ends_at_timeout_saying_so(monkey
 
     monkeypatch.setattr(socket, "getaddrinfo", resolver)
     try:
-        with within(10):  # the lookup outlived the run: bench ended only when the resolver answered
+        with within(30):  # the lookup outlived the run: bench ended only when the resolver answered
             started = time.monotonic()
             result = invoke_bench(ScriptedClock(), "--url", "http://stuck.example:30000", *ARGS, "--timeout", "1")
             took = time.monotonic() - started
     finally:
         answer.set()
     assert result.exit_code == 10, result.stderr
-    assert took < 5
+    assert took < 20  # the resolver answers after 60 s; a loaded 2-core CI machine gets slack
     assert "looking up its host name took longer than 1 s" in result.stderr and "Connected" not in result.stderr
 
 
