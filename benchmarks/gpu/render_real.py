@@ -236,8 +236,9 @@ def _inmemory(phases: dict) -> list[str]:
     summary, right = _summary(phases, "real-inmemory"), _level(_summary(phases, "real-eagle3"), 1)
     return out + [
         f"- Revert: {record.get('checked', '-')} files under `sglang/srt/models/` checked against pip's RECORD, "
-        f"identical: {record.get('identical')}; the folder unchanged while the in-memory server ran: "
-        f"{tree.get('unchanged')}.",
+        f"identical: {record.get('identical')} (differing: {', '.join(record.get('differ') or []) or 'none'}; "
+        f"not in RECORD: {', '.join(record.get('not_in_record') or []) or 'none'}); the folder unchanged "
+        f"while the in-memory server ran: {tree.get('unchanged')}.",
         f"- tau {_f(summary.get('tau'))}; greedy outputs identical to the plain server's: "
         f"{greedy.get('identical')} ({greedy.get('compared', 0)} prompts); single-stream decode "
         f"{_f(summary.get('decode_tok_s'), 1)} tok/s (the patched server: {_f(right.get('decode_tok_s'), 1)})."]
