@@ -155,7 +155,7 @@ def invoke_main(*args: str) -> Exited:
 
 def bench_with_clock(clock: Callable[[], float]) -> click.Command:
     """``eagle3-patch bench``: its own options and body (``measure_and_report``), reading time from ``clock``."""
-    from eagle3_patch.bench.command import bench, measure_and_report
+    from eagle3_patch.commands.bench import bench, measure_and_report
 
     return click.Command("bench", params=bench.params, callback=functools.partial(measure_and_report, clock=clock))
 
@@ -164,7 +164,7 @@ def invoke_bench(clock: Callable[[], float], *args: str) -> Exited:
     """``invoke_main("bench", *args)`` with time read from ``clock``: the same options and body,
     then the CLI's one error handler (errorreport.run_reported), as ``cli.main`` runs them."""
     from eagle3_patch.cli import cli
-    from eagle3_patch.errorreport import run_reported
+    from eagle3_patch.ui.errorreport import run_reported
 
     command = bench_with_clock(clock)
     return _exited(lambda: sys.exit(run_reported(

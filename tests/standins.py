@@ -1,6 +1,6 @@
 """An independent behaviour check: call the hooks Python would resolve, on stand-in models.
 
-Written separately from eagle3_patch.probe on purpose (a test that reused the
+Written separately from eagle3_patch.patch.probe on purpose (a test that reused the
 code under test could not fail): the inheritance is spelled out for the known
 classes, and methods are compiled from their own source text with the typing
 names SGLang's files import.

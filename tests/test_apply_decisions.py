@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import pytest
 
-from eagle3_patch.backups import Backup, BackupMeta
-from eagle3_patch.engine import result_from
+from eagle3_patch.site.backups import Backup, BackupMeta
+from eagle3_patch.engine.apply import result_from
 from eagle3_patch.errors import SGLangNotFound, UnsupportedRelease, ValidationFailed
-from eagle3_patch.filebytes import sha256
-from eagle3_patch.hooks import MARKER, MARKER_COMMENT
-from eagle3_patch.locate import SGLangInstall
-from eagle3_patch.memo import analysis_of
-from eagle3_patch.patchplan import decide_apply
-from eagle3_patch.snapshot import Snapshot, target_paths
-from eagle3_patch.sources import Sources
-from eagle3_patch.states import Outcome, State
+from eagle3_patch.site.filebytes import sha256
+from eagle3_patch.patch.hooks import MARKER, MARKER_COMMENT
+from eagle3_patch.site.locate import SGLangInstall
+from eagle3_patch.cache.memo import analysis_of
+from eagle3_patch.engine.applyplan import decide_apply
+from eagle3_patch.site.snapshot import Snapshot, target_paths
+from eagle3_patch.site.sources import Sources
+from eagle3_patch.patch.states import Outcome, State
 
 SGLANG = SGLangInstall("/nonexistent/bin/python", "/nonexistent/site-packages/sglang", "0.5.21")
 PATH, TEXT_PATH = target_paths(SGLANG)
@@ -156,7 +156,7 @@ def test_after_uninstall_status_names_our_files_instead_of_a_lost_backup():
 def test_a_result_of_ours_that_does_not_parse_is_refused_as_ours_not_blamed_on_the_file(monkeypatch):
     # The user's file parsed; if what we would write does not, the fault is ours (exit 70,
     # nothing written), never "not valid Python, reinstall SGLang" (exit 5).
-    from eagle3_patch import transform
+    from eagle3_patch.patch import transform
 
     monkeypatch.setattr(transform, "add_hooks", lambda source, hooks, tree=None: source + "\ndef broken(:\n")
     with pytest.raises(ValidationFailed, match="would not parse") as refused:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from eagle3_patch.backups import Backup, BackupMeta, BackupReport, meta_path, report
-from eagle3_patch.filebytes import sha256
+from eagle3_patch.site.backups import Backup, BackupMeta, BackupReport, meta_path, report
+from eagle3_patch.site.filebytes import sha256
 
 TARGET = "/nonexistent/site-packages/sglang/srt/models/qwen3_5.py"
 SHIPPED = b"class Qwen3_5ForCausalLM:\n    x = 1\n"

@@ -17,7 +17,7 @@ from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
 from conftest import bench_with_clock, invoke_bench
 
-from eagle3_patch.bench.command import measure_and_report
+from eagle3_patch.commands.bench import measure_and_report
 from eagle3_patch.cli import main
 from eagle3_patch.errors import BadInput, BenchFailed
 from ports import closed_port_url

@@ -15,7 +15,7 @@ from bench_standin import Gauge, ScriptedClock, StandIn, baseline_script, eagle3
 from click.testing import CliRunner
 from conftest import bench_with_clock, invoke_main
 
-from eagle3_patch.bench.command import bench
+from eagle3_patch.commands.bench import bench
 from eagle3_patch.bench.load import Level, ServerLoad, crossover
 from eagle3_patch.bench.loadreport import describe_crossover
 from eagle3_patch.errors import BenchFailed

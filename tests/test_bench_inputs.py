@@ -18,7 +18,7 @@ from bench_standin import ScriptedClock, StandIn, eagle3_script
 from click.testing import CliRunner
 from conftest import first_fast, invoke_bench, invoke_main
 
-from eagle3_patch.bench.command import bench as bench_command
+from eagle3_patch.commands.bench import bench as bench_command
 from eagle3_patch.bench.prompts import PROMPTS_FILE_CAP
 from eagle3_patch.errors import BenchFailed
 

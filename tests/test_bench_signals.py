@@ -180,7 +180,7 @@ def test_sigterm_ends_bench_waiting_on_the_divergence_follow_up_and_keeps_every_
 # stand-in for that slowness is a sleep put before the real drawing.
 SLOW_PLOT = """
 import sys, time
-import eagle3_patch.bench.command as command
+import eagle3_patch.commands.bench as command
 draw = command.write_plot
 def slow(*args):
     print("drawing", file=sys.stderr, flush=True)

@@ -15,7 +15,7 @@ from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from ports import closed_port_url
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-COMMAND = "from eagle3_patch.bench.command import bench; bench()"
+COMMAND = "from eagle3_patch.commands.bench import bench; bench()"
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess[str]:

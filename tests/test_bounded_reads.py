@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from eagle3_patch.errors import EXIT_BAD_TARGET, EXIT_INTERNAL
-from eagle3_patch.filebytes import MAX_FILE_BYTES
+from eagle3_patch.site.filebytes import MAX_FILE_BYTES
 
 DEADLINE = 30
 
@@ -104,7 +104,7 @@ def test_serve_over_a_drafter_config_that_never_ends_is_bad_input(site, tmp_path
 def test_the_read_helper_refuses_what_is_no_regular_file_or_too_large(tmp_path, kind):
     import socket
 
-    from eagle3_patch.filebytes import NotAFile, read_bytes
+    from eagle3_patch.site.filebytes import NotAFile, read_bytes
 
     path = tmp_path / "f"
     path.write_bytes(b"x")
@@ -122,7 +122,7 @@ def test_the_read_helper_refuses_what_is_no_regular_file_or_too_large(tmp_path, 
 
 
 def test_the_read_helper_reads_a_regular_file_up_to_its_bound(tmp_path):
-    from eagle3_patch.filebytes import NotAFile, read_bytes
+    from eagle3_patch.site.filebytes import NotAFile, read_bytes
 
     path = tmp_path / "f"
     path.write_bytes(b"a" * 1000)

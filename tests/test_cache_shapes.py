@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import first_fast
-from eagle3_patch import memo as analysis_memo, usercache
+from eagle3_patch.cache import memo as analysis_memo, usercache
 from eagle3_patch.inmemory import memo as inmemory_memo
 from eagle3_patch.inmemory.payload import child_env
 
@@ -95,8 +95,8 @@ def test_the_generator_reaches_every_value_of_a_nested_document():
 
 @pytest.fixture
 def patched_install(site):
-    from eagle3_patch import engine
-    from eagle3_patch.locate import locate_sglang
+    from eagle3_patch.engine import apply as engine
+    from eagle3_patch.site.locate import locate_sglang
 
     install = locate_sglang(sglang_dir=site("0.5.21").package)
     engine.apply(install)
@@ -105,7 +105,7 @@ def patched_install(site):
 
 @pytest.fixture
 def unpatched_install(site):
-    from eagle3_patch.locate import locate_sglang
+    from eagle3_patch.site.locate import locate_sglang
 
     return locate_sglang(sglang_dir=site("0.5.21").package)
 
@@ -117,8 +117,8 @@ def _only_entry(folder: Path) -> Path:
 
 def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says(patched_install,
                                                                                 private_cache):
-    from eagle3_patch import engine
-    from eagle3_patch.snapshot import read_sources
+    from eagle3_patch.engine import apply as engine
+    from eagle3_patch.site.snapshot import read_sources
 
     engine.status(patched_install)
     entry = _only_entry(private_cache / "eagle3-patch" / "analysis")
@@ -139,7 +139,7 @@ def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says
 
 def _handoff_entry(unpatched_install, private_cache) -> tuple[inmemory_memo.HandoffKey, Path]:
     from eagle3_patch.inmemory.planner import in_memory_handoff
-    from eagle3_patch.snapshot import read_sources
+    from eagle3_patch.site.snapshot import read_sources
 
     in_memory_handoff(unpatched_install)
     key = inmemory_memo.key(read_sources(unpatched_install), usercache.identity())

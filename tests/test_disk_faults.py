@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import Site
-from eagle3_patch import backups, install
+from eagle3_patch.site import backups, install
 from eagle3_patch.errors import NotWritable
-from eagle3_patch.hooks import MARKER
-from eagle3_patch.lock import LOCK_NAME, LOCK_TIMEOUT_S, locked
+from eagle3_patch.patch.hooks import MARKER
+from eagle3_patch.site.lock import LOCK_NAME, LOCK_TIMEOUT_S, locked
 
 pytestmark = pytest.mark.slow  # killed processes, a small tmpfs, held locks, unprivileged users
 

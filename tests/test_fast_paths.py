@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from eagle3_patch import fastpath
+import fastpath
 from serve_fixtures import write_drafter, write_target
 
 
@@ -39,7 +39,7 @@ def test_repeat_apply_check_status_stay_within_the_fast_path_budget(site, versio
         modules = imported(s, command)
         assert ours_unnamed(modules, fastpath.REPEAT) == set(), command
         assert not among(modules, fastpath.HEAVY + fastpath.NOT_ON_REPEAT), command
-        assert "eagle3_patch.memo" in modules
+        assert "eagle3_patch.cache.memo" in modules
         # The memo answers: nothing parses or probes (click itself imports ast).
         assert not among(modules, fastpath.MISS_ONLY), command
     assert among(imported(s, "status", "--no-cache"), fastpath.MISS_ONLY) == set(fastpath.MISS_ONLY)

@@ -25,7 +25,7 @@ from eagle3_patch.errors import EXIT_STALE
 from eagle3_patch.inmemory.memo import bytecode_key
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ModulePatch, child_env, encode
 from eagle3_patch.sharedrules import PAYLOAD_VAR
-from eagle3_patch.usercache import identity
+from eagle3_patch.cache.usercache import identity
 
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 MODULE = "sglang.srt.models.qwen3_5"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eagle3_patch import backups, install
+from eagle3_patch.site import backups, install
 from eagle3_patch.errors import NotWritable
 
 

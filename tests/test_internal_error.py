@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 
-from eagle3_patch import errorreport
+from eagle3_patch.ui import errorreport
 from eagle3_patch.errors import EXIT_INTERNAL
 
 

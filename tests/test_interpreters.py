@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from eagle3_patch import hints
-from eagle3_patch.locate import SGLangInstall
+from eagle3_patch.site import hints
+from eagle3_patch.site.locate import SGLangInstall
 
 
 def _python(path: Path) -> Path:
@@ -29,7 +29,7 @@ def _hinted_python(package: Path) -> str:
 
 
 def _served_python(package: Path) -> str | None:
-    from eagle3_patch.interpreters import environment_python
+    from eagle3_patch.site.interpreters import environment_python
 
     return environment_python(str(package))
 

@@ -189,7 +189,7 @@ def test_bench_failure_under_json_puts_the_error_object_beside_the_partial_resul
 
 def test_an_interrupt_under_json_is_one_error_object(capsys):
     from eagle3_patch.cli import cli
-    from eagle3_patch.errorreport import run_reported
+    from eagle3_patch.ui.errorreport import run_reported
 
     def interrupted():
         raise KeyboardInterrupt

@@ -14,32 +14,32 @@ import eagle3_patch
 
 PACKAGE = Path(eagle3_patch.__file__).parent
 
-# Lowest first. A module may import its own layer and those below it; a name ending in
-# ".*" is a package with all its modules.
+# Lowest first: each entry a module at the top of the package or a whole package (".*"). A module
+# may import its own layer and those below it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # Knows nothing of SGLang installations: errors, what is secret, shell words, the hooks, foreign programs,
-    # JSON from outside, and what the SGLang processes `run` starts share with us (the bootstrap loads it by path).
-    ("eagle3_patch", "sharedrules", "masking", "errors", "shellwords", "hooks", "sourcetext", "filebytes",
-     "programs", "jsontext"),
-    # Pure decisions on source text.
-    ("probe", "states", "ownership", "transform", "bindings", "analysis"),
-    # The disk: reading, writing, finding SGLang, the user's cache.
-    ("reading", "writable", "lock", "locate", "backups", "leftovers", "install", "sources", "snapshot",
-     "usercache"),
-    # Which interpreter owns an installation, and the commands we print for it.
-    ("interpreters", "hints"),
-    # apply, revert, status, check and what they remember.
-    ("memo", "patchplan", "engine", "revert"),
+    # Standard library only: the version, and what the SGLang processes `run` starts share with us
+    # (the bootstrap loads sharedrules by path).
+    ("eagle3_patch", "sharedrules"),
+    # Text that crosses our boundary: masked for printing, shell words, JSON from outside.
+    ("text.*",),
+    # Typed errors and the exit-code table.
+    ("errors",),
+    # The pure core: hooks, states, analysis, ownership, the transform. No disk.
+    ("patch.*",),
+    # An installation on disk: finding it, reading it once, writing beside it, the programs around it.
+    ("site.*",),
+    # The user's cache and the remembered analysis.
+    ("cache.*",),
+    # apply, status, check, diff, revert: snapshot, decide, commit.
+    ("engine.*",),
     # What is shown: results, and every error.
-    ("render", "crashlog", "errorreport"),
-    # Shared by the commands below serve/ and inmemory/: their options, the process handed over to.
-    ("options", "handoff"),
+    ("ui.*",),
     ("inmemory.*",),
     ("serve.*",),
     ("bench.*",),
+    # One module per command, and the options they share.
+    ("commands.*",),
     ("cli", "__main__"),
-    # Data for tests/test_fast_paths.py: names every fast-path module, imported by none.
-    ("fastpath",),
 )
 _LAZY = re.compile(r"eagle3_patch(\.\w+)+(:\w+)?")
 
@@ -84,8 +84,19 @@ def layer_of(module: str) -> int | None:
 
 def test_the_graph_sees_lazy_and_string_imports():
     graph = import_graph()
-    assert "eagle3_patch.serve.command" in graph["eagle3_patch.cli"]  # "eagle3_patch.serve.command:serve"
-    assert "eagle3_patch.analysis" in graph["eagle3_patch.sources"]  # imported inside a method
+    assert "eagle3_patch.commands.serve" in graph["eagle3_patch.cli"]  # "eagle3_patch.commands.serve:serve"
+    assert "eagle3_patch.patch.analysis" in graph["eagle3_patch.site.sources"]  # imported inside a method
+
+
+def test_the_top_of_the_package_keeps_at_most_eight_modules():
+    assert len(list(PACKAGE.glob("*.py"))) <= 8
+
+
+def test_every_layer_is_a_top_level_module_or_a_whole_package():
+    entries = [entry for layer in LAYERS for entry in layer]
+    assert [e for e in entries if "." in e.removesuffix(".*")] == []
+    assert [e for e in entries if not e.endswith(".*") and e != "eagle3_patch"
+            and not (PACKAGE / f"{e}.py").is_file()] == []
 
 
 def test_every_module_has_a_layer():

@@ -14,11 +14,11 @@ import json
 import pytest
 
 from conftest import first_fast, invoke_main
-from eagle3_patch.analysis import marked_methods, parse_source
-from eagle3_patch.hooks import MARKER, MARKER_COMMENT, HookSpec
-from eagle3_patch import ownership
-from eagle3_patch.ownership import remove_hooks
-from eagle3_patch.transform import add_hooks
+from eagle3_patch.patch.analysis import marked_methods, parse_source
+from eagle3_patch.patch.hooks import MARKER, MARKER_COMMENT, HookSpec
+from eagle3_patch.patch import ownership
+from eagle3_patch.patch.ownership import remove_hooks
+from eagle3_patch.patch.transform import add_hooks
 from releases import release_file
 
 HOOK = HookSpec("m.py", "Target", "def set_eagle3_layers_to_capture(self, ids):\n    self.ids = ids\n",
@@ -94,7 +94,7 @@ def test_a_traceback_through_a_served_module_names_the_line_python_ran_past_a_fo
 
     from eagle3_patch.inmemory.memo import bytecode_key
     from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
-    from eagle3_patch.usercache import identity
+    from eagle3_patch.cache.usercache import identity
 
     site = _sglang_site(tmp_path / "site")
     module = _module(site)

@@ -19,7 +19,7 @@ from conftest import first_fast, invoke_bench, invoke_main
 from deadline import within
 from releases import RELEASES, wheel_path
 
-from eagle3_patch.masking import MASK, masked_argv, masked_text, masked_url, shown
+from eagle3_patch.text.masking import MASK, masked_argv, masked_text, masked_url, shown
 
 
 @pytest.mark.parametrize(("argv", "shown"), [

@@ -85,7 +85,7 @@ def test_without_libcst_a_first_apply_says_what_to_install_and_writes_nothing(tm
 
 
 def test_a_missing_extra_is_named_with_the_extra_that_brings_it():
-    from eagle3_patch.errorreport import missing_dependency
+    from eagle3_patch.ui.errorreport import missing_dependency
 
     error = missing_dependency(ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib.pyplot"))
     assert error.exit_code == 8 and "'plot' extra" in error.why
@@ -93,7 +93,7 @@ def test_a_missing_extra_is_named_with_the_extra_that_brings_it():
 
 
 def test_a_missing_module_nothing_declares_is_still_a_bug():
-    from eagle3_patch.errorreport import missing_dependency
+    from eagle3_patch.ui.errorreport import missing_dependency
 
     assert missing_dependency(ModuleNotFoundError("No module named 'aiohtp'", name="aiohtp")) is None
     assert missing_dependency(ModuleNotFoundError("No module named 'pytest'", name="pytest")) is None  # tests' only

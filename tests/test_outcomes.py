@@ -7,10 +7,11 @@ import json
 import pytest
 
 from conftest import invoke_main
-from eagle3_patch import engine, render
+from eagle3_patch.engine import apply as engine
+from eagle3_patch.ui import render
 from eagle3_patch.errors import CheckFailed
-from eagle3_patch.locate import locate_sglang
-from eagle3_patch.states import Analysis, Outcome, State
+from eagle3_patch.site.locate import locate_sglang
+from eagle3_patch.patch.states import Analysis, Outcome, State
 
 SGLANG = engine.SGLangInstall("/nonexistent/bin/python", "/nonexistent/sglang", "0.5.21")
 # Scripts read these words from `--json`: they are an interface, not an implementation detail.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from eagle3_patch import ownership
-from eagle3_patch.analysis import marked_methods, parse_source
-from eagle3_patch.hooks import HOOKS, MARKER
-from eagle3_patch.ownership import remove_hooks
+from eagle3_patch.patch import ownership
+from eagle3_patch.patch.analysis import marked_methods, parse_source
+from eagle3_patch.patch.hooks import HOOKS, MARKER
+from eagle3_patch.patch.ownership import remove_hooks
 
 M = f"# {MARKER} m"
 # name -> (class body lines around a method f, whether f is ours)

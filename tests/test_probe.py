@@ -6,8 +6,8 @@ import ast
 
 import pytest
 
-from eagle3_patch import probe
-from eagle3_patch.hooks import DECODER_SOURCE, MULTIMODAL_WRAPPER_SOURCE
+from eagle3_patch.patch import probe
+from eagle3_patch.patch.hooks import DECODER_SOURCE, MULTIMODAL_WRAPPER_SOURCE
 
 # What Qwen3-VL's wrapper does on 0.5.11-0.5.21: assigns a list nobody reads.
 LIST_ONLY = '''\

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from eagle3_patch.programs import run_contained
+from eagle3_patch.site.programs import run_contained
 
 # "Returns instead of waiting for what it left behind": far below the 1000 s its children sleep.
 PROMPTLY_S = 20
@@ -187,7 +187,8 @@ def test_a_signal_that_ends_the_caller_ends_the_program_first(standin, signum):
     # In a session of its own the program no longer gets what `timeout` or a closing terminal
     # sends the caller's group: the caller must end it before it goes.
     argv = standin.write("sleep 1000 & echo $! >> $PIDS\nexec sleep 1000")
-    caller = subprocess.Popen([sys.executable, "-c", "import os, sys; from eagle3_patch.programs import run_contained; "
+    caller = subprocess.Popen([sys.executable, "-c", "import os, sys; "
+                               "from eagle3_patch.site.programs import run_contained; "
                                "run_contained(sys.argv[1:], dict(os.environ), 60, 1024)", *argv])
     try:
         while len(standin.recorded()) < 2:
@@ -206,7 +207,7 @@ def test_a_caller_that_ignores_sigchld_still_reads_the_exit_status_and_ends_ever
     # SIG_IGN survives exec: a supervisor that ignores SIGCHLD starts eagle3-patch that way, and the
     # kernel then reaps its children at once (waitid: ECHILD, read as "cannot start" -> exit 3).
     argv = standin.write("sleep 1000 & echo $! >> $PIDS\nexit 7")
-    code = ("import os, sys; from eagle3_patch.programs import run_contained; "
+    code = ("import os, sys; from eagle3_patch.site.programs import run_contained; "
             "print(run_contained(sys.argv[1:], dict(os.environ), 60, 1024).code)")
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60,
                           preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))

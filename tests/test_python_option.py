@@ -19,7 +19,7 @@ import pytest
 from conftest import invoke_main
 from eagle3_patch.cli import main
 from eagle3_patch.errors import EXIT_NOT_FOUND, InterpreterError
-from eagle3_patch.locate import ask_interpreter
+from eagle3_patch.site.locate import ask_interpreter
 
 # Runs the query it is given, with json.dumps answering PAYLOAD instead: whatever framing the
 # query puts around its answer stays, only the answer's shape is wrong.

@@ -21,7 +21,7 @@ import pytest
 
 import eagle3_patch
 from conftest import first_fast
-from eagle3_patch.lock import LOCK_NAME
+from eagle3_patch.site.lock import LOCK_NAME
 from serve_fixtures import write_drafter, write_target
 
 MODEL_FILES = ("qwen3_5.py", "qwen3_5_text.py", "qwen3_vl.py")  # 0.5.21 ships all three

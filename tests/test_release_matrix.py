@@ -91,8 +91,8 @@ def test_unsupported_release_is_refused_untouched(site, version):
 @pytest.mark.parametrize("version", BROKEN)
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
 def test_appending_to_a_class_tail_equals_appending_to_the_whole_class(version, newline):
-    from eagle3_patch.hooks import HOOKS
-    from eagle3_patch.transform import add_hooks
+    from eagle3_patch.patch.hooks import HOOKS
+    from eagle3_patch.patch.transform import add_hooks
     from releases import release_file
     from test_transform import whole_class_append
 

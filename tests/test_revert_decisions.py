@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from eagle3_patch.backups import Backup, BackupMeta, provenance
+from eagle3_patch.site.backups import Backup, BackupMeta, provenance
 from eagle3_patch.errors import CannotRevert
-from eagle3_patch.filebytes import sha256
-from eagle3_patch.hooks import HOOKS
-from eagle3_patch.locate import SGLangInstall
-from eagle3_patch.revert import decide, plan_revert
-from eagle3_patch.transform import add_hooks
+from eagle3_patch.site.filebytes import sha256
+from eagle3_patch.patch.hooks import HOOKS
+from eagle3_patch.site.locate import SGLangInstall
+from eagle3_patch.engine.revertplan import decide, plan_revert
+from eagle3_patch.patch.transform import add_hooks
 
 SGLANG = SGLangInstall("/nonexistent/bin/python", "/nonexistent/site-packages/sglang", "0.5.21")
 PATH = "/nonexistent/site-packages/sglang/srt/models/qwen3_5.py"
@@ -116,8 +116,8 @@ TEXT_PATH = PATH.replace("qwen3_5.py", "qwen3_5_text.py")
 
 
 def _snapshot(data: bytes | None, backup: Backup, recorded: str | None = sha256(SHIPPED)):
-    from eagle3_patch.snapshot import Snapshot
-    from eagle3_patch.sources import Sources
+    from eagle3_patch.site.snapshot import Snapshot
+    from eagle3_patch.site.sources import Sources
 
     nothing = Backup(TEXT_PATH, None, "missing", None, "missing")
     files = Sources.of(SGLANG.models_dir, {} if data is None else {"qwen3_5.py": data})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from eagle3_patch.masking import MASK
+from eagle3_patch.text.masking import MASK
 from releases import install_release
 from serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.serve import command
+from eagle3_patch.commands import serve as command
 from eagle3_patch.serve.dialect import SCHEDULER_FLAG, LaunchDialect
 from eagle3_patch.serve.launch import PreparedLaunch
 from eagle3_patch.serve.plan import build_plan

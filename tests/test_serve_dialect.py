@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from eagle3_patch.locate import locate_sglang
+from eagle3_patch.site.locate import locate_sglang
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, SPEC_V2_ENV, detect_dialect
 from eagle3_patch.serve.plan import build_plan
 from releases import RELEASES, install_release

@@ -107,7 +107,7 @@ def test_this_interpreter_answers_in_process_exactly_as_a_child_would(tmp_path: 
     changed = case == "environment-changed"
     script.write_text(
         "import json, os, sys\n"
-        "from eagle3_patch import locate\n"
+        "from eagle3_patch.site import locate\n"
         + (f"os.environ['PYTHONPATH'] = {str(checkout.parent)!r}\n" if changed else "")
         + "print(json.dumps([str(locate.imported_by(sys.executable)),\n"
         "                  str(locate.ask_interpreter(sys.executable)), 'sglang' in sys.modules]))\n")

@@ -6,9 +6,9 @@ import ast
 
 import pytest
 
-from eagle3_patch.hooks import HOOKS, MARKER_COMMENT, HookSpec
-from eagle3_patch.ownership import remove_hooks
-from eagle3_patch.transform import add_hooks
+from eagle3_patch.patch.hooks import HOOKS, MARKER_COMMENT, HookSpec
+from eagle3_patch.patch.ownership import remove_hooks
+from eagle3_patch.patch.transform import add_hooks
 
 HOOK = HookSpec("m.py", "Target", "def set_eagle3_layers_to_capture(self, ids):\n    self.ids = ids\n",
                 role="decoder")

@@ -171,7 +171,7 @@ def _encoded_with(encoded: str, data: str) -> str:
 @pytest.mark.slow
 def test_a_flipped_symlink_never_hands_off_an_attackers_payload(site, tmp_path, monkeypatch, attacker):
     from eagle3_patch.inmemory.planner import in_memory_handoff
-    from eagle3_patch.locate import locate_sglang
+    from eagle3_patch.site.locate import locate_sglang
 
     install = locate_sglang(sglang_dir=str(site("0.5.12").package))
     learned = tmp_path / "learn"
@@ -198,8 +198,9 @@ def test_a_flipped_symlink_never_hands_off_an_attackers_payload(site, tmp_path, 
 @pytest.mark.slow
 def test_a_flipped_symlink_never_decides_status_from_an_attackers_analysis(site, tmp_path, monkeypatch,
                                                                          attacker):
-    from eagle3_patch import engine, render
-    from eagle3_patch.locate import locate_sglang
+    from eagle3_patch.engine import apply as engine
+    from eagle3_patch.ui import render
+    from eagle3_patch.site.locate import locate_sglang
 
     install = locate_sglang(sglang_dir=str(site("0.5.21").package))
     learned = tmp_path / "learn"
@@ -327,7 +328,7 @@ def test_run_hands_off_afresh_after_eagle3_patchs_own_code_changes(site, tmp_pat
     assert handed_off()["format"] == 2
 
 
-_CODE_IDENTITY = "from eagle3_patch.usercache import code_identity; print(code_identity())"
+_CODE_IDENTITY = "from eagle3_patch.cache.usercache import code_identity; print(code_identity())"
 
 
 def test_a_module_in_a_new_sub_package_changes_every_key(tmp_path):

@@ -16,26 +16,26 @@ import sys
 import click
 
 from eagle3_patch import __version__
-from eagle3_patch.options import cache_option, json_option, target_options
+from eagle3_patch.commands.options import cache_option, json_option, target_options
 
 
 class LazyGroup(click.Group):
     """Subcommands with heavier imports load only when invoked (fast path: benchmarks/README.md)."""
 
     lazy = {
-        "serve": "eagle3_patch.serve.command:serve",
-        "bench": "eagle3_patch.bench.command:bench",
-        "run": "eagle3_patch.inmemory.command:run",
+        "serve": "eagle3_patch.commands.serve:serve",
+        "bench": "eagle3_patch.commands.bench:bench",
+        "run": "eagle3_patch.commands.run:run",
     }
 
     def make_context(self, *args, **kwargs):  # --help and --version print while parsing
-        from eagle3_patch.errorreport import output_errors
+        from eagle3_patch.ui.errorreport import output_errors
 
         with output_errors():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx):
-        from eagle3_patch.errorreport import output_errors
+        from eagle3_patch.ui.errorreport import output_errors
 
         with output_errors():
             return super().invoke(ctx)
@@ -51,7 +51,7 @@ class LazyGroup(click.Group):
 
 
 def _locate(python, sglang_dir):
-    from eagle3_patch.locate import locate_sglang
+    from eagle3_patch.site.locate import locate_sglang
 
     return locate_sglang(python, sglang_dir)
 
@@ -70,9 +70,10 @@ def cli():
 @target_options
 def apply(dry_run, as_json, no_cache, python, sglang_dir):
     """Patch the installed SGLang (idempotent; a no-op where it is native)."""
-    from eagle3_patch import engine, render
+    from eagle3_patch.engine.apply import apply as apply_install
+    from eagle3_patch.ui import render
 
-    result = engine.apply(_locate(python, sglang_dir), dry_run=dry_run, cache=not no_cache)
+    result = apply_install(_locate(python, sglang_dir), dry_run=dry_run, cache=not no_cache)
     render.emit(result, as_json)
 
 
@@ -84,8 +85,8 @@ def apply(dry_run, as_json, no_cache, python, sglang_dir):
 @target_options
 def revert(from_backup, as_json, python, sglang_dir):
     """Remove exactly what apply added, keeping everything else byte for byte."""
-    from eagle3_patch import render
-    from eagle3_patch.revert import revert as revert_install
+    from eagle3_patch.ui import render
+    from eagle3_patch.engine.revertplan import revert as revert_install
 
     render.emit(revert_install(_locate(python, sglang_dir), from_backup=from_backup), as_json)
 
@@ -96,9 +97,10 @@ def revert(from_backup, as_json, python, sglang_dir):
 @target_options
 def status(as_json, no_cache, python, sglang_dir):
     """Show the installation's state and each hook's."""
-    from eagle3_patch import engine, render
+    from eagle3_patch.engine.apply import status as status_of
+    from eagle3_patch.ui import render
 
-    render.emit(engine.status(_locate(python, sglang_dir), cache=not no_cache), as_json)
+    render.emit(status_of(_locate(python, sglang_dir), cache=not no_cache), as_json)
 
 
 @cli.command()
@@ -107,12 +109,13 @@ def status(as_json, no_cache, python, sglang_dir):
 @target_options
 def check(as_json, no_cache, python, sglang_dir):
     """Exit 0 if EAGLE-3 capture works for Qwen3.5/3.6 targets, 1 if not."""
-    from eagle3_patch import engine, render
-    from eagle3_patch.errorreport import best_effort
+    from eagle3_patch.engine.apply import check as check_install
+    from eagle3_patch.ui import render
+    from eagle3_patch.ui.errorreport import best_effort
     from eagle3_patch.errors import CheckFailed
 
     try:
-        result = engine.check(_locate(python, sglang_dir), cache=not no_cache)
+        result = check_install(_locate(python, sglang_dir), cache=not no_cache)
     except CheckFailed as failed:
         if not as_json:  # with --json the error and this result are printed as one object
             best_effort(functools.partial(render.emit, failed.result, as_json), sys.stdout)
@@ -126,9 +129,10 @@ def check(as_json, no_cache, python, sglang_dir):
 @target_options
 def diff(as_json, no_cache, python, sglang_dir):
     """Print, as a unified diff, what apply would change."""
-    from eagle3_patch import engine, render
+    from eagle3_patch.engine.apply import diff as diff_of
+    from eagle3_patch.ui import render
 
-    result = engine.diff(_locate(python, sglang_dir), cache=not no_cache)
+    result = diff_of(_locate(python, sglang_dir), cache=not no_cache)
     if as_json:
         render.emit(result, as_json)
     elif result.diff:
@@ -139,7 +143,7 @@ def diff(as_json, no_cache, python, sglang_dir):
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and exit with the code ``errorreport`` maps its outcome to."""
-    from eagle3_patch.errorreport import run_reported
+    from eagle3_patch.ui.errorreport import run_reported
 
     args = sys.argv[1:] if argv is None else list(argv)
     sys.exit(run_reported(lambda: cli.main(args=args, prog_name="eagle3-patch", standalone_mode=False),

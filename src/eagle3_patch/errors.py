@@ -8,7 +8,7 @@ run next, because the user reading it is usually in a Dockerfile or CI log.
 from __future__ import annotations
 
 from eagle3_patch import sharedrules
-from eagle3_patch.masking import MESSAGE_LIMIT, shown
+from eagle3_patch.text.masking import MESSAGE_LIMIT, shown
 
 # Exit codes are part of the public interface (README, "Exit codes").
 EXIT_CHECK_FAILED = 1

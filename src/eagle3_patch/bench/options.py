@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from eagle3_patch.masking import shown
+from eagle3_patch.text.masking import shown
 
 # Interpreter, event loop and stdio files besides the sockets.
 SPARE_FILES = 64

@@ -25,7 +25,7 @@ from eagle3_patch.bench.stats import (
     summarise,
 )
 from eagle3_patch.errors import BadInput
-from eagle3_patch.masking import printable, shown
+from eagle3_patch.text.masking import printable, shown
 
 # 2: "levels" and "crossover" (issue 8); every key of 1 is still there.
 # 3: a failed run's "error" is the CLI's error object {"what", "why", "fix"} beside "exit_code",

@@ -14,9 +14,9 @@ import json
 import os
 from typing import NamedTuple
 
-from eagle3_patch import usercache
+from eagle3_patch.cache import usercache
 from eagle3_patch.inmemory import payload
-from eagle3_patch.sources import Sources
+from eagle3_patch.site.sources import Sources
 
 
 class HandoffKey(NamedTuple):

@@ -19,16 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from eagle3_patch import __version__, engine, hints, usercache
-from eagle3_patch.states import Outcome, State
+from eagle3_patch import __version__
+from eagle3_patch.engine.apply import Result, not_working, planned_changes
+from eagle3_patch.site import hints
+from eagle3_patch.cache import usercache
+from eagle3_patch.patch.states import Outcome, State
 from eagle3_patch.errors import BadInput, CheckFailed
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
-from eagle3_patch.handoff import LaunchPlan, replace_process
-from eagle3_patch.interpreters import refuse_another_sglang
-from eagle3_patch.locate import SGLangInstall, locate_sglang
-from eagle3_patch.masking import masked_argv
-from eagle3_patch.snapshot import Snapshot, read_snapshot
+from eagle3_patch.site.handoff import LaunchPlan, replace_process
+from eagle3_patch.site.interpreters import refuse_another_sglang
+from eagle3_patch.site.locate import SGLangInstall, locate_sglang
+from eagle3_patch.text.masking import masked_argv
+from eagle3_patch.site.snapshot import Snapshot, read_snapshot
 
 MODULE_PACKAGE = "sglang.srt.models"
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
@@ -72,9 +75,9 @@ def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHand
 
 def _compute(snapshot: Snapshot, key: memo.HandoffKey | None, ours: dict | None) -> dict:
     sglang = snapshot.install
-    analysis, changes = engine.planned_changes(snapshot, ours)
+    analysis, changes = planned_changes(snapshot, ours)
     if analysis.state is State.DAMAGED:
-        failure = engine.not_working(engine.Result("run", Outcome.REFUSED, sglang, analysis, {}))
+        failure = not_working(Result("run", Outcome.REFUSED, sglang, analysis, {}))
         raise CheckFailed(
             failure.what, failure.why,
             "eagle3-patch will not guess which code to serve from a damaged file. As the "

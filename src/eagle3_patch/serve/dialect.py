@@ -25,8 +25,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from eagle3_patch.filebytes import read_bytes
-from eagle3_patch.masking import shown
+from eagle3_patch.site.filebytes import read_bytes
+from eagle3_patch.text.masking import shown
 
 RADIX_FLAG = "--mamba-radix-cache-strategy"
 SCHEDULER_FLAG = "--mamba-scheduler-strategy"

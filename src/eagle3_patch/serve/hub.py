@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.jsontext import reason
-from eagle3_patch.masking import shown
+from eagle3_patch.text.jsontext import reason
+from eagle3_patch.text.masking import shown
 from eagle3_patch.serve.checkpoint import (INDEX_FILE, WEIGHTS_FILE, read_header, read_json,
                                            sharded_tensors)
 from eagle3_patch.serve.drafter import download_command

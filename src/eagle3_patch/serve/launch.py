@@ -6,15 +6,15 @@ import os
 from dataclasses import dataclass
 from typing import NoReturn
 
-from eagle3_patch.engine import capture_summary, checked, ensure_capture, status, unwritable_reason
-from eagle3_patch.handoff import LaunchPlan, replace_process
+from eagle3_patch.engine.apply import capture_summary, checked, ensure_capture, status, unwritable_reason
+from eagle3_patch.site.handoff import LaunchPlan, replace_process
 from eagle3_patch.inmemory.payload import child_env, redacted
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
 from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.interpreter import serving_install
 from eagle3_patch.serve.plan import build_plan, flag_value
 from eagle3_patch.serve.validate import DrafterReport, check_drafter, target_text_config
-from eagle3_patch.states import State
+from eagle3_patch.patch.states import State
 
 DEFAULT_MODEL = "Qwen/Qwen3.6-27B"
 # What a real launch would write, by capture state; --dry-run says so instead.

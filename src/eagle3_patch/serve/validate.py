@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.masking import shown, shown_json
+from eagle3_patch.text.masking import shown, shown_json
 from eagle3_patch.serve.checkpoint import checkpoint_tensors, is_folder, is_present, read_json
 
 # EntryClass names of EAGLE-3 draft models in sglang/srt/models/*.py across
