@@ -22,7 +22,8 @@ REPEAT = (
     "eagle3_patch.cache", "eagle3_patch.cache.memo", "eagle3_patch.cache.usercache",
     "eagle3_patch.engine", "eagle3_patch.engine.apply", "eagle3_patch.engine.applyplan",
     "eagle3_patch.ui", "eagle3_patch.ui.render", "eagle3_patch.ui.errorreport",
-    "eagle3_patch.commands", "eagle3_patch.commands.options",
+    "eagle3_patch.commands", "eagle3_patch.commands.options", "eagle3_patch.commands.apply",
+    "eagle3_patch.commands.check", "eagle3_patch.commands.status",
 )
 
 # What ``serve`` with a local model and drafter adds to REPEAT, up to the hand-off.
