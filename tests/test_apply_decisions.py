@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from eagle3_patch.site.backups import Backup, BackupMeta
-from eagle3_patch.engine.apply import result_from
+from eagle3_patch.engine.result import result_from
 from eagle3_patch.errors import SGLangNotFound, UnsupportedRelease, ValidationFailed
 from eagle3_patch.site.filebytes import sha256
 from eagle3_patch.patch.hooks import MARKER, MARKER_COMMENT

@@ -95,11 +95,11 @@ def test_the_generator_reaches_every_value_of_a_nested_document():
 
 @pytest.fixture
 def patched_install(site):
-    from eagle3_patch.engine import apply as engine
+    from eagle3_patch.engine.apply import apply
     from eagle3_patch.site.locate import locate_sglang
 
     install = locate_sglang(sglang_dir=site("0.5.21").package)
-    engine.apply(install)
+    apply(install)
     return install
 
 
@@ -117,10 +117,10 @@ def _only_entry(folder: Path) -> Path:
 
 def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says(patched_install,
                                                                                 private_cache):
-    from eagle3_patch.engine import apply as engine
+    from eagle3_patch.engine.apply import status
     from eagle3_patch.site.snapshot import read_sources
 
-    engine.status(patched_install)
+    status(patched_install)
     entry = _only_entry(private_cache / "eagle3-patch" / "analysis")
     good = json.loads(entry.read_bytes())
     files = read_sources(patched_install)

@@ -39,15 +39,15 @@ def _valid_memo(cache: Path) -> None:
 
 def _in_process(site, private_cache):
     """Patched 0.5.21 and its trusted memo; status in this process (the loader is under test)."""
-    from eagle3_patch.engine import apply as engine
+    from eagle3_patch.engine.apply import apply, status as status_of
     from eagle3_patch.ui import render
     from eagle3_patch.site.locate import locate_sglang
 
     install = locate_sglang(sglang_dir=site("0.5.21").package)
-    engine.apply(install)
+    apply(install)
 
     def status(cache: bool = True) -> dict:
-        return render.to_json(engine.status(install, cache=cache))
+        return render.to_json(status_of(install, cache=cache))
 
     status()
     plant(private_cache)

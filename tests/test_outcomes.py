@@ -7,13 +7,14 @@ import json
 import pytest
 
 from conftest import invoke_main
-from eagle3_patch.engine import apply as engine
+from eagle3_patch.engine.apply import check
+from eagle3_patch.engine.result import Result
 from eagle3_patch.ui import render
 from eagle3_patch.errors import CheckFailed
-from eagle3_patch.site.locate import locate_sglang
+from eagle3_patch.site.locate import SGLangInstall, locate_sglang
 from eagle3_patch.patch.states import Analysis, Outcome, State
 
-SGLANG = engine.SGLangInstall("/nonexistent/bin/python", "/nonexistent/sglang", "0.5.21")
+SGLANG = SGLangInstall("/nonexistent/bin/python", "/nonexistent/sglang", "0.5.21")
 # Scripts read these words from `--json`: they are an interface, not an implementation detail.
 WORDS = {"", "patched", "repaired", "already-patched", "native", "would-patch", "reverted",
          "nothing-to-revert", "removed-after-uninstall", "refused"}
@@ -25,7 +26,7 @@ def test_outcome_words_are_the_ones_json_has_always_said():
 
 @pytest.mark.parametrize("outcome", [o for o in Outcome if o not in (Outcome.OBSERVED, Outcome.REFUSED)])
 def test_every_outcome_an_operation_ends_in_has_its_own_summary(outcome):
-    result = engine.Result("apply", outcome, SGLANG, Analysis(State.PATCHED, ()), {},
+    result = Result("apply", outcome, SGLANG, Analysis(State.PATCHED, ()), {},
                            changed=("/x/qwen3_5.py",))
     lines = render.human(result).splitlines()
     assert lines[0] not in {o.value for o in Outcome} and lines[0].endswith((".", ":"))
@@ -37,7 +38,7 @@ def test_every_outcome_an_operation_ends_in_has_its_own_summary(outcome):
 def test_check_raises_its_own_failure_carrying_the_state_it_found(site):
     s = site("0.5.21")
     with pytest.raises(CheckFailed) as failed:
-        engine.check(locate_sglang(sglang_dir=s.package))
+        check(locate_sglang(sglang_dir=s.package))
     assert failed.value.result.state is State.UNPATCHED
     assert failed.value.result.outcome is Outcome.OBSERVED
     assert "eagle3-patch" in failed.value.fix and "apply" in failed.value.fix

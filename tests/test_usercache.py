@@ -198,14 +198,14 @@ def test_a_flipped_symlink_never_hands_off_an_attackers_payload(site, tmp_path, 
 @pytest.mark.slow
 def test_a_flipped_symlink_never_decides_status_from_an_attackers_analysis(site, tmp_path, monkeypatch,
                                                                          attacker):
-    from eagle3_patch.engine import apply as engine
+    from eagle3_patch.engine.apply import status
     from eagle3_patch.ui import render
     from eagle3_patch.site.locate import locate_sglang
 
     install = locate_sglang(sglang_dir=str(site("0.5.21").package))
     learned = tmp_path / "learn"
     monkeypatch.setenv("XDG_CACHE_HOME", str(learned))
-    engine.status(install)
+    status(install)
     (entry,) = (learned / "eagle3-patch" / "analysis").iterdir()
     memo = json.loads(entry.read_text())
     memo["analysis"]["reason"] = PLANTED
@@ -216,7 +216,7 @@ def test_a_flipped_symlink_never_decides_status_from_an_attackers_analysis(site,
     answers = []
     with flipping(link, ours, attackers):
         for _ in range(LOADS // 3):
-            answers.append(json.dumps(render.to_json(engine.status(install))))
+            answers.append(json.dumps(render.to_json(status(install))))
 
     assert not [a for a in answers if PLANTED in a]
     assert len(answers) == LOADS // 3

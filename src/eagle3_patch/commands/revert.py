@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from eagle3_patch.commands.options import json_option, target_options
-from eagle3_patch.engine.revertplan import revert as revert_patch
+from eagle3_patch.engine.revert import revert as revert_patch
 from eagle3_patch.site.locate import locate_sglang
 from eagle3_patch.ui import render
 

@@ -1,79 +1,28 @@
-"""apply, status, check and diff: read a snapshot, decide, then commit or render.
+"""apply, status, check and diff: read a snapshot, decide, then commit or show.
 
-``snapshot.read_snapshot`` reads the installation once; apply's decision
-(``patchplan.py``) and the result (``result_from``) are pure functions of that
+``site.snapshot.read_snapshot`` reads the installation once; apply's decision
+(``applyplan``) and the result (``result.result_from``) are pure functions of that
 snapshot and the analysis of the sources it holds; ``apply`` then reads again
-under the lock, decides again and commits (``install.commit``). Each operation
-returns a ``Result`` saying what happened and the state the installation is in
-afterwards, built from what it read and wrote, never from another read; expected
+under the lock, decides again and commits (``site.install.commit``). Expected
 failures are raised as ``errors`` types. Status, check and a repeated apply are
-the fast path (``fastpath.py``). ``revert`` lives in revert.py.
+the fast path (tests/fastpath.py).
 """
 
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
-from eagle3_patch.site import backups, hints, install, leftovers, writable
 from eagle3_patch.cache import memo, usercache
-from eagle3_patch.patch import sourcetext
-from eagle3_patch.site.lock import locked
-from eagle3_patch.errors import CheckFailed, NotPython, NotWritable, UnjudgeableClass
-from eagle3_patch.patch.hooks import MARKER, TARGET_FILES
-from eagle3_patch.site.locate import SGLangInstall
 from eagle3_patch.engine.applyplan import apply_outcome, decide_apply, needs_change, plan, unsupported
-from eagle3_patch.site.snapshot import Snapshot, read_snapshot, target_paths
-from eagle3_patch.site.sources import Sources
+from eagle3_patch.engine.result import Result, judge, result_from, tidy, without_leftovers
+from eagle3_patch.errors import CheckFailed, NotWritable
+from eagle3_patch.patch import sourcetext
+from eagle3_patch.patch.hooks import MARKER
 from eagle3_patch.patch.states import Analysis, Outcome, State
-
-
-class Result(NamedTuple):
-    """What an operation found or did, and the installation's state afterwards."""
-
-    action: str
-    outcome: Outcome
-    install: SGLangInstall
-    analysis: Analysis
-    backups: dict[str, backups.BackupReport | None]  # per target file, None where it has no backup
-    changed: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    diff: str = ""
-    leftovers: tuple[str, ...] = ()         # temp files a killed write left; still on disk
-    after_uninstall: tuple[str, ...] = ()   # our files in a package pip has uninstalled
-
-    @property
-    def state(self) -> State:
-        return self.analysis.state
-
-    @property
-    def capture_works(self) -> bool:
-        return self.state.capture_works
-
-
-def removed_note(removed: list[str]) -> list[str]:
-    return [f"removed {', '.join(removed)}, left by an interrupted eagle3-patch "
-            f"write"] if removed else []
-
-
-def without_leftovers(snapshot: Snapshot) -> tuple[Snapshot, tuple[str, ...]]:
-    """Under the lock: delete the temp files ``snapshot`` found; the snapshot without them,
-    and the note saying what went."""
-    removed = leftovers.remove_leftovers(snapshot.leftovers)
-    return snapshot._replace(leftovers=()), tuple(removed_note(removed))
-
-
-def tidy(snapshot: Snapshot) -> tuple[Snapshot, tuple[str, ...]]:
-    """For a command that writes nothing: remove the debris ``snapshot`` found if we may
-    (else it is reported); the snapshot as the disk is then, and the note."""
-    if not snapshot.leftovers:
-        return snapshot, ()
-    try:
-        writable.ensure_writable([p for p in snapshot.targets if os.path.isfile(p)])
-    except NotWritable:
-        return snapshot, ()
-    with locked(snapshot.install.models_dir):
-        return without_leftovers(snapshot)
+from eagle3_patch.site import hints, install, writable
+from eagle3_patch.site.locate import SGLangInstall
+from eagle3_patch.site.lock import locked
+from eagle3_patch.site.snapshot import Snapshot, read_snapshot, target_paths
 
 
 def unwritable_reason(sglang: SGLangInstall) -> str | None:
@@ -95,50 +44,11 @@ def _unwritable(sglang: SGLangInstall, paths: list[str], in_memory: bool = True)
     return None
 
 
-
-def judge(sglang: SGLangInstall, files: Sources, ours: dict | None) -> Analysis:
-    """The analysis of ``files``; writes nothing to SGLang.
-
-    The judgement comes from the memo (``memo.py``) when nothing it depends on
-    changed; ``ours`` is ``usercache.identity``, computed once per command: None
-    analyses afresh and leaves the memo alone.
-    """
-    try:
-        return memo.analysis_of(files, ours)
-    except NotPython as exc:
-        raise NotPython(
-            exc.what, exc.why,
-            f"Reinstall the release it came from, then run the command again: "
-            f"{hints.reinstall(sglang)}") from None
-    except UnjudgeableClass as exc:
-        raise UnjudgeableClass(exc.what, exc.why, f"{exc.fix}: {hints.reinstall(sglang)}") from None
-
-
 def _judged_again(snapshot: Snapshot, earlier: Snapshot, analysis: Analysis, ours: dict | None) -> Analysis:
     """The analysis of ``snapshot``, read again under the lock: ``analysis`` (that of
     ``earlier``) where it holds the same model files, byte for byte, as the memo would answer."""
     same = snapshot.files.paths == earlier.files.paths and snapshot.files.data == earlier.files.data
     return analysis if same else judge(snapshot.install, snapshot.files, ours)
-
-
-def result_from(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Outcome,
-                **done) -> Result:
-    """The result for ``snapshot``: its state, every target file's backup, what is left over.
-    Pure: reads no file of the installation."""
-    sglang, files = snapshot.install, snapshot.files
-    reports = {}
-    for name in (t.name for t in TARGET_FILES if t.name in files.paths):
-        reports[name] = backups.report(snapshot.backups[files.paths[name]], files.sha256(name),
-                                       MARKER.encode() in files.data[name], sglang.version_text)
-    # A backup whose file was deleted by hand (SGLang itself still installed) is
-    # said, with the way back.
-    lost = [f"{path} is missing; its backup {backups.backup_path(path)} is still there: "
-            f"{hints.command(sglang, 'revert', '--from-backup')} puts it back if it is the "
-            f"file SGLang shipped." for path in snapshot.missing
-            if not snapshot.after_uninstall and snapshot.backups[path].state != "missing"]
-    notes = (*done.pop("notes", ()), *lost)
-    return Result(action, outcome, sglang, analysis, backups=reports, notes=notes,
-                  leftovers=snapshot.leftovers, after_uninstall=snapshot.after_uninstall, **done)
 
 
 def status(sglang: SGLangInstall, action: str = "status", cache: bool = True) -> Result:
@@ -161,7 +71,6 @@ def checked(result: Result) -> Result:
     if not result.capture_works:
         raise not_working(result)
     return result
-
 
 
 def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> Result:

@@ -1,4 +1,4 @@
-"""revert: remove exactly what apply added, or refuse and say how else to get back.
+"""revert's decision, pure: what it does to each file, or the refusal that says how else to get back.
 
 revert removes the methods marked ``[EAGLE3-PATCH]`` and keeps every other byte
 (the user's own edits included). Where it cannot tell ours from the rest — the
@@ -9,10 +9,8 @@ a file exactly as apply wrote it) only when pip's RECORD (or, where pip
 recorded nothing, our own record of this release) proves it is the file
 SGLang shipped; otherwise plain revert removes our methods instead.
 
-It reads the installation once, and once more under the lock with pip's RECORD
-hashes (``snapshot.read_snapshot``), decides every file from that value alone
-(``plan_revert``, pure), then commits; its result is that snapshot as the commit
-left it (``Snapshot.committed``), not another read.
+Every function here is a function of a snapshot read with pip's RECORD hashes
+(``site.snapshot``): it reads no file and writes nothing (``engine.revert`` commits).
 """
 
 from __future__ import annotations
@@ -23,17 +21,12 @@ from dataclasses import dataclass
 
 from eagle3_patch.site import backups, hints, install
 from eagle3_patch.patch import ownership, sourcetext
-from eagle3_patch.cache import usercache
 from eagle3_patch.site.backups import Provenance
-from eagle3_patch.engine.apply import Result, judge, result_from, tidy, without_leftovers
-from eagle3_patch.errors import CannotRevert, NotPython
+from eagle3_patch.errors import CannotRevert
 from eagle3_patch.site.filebytes import sha256
 from eagle3_patch.patch.hooks import HOOKS, MARKER
 from eagle3_patch.site.locate import SGLangInstall
-from eagle3_patch.site.lock import locked
-from eagle3_patch.site.snapshot import Snapshot, read_snapshot
-from eagle3_patch.patch.states import Outcome
-from eagle3_patch.site.writable import ensure_writable
+from eagle3_patch.site.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -44,54 +37,6 @@ class Decision:
     change: install.FileChange | None = None   # new file content (the backup goes with it)
     drop_backup: bool = False                  # the file stays; only our backup goes
     note: str = ""
-
-
-def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
-    """Remove what apply added (or restore the proven backup); the state afterwards."""
-    ours = usercache.identity()  # every analysis this revert asks for is keyed by it
-    snapshot = read_snapshot(sglang)
-    if snapshot.after_uninstall:
-        left = list(snapshot.after_uninstall)
-        install.remove_after_uninstall(left, sglang.package_dir)
-        # Every file of ours went with them: backups, records, temp files, the lock.
-        gone = snapshot._replace(backups={path: backups.no_backup(path) for path in snapshot.targets},
-                                 leftovers=(), after_uninstall=())
-        return _result(gone, ours, Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(left))
-    todo = candidates(snapshot)
-    if not todo:
-        snapshot, notes = tidy(snapshot)
-        return _result(snapshot, ours, Outcome.NOTHING_TO_REVERT, notes=notes)
-    if not from_backup:
-        # What is ours is found class by class: in a file whose classes cannot be judged
-        # (UnjudgeableClass), removing it could leave our method behind, unmarked.
-        _judgeable(snapshot, ours)
-    ensure_writable(todo)
-    with locked(sglang.models_dir):
-        # Decided again under the lock (another process may have just written), with
-        # pip's RECORD; every file before anything is written: one refusal leaves all untouched.
-        snapshot, tidied = without_leftovers(read_snapshot(sglang, earlier=snapshot, records=True))
-        decisions = plan_revert(snapshot, from_backup)
-        changes = [d.change for d in decisions if d.change]
-        install.commit(changes)
-        dropped = tuple(d.path for d in decisions if d.drop_backup)
-        for path in dropped:
-            install.drop_backup(path)
-    changed = tuple(c.path for c in changes if c.new != c.old)
-    outcome = Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT
-    return _result(snapshot.committed(changes, dropped), ours, outcome, changed=changed,
-                   notes=(*tidied, *(d.note for d in decisions if d.note)))
-
-
-def _result(snapshot: Snapshot, ours: dict | None, outcome: Outcome, **done) -> Result:
-    """revert's result: ``snapshot`` (as read, or as revert left it) and its state."""
-    return result_from(snapshot, judge(snapshot.install, snapshot.files, ours), "revert", outcome, **done)
-
-
-def _judgeable(snapshot: Snapshot, ours: dict | None) -> None:
-    try:
-        judge(snapshot.install, snapshot.files, ours)
-    except NotPython:
-        pass  # decide() refuses it, with revert's own ways out
 
 
 def candidates(snapshot: Snapshot) -> list[str]:

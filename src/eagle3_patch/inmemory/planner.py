@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch import __version__
-from eagle3_patch.engine.apply import Result, not_working, planned_changes
+from eagle3_patch.engine.apply import not_working, planned_changes
+from eagle3_patch.engine.result import Result
 from eagle3_patch.site import hints
 from eagle3_patch.cache import usercache
 from eagle3_patch.patch.states import Outcome, State

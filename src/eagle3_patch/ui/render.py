@@ -10,7 +10,7 @@ import click
 from eagle3_patch import __version__
 from eagle3_patch.site.backups import BackupReport, described
 from eagle3_patch.site.hints import quote
-from eagle3_patch.engine.apply import Result
+from eagle3_patch.engine.result import Result
 from eagle3_patch.patch.states import Outcome
 
 _COLOURS = {"patched": "green", "native": "green", "unpatched": "yellow",
