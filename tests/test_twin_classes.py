@@ -69,6 +69,10 @@ LAYOUTS = {
     "deleted": (_append, f"\ndel {WRAPPER}\n", WRAPPER),
     "rebound-from-a-function": (
         _append, f"\ndef _swap():\n    global {WRAPPER}\n    {WRAPPER} = None\n", WRAPPER),
+    # The keyword anywhere on its line (found by word, not inside a name like get_global_...).
+    "rebound-from-a-function-after-a-semicolon": (
+        _append, f"\ndef _swap():\n    _x = get_global_server_args(); global {WRAPPER}\n    {WRAPPER} = None\n",
+        WRAPPER),
     # A star import may bind any name: the first class judged is the decoder.
     "rebound-by-a-star-import": (_append, "\nfrom sglang.srt.models.qwen3_vl import *\n", "Qwen3_5ForCausalLM"),
     "defined-again-in-a-function-that-registers-it": (

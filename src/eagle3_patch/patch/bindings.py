@@ -25,6 +25,8 @@ class Binding(NamedTuple):
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # A class statement always begins a line of its own; indented, it is in a block.
 _INDENTED_CLASS = re.compile(r"[ \t\f]+class\s+(\w+)")
+# The keyword, never part of a longer name: SGLang's model files call get_global_...() helpers.
+_GLOBAL_KEYWORD = re.compile(r"\bglobal\b")
 
 
 def module_bindings(tree: ast.Module, lines: list[str]) -> dict[str, list[Binding]]:
@@ -74,7 +76,7 @@ def module_bindings(tree: ast.Module, lines: list[str]) -> dict[str, list[Bindin
 
     for statement in tree.body:
         visit(statement, True)
-    if any("global" in line for line in lines):  # rare in a model file: only then the whole tree is walked
+    if any(_GLOBAL_KEYWORD.search(line) for line in lines):  # rare in a model file: only then the whole tree is walked
         for node in ast.walk(tree):
             if isinstance(node, ast.Global):
                 for name in node.names:
