@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-import fastpath
-from serve_fixtures import write_drafter, write_target
+from support import fastpath
+from support.serve_fixtures import write_drafter, write_target
+
 
 
 def among(modules: set[str], names) -> set[str]:

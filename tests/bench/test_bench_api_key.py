@@ -12,19 +12,19 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script, generate
 from click.testing import CliRunner
-from conftest import bench_with_clock
 
 from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.errors import BenchFailed
 
+from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script, generate
+from support.cli import bench_with_clock
+from support.paths import SRC
+
 KEY = "sk-standin-7f3a9c"
 ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "1"]
-SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture

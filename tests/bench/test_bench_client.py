@@ -5,7 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from bench_standin import (
+
+from eagle3_patch.bench.client import SGLangClient
+from eagle3_patch.bench.stream import Chunk
+from eagle3_patch.errors import BadInput, BenchFailed
+
+from support.bench_standin import (
     NotSGLang,
     ScriptedClock,
     StandIn,
@@ -15,11 +20,7 @@ from bench_standin import (
     server_info,
     token_ids,
 )
-
-from eagle3_patch.bench.client import SGLangClient
-from eagle3_patch.bench.stream import Chunk
-from eagle3_patch.errors import BadInput, BenchFailed
-from ports import free_port
+from support.ports import free_port
 
 
 def test_request_body_is_greedy_streamed_and_passes_sglang_contract():

@@ -11,15 +11,16 @@ import dataclasses
 import json
 
 import pytest
-from bench_standin import Gauge, ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
-from conftest import bench_with_clock, invoke_main
 
 from eagle3_patch.commands.bench import bench
 from eagle3_patch.bench.load import Level, ServerLoad, crossover
 from eagle3_patch.bench.loadreport import describe_crossover
 from eagle3_patch.errors import BenchFailed
-from ports import closed_port_url
+
+from support.bench_standin import Gauge, ScriptedClock, StandIn, baseline_script, eagle3_script
+from support.cli import bench_with_clock, invoke_main
+from support.ports import closed_port_url
 
 ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "1"]  # 3 prompts
 SERVER_KEYS = {"throughput_tok_s", "decode_tok_s", "ttft_s", "tau", "acceptance", "requests"}

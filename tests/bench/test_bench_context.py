@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
-from conftest import bench_with_clock
 
 from eagle3_patch.errors import BadInput
+
+from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
+from support.cli import bench_with_clock
 
 ARGS = ["--max-new-tokens", "8", "--runs", "2", "--warmup", "1"]
 

@@ -12,8 +12,10 @@ import dataclasses
 import json
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
-from conftest import first_fast, invoke_bench
+
+from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
+from support.cli import invoke_bench
+from support.marks import first_fast
 
 POSITION = 7  # every chat prompt's outputs part here
 ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "0"]

@@ -11,12 +11,13 @@ import json
 import socket
 
 import pytest
-from bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script
 from click.testing import CliRunner
-from conftest import bench_with_clock, invoke_bench
 
 from eagle3_patch.cli import main
 from eagle3_patch.errors import BadInput, BenchFailed
+
+from support.bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script
+from support.cli import bench_with_clock, invoke_bench
 
 ARGS = ["--bucket", "chat", "--max-new-tokens", "8", "--runs", "2", "--warmup", "0"]
 

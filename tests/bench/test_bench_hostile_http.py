@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import zlib
 
-import hostile_routes
 import pytest
-from bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script, generate
-from conftest import first_fast, invoke_bench
 
 from eagle3_patch.bench.client import ANSWER_CAP, SGLangClient
+
+from support import hostile_routes
+from support.bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script, generate
+from support.cli import invoke_bench
+from support.marks import first_fast
 
 ARGS = ["--bucket", "chat", "--max-new-tokens", "8", "--runs", "2", "--warmup", "0"]
 

@@ -11,10 +11,12 @@ import dataclasses
 import json
 
 import pytest
-from bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script
-from conftest import first_fast, invoke_bench
 
 from eagle3_patch.bench.serverjson import MAX_COUNT
+
+from support.bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script
+from support.cli import invoke_bench
+from support.marks import first_fast
 
 ARGS = ["--bucket", "chat", "--max-new-tokens", "8", "--runs", "2", "--warmup", "0"]
 HUGE = 10**400

@@ -17,10 +17,11 @@ import time
 
 import aiohttp
 import pytest
-from conftest import first_fast
 
 from eagle3_patch.bench.interrupt import GRACE_S, run_interruptible, signals_stop
 from eagle3_patch.errors import Interrupted
+
+from support.marks import first_fast
 
 BUSY_S = 60.0  # how long each measurement would run if the signal did not end it
 

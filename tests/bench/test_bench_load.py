@@ -6,7 +6,6 @@ from __future__ import annotations
 import statistics
 
 import pytest
-from bench_standin import acceptance_fields
 
 from eagle3_patch.bench.acceptance import pool, read_acceptance
 from eagle3_patch.bench.stream import Chunk, Recording
@@ -22,6 +21,8 @@ from eagle3_patch.bench.load import (
     throughput,
 )
 from eagle3_patch.bench.stats import EAGLE3, request_figures
+
+from support.bench_standin import acceptance_fields
 
 
 def request(sent_at: float, chunks: list[tuple[float, int]], verify_ct: int | None = None, meta: dict | None = None):

@@ -15,17 +15,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import hostile_routes
 import pytest
-from bench_standin import ScriptedClock, StandIn, eagle3_script
 
 from eagle3_patch.bench.interrupt import GRACE_S
 
+from support import hostile_routes
+from support.bench_standin import ScriptedClock, StandIn, eagle3_script
+from support.paths import SRC
+
 pytestmark = pytest.mark.slow  # real signals sent to bench running as a process
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 ARGS = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", "0"]
 
 

@@ -17,12 +17,13 @@ import json
 import threading
 
 import pytest
-from bench_standin import Script, ScriptedClock, StandIn, token_ids
 from click.testing import CliRunner
-from conftest import bench_with_clock, invoke_bench
 
 from eagle3_patch.bench.speedmodel import ASSUMPTION
-from ports import closed_port_url
+
+from support.bench_standin import Script, ScriptedClock, StandIn, token_ids
+from support.cli import bench_with_clock, invoke_bench
+from support.ports import closed_port_url
 
 PROMPTS = ["--bucket", "chat", "--runs", "2", "--warmup", "1"]  # 3 prompts, 6 measured requests per level
 T_P, T_R = 1 / 64, 3 / 128  # c = 1.5

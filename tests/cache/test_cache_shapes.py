@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import first_fast
 from eagle3_patch.cache import memo as analysis_memo, usercache
 from eagle3_patch.inmemory import memo as inmemory_memo
 from eagle3_patch.inmemory.payload import child_env
+
+from support.marks import first_fast
 
 WRONG = [None, True, False, 0, -1, 2**64, 10**300, 1e308, -0.0, "", "x", "\u0000", "\udcff",
          [], [[[[[]]]]], [None, 1, "a"], {}, {"x": 1}, {"": [{}]}]

@@ -15,57 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import first_fast, invoke_cli
-from releases import release_file
-from serve_fixtures import tree_digest
-
-PLANTED = "FROM-MEMO"
-
-
-def memo_path(cache: Path) -> Path:
-    found = sorted((cache / "eagle3-patch" / "analysis").glob("*.json"))
-    assert len(found) == 1, found
-    return found[0]
-
-
-def plant(cache: Path, change=None) -> dict:
-    """Rewrite the memo with PLANTED in its analysis (and ``change`` applied); returns it."""
-    path = memo_path(cache)
-    memo = json.loads(path.read_text())
-    analysis = memo["analysis"]
-    if analysis["files"]:
-        analysis["files"][0]["hooks"][0]["detail"] = PLANTED
-    else:
-        analysis["reason"] = PLANTED
-    if change:
-        change(memo)
-    path.write_text(json.dumps(memo))
-    return memo
-
-
-def fresh(s, *args) -> str:
-    result = s.invoke(*args, "--no-cache")
-    assert result.returncode in (0, 1), result.stderr
-    return result.stdout
-
-
-def status_json(s) -> tuple[str, dict]:
-    result = s.invoke("status", "--json")
-    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
-    return result.stdout, json.loads(result.stdout)
-
-
-def patched(site, version="0.5.21"):
-    s = site(version)
-    assert s.invoke("apply").returncode == 0
-    return s
-
-
-def trusted(s, cache) -> None:
-    """A first status writes the memo; with PLANTED in it, the next status shows it."""
-    s.invoke("status")
-    plant(cache)
-    assert PLANTED in s.invoke("status").stdout
+from support.cli import invoke_cli
+from support.marks import first_fast
+from support.memos import PLANTED, fresh, memo_path, patched, status_json, trusted
+from support.releases import release_file
+from support.serve_fixtures import tree_digest
 
 
 def _damaged(s):

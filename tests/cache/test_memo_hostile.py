@@ -15,9 +15,10 @@ import click
 import pytest
 
 import eagle3_patch
-import userenv
-from conftest import Site
-from test_memo import PLANTED, fresh, memo_path, patched, plant, status_json, trusted
+
+from support import userenv
+from support.memos import PLANTED, fresh, memo_path, patched, plant, status_json, trusted
+from support.sites import Site
 
 pytestmark = pytest.mark.slow  # the memo attacked from the file system and by unprivileged users
 

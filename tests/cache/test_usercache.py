@@ -23,10 +23,12 @@ from pathlib import Path
 
 import pytest
 
-import userenv
-from conftest import STANDIN_SGLANG_PARENTS, Site, first_fast
-from serve_fixtures import write_drafter, write_target
-from test_inmemory_bootstrap import PATCHED, _module, handoff, sealed_code
+from support import userenv
+from support.marks import first_fast
+from support.serve_fixtures import write_drafter, write_target
+from support.servedmodule import PATCHED, handoff, module_file, sealed_code, sglang_site
+from support.sites import STANDIN_SGLANG_PARENTS, Site
+
 
 OTHER = "e3i17x"  # owns what "another user" owns: an attacker, or the user sudo came from
 USER = "e3i17"    # the unprivileged user who runs eagle3-patch
@@ -128,22 +130,12 @@ def _learned_bytecode_entry(stand_in: Path, tmp_path: Path) -> Path:
     return entry
 
 
-def _sglang_stand_in(root: Path) -> Path:
-    for package in ("sglang", "sglang/srt", "sglang/srt/models"):
-        (root / package).mkdir(parents=True, exist_ok=True)
-        (root / package / "__init__.py").write_text("")
-    (root / "sglang/srt/models/qwen3_5.py").write_text(
-        'class Qwen3_5ForCausalLM:\n    def set_eagle3_layers_to_capture(self, layers):\n'
-        '        return "stock"\n')
-    return root
-
-
 @pytest.mark.slow
 def test_a_flipped_symlink_never_loads_an_attackers_compiled_code(tmp_path, attacker):
-    stand_in = _sglang_stand_in(tmp_path / "site")
+    stand_in = sglang_site(tmp_path / "site")
     entry = _learned_bytecode_entry(stand_in, tmp_path)
     theirs = PATCHED.replace('return "patched"', f'return "{PLANTED}"')
-    planted = sealed_code(theirs, str(_module(stand_in).resolve()))
+    planted = sealed_code(theirs, str(module_file(stand_in).resolve()))
     shared, link, ours, attackers = _race_root(tmp_path, "bytecode", entry.name, entry.read_bytes(),
                                                planted, attacker)
     env = handoff(stand_in, XDG_CACHE_HOME=str(shared))
@@ -415,10 +407,10 @@ FAST_TRUST_CASES = ("intact", "root-group-writable", "entry-a-link")
     pytest.param(*case, id=name, marks=() if name in FAST_TRUST_CASES else pytest.mark.slow)
     for name, case in TRUST_CASES.items()])
 def test_the_bootstrap_loads_memoised_code_only_where_the_trust_rule_holds(tmp_path, change, readable):
-    stand_in = _sglang_stand_in(tmp_path / "site")
+    stand_in = sglang_site(tmp_path / "site")
     learned = _learned_bytecode_entry(stand_in, tmp_path)
     planted = sealed_code(PATCHED.replace('return "patched"', 'return "from the memo"'),
-                          str(_module(stand_in).resolve()))
+                          str(module_file(stand_in).resolve()))
     root = tmp_path / "home" / ".cache"
     entry = root / "eagle3-patch" / "bytecode" / learned.name
     entry.parent.mkdir(parents=True, mode=0o700)

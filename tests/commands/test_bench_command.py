@@ -13,14 +13,15 @@ import sys
 import time
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from click.testing import CliRunner
-from conftest import bench_with_clock, invoke_bench
 
 from eagle3_patch.commands.bench import measure_and_report
 from eagle3_patch.cli import main
 from eagle3_patch.errors import BadInput, BenchFailed
-from ports import closed_port_url
+
+from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
+from support.cli import bench_with_clock, invoke_bench
+from support.ports import closed_port_url
 
 # Scripts for --max-new-tokens 10: EAGLE-3 sends 1 + 3 + 3 + 3 tokens 1/64 s apart
 # (9 decode tokens in 3/64 s = 192 tok/s, 3 verify passes, tau 10/3); the baseline

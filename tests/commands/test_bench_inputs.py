@@ -14,15 +14,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, eagle3_script
 from click.testing import CliRunner
-from conftest import first_fast, invoke_bench, invoke_main
 
 from eagle3_patch.commands.bench import bench as bench_command
 from eagle3_patch.bench.prompts import PROMPTS_FILE_CAP
 from eagle3_patch.errors import BenchFailed
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from support.bench_standin import ScriptedClock, StandIn, eagle3_script
+from support.cli import invoke_bench, invoke_main
+from support.marks import first_fast
+from support.paths import SRC
+
 # A port nothing listens on: every refusal here must come before any connection.
 NO_SERVER = "http://127.0.0.1:9"
 

@@ -9,12 +9,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
-from ports import closed_port_url
+from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
+from support.paths import SRC
+from support.ports import closed_port_url
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+
 COMMAND = "from eagle3_patch.commands.bench import bench; bench()"
 
 

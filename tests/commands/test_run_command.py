@@ -18,8 +18,11 @@ import pytest
 from eagle3_patch.errors import EXIT_STALE
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR
 from eagle3_patch.sharedrules import PAYLOAD_VAR
-from conftest import STANDIN_SGLANG_PARENTS, first_fast, invoke_cli
-from serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
+
+from support.cli import invoke_cli
+from support.marks import first_fast
+from support.serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
+from support.sites import STANDIN_SGLANG_PARENTS
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 MARKED_LINE = 'setattr(self.layers[layer_id], "_is_layer_to_capture", True)'
@@ -261,7 +264,7 @@ def test_status_json_says_whether_in_memory_mode_works(site):
 @pytest.fixture
 def served(tmp_path):
     site = tmp_path / "site"
-    from releases import install_release
+    from support.releases import install_release
 
     package = install_release("0.5.12", site)
     standin, record, env = standin_env(tmp_path, site, package)
@@ -366,7 +369,7 @@ def test_an_unwritable_cache_folder_is_no_obstacle(site, tmp_path, monkeypatch):
 
 @pytest.mark.slow  # a tmpfs mounted and filled; serve as a process
 def test_serve_on_a_full_disk_fails_with_exit_6_instead_of_falling_back(tmp_path):
-    from releases import install_release
+    from support.releases import install_release
 
     disk = tmp_path / "small-disk"
     disk.mkdir()
@@ -423,7 +426,7 @@ def test_a_memo_folder_others_may_write_is_not_trusted(site, private_cache):
 
 @pytest.mark.slow  # an unprivileged user (setpriv)
 def test_an_unreadable_model_file_is_the_analysis_clear_error_not_a_bug(user_env):
-    from conftest import Site
+    from support.sites import Site
 
     root = user_env.folder("e3i7-site-")
     try:

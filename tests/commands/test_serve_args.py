@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from eagle3_patch.text.masking import MASK
-from releases import install_release
-from serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
+
+from support.releases import install_release
+from support.serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ from eagle3_patch.serve.launch import PreparedLaunch
 from eagle3_patch.serve.plan import build_plan
 from eagle3_patch.serve.validate import DrafterReport
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "serve_sglang.sh"
+from support.paths import REPO
+
+SCRIPT = REPO / "scripts" / "serve_sglang.sh"
 DIALECT = LaunchDialect(SCHEDULER_FLAG, "sglang/srt/server_args.py defines it", True, "environ.py declares it")
 
 

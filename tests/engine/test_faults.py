@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from conftest import invoke_cli
-from releases import install_release, release_file
+from support.cli import invoke_cli
+from support.releases import install_release, release_file
+
 
 MODELS = "sglang/srt/models/"
 

@@ -6,13 +6,14 @@ import json
 
 import pytest
 
-from conftest import invoke_main
 from eagle3_patch.engine.apply import check
 from eagle3_patch.engine.result import Result
 from eagle3_patch.ui import render
 from eagle3_patch.errors import CheckFailed
 from eagle3_patch.site.locate import SGLangInstall, locate_sglang
 from eagle3_patch.patch.states import Analysis, Outcome, State
+
+from support.cli import invoke_main
 
 SGLANG = SGLangInstall("/nonexistent/bin/python", "/nonexistent/sglang", "0.5.21")
 # Scripts read these words from `--json`: they are an interface, not an implementation detail.

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent
-KIT = TESTS.parent / "benchmarks" / "gpu"
+from support.paths import PROBES, REPO
+
+KIT = REPO / "benchmarks" / "gpu"
 PROMPT = "Explain why the sky is blue in two sentences."
 OWN_DELIVERY = {"drafter-right": "configured", "drafter-later": "later", "drafter-earlier": "earlier"}
 # The 27B ids and width on a model a CPU test can run: 64 layers 5120 wide, all else small.
@@ -73,7 +74,7 @@ def _deliveries(ids: list[int], **extra: list[int]) -> dict:
 
 
 def _probe(real_python: str, kit: Path, deliveries: dict) -> dict:
-    return _run_json([real_python, str(TESTS / "capture_probe.py"), str(kit), PROMPT,
+    return _run_json([real_python, str(PROBES / "capture_probe.py"), str(kit), PROMPT,
                       "--deliveries", json.dumps(deliveries)])
 
 
@@ -126,7 +127,7 @@ def test_build_models_refuses_an_unknown_kit_and_names_the_known_ones(tmp_path):
 
 @pytest.fixture(scope="module")
 def real_python() -> str:
-    from realenv import ensure_real_venv
+    from support.realenv import ensure_real_venv
 
     return str(ensure_real_venv())
 
@@ -204,7 +205,7 @@ def test_27b_kit_is_qwen36_27b_as_transformers_names_it_in_sparse_files_sglang_l
     assert 54.7e9 < sum(os.stat(path).st_size for path in shards) < 54.8e9
     assert apparent == summary["apparent_bytes"] and allocated < 64 << 20
 
-    report = _run_json([real_python, str(TESTS / "kit_files_probe.py"), str(kit), str(summary_path)])
+    report = _run_json([real_python, str(PROBES / "kit_files_probe.py"), str(kit), str(summary_path)])
     found = report["target"]
     assert found["config"] == "Qwen3_5Config"  # SGLang's own config class accepts config.json
     assert found["layers_block_type"] == (["linear_attention"] * 3 + ["attention"]) * 16

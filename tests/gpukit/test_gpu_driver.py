@@ -14,11 +14,12 @@ import sys
 import time
 
 import pytest
-from bench_standin import Script, ScriptedClock, StandIn, token_ids
 from click.testing import CliRunner
-from conftest import bench_with_clock
-from gpukit import KIT, STANDIN, load, standin_argv
-from ports import free_port
+
+from support.bench_standin import Script, ScriptedClock, StandIn, token_ids
+from support.cli import bench_with_clock
+from support.gpukit import KIT, STANDIN, load, standin_argv
+from support.ports import free_port
 
 driver = load("driver")
 memory_plan = load("memory_plan")

@@ -17,7 +17,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from gpukit import KIT, load
+
+from support.gpukit import KIT, load
 
 runtime = load("runtime")
 driver = load("driver")
@@ -145,7 +146,7 @@ print(json.dumps(out))
 def test_sglang_0512s_own_parser_reads_the_27b_launches_as_meant(tmp_path):
     from types import SimpleNamespace
 
-    from realenv import ensure_real_venv
+    from support.realenv import ensure_real_venv
 
     from eagle3_patch.serve.dialect import SCHEDULER_FLAG, LaunchDialect
     from eagle3_patch.serve.plan import build_plan
@@ -228,7 +229,7 @@ print(json.dumps(report))
 
 @pytest.mark.slow
 def test_built_models_load_in_sglang_and_the_constant_target_always_picks_token_0(tmp_path):
-    from realenv import ensure_real_venv
+    from support.realenv import ensure_real_venv
 
     python = str(ensure_real_venv())
     models = tmp_path / "models"

@@ -22,47 +22,13 @@ from pathlib import Path
 import pytest
 
 from eagle3_patch.errors import EXIT_STALE
-from eagle3_patch.inmemory.memo import bytecode_key
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ModulePatch, child_env, encode
 from eagle3_patch.sharedrules import PAYLOAD_VAR
-from eagle3_patch.cache.usercache import identity
 
-DEBIAN_PYTHON = Path("/usr/bin/python3")
-MODULE = "sglang.srt.models.qwen3_5"
-STOCK = '''\
-class Qwen3_5ForCausalLM:
-    def set_eagle3_layers_to_capture(self, layers):
-        return "stock"
-'''
-PATCHED = '''\
-class Qwen3_5ForCausalLM:
-    def set_eagle3_layers_to_capture(self, layers):
-        return "patched"
-
-    def fail(self):
-        raise RuntimeError("raised inside a patched method")
-'''
-REPORT = '''\
-import importlib.util, inspect, json, sys, traceback
-from sglang.srt.models.qwen3_5 import Qwen3_5ForCausalLM as C
-try:
-    C().fail()
-    trace = ""
-except Exception:
-    trace = traceback.format_exc()
-except AttributeError:
-    trace = ""
-print(json.dumps({
-    "result": C().set_eagle3_layers_to_capture([1]),
-    "eagle3_patch": importlib.util.find_spec("eagle3_patch") is not None,
-    "libcst": importlib.util.find_spec("libcst") is not None,
-    "sitecustomize": getattr(sys.modules.get("sitecustomize"), "__file__", None),
-    "user_sitecustomize": getattr(sys.modules.get("sitecustomize"), "MARK", None),
-    "sys_path": sys.path,
-    "traceback": trace,
-    "getsource": inspect.getsource(C),
-}))
-'''
+from support.servedmodule import (
+    DEBIAN_PYTHON, MODULE, PATCHED, REPORT, STOCK, handoff, module_file, module_patch, plain, run, sealed_code,
+    sglang_site,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,48 +37,9 @@ def bare_python() -> str:
     return str(DEBIAN_PYTHON)
 
 
-def _sglang_site(root: Path) -> Path:
-    for package in ("sglang", "sglang/srt", "sglang/srt/models"):
-        (root / package).mkdir(parents=True, exist_ok=True)
-        (root / package / "__init__.py").write_text("")
-    (root / "sglang/srt/models/qwen3_5.py").write_text(STOCK)
-    return root
-
-
 @pytest.fixture
 def stand_in(tmp_path) -> Path:
-    return _sglang_site(tmp_path / "site")
-
-
-def _module(site: Path) -> Path:
-    return site / "sglang/srt/models/qwen3_5.py"
-
-
-def _patch(site: Path) -> ModulePatch:
-    module = _module(site)
-    return ModulePatch(MODULE, str(module.resolve()), hashlib.sha256(module.read_bytes()).hexdigest(),
-                       PATCHED)
-
-
-def handoff(site: Path, pythonpath: str | None = None, **extra: str) -> dict[str, str]:
-    """The environment `run` would give COMMAND, for the stand-in module (a private cache folder)."""
-    patch = _patch(site)
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME")}
-    given = {"PYTHONPATH": pythonpath or str(site)}
-    cache = {"XDG_CACHE_HOME": str(site.parent / "cache")}
-    return {**base, **given, **cache, **child_env(encode([patch], "test", bytecode_key(identity())), given), **extra}
-
-
-def plain(site: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONHOME", PAYLOAD_VAR)}
-    return {**base, "PYTHONPATH": str(site)}
-
-
-def run(python: str, code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([python, "-c", code], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return sglang_site(tmp_path / "site")
 
 
 def report(python: str, env: dict[str, str], cwd: Path) -> dict:
@@ -155,7 +82,7 @@ def test_users_sitecustomize_on_pythonpath_still_runs_and_keeps_its_place(bare_p
 def test_traceback_and_getsource_show_the_patched_lines(bare_python, stand_in, tmp_path):
     seen = report(bare_python, handoff(stand_in), tmp_path)
     assert 'raise RuntimeError("raised inside a patched method")' in seen["traceback"]
-    assert f'File "{_module(stand_in).resolve()}", line 6, in fail' in seen["traceback"]
+    assert f'File "{module_file(stand_in).resolve()}", line 6, in fail' in seen["traceback"]
     assert 'return "patched"' in seen["getsource"] and "stock" not in seen["getsource"]
 
 
@@ -172,7 +99,7 @@ print("carried on")
 def test_a_file_changed_after_validation_stops_the_process_even_under_a_catch_all(
         bare_python, stand_in, tmp_path):
     env = handoff(stand_in)
-    _module(stand_in).write_text(STOCK + "# edited after eagle3-patch looked\n")
+    module_file(stand_in).write_text(STOCK + "# edited after eagle3-patch looked\n")
 
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
 
@@ -182,14 +109,14 @@ def test_a_file_changed_after_validation_stops_the_process_even_under_a_catch_al
 
 
 def test_a_module_found_at_another_path_stops_the_process(bare_python, stand_in, tmp_path):
-    other = _sglang_site(tmp_path / "other-site")
+    other = sglang_site(tmp_path / "other-site")
     env = handoff(stand_in)
     env["PYTHONPATH"] = os.pathsep.join([str(BOOTSTRAP_DIR), str(other), str(stand_in)])
 
     done = run(bare_python, CAUGHT_LIKE_THE_REGISTRY, env, tmp_path)
 
     assert done.returncode == EXIT_STALE
-    assert str(_module(other).resolve()) in done.stderr and "eagle3-patch" in done.stderr
+    assert str(module_file(other).resolve()) in done.stderr and "eagle3-patch" in done.stderr
 
 
 def test_a_variable_without_module_names_stops_every_python_loudly(bare_python, stand_in, tmp_path):
@@ -282,7 +209,7 @@ def _over_the_limits(site: Path, what: str) -> dict[str, str]:
         return _handoff_of(site, _gzip_bomb(192))
     # A valid hand-off for the stand-in, padded past 1 MiB compressed: run itself refuses to make one.
     noise = base64.b64encode(random.Random(17).randbytes(900_000)).decode()
-    patch = _patch(site)
+    patch = module_patch(site)
     document = {"tool_version": "test", "bytecode_key": None,
                 "modules": [{"name": MODULE, "path": patch.path, "sha256": patch.sha256,
                              "data": PATCHED + f'_PADDING = "{noise}"\n'}]}
@@ -360,17 +287,11 @@ def test_a_multiprocessing_spawn_child_gets_the_patched_class(bare_python, stand
     assert done.stdout.split() == ["True", "patched"]
 
 
-def sealed_code(source: str, path: str) -> bytes:
-    """A bytecode memo entry as the bootstrap writes it: the SHA-256 of the marshalled code, then it."""
-    data = marshal.dumps(compile(source, path, "exec"))
-    return hashlib.sha256(data).digest() + data
-
-
 def _plant_in_memo(env: dict, stand_in, result: str) -> Path:
     """Replace the one memoised compiled module by code that returns ``result``; the memo."""
     (memo,) = (Path(env["XDG_CACHE_HOME"]) / "eagle3-patch/bytecode").iterdir()
     other = PATCHED.replace('return "patched"', f'return "{result}"')
-    memo.write_bytes(sealed_code(other, str(_module(stand_in).resolve())))
+    memo.write_bytes(sealed_code(other, str(module_file(stand_in).resolve())))
     return memo
 
 
@@ -431,7 +352,7 @@ def test_a_child_told_to_use_no_cache_memoises_nothing(bare_python, stand_in, tm
         env = handoff(stand_in, EAGLE3_PATCH_NO_CACHE="1")
     else:  # the parent ran with --no-cache
         given = {"PYTHONPATH": str(stand_in)}
-        env = {**handoff(stand_in), **child_env(encode([_patch(stand_in)], "test", None), given)}
+        env = {**handoff(stand_in), **child_env(encode([module_patch(stand_in)], "test", None), given)}
     assert report(bare_python, env, tmp_path)["result"] == "patched"
     assert not Path(env["XDG_CACHE_HOME"]).exists()
     assert report(bare_python, handoff(stand_in), tmp_path)["result"] == "patched"
@@ -517,7 +438,7 @@ def test_an_uncaught_traceback_through_a_patched_method_shows_the_patched_line(
         stand_in, tmp_path, python, where):
     done = run(str(python), UNCAUGHT[where], handoff(stand_in), tmp_path)
     lines = done.stderr.splitlines()
-    at = lines.index(f'  File "{_module(stand_in).resolve()}", line 6, in fail')
+    at = lines.index(f'  File "{module_file(stand_in).resolve()}", line 6, in fail')
     assert lines[at + 1].strip() == 'raise RuntimeError("raised inside a patched method")', done.stderr
     assert lines[-1] == "RuntimeError: raised inside a patched method"
     if where == "a thread":
@@ -543,7 +464,7 @@ def _big_handoff(site: Path) -> dict[str, str]:
     import random
 
     noise = base64.b64encode(random.Random(17).randbytes(300_000)).decode()
-    module = _module(site)
+    module = module_file(site)
     patch = ModulePatch(MODULE, str(module.resolve()), hashlib.sha256(module.read_bytes()).hexdigest(),
                         PATCHED + f'_PADDING = "{noise}"\n')
     env = handoff(site)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from releases import NATIVE, RELEASES, UNSUPPORTED
+from support.releases import NATIVE, RELEASES, UNSUPPORTED
+
 
 pytestmark = pytest.mark.slow
 

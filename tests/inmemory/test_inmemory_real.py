@@ -22,10 +22,14 @@ from pathlib import Path
 
 import pytest
 
-import realenv
 from eagle3_patch.errors import EXIT_STALE
-from test_real_classes import DRAFTER_IDS, EXPECTED, PATCHED, PROBE, WRAPPERS, _make_pristine, _wheel_models
-from userenv import Mounts, UserEnv, venv_shape
+
+from support import realenv
+from support.paths import TESTS
+from support.realclasses import (
+    DRAFTER_IDS, EXPECTED, PATCHED, PROBE, PROBE_FILES, WRAPPERS, make_pristine, wheel_models,
+)
+from support.userenv import Mounts, UserEnv, venv_shape
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +51,13 @@ class ReadOnlyWorld(Mounts):
         self.site = self.root / "sglang-venv/lib/python3.11/site-packages"
         # eagle3-patch's own environment (this checkout's src and test venv), for the user too.
         self.tool_python = user_env.python
-        self.probe = self.root / PROBE.name
-        # The probe imports its CPU bootstrap (sglang_cpu.py) and free_port (ports.py) from beside
-        # it: all three travel to the user's folder.
-        for source in (PROBE, PROBE.with_name("sglang_cpu.py"), PROBE.with_name("ports.py")):
-            shutil.copy(source, self.root / source.name)
-            (self.root / source.name).chmod(0o644)
+        self.probe = self.root / PROBE.relative_to(TESTS)
+        # The probe imports its CPU bootstrap, free_port and report writer from the support
+        # package: they travel to the user's folder with it, in the same folders.
+        for name in PROBE_FILES:
+            (self.root / name).parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            shutil.copy(TESTS / name, self.root / name)
+            (self.root / name).chmod(0o644)
         self.before: dict[str, bytes] = {}
         self.mount(real_site, self.site)  # last: nothing after it can fail and leave it mounted
 
@@ -81,7 +86,7 @@ def world(user_env):
     real_models = real_site / "sglang/srt/models"
     # Hold the shared venv's lock throughout: another run's apply must not land mid-test.
     with realenv.models_lock():
-        _make_pristine(real_models, _wheel_models())
+        make_pristine(real_models, wheel_models())
         before = _snapshot(real_models)
         world = ReadOnlyWorld(user_env, real_site)
         world.before = before

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import STANDIN_SGLANG_PARENTS
-from releases import install_release, release_file
+from support.paths import REPO
+from support.releases import install_release, release_file
+from support.sites import STANDIN_SGLANG_PARENTS
+
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
 DEBIAN_PYTHON = "/usr/bin/python3"
 FIND_SPEC = STANDIN_SGLANG_PARENTS + '''\
 spec = importlib.util.find_spec("sglang.srt.models.qwen3_5")

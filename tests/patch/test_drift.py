@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from standins import call, capture_outcome
+from support.standins import call, capture_outcome
+
 
 pytestmark = pytest.mark.slow  # drift sweeps around every anchor
 

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from conftest import first_fast
+from support.marks import first_fast
+
 
 ODD_HEADERS = {
     "utf8-bom": b"\xef\xbb\xbf",

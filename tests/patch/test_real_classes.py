@@ -10,34 +10,21 @@ patches a server's environment: from outside, through ``--python``.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
-import realenv
-from releases import wheel_path
+from support import realenv
+from support.realclasses import DRAFTER_IDS, EXPECTED, N_LAYERS, PATCHED, PROBE, WRAPPERS, make_pristine, wheel_models
+
 
 pytestmark = pytest.mark.slow  # SGLang's real classes, built in a CPU venv
 
 PATCH_MARKER = b"[EAGLE3-PATCH]"
-PROBE = Path(__file__).with_name("real_model_probe.py")
-MODELS = "sglang/srt/models/"
-PATCHED = "qwen3_5.py"
-
-# The drafter's ids are "output of layer k"; SGLang captures at the input of k + 1.
-DRAFTER_IDS = [1, 3, 5]
-N_LAYERS = 8
-EXPECTED = {
-    "ids": [k + 1 for k in DRAFTER_IDS],
-    "none": [2, N_LAYERS // 2, N_LAYERS - 3],
-}
-WRAPPERS = ("results", "moe_results")
 
 
 @pytest.fixture(scope="session")
@@ -60,28 +47,6 @@ def _models_dir(python: Path) -> Path:
     return Path(done.stdout.strip()) / "srt" / "models"
 
 
-@functools.cache
-def _wheel_models() -> dict[str, bytes]:
-    with zipfile.ZipFile(wheel_path(realenv.SGLANG_VERSION)) as wheel:
-        return {
-            name[len(MODELS):]: wheel.read(name)
-            for name in wheel.namelist()
-            if name.startswith(MODELS) and "/" not in name[len(MODELS):]
-        }
-
-
-def _make_pristine(models: Path, shipped: dict[str, bytes]) -> None:
-    """Undo whatever a run (even a crashed one) left: patched file, backups, locks."""
-    for path in models.iterdir():
-        if path.is_file() and path.name not in shipped:
-            path.unlink()
-    target = models / PATCHED
-    if target.read_bytes() != shipped[PATCHED]:
-        target.write_bytes(shipped[PATCHED])
-        for cached in (models / "__pycache__").glob("qwen3_5.*.pyc"):
-            cached.unlink()
-
-
 @pytest.fixture
 def real_sglang(real_python):
     """The venv's sglang/srt/models, pristine on entry and restored on exit.
@@ -89,17 +54,17 @@ def real_sglang(real_python):
     The venv is reused across runs, so no test may leave it patched.
     """
     models = _models_dir(real_python)
-    shipped = _wheel_models()
+    shipped = wheel_models()
     # Two pytest runs on one machine share this venv: without the lock one
     # run's revert lands between the other's apply and probe.
     with realenv.models_lock():
         if PATCH_MARKER in (models / PATCHED).read_bytes():
             sys.stderr.write(f"restoring {models / PATCHED} left patched by an earlier run\n")
-        _make_pristine(models, shipped)
+        make_pristine(models, shipped)
         try:
             yield models, shipped[PATCHED]
         finally:
-            _make_pristine(models, shipped)
+            make_pristine(models, shipped)
 
 
 def _probe(python: Path, *options: str) -> dict:

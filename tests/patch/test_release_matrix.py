@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from releases import BROKEN, NATIVE, RELEASES, UNSUPPORTED
-from standins import capture_outcome
+from support.releases import BROKEN, NATIVE, RELEASES, UNSUPPORTED
+from support.standins import capture_outcome
+
 
 pytestmark = pytest.mark.slow  # every release in the matrix, end to end
 
@@ -93,8 +94,8 @@ def test_unsupported_release_is_refused_untouched(site, version):
 def test_appending_to_a_class_tail_equals_appending_to_the_whole_class(version, newline):
     from eagle3_patch.patch.hooks import HOOKS
     from eagle3_patch.patch.transform import add_hooks
-    from releases import release_file
-    from test_transform import whole_class_append
+    from support.releases import release_file
+    from support.reference import whole_class_append
 
     for name in TARGETS:
         try:

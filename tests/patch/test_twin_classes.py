@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import first_fast
+from support.marks import first_fast
+
 
 WRAPPER = "Qwen3_5ForConditionalGeneration"
 TWIN_WRAPPER = f"\n\nclass {WRAPPER}(Qwen3VLForConditionalGeneration):\n    pass\n"

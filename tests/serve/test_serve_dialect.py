@@ -10,8 +10,9 @@ from packaging.version import Version
 from eagle3_patch.site.locate import locate_sglang
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, SPEC_V2_ENV, detect_dialect
 from eagle3_patch.serve.plan import build_plan
-from releases import RELEASES, install_release
-from serve_fixtures import tree_digest
+
+from support.releases import RELEASES, install_release
+from support.serve_fixtures import tree_digest
 
 
 def expected_dialect(version: str) -> tuple[str, dict[str, str]]:

@@ -12,7 +12,8 @@ import pytest
 from eagle3_patch.errors import BadInput
 from eagle3_patch.serve.checkpoint import read_header as read_safetensors_header
 from eagle3_patch.serve.validate import TargetText, check_drafter, target_text_config
-from serve_fixtures import (
+
+from support.serve_fixtures import (
     DRAFT_VOCAB, HIDDEN, LAYERS, VOCAB, drafter_config, drafter_tensors, hub_snapshot, write_drafter,
     write_target,
 )

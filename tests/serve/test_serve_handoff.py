@@ -16,9 +16,11 @@ from packaging.version import Version
 
 from eagle3_patch.errors import EXIT_UNSUPPORTED
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, SPEC_V2_ENV
-from conftest import first_fast, invoke_cli
-from releases import RELEASES, UNSUPPORTED, install_release
-from serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
+
+from support.cli import invoke_cli
+from support.marks import first_fast
+from support.releases import RELEASES, UNSUPPORTED, install_release
+from support.serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
 
 # serve's refusals and dry runs run in this process; a launch execs, so it runs as a process.
 # One release stands for the matrix in the fast loop; CI plans for every release.

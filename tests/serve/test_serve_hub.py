@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from eagle3_patch.errors import EXIT_BAD_INPUT
-from hub_standin import COMMIT, StandInHub
-from releases import install_release
-from serve_fixtures import (
+
+from support.hub_standin import COMMIT, StandInHub
+from support.paths import TESTS
+from support.releases import install_release
+from support.serve_fixtures import (
     HUB_REPO, drafter_config, run_python, serve, standin_env, tree_digest, write_drafter, write_header, write_sharded,
     write_target,
 )
@@ -123,8 +125,8 @@ HUB_FUZZ = """
 import json, os, random, sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from hub_standin import COMMIT, StandInHub
-from serve_fixtures import HUB_REPO
+from support.hub_standin import COMMIT, StandInHub
+from support.serve_fixtures import HUB_REPO
 weights = Path({weights!r})
 pristine = weights.read_bytes()
 length = int.from_bytes(pristine[:8], "little")
@@ -150,7 +152,7 @@ print(json.dumps(outcomes))
 
 def test_randomly_corrupted_headers_on_the_hub_are_refused_never_crash(tmp_path: Path) -> None:
     drafter = write_drafter(tmp_path / "repo" / "compressed")
-    code = HUB_FUZZ.format(tests=str(Path(__file__).parent), weights=str(drafter / "model.safetensors"))
+    code = HUB_FUZZ.format(tests=str(TESTS), weights=str(drafter / "model.safetensors"))
 
     done = run_python(code, {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"})
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import invoke_cli
 from eagle3_patch.errors import EXIT_NOT_FOUND
-from releases import install_release
-from serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
+
+from support.cli import invoke_cli
+from support.releases import install_release
+from support.serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from eagle3_patch.cli import main
 from eagle3_patch.errors import EXIT_BAD_INPUT, BadInput
 from eagle3_patch.serve.checkpoint import INDEX_FILE
 from eagle3_patch.serve.validate import check_drafter, target_text_config
-from releases import install_release
-from serve_fixtures import (
+
+from support.releases import install_release
+from support.serve_fixtures import (
     DRAFT_VOCAB, drafter_config, drafter_tensors, write_drafter, write_header, write_sharded, write_target,
 )
 

@@ -13,8 +13,9 @@ import pytest
 
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, LaunchDialect
 from eagle3_patch.serve.plan import FLAG_ALIASES, SHORTEST_PREFIX, build_plan, flag_value
-import realenv
-from releases import RELEASES, wheel_path
+
+from support import realenv
+from support.releases import RELEASES, wheel_path
 
 PY, MODEL, DRAFTER = "/opt/venv/bin/python", "Qwen/Qwen3.6-27B", "/models/eagle3/compressed"
 OLD = LaunchDialect(SCHEDULER_FLAG, "sglang/srt/server_args.py defines it", True, "environ.py declares it")

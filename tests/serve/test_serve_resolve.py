@@ -14,7 +14,8 @@ import pytest
 
 from eagle3_patch.errors import BadInput
 from eagle3_patch.serve.drafter import download_command, local_drafter as resolve_drafter
-from serve_fixtures import HUB_REPO, base_env, hub_snapshot, run_python, serve, write_drafter, write_target
+
+from support.serve_fixtures import HUB_REPO, base_env, hub_snapshot, run_python, serve, write_drafter, write_target
 
 RESOLVE = """
 import json, sys

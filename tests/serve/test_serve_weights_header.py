@@ -22,8 +22,9 @@ from eagle3_patch.cli import main
 from eagle3_patch.errors import EXIT_BAD_INPUT, BadInput
 from eagle3_patch.serve.checkpoint import read_header
 from eagle3_patch.serve.tensorheader import DTYPE_BITS
-from releases import install_release
-from serve_fixtures import write_drafter, write_header, write_sharded, write_target
+
+from support.releases import install_release
+from support.serve_fixtures import write_drafter, write_header, write_sharded, write_target
 
 
 @pytest.fixture(scope="module")

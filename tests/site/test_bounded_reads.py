@@ -77,7 +77,7 @@ def test_a_file_that_never_ends_is_refused_or_passed_over_never_read_without_bou
 
 
 def test_serve_dry_run_over_a_server_args_that_never_ends_is_not_a_hang(site, tmp_path):
-    from serve_fixtures import write_drafter, write_target
+    from support.serve_fixtures import write_drafter, write_target
 
     s = site("0.5.21")
     _fifo(s.root / IN_SGLANG["server-args"])
@@ -88,7 +88,7 @@ def test_serve_dry_run_over_a_server_args_that_never_ends_is_not_a_hang(site, tm
 
 @pytest.mark.parametrize("kind", KINDS.values(), ids=KINDS.keys())
 def test_serve_over_a_drafter_config_that_never_ends_is_bad_input(site, tmp_path, kind):
-    from serve_fixtures import write_drafter, write_target
+    from support.serve_fixtures import write_drafter, write_target
 
     s = site("0.5.21")
     drafter = write_drafter(tmp_path / "drafter")
@@ -142,7 +142,7 @@ def _socket(path: Path) -> None:
 @pytest.mark.parametrize("sharded", [False, True], ids=["single", "shard"])
 @pytest.mark.parametrize("kind", [_fifo, _zero, _socket], ids=["fifo", "dev-zero", "socket"])
 def test_serve_over_drafter_weights_that_never_end_is_bad_input(site, tmp_path, kind, sharded):
-    from serve_fixtures import write_drafter, write_sharded, write_target
+    from support.serve_fixtures import write_drafter, write_sharded, write_target
 
     s = site("0.5.21")
     drafter = (write_sharded if sharded else write_drafter)(tmp_path / "drafter")
@@ -165,7 +165,7 @@ def _folder(path: Path) -> None:
                          ids=["fifo", "dev-zero", "socket", "folder"])
 def test_a_config_json_that_is_no_file_is_named_for_what_it_is(site, tmp_path, role, kind, shown):
     # It is there: "has no config.json" sent the user looking for a file that exists.
-    from serve_fixtures import write_drafter, write_target
+    from support.serve_fixtures import write_drafter, write_target
 
     s = site("0.5.21")
     folders = {"drafter": write_drafter(tmp_path / "drafter"), "target": write_target(tmp_path / "target")}

@@ -15,7 +15,8 @@ import os
 
 import pytest
 
-from conftest import first_fast
+from support.marks import first_fast
+
 
 COMMANDS = [("status",), ("check",), ("apply",), ("diff",), ("revert",), ("revert", "--from-backup")]
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Site
 from eagle3_patch.site import backups, install
 from eagle3_patch.errors import NotWritable
 from eagle3_patch.patch.hooks import MARKER
 from eagle3_patch.site.lock import LOCK_NAME, LOCK_TIMEOUT_S, locked
+
+from support.sites import Site
 
 pytestmark = pytest.mark.slow  # killed processes, a small tmpfs, held locks, unprivileged users
 
@@ -379,7 +380,7 @@ def test_sglang_dir_this_user_may_not_search_is_a_clear_error_not_a_bug(user_env
 def test_a_lock_of_another_user_in_a_sticky_models_folder_is_refused(user_env, user_site):
     # In a sticky folder only a file's owner may remove it: that user could delete
     # the lock while we hold it and let a third process lock a new one beside us.
-    from userenv import ensure_user
+    from support.userenv import ensure_user
 
     me, other = ensure_user(USER), ensure_user("e3i9c")
     user_site.models.chmod(0o1777)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from eagle3_patch.site import backups, install
 from eagle3_patch.errors import NotWritable
+
+from support.paths import TESTS
 
 
 def _files(tmp_path):
@@ -76,16 +77,17 @@ def test_real_venv_models_lock_excludes_a_second_run(tmp_path, monkeypatch):
     import subprocess
     import sys
 
-    import realenv
+    from support import realenv
 
     monkeypatch.setenv("EAGLE3_PATCH_TEST_CACHE", str(tmp_path))
-    other = ("import sys, realenv\n"
+    other = ("import sys\n"
+             "from support import realenv\n"
              "from filelock import Timeout\n"
              "try:\n"
              "    realenv.models_lock(timeout=0.2).acquire()\n"
              "except Timeout:\n"
              "    sys.exit(3)\n")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
     with realenv.models_lock(timeout=5):
         held = subprocess.run([sys.executable, "-c", other], env=env, timeout=60)
     free = subprocess.run([sys.executable, "-c", other], env=env, timeout=60)

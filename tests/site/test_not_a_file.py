@@ -11,7 +11,9 @@ import os
 
 import pytest
 
-from conftest import first_fast, invoke_main
+from support.cli import invoke_main
+from support.marks import first_fast
+
 
 COMMANDS = [("status",), ("check",), ("apply",), ("revert",), ("revert", "--from-backup")]
 

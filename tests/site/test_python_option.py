@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import invoke_main
 from eagle3_patch.cli import main
 from eagle3_patch.errors import EXIT_NOT_FOUND, InterpreterError
 from eagle3_patch.site.locate import ask_interpreter
+
+from support.cli import invoke_main
 
 # Runs the query it is given, with json.dumps answering PAYLOAD instead: whatever framing the
 # query puts around its answer stays, only the answer's shape is wrong.

@@ -7,11 +7,11 @@ situations are produced for real: a read-only bind mount, and an unprivileged us
 
 from __future__ import annotations
 
-
 import pytest
 
-from conftest import Site
-from userenv import bind_read_only, unmount
+from support.sites import Site
+from support.userenv import bind_read_only, unmount
+
 
 pytestmark = pytest.mark.slow
 

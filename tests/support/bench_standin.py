@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from loopback import LoopbackServer
+from support.loopback import LoopbackServer
 
 # sglang/api/v1/api_types.py (0.5.23), SamplingParams: "unknown keys rejected".
 SAMPLING_PARAM_KEYS = frozenset(

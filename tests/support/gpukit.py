@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
-KIT = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu"
+from .paths import REPO
+
+KIT = REPO / "benchmarks" / "gpu"
 
 
 def load(name: str):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from loopback import LoopbackServer
+from support.loopback import LoopbackServer
 
 COMMIT = "feedfacefeedfacefeedfacefeedfacefeedface"
 

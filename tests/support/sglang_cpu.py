@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 
-from ports import free_port
+from support.ports import free_port
 
 
 def bootstrap_sglang_on_cpu(hidden_size: int = 64, dtype=None) -> None:

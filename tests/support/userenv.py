@@ -29,9 +29,10 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from . import paths
 
 DEBIAN_PYTHON = Path("/usr/bin/python3.11")
-SRC = Path(__file__).resolve().parent.parent / "src"
+SRC = paths.SRC
 # The test venv's site-packages (eagle3-patch's dependencies; its editable .pth
 # names SRC, which the user may not reach: the mounted src/ on PYTHONPATH comes first).
 TOOL_SITE = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"

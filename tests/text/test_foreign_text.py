@@ -7,10 +7,12 @@ import dataclasses
 import json
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, eagle3_script
-from conftest import first_fast, invoke_bench, invoke_main
-from deadline import within
-from serve_fixtures import drafter_config, write_drafter, write_target
+
+from support.bench_standin import ScriptedClock, StandIn, eagle3_script
+from support.cli import invoke_bench, invoke_main
+from support.deadline import within
+from support.marks import first_fast
+from support.serve_fixtures import drafter_config, write_drafter, write_target
 
 # 1.5 MB of letters: masking's URL pattern took about an hour on it.
 LONG = "A" * 1_500_000

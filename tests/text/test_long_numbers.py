@@ -8,13 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
-from bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script
-from conftest import invoke_bench, invoke_main
-from hub_standin import StandInHub
-from serve_fixtures import HUB_REPO, drafter_config, serve, standin_env, write_drafter, write_header, write_target
-from releases import install_release
 
 from eagle3_patch.errors import EXIT_BAD_INPUT, EXIT_BENCH_FAILED
+
+from support.bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script
+from support.cli import invoke_bench, invoke_main
+from support.hub_standin import StandInHub
+from support.releases import install_release
+from support.serve_fixtures import (
+    HUB_REPO, drafter_config, serve, standin_env, write_drafter, write_header, write_target,
+)
 
 NUMBER = "9" * 5000
 ADVICE = "int_max_str_digits"

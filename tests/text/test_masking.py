@@ -14,12 +14,14 @@ import sys
 import zipfile
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, eagle3_script
-from conftest import first_fast, invoke_bench, invoke_main
-from deadline import within
-from releases import RELEASES, wheel_path
 
 from eagle3_patch.text.masking import MASK, masked_argv, masked_text, masked_url, shown
+
+from support.bench_standin import ScriptedClock, StandIn, eagle3_script
+from support.cli import invoke_bench, invoke_main
+from support.deadline import within
+from support.marks import first_fast
+from support.releases import RELEASES, wheel_path
 
 
 @pytest.mark.parametrize(("argv", "shown"), [

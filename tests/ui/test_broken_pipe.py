@@ -17,11 +17,12 @@ import threading
 
 import pytest
 
-from bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
-from conftest import first_fast
 from eagle3_patch.errors import EXIT_CHECK_FAILED, EXIT_OUTPUT
-from releases import install_release
-from serve_fixtures import standin_env, write_drafter, write_target
+
+from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
+from support.marks import first_fast
+from support.releases import install_release
+from support.serve_fixtures import standin_env, write_drafter, write_target
 
 PATCHED, UNPATCHED = "0.5.12", "0.5.12-unpatched"
 
@@ -39,7 +40,7 @@ def _with_reader_gone(site, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
-    from conftest import Site
+    from support.sites import Site
 
     root = tmp_path_factory.mktemp("pipe")
     patched, unpatched = Site(root / "patched", "0.5.12"), Site(root / "unpatched", "0.5.12")

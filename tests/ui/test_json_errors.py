@@ -13,11 +13,12 @@ import sys
 
 import click
 import pytest
-from bench_standin import ScriptedClock, StandIn, eagle3_script
-from conftest import invoke_bench, invoke_main
-from ports import closed_port_url
 
 from eagle3_patch.errors import EXIT_OUTPUT
+
+from support.bench_standin import ScriptedClock, StandIn, eagle3_script
+from support.cli import invoke_bench, invoke_main
+from support.ports import closed_port_url
 
 CLOSED_URL = "http://127.0.0.1:1"
 

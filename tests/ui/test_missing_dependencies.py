@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 import eagle3_patch
-from conftest import first_fast
-from ports import closed_port_url
+
+from support.marks import first_fast
+from support.ports import closed_port_url
 
 SOURCES = Path(eagle3_patch.__file__).resolve().parents[1]
 

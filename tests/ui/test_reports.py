@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
-from conftest import invoke_cli
-from releases import install_release, release_file
-from serve_fixtures import write_drafter, write_target
+from support.cli import invoke_cli
+from support.releases import install_release, release_file
+from support.serve_fixtures import write_drafter, write_target
+
 
 
 def _one_json(stdout: str) -> dict:

@@ -29,7 +29,12 @@ import json
 import os
 import sys
 import types
+from pathlib import Path
 from unittest import mock
+
+# The support package is two folders up: tests/, or its copy in an unprivileged user's folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from support.probereport import stdout_for_report, write_report  # noqa: E402
 
 
 def target_pass(folder: str, input_ids) -> dict:
@@ -183,16 +188,14 @@ def main() -> int:
                              "drafter's configured ids)")
     args = parser.parse_args()
     os.environ["SGLANG_USE_CPU_ENGINE"] = "1"  # before SGLang's first import
-    sys.stdout.flush()
-    report_fd = os.dup(1)
-    os.dup2(2, 1)  # SGLang and torch print freely; fd 1 keeps only the report
+    report_fd = stdout_for_report()
 
     import torch
     import transformers
 
     import sglang
     from sglang.srt.utils.hf_transformers_utils import get_tokenizer
-    from sglang_cpu import bootstrap_sglang_on_cpu
+    from support.sglang_cpu import bootstrap_sglang_on_cpu
 
     target_dir = os.path.join(args.kit, "target")
     input_ids = torch.tensor(get_tokenizer(target_dir).encode(args.text))
@@ -211,9 +214,7 @@ def main() -> int:
             for name in sorted(os.listdir(args.kit)) if name.startswith("drafter-")
         },
     }
-    sys.stdout.flush()
-    with os.fdopen(report_fd, "w") as out:
-        out.write(json.dumps(report) + "\n")
+    write_report(report_fd, report)
     return 0
 
 

@@ -28,7 +28,12 @@ import struct
 import sys
 from pathlib import Path
 
-KIT = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu"
+# The support package is two folders up: tests/, or its copy in an unprivileged user's folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from support.paths import REPO  # noqa: E402
+from support.probereport import stdout_for_report, write_report  # noqa: E402
+
+KIT = REPO / "benchmarks" / "gpu"
 
 
 def headers(folder: str) -> dict[str, dict]:
@@ -82,9 +87,7 @@ def main() -> int:
     with open(sys.argv[2], encoding="utf-8") as handle:
         built_for = json.load(handle)["construction"]["built_for"]
     os.environ["SGLANG_USE_CPU_ENGINE"] = "1"  # before SGLang's first import
-    sys.stdout.flush()
-    report_fd = os.dup(1)
-    os.dup2(2, 1)  # SGLang and torch print freely; fd 1 keeps only the report
+    report_fd = stdout_for_report()
 
     import sglang  # noqa: F401  (registers SGLang's own config classes)
     from sglang.srt.utils.hf_transformers_utils import get_config, get_processor, get_tokenizer
@@ -134,9 +137,7 @@ def main() -> int:
             "headers": {n: [entry["dtype"], entry["shape"]] for n, entry in drafter_tensors.items()},
             "read_back": read_back(folder, rows, drafter_tensors),
         }
-    sys.stdout.flush()
-    with os.fdopen(report_fd, "w") as out:
-        out.write(json.dumps(report) + "\n")
+    write_report(report_fd, report)
     return 0
 
 

@@ -21,8 +21,12 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
-from sglang_cpu import bootstrap_sglang_on_cpu
+# The support package is two folders up: tests/, or its copy in an unprivileged user's folder.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from support.probereport import stdout_for_report, write_report  # noqa: E402
+from support.sglang_cpu import bootstrap_sglang_on_cpu  # noqa: E402
 
 N_LAYERS = 8
 
@@ -217,17 +221,11 @@ def main() -> int:
 
     # SGLang decides its platform at import time, so this must precede the imports.
     os.environ["SGLANG_USE_CPU_ENGINE"] = "1"
-    # SGLang, torch and gloo print freely, some of it from C: point fd 1 at stderr
-    # for the whole run and keep a private handle for the one JSON line.
-    sys.stdout.flush()
-    report_fd = os.dup(1)
-    os.dup2(2, 1)
+    report_fd = stdout_for_report()
 
     collect = _collect_in_spawn_child if args.spawn else _collect
     report = collect(layer_ids, args.moe, args.registry)
-    sys.stdout.flush()
-    with os.fdopen(report_fd, "w") as out:
-        out.write(json.dumps(report) + "\n")
+    write_report(report_fd, report)
     return 0
 
 
