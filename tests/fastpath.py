@@ -48,3 +48,8 @@ NOT_ON_SERVE = ("subprocess", "hashlib", "eagle3_patch.inmemory.planner")
 
 # Only a memo miss parses and probes the model files.
 MISS_ONLY = ("eagle3_patch.patch.analysis", "eagle3_patch.patch.bindings", "eagle3_patch.patch.probe")
+
+# Where an import may wait inside a function, besides the modules above: the bootstrap runs at
+# the start of every process SGLang starts (its docstring gives the reason once), and matplotlib
+# is the optional plot extra, imported in one place so its absence is one clear error.
+LAZY_IMPORTS_ALSO_IN = ("eagle3_patch.inmemory.bootstrap.sitecustomize", "eagle3_patch.bench.plotting")

@@ -107,7 +107,8 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
 
 
 def _diff(changes: tuple[install.FileChange, ...], sglang: SGLangInstall) -> str:
-    import difflib  # only diff and --dry-run need it
+    # difflib and ownership: only diff and --dry-run show a diff, a repeated apply never does.
+    import difflib
 
     from eagle3_patch.patch.ownership import source_lines
 

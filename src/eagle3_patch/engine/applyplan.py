@@ -80,7 +80,8 @@ def plan(snapshot: Snapshot,
          analysis: Analysis) -> tuple[tuple[install.FileChange, ...], Analysis]:
     """The changes apply would make and the analysis of their result; raises if they would
     not work. Pure: reads no file of the installation."""
-    from eagle3_patch.patch import ownership, transform  # libcst: only on paths that may write
+    # libcst, and the analysis of what would be written: only where there is something to write.
+    from eagle3_patch.patch import ownership, transform
     from eagle3_patch.patch.analysis import analyze, parse_source
 
     sglang, files = snapshot.install, snapshot.files
