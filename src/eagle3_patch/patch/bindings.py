@@ -81,7 +81,8 @@ def module_bindings(tree: ast.Module, lines: list[str]) -> dict[str, list[Bindin
             if isinstance(node, ast.Global):
                 for name in node.names:
                     bind(name, node, "`global` in a function")
-    # The nested ones, found by their lines (walking every function body costs ~25 ms a file).
+    # The nested ones, found by their lines: walking every function body would cost more than the
+    # whole analysis of a file otherwise does.
     seen = {b.line for bindings in found.values() for b in bindings if b.how.startswith("class statement")}
     for number, line in enumerate(lines, 1):
         nested = _INDENTED_CLASS.match(line)
