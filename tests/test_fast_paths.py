@@ -45,7 +45,7 @@ def test_repeat_apply_check_status_stay_within_the_fast_path_budget(site, versio
         modules = imported(s, command)
         assert ours_unnamed(modules, fastpath.REPEAT) == set(), command
         assert not among(modules, fastpath.HEAVY + fastpath.NOT_ON_REPEAT), command
-        assert "eagle3_patch.cache.memo" in modules
+        assert "eagle3_patch.cache.analysismemo" in modules
         # The memo answers: nothing parses or probes (click itself imports ast).
         assert not among(modules, fastpath.MISS_ONLY), command
     assert among(imported(s, "status", "--no-cache"), fastpath.MISS_ONLY) == set(fastpath.MISS_ONLY)

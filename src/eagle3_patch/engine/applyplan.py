@@ -1,11 +1,10 @@
 """apply's decision, pure: what it does to an installation, and the validated changes.
 
-A function of a snapshot (``snapshot.py``) and the analysis of the sources it holds:
+A function of a snapshot (``site.snapshot``) and the analysis of the sources it holds:
 it reads no file of the installation and writes nothing (``engine.apply`` commits).
 Only the command a refusal prints may look for the Python that owns the folder
-(``hints.py``). The libcst transform
-is imported only when there is something to write (a repeated apply is the fast path:
-``fastpath.py``).
+(``site.hints``). The libcst transform is imported only when there is something to
+write (a repeated apply is the fast path: tests/fastpath.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Decide what `run` and `serve --in-memory` hand to SGLang's processes.
 
 Nothing is written under site-packages; the computed sources are memoised in
-the user's cache where it may be used (``memo.py``, ``usercache.py``).
+the user's cache where it may be used (``inmemory/memo.py``, ``cache/usercache.py``).
 
 The parent decides, the children only serve: the installation is read once
-(``snapshot.read_snapshot``), analysed and the patched sources computed and
-validated exactly as ``apply`` would (``engine.planned_changes``), then passed
+(``site.snapshot.read_snapshot``), analysed and the patched sources computed and
+validated exactly as ``apply`` would (``engine.apply.planned_changes``), then passed
 on through the environment (see ``payload.py`` and ``bootstrap/sitecustomize.py``).
 """
 
