@@ -15,7 +15,7 @@ import sys
 import click
 
 from eagle3_patch import __version__
-from eagle3_patch.ui.errorreport import output_errors, run_reported
+from eagle3_patch.ui.errorreport import missing_dependency, output_errors, run_reported
 
 
 class LazyGroup(click.Group):
@@ -49,6 +49,28 @@ class LazyGroup(click.Group):
             return None
         module, attr = self.lazy[name].split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        """click's list of commands, where one whose module needs a package that is not installed
+        (bench without aiohttp) is listed all the same, with the command that installs it."""
+        rows, missing = [], []
+        width = formatter.width - 6 - max(map(len, self.lazy))
+        for name in self.list_commands(ctx):
+            try:
+                command = self.get_command(ctx, name)
+            except ModuleNotFoundError as exc:
+                error = missing_dependency(exc)
+                if error is None:
+                    raise
+                rows.append((name, f"Not available: {exc.name.partition('.')[0]} is not installed (below)."))
+                missing.append(f"{name}: {error.what}\n  {error.fix}\n")
+                continue
+            rows.append((name, command.get_short_help_str(width)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        for lines in missing:  # not wrapped: the install command stays one line to copy
+            formatter.write_paragraph()
+            formatter.write(lines)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

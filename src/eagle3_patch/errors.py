@@ -92,7 +92,7 @@ class NotPython(TargetUnreadable):
 class UnjudgeableClass(TargetUnreadable):
     """A class the analysis must judge cannot be judged soundly: bound more than once in its
     module (or not by one class statement), or hiding its base's hook behind a broken one of its
-    own. ``fix`` ends where ``engine.judge`` adds the command that reinstalls the release."""
+    own. ``fix`` ends where ``engine.result.judge`` adds the command that reinstalls the release."""
 
 
 class NotWritable(Eagle3PatchError):

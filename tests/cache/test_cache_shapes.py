@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from eagle3_patch.cache import memo as analysis_memo, usercache
+from eagle3_patch.cache import analysismemo, usercache
 from eagle3_patch.inmemory import memo as inmemory_memo
 from eagle3_patch.inmemory.payload import child_env
 
@@ -125,16 +125,16 @@ def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says
     entry = _only_entry(private_cache / "eagle3-patch" / "analysis")
     good = json.loads(entry.read_bytes())
     files = read_sources(patched_install)
-    key = analysis_memo.memo_key(files, usercache.identity())
-    assert analysis_memo._load(key, files) is not None  # the reader does read the entry it is given
+    key = analysismemo.memo_key(files, usercache.identity())
+    assert analysismemo._load(key, files) is not None  # the reader does read the entry it is given
     tried = 0
     for damaged in _entries(good):
         entry.write_bytes(damaged)
-        found = analysis_memo._load(key, files)
+        found = analysismemo._load(key, files)
         tried += 1
         # Accepted only where every value has the type it must have (a key added is passed
         # over): it says exactly what the entry says.
-        assert found is None or analysis_memo.to_json(found) == _without_extra(json.loads(damaged)["analysis"])
+        assert found is None or analysismemo.to_json(found) == _without_extra(json.loads(damaged)["analysis"])
     assert tried > 500
 
 

@@ -14,7 +14,7 @@ from eagle3_patch.errors import SGLangNotFound, UnsupportedRelease, ValidationFa
 from eagle3_patch.site.filebytes import sha256
 from eagle3_patch.patch.hooks import MARKER, MARKER_COMMENT
 from eagle3_patch.site.locate import SGLangInstall
-from eagle3_patch.cache.memo import analysis_of
+from eagle3_patch.cache.analysismemo import analysis_of
 from eagle3_patch.engine.applyplan import decide_apply
 from eagle3_patch.site.snapshot import Snapshot, target_paths
 from eagle3_patch.site.sources import Sources

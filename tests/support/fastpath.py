@@ -19,7 +19,7 @@ REPEAT = (
     "eagle3_patch.site.backups", "eagle3_patch.site.hints", "eagle3_patch.site.reading", "eagle3_patch.site.filebytes",
     "eagle3_patch.site.lock", "eagle3_patch.site.writable", "eagle3_patch.site.leftovers",
     "eagle3_patch.site.interpreters", "eagle3_patch.site.snapshot",
-    "eagle3_patch.cache", "eagle3_patch.cache.memo", "eagle3_patch.cache.usercache",
+    "eagle3_patch.cache", "eagle3_patch.cache.analysismemo", "eagle3_patch.cache.usercache",
     "eagle3_patch.engine", "eagle3_patch.engine.apply", "eagle3_patch.engine.applyplan", "eagle3_patch.engine.result",
     "eagle3_patch.ui", "eagle3_patch.ui.render", "eagle3_patch.ui.errorreport",
     "eagle3_patch.commands", "eagle3_patch.commands.options", "eagle3_patch.commands.apply",
@@ -48,3 +48,8 @@ NOT_ON_SERVE = ("subprocess", "hashlib", "eagle3_patch.inmemory.planner")
 
 # Only a memo miss parses and probes the model files.
 MISS_ONLY = ("eagle3_patch.patch.analysis", "eagle3_patch.patch.bindings", "eagle3_patch.patch.probe")
+
+# Where an import may wait inside a function, besides the modules above: the bootstrap runs at
+# the start of every process SGLang starts (its docstring gives the reason once), and matplotlib
+# is the optional plot extra, imported in one place so its absence is one clear error.
+LAZY_IMPORTS_ALSO_IN = ("eagle3_patch.inmemory.bootstrap.sitecustomize", "eagle3_patch.bench.plotting")

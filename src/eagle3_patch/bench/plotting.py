@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
+from typing import Any
 
 from eagle3_patch.errors import BadInput
 
@@ -14,11 +17,29 @@ FOREIGN_TEXT = {"parse_math": False}
 
 def save_figure(figure, path: Path) -> None:
     """Write a matplotlib figure to ``path`` (a bad path is the user's input) and free it."""
-    from matplotlib import pyplot
-
     try:
         figure.savefig(path)
     except OSError as exc:
         raise BadInput(f"Cannot write the plot to {path}.", f"Reason: {exc}.", "Pass --plot a writable path.") from exc
     finally:
-        pyplot.close(figure)
+        import_pyplot().close(figure)
+
+
+def import_pyplot() -> Any:
+    """matplotlib's pyplot, headless. The one import of matplotlib: it is the optional ``plot`` extra,
+    imported only when a plot is asked for, and its absence is said before anything is measured."""
+    try:  # matplotlib: the optional plot extra, for --plot only
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display needed; a headless GPU box has none
+        from matplotlib import pyplot
+    except ImportError as exc:
+        raise BadInput(
+            "--plot needs matplotlib, which is not installed.",
+            "Plotting is an optional extra so the core install stays small.",
+            # eagle3-patch's own interpreter: its pip installs where this import looks.
+            f"Run: {shlex.quote(sys.executable)} -m pip install matplotlib   (or, from the eagle3-patch "
+            "checkout: pip install '.[plot]')",
+        ) from exc
+    return pyplot
+

@@ -4,11 +4,11 @@ Every entry lives under ``<root>/eagle3-patch/<cache>/``, where ``<root>`` is
 ``$XDG_CACHE_HOME`` (when absolute, as the XDG spec says) or ``$HOME/.cache`` (when
 absolute; without HOME, the passwd entry's), else no cache at all; never beside SGLang:
 
-- ``analysis/``: the remembered analysis of a models folder (``memo.py``);
+- ``analysis/``: the remembered analysis of a models folder (``cache/analysismemo.py``);
 - ``inmemory/``: what ``run`` hands to SGLang's processes (``inmemory/memo.py``);
 - ``bytecode/``: the code the bootstrap compiled from that hand-off, written in
   SGLang's own processes by ``inmemory/bootstrap/sitecustomize.py``.
-- ``logs/``: the traceback of an internal error (``crashlog.py``), for its bug report.
+- ``logs/``: the traceback of an internal error (``ui/crashlog.py``), for its bug report.
 
 The trust rule: the root, ``eagle3-patch/`` and the cache's folder must each be
 a folder of this user that no one else may write (no group or other write

@@ -16,7 +16,7 @@ from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.bench.divergence import explain
 from eagle3_patch.bench.interrupt import signals_stop
 from eagle3_patch.bench.load import server_load
-from eagle3_patch.bench.options import ConcurrencyLevels, Duration, Timeout
+from eagle3_patch.bench.optiontypes import ConcurrencyLevels, Duration, Timeout
 from eagle3_patch.bench.prompts import (
     Prompt,
     BUILTIN_NAME,

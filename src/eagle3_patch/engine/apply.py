@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from eagle3_patch.cache import memo, usercache
+from eagle3_patch.cache import analysismemo, usercache
 from eagle3_patch.engine.applyplan import apply_outcome, decide_apply, needs_change, plan, unsupported
 from eagle3_patch.engine.result import Result, judge, result_from, tidy, without_leftovers
 from eagle3_patch.errors import CheckFailed, NotWritable
@@ -101,13 +101,14 @@ def apply(sglang: SGLangInstall, dry_run: bool = False, cache: bool = True) -> R
         install.commit(list(decision.changes))
     # What was written is what the next status reads, and plan has analysed it.
     written = snapshot.committed(list(decision.changes))
-    memo.remember(written.files, decision.after, ours)
+    analysismemo.remember(written.files, decision.after, ours)
     return result_from(written, decision.after, "apply", decision.outcome,
                        changed=tuple(c.path for c in decision.changes), notes=notes)
 
 
 def _diff(changes: tuple[install.FileChange, ...], sglang: SGLangInstall) -> str:
-    import difflib  # only diff and --dry-run need it
+    # difflib and ownership: only diff and --dry-run show a diff, a repeated apply never does.
+    import difflib
 
     from eagle3_patch.patch.ownership import source_lines
 

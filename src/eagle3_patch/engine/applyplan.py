@@ -1,11 +1,10 @@
 """apply's decision, pure: what it does to an installation, and the validated changes.
 
-A function of a snapshot (``snapshot.py``) and the analysis of the sources it holds:
+A function of a snapshot (``site.snapshot``) and the analysis of the sources it holds:
 it reads no file of the installation and writes nothing (``engine.apply`` commits).
 Only the command a refusal prints may look for the Python that owns the folder
-(``hints.py``). The libcst transform
-is imported only when there is something to write (a repeated apply is the fast path:
-``fastpath.py``).
+(``site.hints``). The libcst transform is imported only when there is something to
+write (a repeated apply is the fast path: tests/fastpath.py).
 """
 
 from __future__ import annotations
@@ -80,7 +79,8 @@ def plan(snapshot: Snapshot,
          analysis: Analysis) -> tuple[tuple[install.FileChange, ...], Analysis]:
     """The changes apply would make and the analysis of their result; raises if they would
     not work. Pure: reads no file of the installation."""
-    from eagle3_patch.patch import ownership, transform  # libcst: only on paths that may write
+    # libcst, and the analysis of what would be written: only where there is something to write.
+    from eagle3_patch.patch import ownership, transform
     from eagle3_patch.patch.analysis import analyze, parse_source
 
     sglang, files = snapshot.install, snapshot.files

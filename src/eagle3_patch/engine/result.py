@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from eagle3_patch.cache import memo
+from eagle3_patch.cache import analysismemo
 from eagle3_patch.errors import NotPython, NotWritable, UnjudgeableClass
 from eagle3_patch.patch.hooks import MARKER, TARGET_FILES
 from eagle3_patch.patch.states import Analysis, Outcome, State
@@ -73,12 +73,12 @@ def tidy(snapshot: Snapshot) -> tuple[Snapshot, tuple[str, ...]]:
 def judge(sglang: SGLangInstall, files: Sources, ours: dict | None) -> Analysis:
     """The analysis of ``files``; writes nothing to SGLang.
 
-    The judgement comes from the memo (``memo.py``) when nothing it depends on
+    The judgement comes from the memo (``cache.analysismemo``) when nothing it depends on
     changed; ``ours`` is ``usercache.identity``, computed once per command: None
     analyses afresh and leaves the memo alone.
     """
     try:
-        return memo.analysis_of(files, ours)
+        return analysismemo.analysis_of(files, ours)
     except NotPython as exc:
         raise NotPython(
             exc.what, exc.why,

@@ -1,11 +1,11 @@
 """Decide what `run` and `serve --in-memory` hand to SGLang's processes.
 
 Nothing is written under site-packages; the computed sources are memoised in
-the user's cache where it may be used (``memo.py``, ``usercache.py``).
+the user's cache where it may be used (``inmemory/memo.py``, ``cache/usercache.py``).
 
 The parent decides, the children only serve: the installation is read once
-(``snapshot.read_snapshot``), analysed and the patched sources computed and
-validated exactly as ``apply`` would (``engine.planned_changes``), then passed
+(``site.snapshot.read_snapshot``), analysed and the patched sources computed and
+validated exactly as ``apply`` would (``engine.apply.planned_changes``), then passed
 on through the environment (see ``payload.py`` and ``bootstrap/sitecustomize.py``).
 """
 
@@ -16,7 +16,6 @@ import re
 import shlex
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch import __version__
@@ -90,8 +89,9 @@ def _compute(snapshot: Snapshot, key: memo.HandoffKey | None, ours: dict | None)
         return {"encoded": None, "files": [],
                 "summary": "native: this SGLang needs no patch" if analysis.state is State.NATIVE
                 else "already patched on disk; nothing to add in memory"}
-    patches = [ModulePatch(f"{MODULE_PACKAGE}.{Path(change.path).stem}", os.path.realpath(change.path),
-                           snapshot.files.sha256(os.path.basename(change.path)), change.new.decode("latin-1"))
+    patches = [ModulePatch(f"{MODULE_PACKAGE}.{os.path.basename(change.path).removesuffix('.py')}",
+                           os.path.realpath(change.path), snapshot.files.sha256(os.path.basename(change.path)),
+                           change.new.decode("latin-1"))
                for change in changes]
     entry = {"encoded": encode(patches, __version__, memo.bytecode_key(ours)),
              "files": [os.path.basename(c.path) for c in changes]}
@@ -101,10 +101,10 @@ def _compute(snapshot: Snapshot, key: memo.HandoffKey | None, ours: dict | None)
 
 
 def _is_python(program: str, sglang: SGLangInstall | None = None) -> bool:
-    if _PYTHON_NAME.fullmatch(Path(program).name):
+    if _PYTHON_NAME.fullmatch(os.path.basename(os.path.normpath(program))):
         return True
     found = shutil.which(program)
-    return bool(sglang and found and Path(found).resolve() == Path(sglang.python).resolve())
+    return bool(sglang and found and os.path.realpath(found) == os.path.realpath(sglang.python))
 
 
 def _interpreter_options(argv: list[str]) -> tuple[list[str], str | None]:

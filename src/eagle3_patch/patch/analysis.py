@@ -20,7 +20,7 @@ import ast
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from eagle3_patch.patch import ownership
+from eagle3_patch.patch import ownership, probe
 from eagle3_patch.patch.bindings import Binding, method_rebinds, module_bindings
 from eagle3_patch.errors import NotPython, UnjudgeableClass
 from eagle3_patch.patch.hooks import CAPTURE_FLAG, DECODER, DECODER_HOOK, HOOKS, METHOD, TARGET_FILES, HookSpec
@@ -150,8 +150,6 @@ def resolve(files: Mapping[str, SourceFile], file: str, cls: str, method: str,
 
 def _decoder_methods(files: Mapping[str, SourceFile], decoder_fallback: bool) -> dict:
     """The decoder methods a wrapper may call, as they are (or will be after apply)."""
-    from eagle3_patch.patch import probe  # not imported where a memo answers (memo.py)
-
     methods = {}
     for name in (METHOD, "set_dflash_layers_to_capture"):
         found = resolve(files, *DECODER, name)
@@ -166,8 +164,6 @@ def _decoder_methods(files: Mapping[str, SourceFile], decoder_fallback: bool) ->
 
 
 def _problem(hook: HookSpec, node: ast.FunctionDef, decoder_methods: dict) -> str | None:
-    from eagle3_patch.patch import probe
-
     try:
         function = probe.compile_method(node)
     except (SyntaxError, ValueError, TypeError) as exc:

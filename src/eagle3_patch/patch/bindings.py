@@ -26,7 +26,8 @@ _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 # A class statement always begins a line of its own; indented, it is in a block.
 _INDENTED_CLASS = re.compile(r"[ \t\f]+class\s+(\w+)")
 # The keyword, never part of a longer name: SGLang's model files call get_global_...() helpers.
-_GLOBAL_KEYWORD = re.compile(r"\bglobal\b")
+_GLOBAL_KEYWORD = re.compile(r"global\b")
+_WORD_CHARACTER = re.compile(r"\w")
 
 
 def module_bindings(tree: ast.Module, lines: list[str]) -> dict[str, list[Binding]]:
@@ -76,12 +77,13 @@ def module_bindings(tree: ast.Module, lines: list[str]) -> dict[str, list[Bindin
 
     for statement in tree.body:
         visit(statement, True)
-    if any(_GLOBAL_KEYWORD.search(line) for line in lines):  # rare in a model file: only then the whole tree is walked
+    if _word_starts(_GLOBAL_KEYWORD, "\n".join(lines)):  # rare in a model file: only then the whole tree is walked
         for node in ast.walk(tree):
             if isinstance(node, ast.Global):
                 for name in node.names:
                     bind(name, node, "`global` in a function")
-    # The nested ones, found by their lines (walking every function body costs ~25 ms a file).
+    # The nested ones, found by their lines: walking every function body would cost more than the
+    # whole analysis of a file otherwise does.
     seen = {b.line for bindings in found.values() for b in bindings if b.how.startswith("class statement")}
     for number, line in enumerate(lines, 1):
         nested = _INDENTED_CLASS.match(line)
@@ -105,7 +107,8 @@ def method_rebinds(tree: ast.Module, text: str, method: str = METHOD) -> tuple[i
                         isinstance(node, ast.Name) and node.id == method and not isinstance(node.ctx, ast.Load)):
                     found.append(node.lineno)
     # Elsewhere the name shows in the text: only an occurrence that is not a def or a call is walked for.
-    if text.count(method) > len(re.findall(rf"\bdef\s+{method}\b|\.{method}\s*\(", text)):
+    defs, calls = _word_starts(re.compile(rf"def\s+{method}\b"), text), re.findall(rf"\.{method}\s*\(", text)
+    if text.count(method) > len(defs) + len(calls):
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr == method and not isinstance(node.ctx, ast.Load):
                 found.append(node.lineno)
@@ -122,3 +125,11 @@ def _outside_functions(node: ast.AST):
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         for child in ast.iter_child_nodes(node):
             yield from _outside_functions(child)
+
+
+def _word_starts(pattern: re.Pattern, text: str) -> list[re.Match]:
+    """The matches of ``pattern`` (letters first, ending a word) that also begin one, as a pattern
+    starting with ``\\b`` would find them: searched by its letters, which is a string search, not
+    an attempt at every position of the file."""
+    return [match for match in pattern.finditer(text)
+            if not (match.start() and _WORD_CHARACTER.match(text, match.start() - 1))]

@@ -1,6 +1,6 @@
 """What an analysis finds, as values: the state words and the reports.
 
-Where the memo answers (``memo.py``), status, check and a repeated apply need
+Where the memo answers (``cache/analysismemo.py``), status, check and a repeated apply need
 these and nothing of the parsing and probing in ``analysis.py``. On the fast path:
 NamedTuples, not dataclasses (benchmarks/README.md says why).
 """

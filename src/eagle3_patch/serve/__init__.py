@@ -6,7 +6,7 @@ safetensors headers, single or sharded), ``validate`` (prove the drafter fits
 the target), ``interpreter`` (the interpreter to exec imports the SGLang that
 was checked), ``dialect`` (how the installed SGLang spells its launch switches,
 read from its source), ``plan`` (the argv and environment, pure), ``launch``
-(the one call the command makes), ``command`` (the click command). Nothing here
+(the one call the command makes; the click command is ``commands/serve.py``). Nothing here
 imports SGLang or torch, and ``huggingface_hub`` only for a Hub target id or
-drafter: a local hand-off is on the fast path (``fastpath.py``).
+drafter: a local hand-off is on the fast path (tests/fastpath.py).
 """

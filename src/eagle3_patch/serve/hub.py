@@ -13,6 +13,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import huggingface_hub
+import huggingface_hub.constants
+from huggingface_hub import HfApi, hf_hub_download, hf_hub_url, snapshot_download, try_to_load_from_cache
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    SafetensorsParsingError,
+)
+
 from eagle3_patch.errors import BadInput
 from eagle3_patch.text.jsontext import reason
 from eagle3_patch.text.masking import shown
@@ -22,32 +35,23 @@ from eagle3_patch.serve.drafter import download_command
 from eagle3_patch.serve.tensorheader import check_header
 from eagle3_patch.serve.validate import DrafterReport, TargetText, check_drafter, judge_drafter
 
+# Range reads go through huggingface_hub's HTTP session as is: httpx from 1.0, requests before
+# (whose errors are OSErrors).
+try:
+    import httpx
+    _NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, httpx.HTTPError)
+except ImportError:
+    _NETWORK_ERRORS = (OSError,)
+
 
 def fetch_hub_drafter(
     repo_id: str, variant: str, target: TargetText | None, skipped_because: str, download: bool = True
 ) -> DrafterReport:
     """Validate ``variant`` of ``repo_id`` from its config and header, then (if ``download``) fetch it whole."""
-    try:
-        import huggingface_hub
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            GatedRepoError,
-            HfHubHTTPError,
-            HFValidationError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-        )
-    except ImportError:
-        raise BadInput(
-            f"Cannot download drafter '{variant}' from {repo_id}: huggingface_hub is not installed.",
-            "Hub drafters are fetched with huggingface_hub.",
-            "pip install huggingface_hub, or pass --drafter a local folder.",
-        ) from None
     command = download_command(repo_id, variant, huggingface_hub.__version__)
     offline = bool(huggingface_hub.constants.HF_HUB_OFFLINE)
     try:
-        config_file = Path(huggingface_hub.hf_hub_download(repo_id, f"{variant}/config.json"))
+        config_file = Path(hf_hub_download(repo_id, f"{variant}/config.json"))
         # snapshots/<commit>/<variant>/config.json: everything else is read at that same commit.
         commit = config_file.parent.parent.name
         config = read_json(config_file, "drafter config")
@@ -77,7 +81,7 @@ def fetch_hub_drafter(
             f"An EAGLE-3 variant folder holds config.json and {WEIGHTS_FILE} (or {INDEX_FILE} and shards); "
             "check --drafter and --drafter-repo.",
         ) from None
-    except (HfHubHTTPError, *_network_errors()) as exc:
+    except (HfHubHTTPError, *_NETWORK_ERRORS) as exc:
         raise BadInput(
             f"Downloading drafter '{variant}' from {repo_id} failed.",
             shown((str(exc).splitlines() or [type(exc).__name__])[0]),
@@ -88,9 +92,6 @@ def fetch_hub_drafter(
 
 def _weights_header(repo_id: str, variant: str, commit: str, offline: bool) -> tuple[Path | str, dict[str, dict]]:
     """The weights' tensors: from the cache when there, else by range reads from the Hub."""
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
     def header(filename: str) -> tuple[Path | str, dict[str, dict]] | None:
         cached = try_to_load_from_cache(repo_id, filename, revision=commit)
         if isinstance(cached, str):
@@ -124,9 +125,6 @@ def _weights_header(repo_id: str, variant: str, commit: str, offline: bool) -> t
 
 
 def _remote_header(repo_id: str, filename: str, commit: str) -> tuple[str, dict[str, dict]]:
-    from huggingface_hub import HfApi, hf_hub_url
-    from huggingface_hub.errors import SafetensorsParsingError
-
     url = hf_hub_url(repo_id, filename, revision=commit)
     try:
         metadata = HfApi().parse_safetensors_file_metadata(repo_id, filename, revision=commit)
@@ -142,19 +140,7 @@ def _remote_header(repo_id: str, filename: str, commit: str) -> tuple[str, dict[
     return url, check_header(url, header)
 
 
-def _network_errors() -> tuple[type[BaseException], ...]:
-    # Range reads go through huggingface_hub's HTTP session as is: httpx from 1.0, requests before
-    # (whose errors are OSErrors).
-    try:
-        import httpx
-    except ImportError:
-        return (OSError,)
-    return (OSError, httpx.HTTPError)
-
-
 def _not_cached(repo_id: str, variant: str, offline: bool, command: str, detail: str) -> BadInput:
-    import huggingface_hub.constants
-
     why = (
         "HF_HUB_OFFLINE is set, so nothing can be downloaded now."
         if offline

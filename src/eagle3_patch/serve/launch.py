@@ -80,7 +80,7 @@ def prepare_launch(
     folder = local_drafter(drafter, drafter_repo)
     handoff = None
     if in_memory or unwritable:
-        from eagle3_patch.inmemory.planner import in_memory_handoff  # hashing, gzip: this path only
+        from eagle3_patch.inmemory.planner import in_memory_handoff  # hashing, gzip: an in-memory launch only
 
         # Up front, as the state below: it refuses an unsupported or damaged release first.
         handoff = in_memory_handoff(install, cache)
@@ -95,7 +95,7 @@ def prepare_launch(
     if folder is not None:
         report = check_drafter(folder, target, skipped)
     else:
-        from eagle3_patch.serve.hub import fetch_hub_drafter
+        from eagle3_patch.serve.hub import fetch_hub_drafter  # huggingface_hub: a local drafter never needs it
 
         # --dry-run validates from config.json and the weights' header alone; it downloads no weights.
         report = fetch_hub_drafter(drafter_repo, drafter, target, skipped, download=not dry_run)

@@ -1,25 +1,21 @@
-"""What is on disk beside a model file: our backup, its record, and pip's RECORD.
+"""What is on disk beside a model file: our backup and its record, and where a backup comes from.
 
-The only place backups are read; ``install.py`` does every write. Status
-reports these facts without consulting pip's RECORD (``importlib.metadata`` is off
-the fast path: benchmarks/README.md); revert, which may delete or restore a backup,
-asks RECORD whether the backup is
-provably the file SGLang shipped.
+The only place backups are read; ``install.py`` does every write. Status reports
+these facts as found; revert, which may delete or restore a backup, also asks pip's
+RECORD (``piprecord``) whether the backup is provably the file SGLang shipped.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from eagle3_patch.site.filebytes import NotAFile, read_bytes, sha256, sorted_paths
 from eagle3_patch.patch.hooks import TARGET_FILES
-from eagle3_patch.site.locate import SGLangInstall, dist_infos
+from eagle3_patch.site.locate import SGLangInstall
 from eagle3_patch.site.lock import LOCK_NAME
-
-if TYPE_CHECKING:
-    from packaging.version import Version
 
 BACKUP_SUFFIX = ".eagle3-bak"
 META_SUFFIX = ".eagle3-bak.json"
@@ -78,8 +74,6 @@ def no_backup(target: str) -> Backup:
 
 def parse_meta(data: bytes) -> BackupMeta:
     """A backup record's bytes as ``BackupMeta``; ValueError for anything else, whatever is wrong."""
-    import json
-
     try:
         raw = json.loads(data)
         meta = BackupMeta(**{k: str(raw[k]) for k in BackupMeta._fields})
@@ -215,67 +209,6 @@ def report(backup: Backup, current: str, marked: bool, version_text: str) -> Bac
         stale=meta.sglang_version != version_text,
         modified_since_patch=marked and current != meta.patched_sha256,
         tool_version=meta.tool_version, sglang_version=meta.sglang_version)
-
-
-def shipped_sha256(sglang: SGLangInstall, paths: list[str]) -> dict[str, str | None]:
-    """The hex SHA-256 pip recorded for each of ``paths`` when it installed this SGLang.
-
-    None for a path pip recorded nothing for (a source tree, an editable install). Each
-    RECORD is read once for all of them: it lists every file of SGLang (~600 KB).
-    """
-    import base64
-    import csv  # importlib.metadata reads RECORD with it
-
-    site = os.path.dirname(sglang.package_dir)
-    recorded: dict[str, str | None] = dict.fromkeys(paths)
-    wanted = {}  # RECORD's name for a path -> the path; one outside the site has no RECORD entry
-    for path in paths:
-        relative = os.path.relpath(path, site)
-        if not relative.startswith(os.pardir + os.sep):
-            wanted[relative] = path
-    for dist_info in _dist_infos(site, sglang.version):
-        if all(recorded[path] is not None for path in wanted.values()):
-            break
-        try:
-            for entry in _bounded_distribution(dist_info).files or ():
-                path = wanted.get(entry.as_posix())
-                if path and recorded[path] is None and entry.hash and entry.hash.mode == "sha256":
-                    digest = entry.hash.value
-                    recorded[path] = base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4)).hex()
-        except (OSError, ValueError, TypeError, csv.Error):
-            pass  # an unreadable or mangled RECORD (a field past csv's size limit...) proves nothing
-    return recorded
-
-
-def _bounded_distribution(dist_info: str):
-    """importlib.metadata's view of ``dist_info``, reading each file through ``read_bytes``:
-    a RECORD that is a FIFO or /dev/zero is refused, not read without end (OSError)."""
-    from importlib.metadata import PathDistribution  # only on paths that may write
-    from pathlib import Path
-
-    class Bounded(PathDistribution):
-        def read_text(self, filename):
-            try:
-                return read_bytes(os.path.join(dist_info, filename)).decode("utf-8")
-            except FileNotFoundError:
-                return None  # as importlib.metadata answers for a file that is not there
-
-    return Bounded(Path(dist_info))
-
-
-def _dist_infos(site: str, version: Version | None) -> list[str]:
-    """SGLang's dist-info folders, the installed release's first."""
-    from packaging.version import InvalidVersion, Version  # revert only (fast path)
-
-    def rank(folder: str) -> tuple[bool, str]:
-        name = os.path.basename(folder)
-        try:
-            found = Version(name[len("sglang-"):-len(".dist-info")])
-        except InvalidVersion:
-            found = None
-        return (found != version, name)
-
-    return sorted(dist_infos(site), key=rank)
 
 
 def after_uninstall(sglang: SGLangInstall) -> list[str]:

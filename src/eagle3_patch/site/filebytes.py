@@ -7,9 +7,9 @@ import os
 import stat
 
 try:
-    # CPython's built-in SHA-256, the one hashlib falls back to: importing
-    # hashlib loads OpenSSL, 2 ms of the ~12 ms that status and check may take
-    # beyond importing click, to hash ~200 KB that the built-in does in 0.5 ms.
+    # CPython's built-in SHA-256, the one hashlib falls back to: importing hashlib
+    # loads OpenSSL, a large part of what status and check may add to importing click
+    # (benchmarks/README.md).
     from _sha256 import sha256 as _sha256  # Python <= 3.11
 except ImportError:
     try:

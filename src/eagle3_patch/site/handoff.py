@@ -45,7 +45,7 @@ def replace_process(plan: LaunchPlan, fix: str) -> NoReturn:
     try:
         os.execvpe(plan.argv[0], plan.argv, {**os.environ, **plan.env})
     except OSError as exc:
-        from eagle3_patch.site.programs import why_not_started
+        from eagle3_patch.site.programs import why_not_started  # subprocess: only when exec failed
 
         raise LaunchFailed(
             f"Could not start {shlex.quote(plan.argv[0])}: {why_not_started(plan.argv[0], exc)}.",

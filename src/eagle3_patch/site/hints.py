@@ -7,13 +7,9 @@ on the SGLang the message is about, not on whatever ``pip`` is first on PATH.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from eagle3_patch.site.interpreters import environment_python
+from eagle3_patch.site.locate import FALLBACK, SGLangInstall
 from eagle3_patch.text.shellwords import quote
-
-if TYPE_CHECKING:
-    from eagle3_patch.site.locate import SGLangInstall
 
 
 def command(sglang: SGLangInstall, *words: str) -> str:
@@ -35,8 +31,6 @@ def pip(sglang: SGLangInstall, *args: str) -> str:
 
 def reinstall(sglang: SGLangInstall) -> str:
     """Put back exactly the files of the installed release."""
-    from eagle3_patch.site.locate import FALLBACK
-
     # version.py's 0.0.0.dev0 fallback names no release pip could install.
     known = sglang.version is not None and sglang.version_from != FALLBACK
     version = str(sglang.version) if known else "<version>"

@@ -10,7 +10,7 @@ through to the file it names, so the link survives; backups and the lock stay
 beside the link.
 
 Paths are plain strings (``os.path``), not pathlib: this module is on the fast
-path (``fastpath.py``; the reasons for each trick here are in benchmarks/README.md).
+path (tests/fastpath.py; the reasons for each trick here are in benchmarks/README.md).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ interpreter named by ``--python`` — and its version is read from files beside 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -118,8 +119,6 @@ def _holds_srt(package_dir: str) -> bool:
 
 
 def _find_in_this_process() -> str | None:
-    import importlib.util
-
     spec = importlib.util.find_spec("sglang")
     locations = list(spec.submodule_search_locations or []) if spec else []
     return os.path.realpath(locations[0]) if locations else None
@@ -159,8 +158,6 @@ def _find_as_child_would() -> str | None:
     except its first entry: the script's folder for us, the current directory
     for ``python -c`` (and ``python -m``, which is what serve will exec).
     """
-    import importlib.util
-
     try:
         cwd = os.getcwd()
     except OSError:  # a deleted working folder: let the interpreter itself say what it makes of it
@@ -178,7 +175,7 @@ def _find_as_child_would() -> str | None:
 def ask_interpreter(python: str, timeout: float = 60) -> str | None:
     """The folder of the SGLang that ``python`` imports, as it answers when run (one subprocess,
     stopped after ``timeout`` seconds; nothing it started is left running)."""
-    from eagle3_patch.site.programs import run_contained, why_not_started
+    from eagle3_patch.site.programs import run_contained, why_not_started  # subprocess: --python only
 
     fence = f"<eagle3-patch {os.urandom(8).hex()}>"
     try:
@@ -213,7 +210,7 @@ def ask_interpreter(python: str, timeout: float = 60) -> str | None:
 
 
 def _signal_name(number: int) -> str:
-    import signal
+    import signal  # only the message for an interpreter that was killed
 
     try:
         return signal.Signals(number).name
@@ -313,7 +310,7 @@ def _normal(text: str) -> str | None:
 
 
 def _parse(text: str) -> Version | None:
-    from packaging.version import InvalidVersion, Version
+    from packaging.version import InvalidVersion, Version  # only a version that is not plain digits
 
     try:
         return Version(text.strip())

@@ -36,8 +36,8 @@ def locked(folder: str | os.PathLike, tell_waiting=_tell_waiting, clock=time.mon
 
     The lock is flock(2) on ``LOCK_NAME``, the call filelock makes on Linux
     too; the kernel releases it when the holder's process ends, however it
-    ends. filelock itself is not used: importing it costs ~17 ms (logging,
-    secrets, pathlib), a tenth of a first apply beyond importing libcst.
+    ends. filelock itself is not imported: it brings logging, secrets and pathlib
+    to a first apply (benchmarks/README.md).
     """
     path = os.path.join(folder, LOCK_NAME)
     try:

@@ -15,10 +15,14 @@ stop it first.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
+import selectors
+import shutil
 import signal
 import stat
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -45,8 +49,6 @@ def why_not_started(program: str, exc: OSError) -> str:
     if not program:
         return "the name is empty"
     if "/" not in program:  # looked up on PATH, as exec does
-        import shutil
-
         found = shutil.which(program)
         if found is None:
             return "no program of that name is on PATH"
@@ -83,8 +85,6 @@ def run_contained(argv: list[str], env: dict[str, str], timeout: float, cap: int
 
     A program that cannot be started raises ``OSError`` (``exc.filename`` is ``argv[0]``).
     """
-    import subprocess
-
     deadline = time.monotonic() + timeout
     ours_before = _children()
     adopting = _adopt_orphans(True) if ours_before is not None else None
@@ -176,8 +176,6 @@ def _stopping_it_first() -> Iterator[Callable[[bool], None]]:
 
 def _collect(process, deadline: float, cap: int) -> tuple[bytes, bytes, str | None]:
     """Its output until it exits (then what is already in the pipes), the deadline or the cap."""
-    import selectors
-
     out, err = bytearray(), bytearray()
     with selectors.DefaultSelector() as selector:
         for stream, into in ((process.stdout, out), (process.stderr, err)):
@@ -245,8 +243,6 @@ def _end_all(process, ours_before: set[int] | None) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except OSError:  # nothing left in it, or a member we may not signal (setuid)
         pass
-    import subprocess
-
     until = time.monotonic() + _REAP_S
     try:
         process.wait(_REAP_S)
@@ -291,8 +287,6 @@ def _adopt_orphans(on: int) -> int | None:
     setting it had; returns the setting it had, None where there is no such setting (not Linux)."""
     if not sys.platform.startswith("linux"):
         return None
-    import ctypes
-
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         previous = ctypes.c_int()

@@ -4,10 +4,9 @@
 the files their classes inherit from), our backups and their records, the temp
 files a killed write left, our files in a package pip has uninstalled, and,
 when asked (``records=True``), the SHA-256 pip's RECORD holds for each target
-file. The decisions (``patchplan.py``, ``engine.result_from``, ``revert.plan_revert``)
-look at nothing else, so they are tested from hand-built snapshots
-(``Sources.of``) without a disk. Only revert asks for the RECORD hashes:
-``importlib.metadata`` is off the fast path (benchmarks/README.md).
+file (``piprecord``). The decisions (``engine.applyplan``, ``engine.result.result_from``,
+``engine.revertplan``) look at nothing else, so they are tested from hand-built
+snapshots (``Sources.of``) without a disk. Only revert asks for the RECORD hashes.
 
 A command reads once; one that writes reads once more under the lock, and what it
 reports afterwards is that snapshot with its changes (``Snapshot.committed``), not a
@@ -83,11 +82,18 @@ def read_snapshot(sglang: SGLangInstall, earlier: Snapshot | None = None,
     ``records``: also what pip's RECORD says each target file's SHA-256 is."""
     files = read_sources(sglang, earlier.files if earlier else None)
     paths = target_paths(sglang)
+    recorded = None
+    if records:
+        # importlib.metadata, packaging and pathlib: only revert asks, status and check never do.
+        from eagle3_patch.site.piprecord import shipped_sha256
+
+        recorded = shipped_sha256(sglang, paths)
     return Snapshot(
         sglang, files,
         backups={path: backups.read_backup(path) for path in paths},
         missing=tuple(path for path in paths if not os.path.exists(path)),
         leftovers=tuple(leftovers.leftovers(paths)),
         after_uninstall=tuple(backups.after_uninstall(sglang)),
-        recorded=backups.shipped_sha256(sglang, paths) if records else None,
+        recorded=recorded,
     )
+

@@ -37,7 +37,7 @@ class Sources(Mapping):
 
     An already-patched file resolves every hook in its own classes, so the
     80 KB qwen3_vl.py it would otherwise inherit from is never parsed. The
-    bytes are read once, so a memo keyed on them (``memo.py``) describes
+    bytes are read once, so a memo keyed on them (``cache/analysismemo.py``) describes
     exactly what the analysis saw. A file whose bytes equal those in
     ``earlier`` (the same folder read a moment ago) reuses its parse and hash.
     """

@@ -14,6 +14,7 @@ it carries can act on a terminal. Every pattern here is linear in its input.
 
 from __future__ import annotations
 
+import json
 import re
 
 MASK = "***"
@@ -149,8 +150,6 @@ def _end(text: str, size: int) -> str:
 def shown_json(value: object, limit: int = EXCERPT) -> str:
     """A value read from JSON (a file's field, a server's answer) as a message quotes it: its JSON
     text, so a string "5120" reads as a string, through ``shown``."""
-    import json
-
     try:
         text = json.dumps(value)
     except (RecursionError, ValueError):  # nested past the encoder's stack here, or an int past Python's digits

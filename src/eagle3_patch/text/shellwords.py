@@ -5,8 +5,6 @@ from __future__ import annotations
 
 def quote(word: str) -> str:
     """``word`` as one shell word."""
-    # shlex compiles a regex at import (~0.3 ms): only a message that prints a
-    # path pays for it, not every start of status and check.
-    import shlex
+    import shlex  # it compiles a regex at import: a start that quotes nothing skips it
 
     return shlex.quote(word)

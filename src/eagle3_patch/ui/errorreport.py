@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 
@@ -20,6 +22,8 @@ import click
 
 from eagle3_patch.errors import CheckFailed, Eagle3PatchError, MissingDependency, OutputFailed, ReaderGone
 from eagle3_patch.text.masking import MESSAGE_LIMIT, shown
+from eagle3_patch.text.shellwords import quote
+from eagle3_patch.ui import render
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
 # Every file eagle3-patch writes maps its failures to a typed error (install.py, the plot);
@@ -131,9 +135,6 @@ def missing_dependency(exc: ModuleNotFoundError) -> MissingDependency | None:
     """``exc`` as the error for a package eagle3-patch's metadata declares (a dependency, or an
     extra's) that is not installed here; None for any other module, whose absence is a bug."""
     import importlib.metadata  # slow to import: this error path only
-    import re
-
-    from eagle3_patch.text.shellwords import quote
 
     def normalized(name: str) -> str:  # PEP 503: the form pip compares names in
         return re.sub(r"[-_.]+", "-", name).lower()
@@ -181,8 +182,6 @@ def report(exc: Eagle3PatchError, as_json: bool, shown: str | None = None) -> in
     Best effort: a stream that refuses the report (reader gone, disk full) loses it, and
     the exit code still says what happened.
     """
-    from eagle3_patch.ui import render
-
     if isinstance(exc, ReaderGone):
         _discard(sys.stdout)
         _discard(sys.stderr)
@@ -192,8 +191,6 @@ def report(exc: Eagle3PatchError, as_json: bool, shown: str | None = None) -> in
                            *(part for part in (exc.why, exc.fix) if part)])
     best_effort(lambda: render.echo(shown, err=True), sys.stderr)
     if as_json:
-        import json
-
         error = {"error": {"what": exc.what, "why": exc.why, "fix": exc.fix}, "exit_code": exc.exit_code}
         best_effort(lambda: render.echo(json.dumps({**_found(exc), **error}, indent=2)), sys.stdout)
     return exc.exit_code
@@ -296,7 +293,5 @@ def _click_text(exc: click.ClickException) -> str:
 
 def _found(exc: Eagle3PatchError) -> dict:
     if isinstance(exc, CheckFailed) and exc.result is not None:
-        from eagle3_patch.ui.render import to_json
-
-        return to_json(exc.result)
+        return render.to_json(exc.result)
     return dict(exc.found or {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -150,8 +151,6 @@ def human(result: Result) -> str:
 
 
 def emit(result: Result, as_json: bool) -> None:
-    import json
-
     if as_json:
         echo(json.dumps(to_json(result), indent=2))
     else:

@@ -12,6 +12,11 @@ import math
 import re
 from typing import Any
 
+try:
+    import resource
+except ImportError:  # Windows: no open-file limit to read
+    resource = None
+
 import click
 
 from eagle3_patch.text.masking import shown
@@ -54,9 +59,7 @@ def _open_files_problem(level: int) -> str | None:
     """Why ``level`` requests cannot be kept in flight here, or None. One socket per request in
     flight: past the open-file limit, connections would fail midway through a level and read as a
     server problem."""
-    try:
-        import resource
-    except ImportError:  # Windows: no such limit to read
+    if resource is None:
         return None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = level + SPARE_FILES
