@@ -13,14 +13,14 @@ from eagle3_patch.engine.result import result_from
 from eagle3_patch.errors import SGLangNotFound, UnsupportedRelease, ValidationFailed
 from eagle3_patch.site.filebytes import sha256
 from eagle3_patch.patch.hooks import MARKER, MARKER_COMMENT
-from eagle3_patch.site.locate import SGLangInstall
 from eagle3_patch.cache.analysismemo import analysis_of
 from eagle3_patch.engine.applyplan import decide_apply
 from eagle3_patch.site.snapshot import Snapshot, target_paths
-from eagle3_patch.site.sources import Sources
 from eagle3_patch.patch.states import Outcome, State
 
-SGLANG = SGLangInstall("/nonexistent/bin/python", "/nonexistent/site-packages/sglang", "0.5.21")
+from support import builders
+
+SGLANG = builders.install()
 PATH, TEXT_PATH = target_paths(SGLANG)
 # A decoder whose forward reads the per-layer flag (0.5.11+), with no hook yet.
 SHIPPED = b'''\
@@ -45,14 +45,9 @@ class Qwen3_5MoeForConditionalGeneration(Qwen3_5ForConditionalGeneration):
 NO_FLAG = SHIPPED.replace(b"_is_layer_to_capture", b"_something_else")
 
 
-def _no_backup(path: str = PATH) -> Backup:
-    return Backup(path, None, "missing", None, "missing")
-
-
 def _snapshot(data: bytes | None = SHIPPED, backup: Backup | None = None, **facts) -> Snapshot:
-    files = Sources.of(SGLANG.models_dir, {} if data is None else {"qwen3_5.py": data})
-    return Snapshot(SGLANG, files, {PATH: backup or _no_backup(), TEXT_PATH: _no_backup(TEXT_PATH)},
-                    **facts)
+    return builders.snapshot({} if data is None else {"qwen3_5.py": data}, {PATH: backup} if backup else {},
+                             SGLANG, **facts)
 
 
 def _decide(snapshot: Snapshot, dry_run: bool = False):
@@ -79,9 +74,9 @@ def test_a_dry_run_would_make_exactly_the_changes_apply_makes():
 
 def test_a_backup_already_holding_the_original_is_not_written_again():
     kept = _decide(_snapshot()).changes[0].meta
-    intact = Backup(PATH, SHIPPED, "present", kept, "ok")
+    intact = builders.backup(PATH, SHIPPED, kept)
     assert _decide(_snapshot(backup=intact)).changes[0].backup is None
-    other = Backup(PATH, SHIPPED + b"# another release\n", "present", kept, "ok")
+    other = builders.backup(PATH, SHIPPED + b"# another release\n", kept)
     assert _decide(_snapshot(backup=other)).changes[0].backup == SHIPPED
 
 
@@ -128,7 +123,7 @@ def test_an_uninstalled_sglang_is_said_as_such_not_as_an_old_release():
 def test_status_reports_the_backup_the_snapshot_holds():
     patched = _patched()
     meta = BackupMeta(sha256(SHIPPED), sha256(patched), "0.0.0", "0.5.20")
-    snapshot = _snapshot(patched + b"# edited\n", Backup(PATH, SHIPPED, "present", meta, "ok"),
+    snapshot = _snapshot(patched + b"# edited\n", builders.backup(PATH, SHIPPED, meta),
                          leftovers=(PATH + ".tmp",))
     result = result_from(snapshot, analysis_of(snapshot.files, None), "status", Outcome.OBSERVED)
     report = result.backups["qwen3_5.py"]
@@ -138,7 +133,7 @@ def test_status_reports_the_backup_the_snapshot_holds():
 
 
 def test_status_offers_the_backup_of_a_file_deleted_by_hand():
-    backup = Backup(PATH, SHIPPED, "present", None, "missing")
+    backup = builders.backup(PATH, SHIPPED)
     snapshot = _snapshot(None, backup, missing=(PATH, TEXT_PATH))
     result = result_from(snapshot, analysis_of(snapshot.files, None), "status", Outcome.OBSERVED)
     assert result.state is State.UNSUPPORTED and result.backups == {}
@@ -147,7 +142,7 @@ def test_status_offers_the_backup_of_a_file_deleted_by_hand():
 
 
 def test_after_uninstall_status_names_our_files_instead_of_a_lost_backup():
-    backup = Backup(PATH, SHIPPED, "present", None, "missing")
+    backup = builders.backup(PATH, SHIPPED)
     snapshot = _snapshot(None, backup, missing=(PATH, TEXT_PATH), after_uninstall=(backup.path,))
     result = result_from(snapshot, analysis_of(snapshot.files, None), "status", Outcome.OBSERVED)
     assert result.notes == () and result.after_uninstall == (backup.path,)

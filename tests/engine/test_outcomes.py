@@ -10,12 +10,14 @@ from eagle3_patch.engine.apply import check
 from eagle3_patch.engine.result import Result
 from eagle3_patch.ui import render
 from eagle3_patch.errors import CheckFailed
-from eagle3_patch.site.locate import SGLangInstall, locate_sglang
+from eagle3_patch.site.locate import locate_sglang
 from eagle3_patch.patch.states import Analysis, Outcome, State
 
+from support import builders
 from support.cli import invoke_main
 
-SGLANG = SGLangInstall("/nonexistent/bin/python", "/nonexistent/sglang", "0.5.21")
+
+SGLANG = builders.install("/nonexistent/sglang")
 # Scripts read these words from `--json`: they are an interface, not an implementation detail.
 WORDS = {"", "patched", "repaired", "already-patched", "native", "would-patch", "reverted",
          "nothing-to-revert", "removed-after-uninstall", "refused"}

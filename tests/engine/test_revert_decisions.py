@@ -8,11 +8,12 @@ from eagle3_patch.site.backups import Backup, BackupMeta, provenance
 from eagle3_patch.errors import CannotRevert
 from eagle3_patch.site.filebytes import sha256
 from eagle3_patch.patch.hooks import HOOKS
-from eagle3_patch.site.locate import SGLangInstall
 from eagle3_patch.engine.revertplan import decide, plan_revert
 from eagle3_patch.patch.transform import add_hooks
 
-SGLANG = SGLangInstall("/nonexistent/bin/python", "/nonexistent/site-packages/sglang", "0.5.21")
+from support import builders
+
+SGLANG = builders.install()
 PATH = "/nonexistent/site-packages/sglang/srt/models/qwen3_5.py"
 SHIPPED = b"".join(f"class {cls}:\n    x = 1\n\n\n".encode() for cls in dict.fromkeys(
     h.cls for h in HOOKS if h.file == "qwen3_5.py"))
@@ -25,8 +26,7 @@ def _meta(original: bytes, version: str = "0.5.21") -> BackupMeta:
 
 
 def _backup(data: bytes | None, meta: BackupMeta | None = None) -> Backup:
-    return Backup(PATH, data, "present" if data is not None else "missing", meta,
-                  "ok" if meta else "missing")
+    return builders.backup(PATH, data, meta)
 
 
 def _evidence(backup: Backup, recorded: str | None = sha256(SHIPPED), version: str = "0.5.21"):
@@ -116,13 +116,8 @@ TEXT_PATH = PATH.replace("qwen3_5.py", "qwen3_5_text.py")
 
 
 def _snapshot(data: bytes | None, backup: Backup, recorded: str | None = sha256(SHIPPED)):
-    from eagle3_patch.site.snapshot import Snapshot
-    from eagle3_patch.site.sources import Sources
-
-    nothing = Backup(TEXT_PATH, None, "missing", None, "missing")
-    files = Sources.of(SGLANG.models_dir, {} if data is None else {"qwen3_5.py": data})
-    return Snapshot(SGLANG, files, {PATH: backup, TEXT_PATH: nothing},
-                    recorded={PATH: recorded, TEXT_PATH: None})
+    return builders.snapshot({} if data is None else {"qwen3_5.py": data}, {PATH: backup}, SGLANG,
+                             recorded={PATH: recorded, TEXT_PATH: None})
 
 
 def test_revert_plans_from_the_snapshot_only_the_files_it_has_something_to_do_for():

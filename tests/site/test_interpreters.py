@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from eagle3_patch.site import hints
-from eagle3_patch.site.locate import SGLangInstall
+
+from support import builders
 
 
 def _python(path: Path) -> Path:
@@ -24,7 +25,7 @@ def _sglang(site: Path) -> Path:
 
 
 def _hinted_python(package: Path) -> str:
-    sglang = SGLangInstall("/usr/bin/elsewhere", str(package), "0.5.21", selector=f"--sglang-dir {package}")
+    sglang = builders.install(str(package), python="/usr/bin/elsewhere", selector=f"--sglang-dir {package}")
     return hints.pip(sglang, "list").split(" -m pip ")[0]
 
 
