@@ -1,0 +1,100 @@
+"""The tests' own layout: tests/ mirrors the package, and what tests share lives in one
+support package, never in a test module or conftest.py.
+
+Read from the source, as test_layers reads eagle3_patch: every ``import`` (function-level
+ones included) of every test module, conftest.py and the support package.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import eagle3_patch
+
+from support.paths import TESTS
+from support.realclasses import PROBE, PROBE_FILES
+
+PACKAGE = Path(eagle3_patch.__file__).parent
+SUPPORT = TESTS / "support"
+# Test folders that are no package of eagle3_patch: the GPU kit's (benchmarks/gpu).
+OTHER_FOLDERS = {"gpukit"}
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules ``path`` imports, by absolute name (relative ones resolved in support)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module
+            if node.level:
+                package = path.relative_to(TESTS).parent.parts
+                base = ".".join(package[:len(package) - node.level + 1])
+                module = f"{base}.{module}" if module else base
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names
+                         if (TESTS / Path(*f"{module}.{alias.name}".split("."))).with_suffix(".py").is_file())
+    return found
+
+
+def _test_modules() -> list[Path]:
+    return sorted(p for p in TESTS.rglob("*.py") if p.name.startswith("test_") or p.name == "conftest.py")
+
+
+def _is_a_test_module(name: str) -> bool:
+    parts = name.split(".")
+    return parts[0] in ("conftest", "tests") or any(part.startswith("test_") for part in parts)
+
+
+def test_no_test_module_imports_another_test_module_or_conftest():
+    borrowed = sorted(f"{path.relative_to(TESTS)} -> {name}" for path in _test_modules()
+                      for name in _imports(path) if _is_a_test_module(name))
+    assert borrowed == []
+
+
+def test_the_support_package_imports_no_test_module():
+    borrowed = sorted(f"{path.relative_to(TESTS)} -> {name}" for path in SUPPORT.rglob("*.py")
+                      for name in _imports(path) if _is_a_test_module(name))
+    assert borrowed == []
+
+
+def test_every_support_module_a_test_names_exists():
+    missing = sorted(f"{path.relative_to(TESTS)} -> {name}"
+                     for path in [*_test_modules(), *SUPPORT.rglob("*.py")] for name in _imports(path)
+                     if name.split(".")[0] == "support" and not _support_file(name))
+    assert missing == []
+
+
+def _support_file(name: str) -> Path | None:
+    path = TESTS / Path(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def test_the_test_folders_mirror_the_package():
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    folders = {p.parent.name for p in TESTS.glob("*/test_*.py")}
+    assert folders == packages | OTHER_FOLDERS
+    assert not list(TESTS.glob("*/*/test_*.py")), "one level of folders, as the package has"
+
+
+def test_what_travels_with_the_probe_is_everything_of_ours_it_imports():
+    # test_inmemory_real copies PROBE_FILES to an unprivileged user's folder and runs the probe
+    # there, with SGLang's interpreter: no eagle3_patch, no support module left behind.
+    needed, todo = set(), [PROBE]
+    while todo:
+        path = todo.pop()
+        needed.add(path.relative_to(TESTS))
+        for name in _imports(path):
+            assert name.split(".")[0] != "eagle3_patch", (path, name)
+            found = _support_file(name) if name.split(".")[0] == "support" else None
+            if found and found.relative_to(TESTS) not in needed:
+                todo.append(found)
+                parent = found.parent / "__init__.py"
+                if parent.is_file() and parent != found:
+                    todo.append(parent)
+    assert needed == set(PROBE_FILES)
