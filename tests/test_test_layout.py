@@ -8,6 +8,7 @@ ones included) of every test module, conftest.py and the support package.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import eagle3_patch
@@ -21,7 +22,8 @@ SUPPORT = TESTS / "support"
 OTHER_FOLDERS = {"gpukit"}
 
 
-def _imports(path: Path) -> set[str]:
+@functools.cache
+def _imports(path: Path) -> frozenset[str]:
     """The modules ``path`` imports, by absolute name (relative ones resolved in support)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -34,9 +36,10 @@ def _imports(path: Path) -> set[str]:
                 base = ".".join(package[:len(package) - node.level + 1])
                 module = f"{base}.{module}" if module else base
             found.add(module)
-            found.update(f"{module}.{alias.name}" for alias in node.names
-                         if (TESTS / Path(*f"{module}.{alias.name}".split("."))).with_suffix(".py").is_file())
-    return found
+            if module.split(".")[0] == "support":  # `from support import x`: x may be a module
+                found.update(f"{module}.{alias.name}" for alias in node.names
+                             if _support_file(f"{module}.{alias.name}"))
+    return frozenset(found)
 
 
 def _test_modules() -> list[Path]:

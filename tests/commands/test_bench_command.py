@@ -23,6 +23,7 @@ from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle
 from support.cli import bench_with_clock, invoke_bench
 from support.ports import closed_port_url
 
+
 # Scripts for --max-new-tokens 10: EAGLE-3 sends 1 + 3 + 3 + 3 tokens 1/64 s apart
 # (9 decode tokens in 3/64 s = 192 tok/s, 3 verify passes, tau 10/3); the baseline
 # sends 10 single tokens 1/32 s apart (9 in 9/32 s = 32 tok/s). Speedup 6.

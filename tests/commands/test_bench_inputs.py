@@ -25,6 +25,7 @@ from support.cli import invoke_bench, invoke_main
 from support.marks import first_fast
 from support.paths import SRC
 
+
 # A port nothing listens on: every refusal here must come before any connection.
 NO_SERVER = "http://127.0.0.1:9"
 
@@ -47,7 +48,7 @@ def fifo(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("source", ["/dev/zero", "/dev/urandom", "fifo"])
+@pytest.mark.parametrize("source", first_fast("/dev/zero", "/dev/urandom", "fifo"))
 def test_prompts_that_are_not_a_regular_file_are_refused_at_once(source: str, fifo: Path) -> None:
     path = str(fifo) if source == "fifo" else source
 

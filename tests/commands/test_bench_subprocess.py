@@ -10,10 +10,15 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from support.paths import SRC
 from support.ports import closed_port_url
 
+# The CLI as a process: test_bench_command proves the same output in this process, with a
+# scripted clock; CI runs these.
+pytestmark = pytest.mark.slow
 
 COMMAND = "from eagle3_patch.commands.bench import bench; bench()"
 

@@ -24,6 +24,7 @@ from support.marks import first_fast
 from support.serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
 from support.sites import STANDIN_SGLANG_PARENTS
 
+
 DEBIAN_PYTHON = "/usr/bin/python3"
 MARKED_LINE = 'setattr(self.layers[layer_id], "_is_layer_to_capture", True)'
 

@@ -10,8 +10,10 @@ import pytest
 
 from eagle3_patch.text.masking import MASK
 
+from support.marks import first_fast
 from support.releases import install_release
 from support.serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
+
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def world(tmp_path: Path) -> dict:
     return {"site": site, "record": record, "env": env, "args": args}
 
 
-@pytest.mark.parametrize("typo", [["--dryrun", "--no-aply"], ["--dry_run"], ["-p", "31000"], ["--tp", "2"]])
+@pytest.mark.parametrize("typo", first_fast(["--dryrun", "--no-aply"], ["--dry_run"], ["-p", "31000"], ["--tp", "2"]))
 def test_unknown_option_before_dashes_is_a_usage_error_and_nothing_is_patched(world: dict, typo: list[str]) -> None:
     untouched = tree_digest(world["site"])
 
@@ -61,13 +63,13 @@ def test_options_after_dashes_still_reach_sglang_even_when_they_look_like_ours(w
 
 
 @pytest.mark.parametrize(("flag", "option"), [
-    (["--speculative-draft-model-path", "/other"], "--drafter"),
-    (["--speculative-draft-model-path=/other"], "--drafter"),
-    (["--speculative-draft-model", "/other"], "--drafter"),
-    (["--speculative-draft-model-p", "/other"], "--drafter"),
-    (["--model-path", "/other"], "--model"),
-    (["--model=/other"], "--model"),
-    (["--model-pat", "/other"], "--model"),
+    *first_fast((["--speculative-draft-model-path", "/other"], "--drafter"),
+                (["--speculative-draft-model-path=/other"], "--drafter"),
+                (["--speculative-draft-model", "/other"], "--drafter"),
+                (["--speculative-draft-model-p", "/other"], "--drafter")),
+    *first_fast((["--model-path", "/other"], "--model"),
+                (["--model=/other"], "--model"),
+                (["--model-pat", "/other"], "--model")),
 ])
 def test_validated_path_after_dashes_is_refused_with_the_option_to_use(world: dict, flag: list[str],
                                                                        option: str) -> None:

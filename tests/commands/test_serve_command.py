@@ -21,6 +21,7 @@ from eagle3_patch.serve.validate import DrafterReport
 
 from support.paths import REPO
 
+
 SCRIPT = REPO / "scripts" / "serve_sglang.sh"
 DIALECT = LaunchDialect(SCHEDULER_FLAG, "sglang/srt/server_args.py defines it", True, "environ.py declares it")
 

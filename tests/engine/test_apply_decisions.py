@@ -20,6 +20,7 @@ from eagle3_patch.patch.states import Outcome, State
 
 from support import builders
 
+
 SGLANG = builders.install()
 PATH, TEXT_PATH = target_paths(SGLANG)
 # A decoder whose forward reads the per-layer flag (0.5.11+), with no hook yet.

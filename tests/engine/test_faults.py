@@ -11,7 +11,9 @@ import sys
 import pytest
 
 from support.cli import invoke_cli
+from support.marks import first_fast
 from support.releases import install_release, release_file
+
 
 
 MODELS = "sglang/srt/models/"
@@ -206,7 +208,7 @@ def test_unchecked_hash_bytecode_is_dropped_so_python_loads_the_patch(site):
     assert not os.path.exists(pyc)
 
 
-@pytest.mark.parametrize("command", [["diff"], ["apply", "--dry-run"]])
+@pytest.mark.parametrize("command", first_fast(["diff"], ["apply", "--dry-run"]))
 def test_diff_and_dry_run_show_the_change_and_write_nothing(site, command):
     s = site("0.5.21")
     before = _snapshot(s.models)

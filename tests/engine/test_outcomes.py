@@ -17,6 +17,7 @@ from support import builders
 from support.cli import invoke_main
 
 
+
 SGLANG = builders.install("/nonexistent/sglang")
 # Scripts read these words from `--json`: they are an interface, not an implementation detail.
 WORDS = {"", "patched", "repaired", "already-patched", "native", "would-patch", "reverted",

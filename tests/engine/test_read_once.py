@@ -25,6 +25,7 @@ from eagle3_patch.site.lock import LOCK_NAME
 from support.marks import first_fast
 from support.serve_fixtures import write_drafter, write_target
 
+
 MODEL_FILES = ("qwen3_5.py", "qwen3_5_text.py", "qwen3_vl.py")  # 0.5.21 ships all three
 BACKUPS = tuple(f"{name}{suffix}" for name in MODEL_FILES[:2] for suffix in (".eagle3-bak", ".eagle3-bak.json"))
 PACKAGE = os.path.dirname(os.path.abspath(eagle3_patch.__file__))

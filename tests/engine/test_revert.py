@@ -15,6 +15,7 @@ from support.marks import first_fast
 from support.releases import install_release, release_file
 
 
+
 MODELS = "sglang/srt/models/"
 SHIPPED = {name: MODELS + name for name in ("qwen3_5.py", "qwen3_5_text.py")}
 

@@ -13,6 +13,7 @@ from eagle3_patch.patch.transform import add_hooks
 
 from support import builders
 
+
 SGLANG = builders.install()
 PATH = "/nonexistent/site-packages/sglang/srt/models/qwen3_5.py"
 SHIPPED = b"".join(f"class {cls}:\n    x = 1\n\n\n".encode() for cls in dict.fromkeys(

@@ -25,10 +25,12 @@ from eagle3_patch.errors import EXIT_STALE
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ModulePatch, child_env, encode
 from eagle3_patch.sharedrules import PAYLOAD_VAR
 
+from support.marks import first_fast
 from support.servedmodule import (
     DEBIAN_PYTHON, MODULE, PATCHED, REPORT, STOCK, handoff, module_file, module_patch, plain, run, sealed_code,
     sglang_site,
 )
+
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +142,7 @@ def _gzipped_text(text: str) -> str:
     return base64.b64encode(gzip.compress(text.encode())).decode()
 
 
-@pytest.mark.parametrize("sources", [
+@pytest.mark.parametrize("sources", first_fast(
     "not-base64-gzip", "H4sIAAAAAAAC/w==", _gzipped({"modules": [{"name": MODULE}]}),
     _gzipped({"modules": [{"name": MODULE, "path": "/x", "sha256": "0", "data": 7}]}),
     _gzipped({"modules": [{"name": MODULE, "path": "/x", "sha256": "0", "data": "\u0100"}]}),
@@ -150,7 +152,7 @@ def _gzipped_text(text: str) -> str:
     _gzipped({"modules": [{"name": [MODULE], "path": "/x", "sha256": "0", "data": ""}]}),
     _gzipped({"modules": [{"name": MODULE, "path": ["/x"], "sha256": "0", "data": ""}]}),
     _gzipped_text("9" * 10_000),
-], ids=["not-base64", "truncated-gzip", "no-fields", "data-not-text", "data-not-bytes",
+), ids=["not-base64", "truncated-gzip", "no-fields", "data-not-text", "data-not-bytes",
         "deeply-nested", "deeply-nested-modules", "a-list", "modules-a-number", "modules-a-dict",
         "name-a-list", "path-a-list", "a-huge-number"])
 def test_damaged_sources_stop_the_process_that_imports_a_listed_module(bare_python, stand_in,
@@ -307,8 +309,8 @@ _SEALED_INT = hashlib.sha256(marshal.dumps(42)).digest() + marshal.dumps(42)
 
 
 # "[" * 400: unsealed, marshal would allocate a billion-item list per "[" (minutes each run).
-@pytest.mark.parametrize("damage", [b"", b"not marshal data", marshal.dumps(42), b"N", _SEALED_INT,
-                                    b"[" * 400, b"\0" * 32 + b"[" * 400],
+@pytest.mark.parametrize("damage", first_fast(b"", b"not marshal data", marshal.dumps(42), b"N", _SEALED_INT,
+                                               b"[" * 400, b"\0" * 32 + b"[" * 400),
                          ids=["empty", "garbage", "an-int", "none", "a-sealed-int", "nested-lists",
                               "nested-lists-behind-a-wrong-seal"])
 def test_a_damaged_memo_is_compiled_afresh(bare_python, stand_in, tmp_path, damage):
@@ -346,7 +348,7 @@ def test_a_memo_folder_others_may_write_is_not_trusted(bare_python, stand_in, tm
     assert report(bare_python, env, tmp_path)["result"] == "patched"
 
 
-@pytest.mark.parametrize("switch", ["no bytecode_key from the parent", "EAGLE3_PATCH_NO_CACHE=1"])
+@pytest.mark.parametrize("switch", first_fast("no bytecode_key from the parent", "EAGLE3_PATCH_NO_CACHE=1"))
 def test_a_child_told_to_use_no_cache_memoises_nothing(bare_python, stand_in, tmp_path, switch):
     if "=" in switch:
         env = handoff(stand_in, EAGLE3_PATCH_NO_CACHE="1")
@@ -383,7 +385,7 @@ print(json.dumps({"result": C().set_eagle3_layers_to_capture([1]),
 """
 
 
-@pytest.mark.parametrize("order", ["ours-first", "other-between", "twice-each"])
+@pytest.mark.parametrize("order", first_fast("ours-first", "other-between", "twice-each"))
 def test_two_installations_bootstraps_on_one_pythonpath_chain_once_to_the_users_sitecustomize(
         bare_python, stand_in, tmp_path, order):
     other = str(_another_installation(tmp_path / "other-venv"))
@@ -432,7 +434,7 @@ PYENV = sorted(Path.home().glob(".pyenv/versions/3.1[0-3].*/bin/python3"))
 
 
 @pytest.mark.parametrize("where", UNCAUGHT)
-@pytest.mark.parametrize("python", [DEBIAN_PYTHON, *PYENV],
+@pytest.mark.parametrize("python", first_fast(DEBIAN_PYTHON, *PYENV),
                          ids=lambda p: "debian" if p == DEBIAN_PYTHON else p.parts[-3])
 def test_an_uncaught_traceback_through_a_patched_method_shows_the_patched_line(
         stand_in, tmp_path, python, where):
@@ -479,8 +481,8 @@ def test_a_payload_in_several_variables_is_joined_and_served(bare_python, stand_
     assert report(bare_python, env, tmp_path)["result"] == "patched"
 
 
-@pytest.mark.parametrize("damage", ["a piece missing", "a piece empty", "count not a number",
-                                    "count of one", "count too large", "count in other digits"])
+@pytest.mark.parametrize("damage", first_fast("a piece missing", "a piece empty", "count not a number",
+                                               "count of one", "count too large", "count in other digits"))
 def test_a_damaged_payload_in_several_variables_stops_every_python_loudly(bare_python, stand_in,
                                                                         tmp_path, damage):
     env = _big_handoff(stand_in)

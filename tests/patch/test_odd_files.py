@@ -16,7 +16,7 @@ ODD_HEADERS = {
 }
 
 
-@pytest.mark.parametrize("header", ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
+@pytest.mark.parametrize("header", first_fast(*ODD_HEADERS.values()), ids=ODD_HEADERS.keys())
 def test_declared_encoding_is_patched_and_reverted_byte_exact(site, header):
     s = site("0.5.21")
     s.file().write_bytes(header + s.read())
@@ -31,7 +31,7 @@ def test_declared_encoding_is_patched_and_reverted_byte_exact(site, header):
     assert s.read() == original
 
 
-@pytest.mark.parametrize("header", ODD_HEADERS.values(), ids=ODD_HEADERS.keys())
+@pytest.mark.parametrize("header", first_fast(*ODD_HEADERS.values()), ids=ODD_HEADERS.keys())
 def test_declared_encoding_dry_run_diff_shows_only_the_added_methods(site, header):
     s = site("0.5.21")
     s.file().write_bytes(header + s.read())
@@ -42,7 +42,7 @@ def test_declared_encoding_dry_run_diff_shows_only_the_added_methods(site, heade
     assert removed == [] and "+    # [EAGLE3-PATCH]" in result.stdout
 
 
-@pytest.mark.parametrize("newline", [b"\r", b"\r\n"], ids=["cr", "crlf"])
+@pytest.mark.parametrize("newline", first_fast(b"\r", b"\r\n"), ids=["cr", "crlf"])
 def test_a_coding_cookie_counts_in_a_file_whose_lines_end_in_cr(site, newline):
     # Python ends a line at \r; reading "lines" up to \n made the whole CR-only file the
     # cookie's line, decoded as UTF-8 before the cookie was seen: "not valid Python", exit 5.
@@ -97,8 +97,8 @@ def test_symlinked_target_in_a_read_only_store_is_refused_untouched(site, tmp_pa
 HEADER_LINE_CLASS = b"\nclass Qwen3_5MoeForConditionalGeneration(Qwen3VLForConditionalGeneration): pass\n"
 
 
-@pytest.mark.parametrize("command", [("apply",), ("diff",), ("run", "--dry-run", "--", "python", "-c", "0")],
-                         ids=" ".join)
+@pytest.mark.parametrize("command", first_fast((("apply",),), (("diff",),),
+                                                (("run", "--dry-run", "--", "python", "-c", "0"),)), ids=" ".join)
 def test_a_class_with_its_body_on_its_header_line_is_refused_untouched_not_a_bug(site, command):
     s = site("0.5.21")
     s.file().write_bytes(_with_class(s.read(), "Qwen3_5MoeForConditionalGeneration", HEADER_LINE_CLASS))
@@ -135,7 +135,7 @@ TOO_DEEP = {
 }
 
 
-@pytest.mark.parametrize("command", ["status", "apply", "revert"])
+@pytest.mark.parametrize("command", first_fast("status", "apply", "revert"))
 @pytest.mark.parametrize("tail", first_fast(*TOO_DEEP.values()), ids=TOO_DEEP.keys())
 def test_a_file_too_deep_for_pythons_parser_is_not_valid_python_not_a_bug(site, tail, command):
     s = site("0.5.21")
@@ -147,10 +147,10 @@ def test_a_file_too_deep_for_pythons_parser_is_not_valid_python_not_a_bug(site, 
     assert _model_files(s) == before
 
 
-@pytest.mark.parametrize("header_line_body", [
+@pytest.mark.parametrize("header_line_body", first_fast(
     b"\nclass Qwen3_5MoeForConditionalGeneration(Qwen3VLForConditionalGeneration): \\\n    pass\n",
     b"\nclass Qwen3_5MoeForConditionalGeneration(\n    Qwen3VLForConditionalGeneration\n):  \\\n  x = 1\n",
-], ids=["backslash-then-pass", "multi-line-header-backslash"])
+), ids=["backslash-then-pass", "multi-line-header-backslash"])
 def test_a_body_joined_to_its_header_by_a_backslash_is_on_the_header_line(site, header_line_body):
     """The statement sits on a line of its own but continues the header's logical line:
     our indented methods after it would not parse, so the class is refused as on one line."""

@@ -19,6 +19,7 @@ from support.serve_fixtures import (
 )
 
 
+
 @pytest.fixture
 def target(tmp_path: Path) -> TargetText:
     text, _ = target_text_config(str(write_target(tmp_path / "Qwen3.6-27B")))

@@ -22,6 +22,7 @@ from support.marks import first_fast
 from support.releases import RELEASES, UNSUPPORTED, install_release
 from support.serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
 
+
 # serve's refusals and dry runs run in this process; a launch execs, so it runs as a process.
 # One release stands for the matrix in the fast loop; CI plans for every release.
 PLANNED = ["0.5.12", *(version for version in RELEASES if version != "0.5.12")]

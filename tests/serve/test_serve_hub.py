@@ -18,6 +18,7 @@ from support.serve_fixtures import (
     write_target,
 )
 
+
 pytestmark = pytest.mark.slow  # serve as a process against a stand-in Hub
 
 

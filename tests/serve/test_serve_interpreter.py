@@ -12,8 +12,10 @@ import pytest
 from eagle3_patch.errors import EXIT_NOT_FOUND
 
 from support.cli import invoke_cli
+from support.marks import first_fast
 from support.releases import install_release
 from support.serve_fixtures import base_env, serve, standin_env, tree_digest, write_drafter, write_target
+
 
 
 @pytest.fixture
@@ -22,7 +24,8 @@ def inputs(tmp_path: Path) -> list[str]:
     return ["--model", str(model), "--drafter", str(drafter)]
 
 
-@pytest.mark.parametrize("mode", [["--dry-run"], ["--dry-run", "--json"], []], ids=["dry-run", "json", "launch"])
+@pytest.mark.parametrize("mode", first_fast(["--dry-run"], ["--dry-run", "--json"], []),
+                         ids=["dry-run", "json", "launch"])
 def test_python_and_sglang_dir_naming_different_sglangs_is_refused_before_patching(
     mode: list[str], tmp_path: Path, inputs: list[str]
 ) -> None:
@@ -96,7 +99,7 @@ def test_without_options_the_sglang_found_is_the_one_python_m_would_import(tmp_p
     assert f"SGLang 0.5.20 at {checkout}" in done.stdout
 
 
-@pytest.mark.parametrize("case", ["checkout-in-cwd", "site-packages", "environment-changed"])
+@pytest.mark.parametrize("case", first_fast("checkout-in-cwd", "site-packages", "environment-changed"))
 def test_this_interpreter_answers_in_process_exactly_as_a_child_would(tmp_path: Path, case: str) -> None:
     # Started as a console script (sys.path[0] is the script's folder, not the
     # current directory), the in-process answer must equal the subprocess's; an

@@ -16,10 +16,13 @@ from eagle3_patch.errors import EXIT_BAD_INPUT, BadInput
 from eagle3_patch.serve.checkpoint import INDEX_FILE
 from eagle3_patch.serve.validate import check_drafter, target_text_config
 
+from support.marks import first_fast
 from support.releases import install_release
 from support.serve_fixtures import (
     DRAFT_VOCAB, drafter_config, drafter_tensors, write_drafter, write_header, write_sharded, write_target,
 )
+
+
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,7 @@ HEADERS = {
 }
 
 
-@pytest.mark.parametrize("header", HEADERS.values(), ids=HEADERS.keys())
+@pytest.mark.parametrize("header", first_fast(*HEADERS.values()), ids=HEADERS.keys())
 def test_malformed_header_is_bad_input_naming_the_file(header: bytes, tmp_path: Path, sglang: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture) -> None:
@@ -111,7 +114,7 @@ CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("field", CONFIGS, ids=CONFIGS.keys())
+@pytest.mark.parametrize("field", first_fast(*CONFIGS), ids=CONFIGS.keys())
 def test_malformed_drafter_config_field_is_named(field: str, tmp_path: Path, sglang: Path,
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture) -> None:
@@ -124,11 +127,11 @@ def test_malformed_drafter_config_field_is_named(field: str, tmp_path: Path, sgl
     assert str(drafter / "config.json") in err and f"`{field}`" in err
 
 
-@pytest.mark.parametrize(("text", "field"), [
+@pytest.mark.parametrize(("text", "field"), first_fast(
     ([], "text_config"),
     ({"hidden_size": "5120", "num_hidden_layers": 64}, "text_config.hidden_size"),
     ({"hidden_size": 5120, "num_hidden_layers": True}, "text_config.num_hidden_layers"),
-])
+))
 def test_malformed_target_config_field_is_named(text: object, field: str, tmp_path: Path, sglang: Path,
                                                 monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture) -> None:
@@ -180,6 +183,7 @@ FIELD_VALUES = [None, True, False, 0, -1, 5120, 2**70, 1.5, "", "x", [], [1], [T
                 {"eagle_aux_hidden_state_layer_ids": "x"}, {"eagle_aux_hidden_state_layer_ids": [99]}]
 
 
+@pytest.mark.slow  # a random sweep; each kind of field error has its case above
 def test_random_field_types_in_drafter_and_target_configs_never_crash(tmp_path: Path) -> None:
     drafter, target = write_drafter(tmp_path / "d"), write_target(tmp_path / "t")
     fields = ["architectures", "hidden_size", "vocab_size", "draft_vocab_size", "eagle_config"]

@@ -17,6 +17,7 @@ from eagle3_patch.serve.plan import FLAG_ALIASES, SHORTEST_PREFIX, build_plan, f
 from support import realenv
 from support.releases import RELEASES, wheel_path
 
+
 PY, MODEL, DRAFTER = "/opt/venv/bin/python", "Qwen/Qwen3.6-27B", "/models/eagle3/compressed"
 OLD = LaunchDialect(SCHEDULER_FLAG, "sglang/srt/server_args.py defines it", True, "environ.py declares it")
 NEW = LaunchDialect(RADIX_FLAG, "sglang/srt/arg_groups/fields/exec_.py defines it", False, "not declared")

@@ -15,7 +15,10 @@ import pytest
 from eagle3_patch.errors import BadInput
 from eagle3_patch.serve.drafter import download_command, local_drafter as resolve_drafter
 
+from support.marks import first_fast
 from support.serve_fixtures import HUB_REPO, base_env, hub_snapshot, run_python, serve, write_drafter, write_target
+
+
 
 RESOLVE = """
 import json, sys
@@ -103,7 +106,7 @@ def test_variant_from_the_hub_cache_offline(tmp_path: Path) -> None:
     assert any("matches the target" in note for note in result["notes"])
 
 
-@pytest.mark.parametrize("cached", ["nothing", "other-variant"])
+@pytest.mark.parametrize("cached", first_fast("nothing", "other-variant"))
 def test_offline_and_not_cached_says_how_to_download(cached: str, tmp_path: Path) -> None:
     if cached == "other-variant":
         write_drafter(hub_snapshot(tmp_path / "hf", HUB_REPO) / "full", "full")
@@ -173,7 +176,7 @@ def test_download_command_matches_the_installed_hub_cli(version: str, cli: str) 
     assert download_command(HUB_REPO, "full", version) == f"{cli} {HUB_REPO} --include 'full/*'"
 
 
-@pytest.mark.parametrize("spelling", [["--revision", "v2"], ["--revisio", "v2"], ["--rev=v2"]])
+@pytest.mark.parametrize("spelling", first_fast(["--revision", "v2"], ["--revisio", "v2"], ["--rev=v2"]))
 def test_the_drafter_is_checked_against_the_revision_sglang_will_load_however_it_is_spelled(
         spelling: list[str], site, tmp_path: Path) -> None:
     installed = site("0.5.23")
@@ -192,7 +195,7 @@ def test_the_drafter_is_checked_against_the_revision_sglang_will_load_however_it
     assert "field `hidden_size`" in done.stderr and str(other / "config.json") in done.stderr
 
 
-@pytest.mark.parametrize("revision", [[], ["--revision", "v3"]], ids=["main", "revision-not-cached"])
+@pytest.mark.parametrize("revision", first_fast([], ["--revision", "v3"]), ids=["main", "revision-not-cached"])
 def test_offline_with_the_hub_target_not_cached_is_refused_before_launch(revision: list[str], site,
                                                                         tmp_path: Path) -> None:
     installed = site("0.5.23")

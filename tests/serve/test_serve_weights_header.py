@@ -27,6 +27,7 @@ from support.releases import install_release
 from support.serve_fixtures import write_drafter, write_header, write_sharded, write_target
 
 
+
 @pytest.fixture(scope="module")
 def sglang(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return install_release("0.5.12", tmp_path_factory.mktemp("site"))

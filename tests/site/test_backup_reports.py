@@ -7,6 +7,7 @@ from eagle3_patch.site.filebytes import sha256
 
 from support.builders import backup
 
+
 TARGET = "/nonexistent/site-packages/sglang/srt/models/qwen3_5.py"
 SHIPPED = b"class Qwen3_5ForCausalLM:\n    x = 1\n"
 PATCHED = SHIPPED + b"    # [EAGLE3-PATCH] ours\n"

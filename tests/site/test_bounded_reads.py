@@ -17,6 +17,9 @@ import pytest
 from eagle3_patch.errors import EXIT_BAD_TARGET, EXIT_INTERNAL
 from eagle3_patch.site.filebytes import MAX_FILE_BYTES
 
+from support.marks import first_fast
+
+
 DEADLINE = 30
 
 
@@ -86,7 +89,7 @@ def test_serve_dry_run_over_a_server_args_that_never_ends_is_not_a_hang(site, tm
     assert done.returncode != EXIT_INTERNAL and "Traceback" not in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("kind", KINDS.values(), ids=KINDS.keys())
+@pytest.mark.parametrize("kind", first_fast(*KINDS.values()), ids=KINDS.keys())
 def test_serve_over_a_drafter_config_that_never_ends_is_bad_input(site, tmp_path, kind):
     from support.serve_fixtures import write_drafter, write_target
 
@@ -139,8 +142,8 @@ def _socket(path: Path) -> None:
         sock.bind(str(path))  # the name stays after the socket is closed
 
 
-@pytest.mark.parametrize("sharded", [False, True], ids=["single", "shard"])
-@pytest.mark.parametrize("kind", [_fifo, _zero, _socket], ids=["fifo", "dev-zero", "socket"])
+@pytest.mark.parametrize("sharded", first_fast(False, True), ids=["single", "shard"])
+@pytest.mark.parametrize("kind", first_fast(_fifo, _zero, _socket), ids=["fifo", "dev-zero", "socket"])
 def test_serve_over_drafter_weights_that_never_end_is_bad_input(site, tmp_path, kind, sharded):
     from support.serve_fixtures import write_drafter, write_sharded, write_target
 
@@ -159,9 +162,9 @@ def _folder(path: Path) -> None:
     path.mkdir()
 
 
-@pytest.mark.parametrize("role", ["drafter", "target"])
-@pytest.mark.parametrize(("kind", "shown"), [(_fifo, "a named pipe"), (_zero, "a character device"),
-                                             (_socket, "a socket"), (_folder, "a folder")],
+@pytest.mark.parametrize("role", first_fast("drafter", "target"))
+@pytest.mark.parametrize(("kind", "shown"), first_fast((_fifo, "a named pipe"), (_zero, "a character device"),
+                                                        (_socket, "a socket"), (_folder, "a folder")),
                          ids=["fifo", "dev-zero", "socket", "folder"])
 def test_a_config_json_that_is_no_file_is_named_for_what_it_is(site, tmp_path, role, kind, shown):
     # It is there: "has no config.json" sent the user looking for a file that exists.

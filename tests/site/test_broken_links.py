@@ -18,6 +18,7 @@ import pytest
 from support.marks import first_fast
 
 
+
 COMMANDS = [("status",), ("check",), ("apply",), ("diff",), ("revert",), ("revert", "--from-backup")]
 
 

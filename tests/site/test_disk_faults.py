@@ -20,6 +20,7 @@ from eagle3_patch.site.lock import LOCK_NAME, LOCK_TIMEOUT_S, locked
 
 from support.sites import Site
 
+
 pytestmark = pytest.mark.slow  # killed processes, a small tmpfs, held locks, unprivileged users
 
 USER = "e3i9b"

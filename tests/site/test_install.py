@@ -12,6 +12,7 @@ from eagle3_patch.errors import NotWritable
 from support.paths import TESTS
 
 
+
 def _files(tmp_path):
     first, second = tmp_path / "a.py", tmp_path / "b.py"
     first.write_bytes(b"a = 1\n")

@@ -11,6 +11,7 @@ from eagle3_patch.site import hints
 from support import builders
 
 
+
 def _python(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("#!/bin/sh\n")

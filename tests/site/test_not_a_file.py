@@ -15,6 +15,7 @@ from support.cli import invoke_main
 from support.marks import first_fast
 
 
+
 COMMANDS = [("status",), ("check",), ("apply",), ("revert",), ("revert", "--from-backup")]
 
 

@@ -13,6 +13,7 @@ from support.sites import Site
 from support.userenv import bind_read_only, unmount
 
 
+
 pytestmark = pytest.mark.slow
 
 USER = "e3i17g"

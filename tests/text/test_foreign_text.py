@@ -14,6 +14,7 @@ from support.deadline import within
 from support.marks import first_fast
 from support.serve_fixtures import drafter_config, write_drafter, write_target
 
+
 # 1.5 MB of letters: masking's URL pattern took about an hour on it.
 LONG = "A" * 1_500_000
 SAID = "1,500,000 characters"

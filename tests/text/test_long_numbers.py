@@ -19,6 +19,7 @@ from support.serve_fixtures import (
     HUB_REPO, drafter_config, serve, standin_env, write_drafter, write_header, write_target,
 )
 
+
 NUMBER = "9" * 5000
 ADVICE = "int_max_str_digits"
 OURS = "whole number of more than 4,300 digits"

@@ -24,6 +24,7 @@ from support.marks import first_fast
 from support.releases import RELEASES, wheel_path
 
 
+
 @pytest.mark.parametrize(("argv", "shown"), [
     (["--api-key", "k"], ["--api-key", MASK]),
     (["--api-key=k"], [f"--api-key={MASK}"]),
@@ -90,7 +91,7 @@ def _server_flags(version: str) -> set[str]:
     return flags
 
 
-@pytest.mark.parametrize("version", RELEASES)
+@pytest.mark.parametrize("version", first_fast(*RELEASES), ids=RELEASES)
 def test_of_sglangs_real_server_flags_exactly_the_secret_ones_are_masked(version):
     flags = _server_flags(version)
     assert len(flags) > 300 and {"--api-key", "--max-total-tokens", "--tokenizer-path"} <= flags

@@ -24,6 +24,7 @@ from support.marks import first_fast
 from support.releases import install_release
 from support.serve_fixtures import standin_env, write_drafter, write_target
 
+
 PATCHED, UNPATCHED = "0.5.12", "0.5.12-unpatched"
 
 

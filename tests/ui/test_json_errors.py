@@ -20,6 +20,7 @@ from support.bench_standin import ScriptedClock, StandIn, eagle3_script
 from support.cli import invoke_bench, invoke_main
 from support.ports import closed_port_url
 
+
 CLOSED_URL = "http://127.0.0.1:1"
 
 

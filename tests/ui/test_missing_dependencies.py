@@ -21,6 +21,7 @@ import eagle3_patch
 from support.marks import first_fast
 from support.ports import closed_port_url
 
+
 SOURCES = Path(eagle3_patch.__file__).resolve().parents[1]
 
 

@@ -11,8 +11,10 @@ import sys
 import pytest
 
 from support.cli import invoke_cli
+from support.marks import first_fast
 from support.releases import install_release, release_file
 from support.serve_fixtures import write_drafter, write_target
+
 
 
 
@@ -21,8 +23,8 @@ def _one_json(stdout: str) -> dict:
     return json.loads(stdout)
 
 
-@pytest.mark.parametrize("command", [["apply"], ["revert"], ["status"], ["check"], ["diff"],
-                                     ["apply", "--dry-run"]])
+@pytest.mark.parametrize("command", first_fast(["apply"], ["revert"], ["status"], ["check"], ["diff"],
+                                                ["apply", "--dry-run"]))
 def test_json_errors_are_one_object_on_stdout(site, command):
     s = site("0.5.21")
     s.file().write_bytes(s.read() + b"\ndef broken(:\n")
