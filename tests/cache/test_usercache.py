@@ -295,6 +295,7 @@ def test_no_cache_switches_keep_run_serve_and_the_bootstrap_from_writing(site, t
 
 # --- our code is part of every key ---------------------------------------------------------
 
+@pytest.mark.slow  # run as a process; test_a_module_in_a_new_sub_package_changes_every_key proves the key
 def test_run_hands_off_afresh_after_eagle3_patchs_own_code_changes(site, tmp_path):
     import eagle3_patch
 

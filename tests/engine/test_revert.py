@@ -77,6 +77,7 @@ def test_from_backup_puts_back_exactly_the_shipped_files(site, damage):
     assert not [name for name in _ours(s) if ".eagle3-bak" in name]
 
 
+@pytest.mark.slow  # test_revert_decisions proves the refusal in this process, from the snapshot
 def test_from_backup_refuses_a_backup_pip_did_not_install(site):
     s = site("0.5.21")
     assert s.invoke("apply").returncode == 0

@@ -145,6 +145,7 @@ def target_in_fresh_process(hf_home: Path, revision: str | None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # three fresh processes; the revision spelling test below proves it through serve
 def test_hub_target_config_follows_the_revision_sglang_will_load(tmp_path: Path) -> None:
     hf_home = tmp_path / "hf"
     write_target(hub_snapshot(hf_home, "Qwen/Qwen3.6-27B", "a" * 40))

@@ -73,6 +73,7 @@ def test_backup_and_its_record_are_written_before_the_target(tmp_path):
     assert first.read_bytes() == b"a = 2\n"
 
 
+@pytest.mark.slow  # the lock guards the real-SGLang venv, which only slow tests use
 def test_real_venv_models_lock_excludes_a_second_run(tmp_path, monkeypatch):
     # Two pytest runs sharing the cached real-SGLang venv must not patch it at once.
     import subprocess
