@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from eagle3_patch.bench.client import SGLangClient
-from eagle3_patch.errors import BenchFailed
+from eagle3_patch.errors import BadInput, BenchFailed
 
 from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script, generate
 from support.cli import bench_with_clock
@@ -114,3 +114,13 @@ def test_the_key_never_appears_in_stdout_stderr_or_json():
     assert "--api-key KEY" in wrong_table.stderr
     for done in (measured, wrong, wrong_table):
         assert KEY not in done.stdout and KEY not in done.stderr
+
+
+@pytest.mark.parametrize("key", ["sk-\n", "sk-\x1b[2J", "\x7f"], ids=["newline", "escape", "delete"])
+def test_a_key_no_http_header_can_carry_is_bad_input_never_shown(clock, key):
+    # aiohttp refused to send it ("header injection"): exit 70 at the first request.
+    with StandIn(clock, eagle3_script) as eagle3:
+        result = run(clock, "--url", eagle3.url, "--api-key", key, *ARGS)
+    assert isinstance(result.exception, BadInput), result.output
+    assert "holds a control character" in result.exception.what and key not in result.exception.message
+    assert eagle3.bodies == []

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +20,8 @@ from eagle3_patch.errors import BadInput, BenchFailed
 
 from support.bench_standin import NotSGLang, ScriptedClock, StandIn, eagle3_script
 from support.cli import bench_with_clock, invoke_bench
+from support.deadline import within
+
 
 ARGS = ["--bucket", "chat", "--max-new-tokens", "8", "--runs", "2", "--warmup", "0"]
 
@@ -141,6 +145,28 @@ def test_a_port_that_accepts_but_never_answers_is_reported_as_connected_and_time
     message = result.exception.message
     assert f"Connected to {url}, but GET /server_info got no answer within 0.1 s." in message
     assert "Cannot reach" not in message
+
+
+def test_a_host_name_the_resolver_never_answers_ends_at_timeout_saying_so(monkeypatch):
+    answer = threading.Event()
+    real = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):  # a resolver that answers for that name only when the test ends
+        if host == "stuck.example":
+            answer.wait(60)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    try:
+        with within(30):  # the lookup outlived the run: bench ended only when the resolver answered
+            started = time.monotonic()
+            result = invoke_bench(ScriptedClock(), "--url", "http://stuck.example:30000", *ARGS, "--timeout", "1")
+            took = time.monotonic() - started
+    finally:
+        answer.set()
+    assert result.exit_code == 10, result.stderr
+    assert took < 20  # the resolver answers after 60 s; a loaded 2-core CI machine gets slack
+    assert "looking up its host name took longer than 1 s" in result.stderr and "Connected" not in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,24 @@ def test_a_histogram_that_counts_no_verify_pass_is_a_malformed_stream(histogram)
     assert "'meta_info.spec_correct_drafts_histogram' counts no verify pass" in why
 
 
+# Each request keeps these in the report: a server could make a --json report of hundreds of MB
+# (a million-entry histogram took 46 s and 264 MB for 18 requests).
+@pytest.mark.parametrize("respond", first_fast(
+    acceptance(spec_correct_drafts_histogram=[1] * 100_000),
+    lambda body: dataclasses.replace(eagle3_script(body), finish="stop" * 100_000),
+    lambda body: dataclasses.replace(eagle3_script(body), meta_fields={"finish_reason": "length" * 100_000}),
+), ids=["histogram", "finish-type", "finish-text"])
+def test_a_list_or_word_longer_than_any_sglang_sends_is_a_malformed_stream_with_a_small_report(respond):
+    clock = ScriptedClock()
+    with StandIn(clock, respond) as server:
+        result = invoke_bench(clock, "--url", server.url, *ARGS, "--json")
+    assert result.exit_code == 10, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert "does not look like SGLang" in report["error"]["what"]
+    assert any(name in report["error"]["why"] for name in ("histogram", "finish_reason"))
+    assert len(result.stdout) < 20_000
+
+
 def test_an_acceptance_count_sent_as_null_is_no_acceptance_not_a_crash():
     clock = ScriptedClock()
     with StandIn(clock, acceptance(spec_num_correct_drafts=None)) as server:

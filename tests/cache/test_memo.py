@@ -132,9 +132,9 @@ def _package_copy(tmp_path: Path, edit) -> Path:
 @pytest.mark.slow  # another build of eagle3-patch: a process that imports that copy
 @pytest.mark.parametrize("edit", [
     lambda pkg: (pkg / "__init__.py").write_text('__version__ = "0.1.1"\n'),
-    lambda pkg: (pkg / "probe.py").write_text((pkg / "probe.py").read_text() + "# edited\n"),
+    lambda pkg: (pkg / "patch" / "probe.py").write_text((pkg / "patch" / "probe.py").read_text() + "# edited\n"),
     # The same size: only the modification time tells (as it tells Python to recompile).
-    lambda pkg: (pkg / "probe.py").write_text((pkg / "probe.py").read_text().replace("\n", " ", 1)),
+    lambda pkg: (pkg / "patch" / "probe.py").write_text((pkg / "patch" / "probe.py").read_text().replace("\n", " ", 1)),
 ], ids=["tool-version", "analysis-code", "analysis-code-same-size"])
 def test_memo_of_another_eagle3_patch_build_is_not_used(site, private_cache, tmp_path, edit):
     s = patched(site)

@@ -21,7 +21,9 @@ from eagle3_patch.errors import BadInput, BenchFailed
 
 from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle3_script
 from support.cli import bench_with_clock, invoke_bench
+from support.marks import first_fast
 from support.ports import closed_port_url
+
 
 
 # Scripts for --max-new-tokens 10: EAGLE-3 sends 1 + 3 + 3 + 3 tokens 1/64 s apart
@@ -247,6 +249,25 @@ def test_plot_into_a_missing_folder_is_bad_input_before_any_request(clock, tmp_p
     assert isinstance(result.exception, BadInput)
     assert "does not exist" in result.exception.why
     assert eagle3.bodies == []
+
+
+@pytest.mark.parametrize("name", first_fast("bench", "bench.", "bench.xyz", "bench.png "))
+def test_a_plot_name_without_an_image_extension_is_bad_input_before_any_request(clock, tmp_path, name):
+    # matplotlib wrote bench.png for "bench" (and "Plot written to bench" was said), or failed on an
+    # unknown extension once the run was over (exit 70).
+    with StandIn(clock, eagle3_script) as eagle3:
+        result = run(clock, "--url", eagle3.url, *ARGS, "--plot", str(tmp_path / name))
+    assert isinstance(result.exception, BadInput), result.output
+    assert "names no image format matplotlib writes" in result.exception.what and ".png" in result.exception.fix
+    assert eagle3.bodies == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_plot_format_matplotlib_cannot_write_here_is_bad_input_keeping_the_report(clock, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # .pgf is written through LaTeX, found on PATH
+    with StandIn(clock, eagle3_script) as eagle3:
+        result = run(clock, "--url", eagle3.url, *ARGS, "--plot", str(tmp_path / "bench.pgf"))
+    assert isinstance(result.exception, BadInput), result.output
+    assert "Cannot write the plot" in result.exception.what and "overall" in result.stdout
 
 
 def test_unreadable_prompts_file_is_bad_input(clock, tmp_path):

@@ -6,6 +6,7 @@ a sensible finite number of seconds, concurrency levels that are not plain ASCII
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import resource
@@ -120,6 +121,22 @@ def test_a_level_that_measured_no_request_is_a_failure_not_a_success() -> None:
     assert "measured no request at concurrency 1" in report["error"]["what"]
     assert report["partial"] is True and report["levels"] == [] and report["exit_code"] == 10
     assert "None" not in result.stdout
+
+
+@pytest.mark.parametrize("load", first_fast([], ["--concurrency", "1,2"]), ids=["single-stream", "under-load"])
+def test_a_huge_warmup_count_costs_no_memory_before_its_first_request(load: list[str]) -> None:
+    # Every warm-up request was listed first: --warmup 2**40 filled memory (MemoryError, exit 70
+    # under this cap) before one was sent. The server refusing the first one ends the run here.
+    def refusing(body):
+        return dataclasses.replace(eagle3_script(body), http_status=503)
+
+    with StandIn(ScriptedClock(), refusing) as eagle3:
+        env = {**os.environ, "PYTHONPATH": str(SRC), "NO_COLOR": "1"}
+        done = subprocess.run([sys.executable, "-m", "eagle3_patch", "bench", "--url", eagle3.url, "--bucket", "chat",
+                               "--warmup", str(2**40), *load], env=env, capture_output=True, text=True, timeout=60,
+                              preexec_fn=_cap_memory)
+    assert done.returncode == 10, done.stderr
+    assert "refused a /generate request with HTTP 503" in done.stderr and len(eagle3.bodies) == 1
 
 
 @pytest.mark.parametrize("value", ["\u0661", "\uff14", "+4", " 4", "4 ", "4_0", "1, 4", "0x4", "1,\u0664"])

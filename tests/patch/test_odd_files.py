@@ -161,3 +161,18 @@ def test_a_body_joined_to_its_header_by_a_backslash_is_on_the_header_line(site, 
     assert done.returncode == 5, done.stderr
     assert "its body is on its header line" in done.stderr and "not valid Python" not in done.stderr
     assert _model_files(s) == before
+
+
+def test_a_models_folder_that_is_a_file_holds_no_backup_and_nothing_to_revert(site):
+    # Reading a backup through it was ENOTDIR, taken for an unreadable backup: status said each
+    # backup "is still there" (revert --from-backup puts it back), and revert failed with exit 6
+    # saying the folder was not writable by this user (run it with sudo).
+    s = site("0.5.21")
+    for path in s.models.iterdir():
+        path.unlink()
+    s.models.rmdir()
+    s.models.write_text("not a folder\n")
+    status, reverted = s.invoke("status", "--json"), s.invoke("revert")
+    assert status.returncode == 0 and json.loads(status.stdout)["notes"] == [], status.stdout
+    assert reverted.returncode == 0, reverted.stderr
+    assert "Nothing to revert" in reverted.stdout and s.models.read_text() == "not a folder\n"

@@ -4,6 +4,7 @@ ranged read of the weights' header before any weights are downloaded."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,63 @@ def test_unknown_repo_on_the_hub_is_refused(world: dict) -> None:
 
     assert done.returncode == EXIT_BAD_INPUT, done.stderr
     assert "the Hub refused access" in done.stderr
+
+
+def tree_answer(body: bytes):
+    """A Hub whose file listing (what snapshot_download reads) is ``body``."""
+    def hostile(handler) -> bool:
+        if "/tree/" not in handler.path:
+            return False
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        return True
+    return hostile
+
+
+def hang_up_on_ranges(handler) -> bool:
+    """A Hub that drops the connection when the weights' header is read by range."""
+    if handler.headers.get("Range") is None:
+        return False
+    handler.connection.shutdown(2)
+    return True
+
+
+# huggingface_hub reads the Hub's answers trusting their shape; a mirror or proxy at HF_ENDPOINT can
+# answer anything, and each of these was exit 70 (JSONDecodeError, ValueError of Python's digit limit,
+# TypeError, RecursionError raised inside the library, httpx2's RemoteProtocolError let through).
+@pytest.mark.parametrize("hostile, said", [
+    (tree_answer(b"<html>Service Unavailable</html>"), "JSONDecodeError"),
+    (tree_answer(b"[" + b"9" * 5000 + b"]"), "more than 4,300 digits"),
+    (tree_answer(b"[1, 2, 3]"), "TypeError"),
+    (tree_answer(b"[" * 100_000 + b"]" * 100_000), "RecursionError"),
+    (hang_up_on_ranges, "Server disconnected"),
+], ids=["html", "long-number", "wrong-type", "deep", "hang-up"])
+def test_a_hub_answer_huggingface_hub_cannot_read_is_bad_input_not_a_crash(world: dict, hostile, said: str) -> None:
+    write_drafter(world["repo"] / "compressed")
+    with StandInHub(HUB_REPO, world["repo"], hostile=hostile) as hub:
+        done = run(world, hub)
+
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr
+    assert f"Downloading drafter 'compressed' from {HUB_REPO} failed" in done.stderr and said in done.stderr
+    assert "internal error" not in done.stderr and not world["record"].exists()
+
+
+def test_a_hub_header_of_long_sizes_is_refused_long_before_the_library_would_have_read_it(world: dict) -> None:
+    # huggingface_hub's header parser multiplies out every shape: 1.7 MB of 4299-digit sizes took
+    # it 7 s, deaf to Ctrl-C, and the whole 25 MB it accepts about half an hour. Ours reads this
+    # 15 MB header in about a second; the deadline proves "not the library's way", not a speed.
+    big = "9" * 4299
+    header = ('{"d2t": {"dtype": "I64", "shape": [' + ",".join([big] * 3600) + '], "data_offsets": [0, 8]}}').encode()
+    write_header(write_drafter(world["repo"] / "compressed") / "model.safetensors", header, b"\0" * 8)
+    with StandInHub(HUB_REPO, world["repo"]) as hub:
+        started = time.monotonic()
+        done = run(world, hub, "--dry-run")
+        took = time.monotonic() - started
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr
+    assert f"resolve/{COMMIT}/compressed/model.safetensors" in done.stderr and took < 30
 
 
 HUB_FUZZ = """

@@ -179,6 +179,18 @@ def test_malformed_index_is_bad_input(weight_map: object, tmp_path: Path) -> Non
     assert "internal" not in excinfo.value.message
 
 
+@pytest.mark.parametrize("shard", ["a\0b.safetensors", "", "."], ids=["nul", "empty", "dot"])
+def test_an_index_naming_a_shard_no_file_can_have_is_bad_input_naming_its_weight_map(shard: str,
+                                                                                     tmp_path: Path) -> None:
+    # A NUL in the name was a ValueError from open(), exit 70; an empty name read the folder itself.
+    drafter = write_sharded(tmp_path / "compressed", {"d2t": shard})
+
+    with pytest.raises(BadInput) as excinfo:
+        check_drafter(drafter, None)
+
+    assert str(drafter / INDEX_FILE) in excinfo.value.what and "`weight_map`" in excinfo.value.what
+
+
 FIELD_VALUES = [None, True, False, 0, -1, 5120, 2**70, 1.5, "", "x", [], [1], [True], ["a"], [[1]], {}, {"a": 1},
                 {"eagle_aux_hidden_state_layer_ids": "x"}, {"eagle_aux_hidden_state_layer_ids": [99]}]
 

@@ -19,7 +19,6 @@ from support.marks import first_fast
 from support.serve_fixtures import HUB_REPO, base_env, hub_snapshot, run_python, serve, write_drafter, write_target
 
 
-
 RESOLVE = """
 import json, sys
 from eagle3_patch.errors import BadInput
@@ -92,6 +91,19 @@ def test_neither_folder_nor_variant(tmp_path: Path) -> None:
 
     assert "neither a folder nor a known variant" in excinfo.value.message
     assert "full, compressed" in excinfo.value.message
+
+
+@pytest.mark.parametrize("option", first_fast("--drafter", "--drafter-repo", "--model"))
+def test_a_home_no_one_has_is_a_path_that_is_not_there_not_an_internal_error(option: str, site, tmp_path: Path) -> None:
+    # pathlib raised RuntimeError for "~user" without such a user, and for "~" under a UID without
+    # a passwd entry and no HOME (containers): exit 70.
+    args = {"--drafter": str(write_drafter(tmp_path / "d")), "--model": str(write_target(tmp_path / "m"))}
+    if option == "--drafter-repo":
+        args["--drafter"] = "compressed"
+    args[option] = "~no-such-user-here/x"
+    done = site("0.5.21").invoke("serve", *(word for pair in args.items() for word in pair), "--dry-run")
+    assert done.returncode == 8, done.stderr
+    assert "~no-such-user-here/x" in done.stderr and "internal error" not in done.stderr
 
 
 def test_variant_from_the_hub_cache_offline(tmp_path: Path) -> None:

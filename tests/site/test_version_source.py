@@ -51,3 +51,14 @@ def test_dist_info_is_used_when_there_is_no_version_file(site):
     (s.package / "_version.py").unlink()
     status = _status(s)
     assert (status["sglang_version"], status["sglang_version_from"]) == ("0.5.21", "dist-info")
+
+
+def test_a_version_file_with_a_number_past_pythons_digit_limit_is_no_release_and_no_crash(site):
+    # packaging reads each part with int(): past 4300 digits that is a ValueError, which revert met
+    # naming the release pip reinstalls (exit 70). Such a file says no release: dist-info does.
+    s = site("0.5.21")
+    (s.package / "_version.py").write_text(f'__version__ = "0.5.{"9" * 5000}"\n')
+    assert s.invoke("apply").returncode == 0
+    status, reverted = _status(s), s.invoke("revert")
+    assert (status["sglang_version"], status["sglang_version_from"]) == ("0.5.21", "dist-info")
+    assert reverted.returncode == 0, reverted.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -34,6 +35,9 @@ class StandInHub:
     repo_id: str
     root: Path  # the repo's files, e.g. root/compressed/config.json
     requests: list[Request] = field(default_factory=list)
+    # A hostile Hub: given the handler, answers the request itself (writing to its socket) and
+    # returns True, or returns False to let the stand-in answer as the Hub does.
+    hostile: Callable[[Any], bool] | None = None
 
     def __enter__(self) -> StandInHub:
         hub = self
@@ -77,6 +81,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, body: bool) -> None:
         path = unquote(urlparse(self.path).path)
         self.standin.requests.append(Request(self.command, path, self.headers.get("Range")))
+        if self.standin.hostile is not None and self.standin.hostile(self):
+            self.close_connection = True
+            return
         info, tree, resolve = _INFO.match(path), _TREE.match(path), _RESOLVE.match(path)
         matched = info or tree or resolve
         repo = matched.group("repo") if matched else None

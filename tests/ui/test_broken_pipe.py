@@ -131,12 +131,22 @@ def test_serve_and_run_dry_runs_with_stdout_closed_are_exit_74(sites, tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_with_stdout_closed_measures_then_is_exit_74(sites):
+@pytest.mark.parametrize("stdout", [">&-", "1</dev/null"])
+def test_bench_with_a_stdout_it_cannot_write_is_exit_74_before_any_request(sites, stdout):
+    """It measured the whole run (minutes, against real servers) and lost the report at the end."""
     clock = ScriptedClock()  # the child reads its own real clock; the stand-ins need one
+    args = ["bench", "--url", "", "--baseline-url", "", "--bucket", "coding", "--runs", "2", "--warmup", "0",
+            "--max-new-tokens", "16"]
     with StandIn(clock, eagle3_script) as eagle3, StandIn(clock, baseline_script, speculative=False) as baseline:
-        done = _started_with_closed(sites[PATCHED], "bench", "--url", eagle3.url, "--baseline-url", baseline.url,
-                                    "--bucket", "coding", "--runs", "2", "--warmup", "0", "--max-new-tokens", "16")
+        args[2], args[4] = eagle3.url, baseline.url
+        if stdout == ">&-":
+            done = _started_with_closed(sites[PATCHED], *args)
+        else:
+            with open(os.devnull, "rb") as read_only:
+                done = subprocess.run([sys.executable, "-m", "eagle3_patch", *args], stdout=read_only,
+                                      stderr=subprocess.PIPE, text=True, env=sites[PATCHED].env(), timeout=60)
     assert done.returncode == EXIT_OUTPUT and CLOSED in done.stderr, done.stderr
+    assert eagle3.bodies == baseline.bodies == []
 
 
 @pytest.mark.slow

@@ -133,6 +133,22 @@ def test_after_pip_uninstall_status_names_our_leftovers_and_revert_removes_them(
     assert not s.package.exists()
 
 
+def test_an_sglang_checkout_in_the_working_folder_is_not_an_uninstalled_sglang(tmp_path):
+    # SGLang's repository holds its package in python/sglang; from the checkout's parent, Python
+    # takes the repository's root folder for a namespace package "sglang". That folder was walked
+    # whole as "our files left after uninstall", and revert deleted the backups of the
+    # checkout's own, patched installation.
+    installed = install_release("0.5.21", tmp_path / "sglang" / "python")
+    env = {**os.environ, "PYTHONPATH": str(installed.parent)}
+    assert invoke_cli("apply", env=env).returncode == 0
+    ours = sorted((installed / "srt" / "models").glob("*.eagle3-bak*"))
+    env.pop("PYTHONPATH")
+    status, revert = invoke_cli("status", env=env, cwd=tmp_path), invoke_cli("revert", env=env, cwd=tmp_path)
+    assert status.returncode == revert.returncode == 0, status.stderr + revert.stderr
+    assert "no longer installed" not in status.stdout and "Nothing to revert" in revert.stdout
+    assert len(ours) == 4 and sorted((installed / "srt" / "models").glob("*.eagle3-bak*")) == ours
+
+
 @pytest.mark.slow
 def test_our_files_left_after_uninstall_are_listed_folder_by_folder(site):
     # A copy of the models folder made before patching ("models.orig") holds our

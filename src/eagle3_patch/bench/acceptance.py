@@ -25,6 +25,11 @@ from typing import Any
 
 from eagle3_patch.bench.serverjson import MAX_COUNT, is_count, is_counts
 
+# A histogram has an entry per number of drafts a verify pass can accept (speculative_num_draft_tokens;
+# SGLang's configurations use a few, tree drafting some dozens). Each request keeps its own, and the
+# JSON report prints them all: a stream line of a million entries made a report of hundreds of MB.
+MAX_HISTOGRAM = 1024
+
 
 @dataclass(frozen=True)
 class AcceptanceFields:
@@ -79,6 +84,9 @@ def malformed(meta: Mapping[str, Any]) -> str | None:
             continue
         if not is_counts(histogram):
             return f"'meta_info.{name}' is not a list of counts (whole numbers from 0 to {MAX_COUNT})"
+        if len(histogram) > MAX_HISTOGRAM:
+            return (f"'meta_info.{name}' has {len(histogram)} entries, one per number of drafts a verify pass "
+                    f"accepted; no drafting configuration proposes more than {MAX_HISTOGRAM}")
         if not any(histogram):
             return f"'meta_info.{name}' counts no verify pass (SGLang sends it only once a pass ran)"
     for names in FIELD_SETS:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +37,10 @@ from eagle3_patch.text.masking import masked_url
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
 # in front of it. Both mean "this request's credentials", never "this is not SGLang".
 _AUTH_STATUSES = (401, 403)
+
+# What no HTTP header can carry (aiohttp refuses to send it, as header injection): a control
+# character other than tab.
+_NOT_IN_A_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # See _answer_cap.
 ANSWER_CAP = 32 * 2**20
@@ -97,6 +103,14 @@ class SGLangClient:
                 "Pass the key alone (--api-key KEY or SGLANG_API_KEY) for a server started with "
                 "--api-key, or the user-info alone for a proxy that wants HTTP Basic auth.",
             )
+        if api_key and _NOT_IN_A_HEADER.search(api_key):
+            raise BadInput(
+                f"The API key given for {self.url} holds a control character (a newline, an escape...).",
+                "It is sent as the request's Authorization header, which cannot carry one.",
+                "Pass the key exactly as the server was started with it (--api-key KEY or SGLANG_API_KEY); "
+                "a key read from a file keeps the file's last newline unless it is stripped: "
+                '--api-key "$(cat key.txt)" strips it.',
+            )
         self.timeout = timeout
         self._clock = clock
         self._incremental = False
@@ -105,6 +119,11 @@ class SGLangClient:
 
     async def __aenter__(self) -> SGLangClient:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else None
+        # Whether a request is still looking its host name up, so that --timeout passing then is
+        # said as such (the lookup is not a connection that went silent).
+        lookups = aiohttp.TraceConfig()
+        lookups.on_dns_resolvehost_start.append(_lookup_started)
+        lookups.on_dns_resolvehost_end.append(_lookup_ended)
         self._session = aiohttp.ClientSession(
             headers=headers,
             # limit=0: the benchmark decides how many requests are in flight, not the pool.
@@ -113,6 +132,7 @@ class SGLangClient:
             # does. sock_connect is there so a connection that never completes reads as unreachable.
             timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=self.timeout),
             read_bufsize=_READ_BUFSIZE,
+            trace_configs=[lookups],
             # trust_env=False (the default) ignores http(s)_proxy: a proxy between us and the
             # server would buffer the stream and add its own latency to every figure.
         )
@@ -131,17 +151,17 @@ class SGLangClient:
 
     async def _required_json(self, method: str, path: str, not_json: str, body: Any = None) -> Any:
         """The JSON answer of a route every SGLang has; anything else is a ``BenchFailed``."""
-        request, data = f"{method} {path}", _encoded(body)
+        request, data, lookup = f"{method} {path}", _encoded(body), _lookup()
         began = False
         try:
-            async with self._open(method, path, data) as response:
+            async with self._open(method, path, data, lookup) as response:
                 began = True
                 await self._check_status(request, response)
                 text = await _bounded_read(response, _answer_cap(data))
         except aiohttp.ClientResponseError as exc:
             raise failures.not_sglang(self.url, f"{request} answered badly: {exc.message}") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise self._broken(request, began, exc) from exc
+            raise self._broken(request, began, lookup, exc) from exc
         if text is None:
             raise failures.not_sglang(self.url, f"{request} answered more than {_answer_cap(data)} bytes, "
                                                 "more than any SGLang answer")
@@ -153,10 +173,10 @@ class SGLangClient:
     async def optional_json(self, method: str, path: str, body: Any = None) -> Any:
         """The JSON answer of a route not every server has: None for any other answer (a missing
         key is still an error); no connection, or an answer broken off, is an error as on every route."""
-        request, data = f"{method} {path}", _encoded(body)
+        request, data, lookup = f"{method} {path}", _encoded(body), _lookup()
         began = False
         try:
-            async with self._open(method, path, data) as response:
+            async with self._open(method, path, data, lookup) as response:
                 began = True
                 if response.status in _AUTH_STATUSES:
                     raise failures.auth_rejected(self.url, request, response.status, bool(self._api_key))
@@ -166,16 +186,16 @@ class SGLangClient:
         except aiohttp.ClientResponseError:
             return None
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise self._broken(request, began, exc) from exc
+            raise self._broken(request, began, lookup, exc) from exc
         try:
             return parse_json(text) if text is not None else None
         except ValueError:
             return None
 
-    def _broken(self, request: str, began: bool, exc: BaseException) -> BenchFailed:
+    def _broken(self, request: str, began: bool, lookup: SimpleNamespace, exc: BaseException) -> BenchFailed:
         if began:
             return failures.broke_off(self.url, request, self.timeout, exc)
-        return failures.failed_to_connect(self.url, request, self.timeout, exc)
+        return failures.failed_to_connect(self.url, request, self.timeout, exc, lookup.pending)
 
     async def generate(self, text: str, max_new_tokens: int, ignore_eos: bool) -> Recording:
         """Stream one greedy generation and record every chunk's arrival."""
@@ -185,9 +205,9 @@ class SGLangClient:
             "stream": True,
         }
         recording = Recording(sent_at=self._clock())
-        streaming = False
+        streaming, lookup = False, _lookup()
         try:
-            async with self._open("POST", "/generate", _encoded(body)) as response:
+            async with self._open("POST", "/generate", _encoded(body), lookup) as response:
                 await self._check_status("POST /generate", response)
                 streaming = True
                 await read_stream(response.content, recording, max_new_tokens, self.url, self._incremental,
@@ -200,7 +220,7 @@ class SGLangClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             if streaming:
                 raise failures.stopped_early(self.url, recording, failures.stream_failure(self.timeout, exc)) from exc
-            raise failures.failed_to_connect(self.url, "POST /generate", self.timeout, exc) from exc
+            raise failures.failed_to_connect(self.url, "POST /generate", self.timeout, exc, lookup.pending) from exc
         return recording
 
     async def top_candidates(self, text: str, position: int,
@@ -231,12 +251,13 @@ class SGLangClient:
                                                 "entries, each logprob a finite number")
         return ids, sorted(candidates, key=lambda c: -c[1])[:2]
 
-    def _open(self, method: str, path: str, data: bytes | None) -> Any:
+    def _open(self, method: str, path: str, data: bytes | None, lookup: SimpleNamespace) -> Any:
         if self._session is None:
             raise RuntimeError("SGLangClient is used outside `async with`")
         headers = {"Content-Type": "application/json"} if data is not None else None
         # No redirects: following one would hand the bearer key to whatever host it names.
-        return self._session.request(method, self._address + path, data=data, headers=headers, allow_redirects=False)
+        return self._session.request(method, self._address + path, data=data, headers=headers, allow_redirects=False,
+                                     trace_request_ctx=lookup)
 
     async def _check_status(self, request: str, response: aiohttp.ClientResponse) -> None:
         if response.status == 200:
@@ -247,6 +268,19 @@ class SGLangClient:
             detail = (await response.content.read(500)).decode("utf-8", "replace")
             raise failures.refused(self.url, response.status, detail or str(response.reason))
         raise failures.not_sglang(self.url, f"{request} answered HTTP {response.status}")
+
+def _lookup() -> SimpleNamespace:
+    """One request's host-name lookup: ``pending`` while aiohttp waits for the resolver."""
+    return SimpleNamespace(pending=False)
+
+
+async def _lookup_started(session: aiohttp.ClientSession, context: SimpleNamespace, params: object) -> None:
+    context.trace_request_ctx.pending = True
+
+
+async def _lookup_ended(session: aiohttp.ClientSession, context: SimpleNamespace, params: object) -> None:
+    context.trace_request_ctx.pending = False
+
 
 def _encoded(body: Any) -> bytes | None:
     return json.dumps(body).encode() if body is not None else None

@@ -24,8 +24,18 @@ def not_sglang(url: str, why: str) -> BenchFailed:
     )
 
 
-def failed_to_connect(url: str, request: str, timeout: float, exc: BaseException) -> BenchFailed:
-    """No answer to ``request``: refused, silent after connecting, or dropped."""
+def failed_to_connect(url: str, request: str, timeout: float, exc: BaseException,
+                      looking_up: bool = False) -> BenchFailed:
+    """No answer to ``request``: its host name not looked up in time (``looking_up`` when it
+    failed), refused, silent after connecting, or dropped."""
+    if looking_up and isinstance(exc, asyncio.TimeoutError):
+        return BenchFailed(
+            f"Cannot reach the server at {url}: looking up its host name took longer than {timeout:g} s.",
+            "The system's resolver (DNS, /etc/hosts) did not answer for that name in time, so no "
+            "connection was tried.",
+            "Check the host name and the resolver (`getent hosts HOST` answers at once when it works), "
+            "or give the server's IP address; raise --timeout if the resolver is merely slow.",
+        )
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return BenchFailed(
             f"Cannot reach the server at {url}.",

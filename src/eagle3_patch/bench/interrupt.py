@@ -18,6 +18,7 @@ its input, and every answer and line bench reads from a server is bounded (``cli
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import signal
 import threading
@@ -102,6 +103,7 @@ class Stop:
     async def _watch(self, measurement: Coroutine[Any, Any, None]) -> None:
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
         self._loop.set_exception_handler(_unless_abandoned)
+        self._loop.set_default_executor(_Abandonable())
         if self.received is not None:  # it came before the loop ran
             measurement.close()
             return
@@ -162,6 +164,30 @@ class Stop:
         signal.setitimer(signal.ITIMER_REAL, GRACE_S, GRACE_S)
         with contextlib.suppress(RuntimeError):  # the loop has closed: nothing left to cancel
             self._loop.call_soon_threadsafe(self._task.cancel)
+
+
+class _Abandonable(concurrent.futures.ThreadPoolExecutor):
+    """The measurement's executor, where aiohttp looks host names up: each call in a daemon thread
+    of its own (the pool's threads are never started), so shutting down waits for none. A lookup
+    the resolver never answers is given up with its request (--timeout, a signal); asyncio's own
+    executor would wait for it when the loop closes, and the interpreter again at exit, so bench
+    ended only when the resolver did. (asyncio takes no executor but a ThreadPoolExecutor.)"""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the caller, as any executor does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=work, name="eagle3-patch bench worker", daemon=True).start()
+        return future
 
 
 def _unless_abandoned(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import click
 
 from eagle3_patch.bench.divergence import Candidates, Divergence
 from eagle3_patch.bench.loadreport import load_json, render_load, write_load_plot
-from eagle3_patch.bench.plotting import FOREIGN_TEXT, import_pyplot, save_figure
+from eagle3_patch.bench.plotting import FOREIGN_TEXT, check_plot_format, import_pyplot, save_figure
 from eagle3_patch.bench.runner import BenchSession
 from eagle3_patch.bench.speedreport import render_speed_model, speed_model_json
 from eagle3_patch.bench.stats import (
@@ -93,7 +93,7 @@ def render_text(session: BenchSession, summary: Summary, color: bool, partial: s
     lines += [
         bold("eagle3-patch bench")
         + f"  greedy, max_new_tokens={settings.max_new_tokens}, {settings.runs} run(s) after "
-        f"{settings.warmup} warm-up request(s) per server, prompts: {settings.prompt_source}",
+        f"{settings.warmup} warm-up request(s) per server, prompts: {printable(settings.prompt_source)}",
     ]
     for role, info in session.servers.items():
         lines.append(f"  {_LABELS[role]:<9} {info.describe()}")
@@ -174,6 +174,7 @@ def write_plot(summary: Summary, session: BenchSession, path: Path) -> None:
 def check_plot_target(path: Path) -> None:
     """Before measuring: the extra is installed and the chart can be written where asked."""
     import_pyplot()
+    check_plot_format(path)
     try:
         folder = path.parent.is_dir()
     except OSError as exc:  # a name too long, a folder on the way this user may not search

@@ -71,6 +71,14 @@ class Step:
     figures: RequestFigures | None
 
 
+def _warmups(roles: list[str], prompts: list[Prompt], count: int) -> Iterator[tuple[str, Prompt]]:
+    """``count`` warm-up requests per server, the prompts in turn, made one at a time: --warmup can
+    be any count (a list of 2**40 of them filled memory before the first request)."""
+    for role in roles:
+        for i in range(count):
+            yield role, prompts[i % len(prompts)]
+
+
 async def run_bench(
     session: BenchSession,
     prompts: list[Prompt],
@@ -81,11 +89,10 @@ async def run_bench(
     already entered with ``async with``)."""
     settings = session.settings
     roles, prompts = await _introduce(session, clients, prompts, progress)
-    warmups = [(role, prompts[i % len(prompts)]) for role in roles for i in range(settings.warmup)]
-    total = len(warmups) + settings.runs * len(prompts) * len(roles)
+    total = settings.warmup * len(roles) + settings.runs * len(prompts) * len(roles)
     done = 0
     # Warm-up pays for CUDA-graph first use and fills the radix cache; never counted.
-    for role, prompt in warmups:
+    for role, prompt in _warmups(roles, prompts, settings.warmup):
         await clients[role].generate(prompt.render(), settings.max_new_tokens, settings.ignore_eos)
         done += 1
         progress(Step(done, total, role, prompt, 0, None))
@@ -126,10 +133,9 @@ async def run_levels(
     measured at the same time, so neither steals the other's GPU or host CPU."""
     settings = session.settings
     roles, prompts = await _introduce(session, clients, prompts, progress)
-    warmups = [(role, prompts[i % len(prompts)]) for role in roles for i in range(settings.warmup)]
-    for done, (role, prompt) in enumerate(warmups, 1):
+    for done, (role, prompt) in enumerate(_warmups(roles, prompts, settings.warmup), 1):
         await clients[role].generate(prompt.render(), settings.max_new_tokens, settings.ignore_eos)
-        progress(Step(done, len(warmups), role, prompt, 0, None))
+        progress(Step(done, settings.warmup * len(roles), role, prompt, 0, None))
     total = len(settings.concurrency) * len(roles)
     for level, n in enumerate(settings.concurrency):
         runs: dict[str, LevelRun] = {}

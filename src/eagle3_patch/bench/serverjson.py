@@ -16,6 +16,9 @@ from eagle3_patch.text.jsontext import loads
 # Up to here every whole number is a float exactly, and no ratio of two counts overflows one.
 # No server counts that far: 2**53 tokens at a million a second take 285 years.
 MAX_COUNT = 2**53
+# A word SGLang sends in every answer, kept with each request (a finish reason: stop, length,
+# abort): far longer than any, and short enough that thousands of requests stay a small report.
+MAX_WORD = 64
 
 
 def parse_json(raw: bytes | str) -> Any:
@@ -51,6 +54,11 @@ def is_text(value: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def is_word(value: Any) -> bool:
+    """Text of at most ``MAX_WORD`` characters (``is_text``)."""
+    return is_text(value) and len(value) <= MAX_WORD
 
 
 def logprob(value: Any) -> float | None:

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 
 from eagle3_patch.bench import acceptance, failures
-from eagle3_patch.bench.serverjson import is_count, is_counts, is_text, parse_json
+from eagle3_patch.bench.serverjson import MAX_WORD, is_count, is_counts, is_word, parse_json
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,9 @@ def _take_chunk(out: dict[str, Any], at: float, recording: Recording, limit: int
     if max(count, len(recording.output_ids)) > limit:
         raise failures.overran(url, limit, max(count, len(recording.output_ids)))
     reason = meta.get("finish_reason")
-    if not (reason is None or is_text(reason) or isinstance(reason, dict) and is_text(reason.get("type"))):
-        raise failures.not_sglang(url, "a /generate chunk's 'meta_info.finish_reason' is neither null, text nor "
-                                       "an object whose 'type' is text")
+    if not (reason is None or is_word(reason) or isinstance(reason, dict) and is_word(reason.get("type"))):
+        raise failures.not_sglang(url, "a /generate chunk's 'meta_info.finish_reason' is neither null, a word nor "
+                                       f"an object whose 'type' is a word (text of at most {MAX_WORD} characters)")
     if isinstance(reason, dict) and reason.get("type") == "abort":
         raise failures.aborted(url, count, reason.get("message"))
     return reason is not None

@@ -27,8 +27,9 @@ from eagle3_patch.bench.prompts import (
 from eagle3_patch.bench.report import check_plot_target, render_text, summary_of, to_json, write_plot
 from eagle3_patch.bench.runner import BenchSession, BenchSettings, LevelStep, Notice, Step, run_bench, run_levels
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
+from eagle3_patch.ui.errorreport import refuse_unusable_stdout
 from eagle3_patch.errors import BadInput, BenchFailed, Interrupted
-from eagle3_patch.text.masking import shown
+from eagle3_patch.text.masking import printable, shown
 
 
 @click.command("bench")
@@ -96,8 +97,9 @@ def measure_and_report(
     """``bench`` on its options (named as the command's): measure, then print the table or the JSON
     and draw the plot. Every time is read from ``clock``. A failure is raised as our typed error
     carrying whatever was measured (``found``), for errorreport to print."""
+    refuse_unusable_stdout()  # fail now, not after minutes of measuring: the report goes there
     if plot is not None:
-        check_plot_target(plot)  # fail now, not after minutes of measuring
+        check_plot_target(plot)
     prompts = load_prompts(prompts_file) if prompts_file else builtin_prompts()
     prompts = select_buckets(prompts, buckets)
     clients = {EAGLE3: SGLangClient(url, timeout, clock, api_key=api_key)}
@@ -134,7 +136,7 @@ def measure_and_report(
             raise
         # A signal from here on lets the finished report be printed whole, and bench end as done.
         if plot is not None:
-            click.echo(f"Plot written to {plot}", err=True)
+            click.echo(f"Plot written to {printable(str(plot))}", err=True)
         if as_json:
             click.echo(json.dumps(report, indent=2))
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 from dataclasses import dataclass
 from typing import NoReturn
@@ -30,7 +29,8 @@ from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
 from eagle3_patch.site.handoff import LaunchPlan, replace_process
 from eagle3_patch.site.interpreters import refuse_another_sglang
 from eagle3_patch.site.locate import SGLangInstall, locate_sglang
-from eagle3_patch.text.masking import masked_argv
+from eagle3_patch.text.masking import masked_argv, printable
+from eagle3_patch.text.shellwords import join
 from eagle3_patch.site.snapshot import Snapshot, read_snapshot
 
 MODULE_PACKAGE = "sglang.srt.models"
@@ -143,11 +143,11 @@ class PreparedRun:
 
     def dry_run_text(self) -> str:
         added = " ".join(sorted(self.plan.env)) or "none"
-        return "\n".join([f"# {self.sglang}", f"# EAGLE-3 capture: {self.summary}",
-                          f"# environment added: {added}", self.plan.shell_command()])
+        comments = [f"# {self.sglang}", f"# EAGLE-3 capture: {self.summary}", f"# environment added: {added}"]
+        return "\n".join([*map(printable, comments), self.plan.shell_command()])
 
     def banner(self) -> str:
-        return f"eagle3-patch: EAGLE-3 capture: {self.summary}; exec: {self.plan.shown_argv()}"
+        return f"eagle3-patch: EAGLE-3 capture: {printable(self.summary)}; exec: {self.plan.shown_argv()}"
 
 
 def prepare_run(command: list[str], python: str | None, sglang_dir: str | None,
@@ -172,7 +172,7 @@ def prepare_run(command: list[str], python: str | None, sglang_dir: str | None,
         raise BadInput(
             f"eagle3-patch run refuses `{command[0]} -{letter}`: {_DROPS_HOOK[letter]}.",
             "The program would run SGLang's stock code, without EAGLE-3 capture, and say nothing.",
-            f"Remove -{letter} from `{shlex.join(masked_argv(command))}` and run it again under eagle3-patch run.")
+            f"Remove -{letter} from `{join(masked_argv(command))}` and run it again under eagle3-patch run.")
     handoff = in_memory_handoff(sglang, cache)
     where = f"SGLang {sglang.version_text} at {sglang.package_dir}, run by {sglang.python}"
     return PreparedRun(LaunchPlan(list(command), handoff.env), handoff.summary, where)

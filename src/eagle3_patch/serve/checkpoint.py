@@ -103,28 +103,7 @@ def read_header(path: Path) -> dict[str, dict]:
     try:
         with open_regular(str(path)) as handle:  # a FIFO would block the open, /dev/zero never end
             size = os.fstat(handle.fileno()).st_size
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise BadInput(
-                    f"{path}: safetensors header is truncated.",
-                    f"Field `header length` (first 8 bytes): found a {size}-byte file, expected at least 8 bytes.",
-                    _REDOWNLOAD,
-                )
-            length = int.from_bytes(prefix, "little")
-            if length > size - 8:
-                raise BadInput(
-                    f"{path}: safetensors header is truncated or corrupt.",
-                    f"Field `header length` (first 8 bytes): found {length}, "
-                    f"expected at most {size - 8} (the bytes that follow it).",
-                    _REDOWNLOAD,
-                )
-            if length > HEADER_LIMIT:
-                raise BadInput(
-                    f"{path}: safetensors header is too large for a drafter's.",
-                    f"Field `header length` (first 8 bytes): found {length} bytes, expected at most "
-                    f"{HEADER_LIMIT} (16 MiB): a drafter's header lists a few dozen tensors in a few KB.",
-                    "Point --drafter at an EAGLE-3 drafter's variant folder (full/ or compressed/).",
-                )
+            length = header_length(str(path), handle.read(8), size)
             raw = handle.read(length)
     except FileNotFoundError:
         raise BadInput(
@@ -140,6 +119,35 @@ def read_header(path: Path) -> dict[str, dict]:
     return check_header(str(path), parse_header(str(path), raw), data_size=size - 8 - length)
 
 
+def header_length(source: str, prefix: bytes, size: int | None) -> int:
+    """The length of the header that ``prefix``, a safetensors file's first 8 bytes, gives; refused
+    (``BadInput``) where the file of ``size`` bytes (None: not known) cannot hold it, and past
+    ``HEADER_LIMIT``."""
+    if len(prefix) < 8:
+        found = f"a {size}-byte file" if size is not None else f"{len(prefix)} bytes"
+        raise BadInput(
+            f"{source}: safetensors header is truncated.",
+            f"Field `header length` (first 8 bytes): found {found}, expected at least 8 bytes.",
+            _REDOWNLOAD,
+        )
+    length = int.from_bytes(prefix, "little")
+    if size is not None and length > size - 8:
+        raise BadInput(
+            f"{source}: safetensors header is truncated or corrupt.",
+            f"Field `header length` (first 8 bytes): found {length}, "
+            f"expected at most {size - 8} (the bytes that follow it).",
+            _REDOWNLOAD,
+        )
+    if length > HEADER_LIMIT:
+        raise BadInput(
+            f"{source}: safetensors header is too large for a drafter's.",
+            f"Field `header length` (first 8 bytes): found {length} bytes, expected at most "
+            f"{HEADER_LIMIT} (16 MiB): a drafter's header lists a few dozen tensors in a few KB.",
+            "Point --drafter at an EAGLE-3 drafter's variant folder (full/ or compressed/).",
+        )
+    return length
+
+
 def _sharded(folder: Path, index: Path) -> dict[str, dict]:
     return sharded_tensors(index, read_json(index, "sharded weights index"), lambda shard: read_header(folder / shard))
 
@@ -152,8 +160,9 @@ def sharded_tensors(index: Path | str, data: dict, read_shard: Callable[[str], d
         malformed(str(index), "weight_map", weight_map, "a non-empty object mapping tensor names to shard file names")
     tensors: dict[str, dict] = {}
     for shard in sorted(set(weight_map.values())):
-        # A shard is a file beside the index; anything else would read outside the drafter.
-        if PurePosixPath(shard).name != shard or shard in (".", ".."):
+        # A shard is a file beside the index; anything else would read outside the drafter (or the
+        # folder itself: an empty name), and a NUL is in no file's name.
+        if not shard or "\0" in shard or PurePosixPath(shard).name != shard or shard in (".", ".."):
             malformed(str(index), "weight_map", shard, "shard file names in the same folder (no paths)")
         found = read_shard(shard)
         for name, file in weight_map.items():

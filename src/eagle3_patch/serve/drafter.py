@@ -5,6 +5,7 @@ A variant of a Hub repo is left to ``serve.hub`` (validated before download).
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
@@ -17,11 +18,13 @@ DRAFTER_VARIANTS = ("full", "compressed")
 
 def local_drafter(drafter: str, repo: str = DEFAULT_DRAFTER_REPO) -> Path | None:
     """The drafter folder when it is on disk; None when it is a variant to fetch from the Hub."""
-    folder = Path(drafter).expanduser()
+    # os.path's expanduser leaves a "~" it cannot expand as it is (no such user, or no HOME and a
+    # UID without a passwd entry, as containers run); pathlib's raised RuntimeError.
+    folder = Path(os.path.expanduser(drafter))
     if is_present(folder / "config.json"):
         return folder.resolve()
     if drafter in DRAFTER_VARIANTS:
-        repo_folder = Path(repo).expanduser()
+        repo_folder = Path(os.path.expanduser(repo))
         if is_folder(repo_folder):
             found = repo_folder / drafter
             if not is_present(found / "config.json"):

@@ -9,6 +9,7 @@ from typing import NoReturn
 from eagle3_patch.engine.apply import capture_summary, checked, ensure_capture, status, unwritable_reason
 from eagle3_patch.site.handoff import LaunchPlan, replace_process
 from eagle3_patch.inmemory.payload import child_env, redacted
+from eagle3_patch.text.masking import printable
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
 from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.interpreter import serving_install
@@ -38,7 +39,7 @@ class PreparedLaunch:
         """Comment lines saying what was decided, then the exact copy-pasteable command."""
         spec_v2 = f"{SPEC_V2_ENV}=1" if self.dialect.spec_v2 else f"{SPEC_V2_ENV} not set"
         added = " ".join(f"{k}={v}" for k, v in sorted(redacted(self.plan.env).items())) or "none"
-        lines = [
+        comments = [
             f"# {self.sglang}",
             f"# EAGLE-3 capture: {self.capture}",
             f"# drafter: {self.drafter.path}",
@@ -46,14 +47,14 @@ class PreparedLaunch:
             f"# {self.dialect.strategy_flag}: {self.dialect.strategy_evidence}",
             f"# {spec_v2}: {self.dialect.spec_v2_evidence}",
             f"# environment added: {added}",
-            self.plan.shell_command(),
         ]
-        return "\n".join(lines)
+        # Paths and values from the user's files: a terminal must not act on what they hold.
+        return "\n".join([*map(printable, comments), self.plan.shell_command()])
 
     def banner(self) -> str:
         """One stderr line before the hand-off, so logs show what was launched."""
         shown = LaunchPlan(self.plan.argv, redacted(self.plan.env))
-        return f"eagle3-patch: EAGLE-3 capture: {self.capture}; exec: {shown.shell_command()}"
+        return f"eagle3-patch: EAGLE-3 capture: {printable(self.capture)}; exec: {shown.shell_command()}"
 
 
 def prepare_launch(

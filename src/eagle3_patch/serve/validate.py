@@ -7,6 +7,7 @@ names the file, the field, what was found and what was expected.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -52,7 +53,7 @@ class DrafterReport:
 
 def target_text_config(model: str, revision: str | None = None) -> tuple[TargetText | None, str]:
     """The target's text config when readable locally (``revision`` of a Hub id), else None and why not."""
-    folder = Path(model).expanduser()
+    folder = Path(os.path.expanduser(model))  # a "~" it cannot expand stays: see serve.drafter
     if is_folder(folder):
         config_file = folder / "config.json"
         if not is_present(config_file):

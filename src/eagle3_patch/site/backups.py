@@ -89,15 +89,16 @@ def parse_meta(data: bytes) -> BackupMeta:
 def read_backup(target: str) -> Backup:
     """Our backup of ``target`` and its record as found. Never read through a symbolic link
     (we write none): a link there is "symlink", whatever it names."""
+    # A path through something that is no folder (a models "folder" that is a file) holds nothing.
     try:
         data, state = read_bytes(backup_path(target), follow=False), "present"
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         data, state = None, "missing"
     except OSError as exc:
         data, state = None, _unread(exc)
     try:
         meta, meta_state = parse_meta(read_bytes(meta_path(target), follow=False)), "ok"
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         meta, meta_state = None, "missing"
     except OSError as exc:
         meta, meta_state = None, _unread(exc)
@@ -217,10 +218,13 @@ def after_uninstall(sglang: SGLangInstall) -> list[str]:
     ``pip uninstall`` removes the files its RECORD lists and the folders that
     become empty; our backups, their records and the lock keep the folders alive.
     A model file still there (patched, perhaps) is not uninstalled: its backup
-    is still the way back.
+    is still the way back. Nor is a folder without ``srt/models``, where every file of ours is
+    written: a folder named sglang that Python takes for a namespace package (the root of an SGLang
+    checkout in the working folder) was walked whole, and revert deleted the backups of the
+    checkout's own installation in ``python/sglang/srt/models``.
     """
-    if os.path.exists(os.path.join(sglang.package_dir, "__init__.py")) or any(
-            os.path.lexists(os.path.join(sglang.models_dir, target.name)) for target in TARGET_FILES):
+    if not os.path.isdir(sglang.models_dir) or os.path.exists(os.path.join(sglang.package_dir, "__init__.py")) \
+            or any(os.path.lexists(os.path.join(sglang.models_dir, target.name)) for target in TARGET_FILES):
         return []
     found = [os.path.join(folder, name) for folder, _, names in os.walk(sglang.package_dir)
              for name in names if _ours(name) and os.path.isfile(os.path.join(folder, name))]

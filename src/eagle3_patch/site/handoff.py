@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from dataclasses import dataclass
 from typing import NoReturn
 
 from eagle3_patch.errors import LaunchFailed
 from eagle3_patch.text.masking import MASK, is_secret, masked_argv
+from eagle3_patch.text.shellwords import join, quote
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,15 @@ class LaunchPlan:
     env: dict[str, str]
 
     def shell_command(self) -> str:
-        """The plan as one POSIX shell line (env assignments first), secret values masked."""
-        assignments = [f"{name}={shlex.quote(MASK if is_secret(name) else value)}"
+        """The plan as one shell line (env assignments first), secret values masked, each word
+        through ``shellwords.quote``."""
+        assignments = [f"{name}={quote(MASK if is_secret(name) else value)}"
                        for name, value in sorted(self.env.items())]
         return " ".join([*assignments, self.shown_argv()])
 
     def shown_argv(self) -> str:
         """``argv`` as one shell line for people and logs: secret values masked."""
-        return shlex.join(masked_argv(self.argv))
+        return join(masked_argv(self.argv))
 
     def to_json(self) -> dict[str, object]:
         """The exact argv and env, secrets included: it is what a machine re-runs."""
@@ -48,7 +49,7 @@ def replace_process(plan: LaunchPlan, fix: str) -> NoReturn:
         from eagle3_patch.site.programs import why_not_started  # subprocess: only when exec failed
 
         raise LaunchFailed(
-            f"Could not start {shlex.quote(plan.argv[0])}: {why_not_started(plan.argv[0], exc)}.",
+            f"Could not start {quote(plan.argv[0])}: {why_not_started(plan.argv[0], exc)}.",
             f"exec failed: {exc.strerror or exc}.",
             fix,
         ) from None

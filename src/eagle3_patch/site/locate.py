@@ -302,7 +302,7 @@ def _normal(text: str) -> str | None:
     text = text.strip()
     # A plain release ("0.5.21") is already what packaging would print: status and
     # check need not import it (fast path: benchmarks/README.md).
-    if all(part.isdecimal() and part.isascii() and (part == "0" or part[0] != "0")
+    if all(part.isdecimal() and part.isascii() and (part == "0" or part[0] != "0") and len(part) < 20
            for part in text.split(".")):
         return text
     version = _parse(text)
@@ -310,9 +310,9 @@ def _normal(text: str) -> str | None:
 
 
 def _parse(text: str) -> Version | None:
-    from packaging.version import InvalidVersion, Version  # only a version that is not plain digits
+    from packaging.version import Version  # only a version that is not plain digits
 
     try:
         return Version(text.strip())
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a part past Python's digit limit (int() in packaging)
         return None

@@ -10,8 +10,9 @@ import sys
 import time
 
 from eagle3_patch.errors import LockTimeout, NotWritable
-from eagle3_patch.text.shellwords import quote
 from eagle3_patch.site.writable import refuse, write_failed
+from eagle3_patch.text.masking import printable
+from eagle3_patch.text.shellwords import quote
 
 LOCK_NAME = ".eagle3-patch.lock"
 LOCK_TIMEOUT_S = 120
@@ -20,7 +21,7 @@ _LOCK_POLL_S = 0.05
 
 
 def _tell_waiting(lock_path: str) -> None:
-    print(f"eagle3-patch: waiting for another eagle3-patch process, which holds {lock_path} "
+    print(f"eagle3-patch: waiting for another eagle3-patch process, which holds {printable(lock_path)} "
           f"(giving up after {LOCK_TIMEOUT_S} s)...", file=sys.stderr, flush=True)
 
 

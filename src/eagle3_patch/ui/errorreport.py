@@ -62,9 +62,18 @@ def _standard_streams() -> Iterator[None]:
         sys.stdout = _ClosedStdout()
     if closed_err:
         sys.stderr = _ClosedStderr()
+    strict = [stream for stream in (sys.stdout, sys.stderr)
+              if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure")]
+    # A character the output's encoding lacks (a non-UTF-8 locale: a server's model name, a prompt
+    # id, a path) is written as its escape, as Python writes it on stderr, never a crash.
+    for stream in strict:
+        stream.reconfigure(errors="backslashreplace")
     try:
         yield
     finally:  # back to None: nothing buffered is left for the interpreter's final flush
+        for stream in strict:
+            with contextlib.suppress(OSError, ValueError):  # closed, or a reader gone: nothing to put back
+                stream.reconfigure(errors="strict")
         if closed_out:
             sys.stdout = None
         if closed_err:
@@ -113,6 +122,26 @@ def _reported(invoke: Callable[[], object], group: click.Group, args: list[str])
                                        "This is a bug in eagle3-patch.", fix),
                       wants_json(group, args))
     return code if isinstance(code, int) else 0
+
+
+def refuse_unusable_stdout() -> None:
+    """``OutputFailed`` now, when our stdout can take nothing (started closed, ``>&-``, or open for
+    reading only, ``1</dev/null``): for a command whose work takes minutes (bench), which would
+    otherwise be done only for its report to be lost when it is written."""
+    usable = not isinstance(sys.stdout, _ClosedStdout)
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor (captured in-process): writes go where they go
+        fd = None
+    if usable and fd is not None:
+        import fcntl  # only bench asks, once, before its minutes of measuring
+
+        try:
+            usable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+        except OSError:  # closed since: as good as closed at start
+            usable = False
+    if not usable:
+        raise output_failed(OSError(errno.EBADF, "its standard output is closed"))
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ import click
 from eagle3_patch import __version__
 from eagle3_patch.site.backups import BackupReport, described
 from eagle3_patch.site.hints import quote
+from eagle3_patch.text.masking import printable
 from eagle3_patch.engine.result import Result
 from eagle3_patch.patch.states import Outcome
 
@@ -102,16 +103,16 @@ def _backup_line(backup: BackupReport) -> str:
         said.append(f"stale: made from SGLang {backup.sglang_version}")
     if backup.modified_since_patch:
         said.append("the file was modified since it was patched")
-    return f"    backup: {backup.path}" + (f" ({'; '.join(said)})" if said else "")
+    return printable(f"    backup: {backup.path}" + (f" ({'; '.join(said)})" if said else ""))
 
 
 def _after_uninstall(result: Result) -> list[str]:
     if not result.after_uninstall:
         return []
     folder = quote(result.install.package_dir)
-    return [f"SGLang is no longer installed at {result.install.package_dir}; only "
+    return [f"SGLang is no longer installed at {printable(result.install.package_dir)}; only "
             f"eagle3-patch's files are left there:",
-            *(f"  {path}" for path in result.after_uninstall),
+            *(f"  {printable(path)}" for path in result.after_uninstall),
             f"Remove them with: eagle3-patch revert --sglang-dir {folder}"]
 
 
@@ -119,20 +120,22 @@ def human(result: Result) -> str:
     sglang = result.install
     lines = []
     if result.action in ("status", "check"):
-        lines.append(f"SGLang {sglang.version_text} at {sglang.package_dir}")
-        lines.append(f"  interpreter: {sglang.python}")
+        # Paths of the user's environment, printed as a terminal cannot act on them (escape
+        # sequences or bytes that are not UTF-8 in a folder's name).
+        lines.append(f"SGLang {sglang.version_text} at {printable(sglang.package_dir)}")
+        lines.append(f"  interpreter: {printable(sglang.python)}")
         lines.append(f"  state: {_styled(result.state.value)}")
         lines.append("  in memory (eagle3-patch run, serve --in-memory): "
                      + ("works, nothing written" if result.state.works_in_memory else "refused"))
         if result.analysis.reason:
-            lines.append(f"  why: {result.analysis.reason}")
+            lines.append(f"  why: {printable(result.analysis.reason)}")
         for report in result.analysis.files:
             lines.append(f"  {report.name}: {_styled(report.state.value)}")
             for h in report.hooks:
                 where = f" (resolves {h.resolved_from})" if h.resolved_from else ""
                 lines.append(f"    {h.hook.cls}.{h.hook.method}: {_styled(h.state.value)}{where}")
                 if h.detail:
-                    lines.append(f"      {h.detail}")
+                    lines.append(f"      {printable(h.detail)}")
             if report.orphan_markers:
                 lines.append(f"    stray marker comments at lines {list(report.orphan_markers)}")
             if result.backups.get(report.name):
@@ -141,8 +144,8 @@ def human(result: Result) -> str:
     else:
         lines.append(_SUMMARY[result.outcome])
         verb = "removed" if result.outcome is Outcome.REMOVED_AFTER_UNINSTALL else "wrote"
-        lines.extend(f"  {verb} {path}" for path in result.changed)
-    lines.extend(f"note: {note}" for note in result.notes)
+        lines.extend(f"  {verb} {printable(path)}" for path in result.changed)
+    lines.extend(f"note: {printable(note)}" for note in result.notes)
     if result.leftovers:
         lines.append("note: temp files left by an interrupted eagle3-patch write (the next apply "
                      "or revert run by their owner removes them, or delete them now):")
