@@ -12,7 +12,9 @@ from support.bench_standin import ScriptedClock, StandIn, eagle3_script
 from support.cli import invoke_bench, invoke_main
 from support.deadline import within
 from support.marks import first_fast
+from support.printable import assert_printable
 from support.serve_fixtures import drafter_config, write_drafter, write_target
+
 
 
 # 1.5 MB of letters: masking's URL pattern took about an hour on it.
@@ -98,13 +100,6 @@ def test_sglang_argument_sources_with_a_long_blank_run_are_read_in_time(site, tm
 # Issue 23, item 6: what a server can make a terminal do, were its words printed raw.
 SET_TITLE, CLEAR_SCREEN = "\x1b]0;title\x07", "\x1b[2J"
 HOSTILE = f"{SET_TITLE}{CLEAR_SCREEN}"
-
-
-def assert_printable(*outputs: str) -> None:
-    """No control character (C0, C1, DEL, separators, format characters) but the newlines we print."""
-    for output in outputs:
-        bad = sorted({char for char in output if not char.isprintable() and char != "\n"})
-        assert not bad, f"{bad} in {output[:2000]!r}"
 
 
 def test_server_info_texts_are_printed_escaped_and_kept_in_json():

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 
 from support.bench_standin import ScriptedClock, StandIn, eagle3_script
 from support.cli import invoke_bench
-from test_foreign_text import assert_printable
+from support.printable import assert_printable
 from support.serve_fixtures import write_drafter, write_target
+
 
 
 # An OSC that sets the terminal's title, a bidirectional override, and a byte that is not UTF-8
