@@ -2,7 +2,8 @@
 that construct SGLang's model classes: the probes, never pytest itself.
 
 ``SGLANG_USE_CPU_ENGINE=1`` must be in the environment before SGLang is first imported: SGLang
-decides its platform at import time.
+decides its platform at import time. The probes import this module at their top, before they set
+it, so torch and SGLang are imported here only when called.
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ EAGLE-3 worker does, and runs with SGLang's torch-native attention backend:
 Each proposal is mapped to a target id through ``hot_token_id``; the report gives every
 position's proposal and the smallest gap between the best and second-best draft logit.
 stdout carries exactly one JSON object.
+
+torch, transformers and SGLang are imported inside functions: after ``main`` has pointed fd 1 away
+from the report (they print, some of it from C) and set ``SGLANG_USE_CPU_ENGINE`` (SGLang decides
+its platform when first imported).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from unittest import mock
 # The support package is two folders up: tests/, or its copy in an unprivileged user's folder.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from support.probereport import stdout_for_report, write_report  # noqa: E402
+from support.sglang_cpu import bootstrap_sglang_on_cpu  # noqa: E402
 
 
 def target_pass(folder: str, input_ids) -> dict:
@@ -195,7 +200,6 @@ def main() -> int:
 
     import sglang
     from sglang.srt.utils.hf_transformers_utils import get_tokenizer
-    from support.sglang_cpu import bootstrap_sglang_on_cpu
 
     target_dir = os.path.join(args.kit, "target")
     input_ids = torch.tensor(get_tokenizer(target_dir).encode(args.text))

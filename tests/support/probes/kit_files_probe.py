@@ -17,6 +17,10 @@ Reports, as one JSON object on stdout:
 - whether every non-zero block the construction (capture_weights.py) defines reads back exactly
   through ``safetensors.safe_open``, and whether the rows after each block, and per file one
   tensor the construction leaves at zero, read as zeros.
+
+torch, transformers, safetensors and SGLang (and capture_weights.py, which imports torch) are
+imported inside functions: after ``main`` has pointed fd 1 away from the report (they print, some
+of it from C) and set ``SGLANG_USE_CPU_ENGINE`` (SGLang decides its platform when first imported).
 """
 
 from __future__ import annotations

@@ -12,15 +12,22 @@ imports every model module and swallows import errors); ``--spawn`` does all of
 it in a ``multiprocessing`` spawn child, as SGLang runs its scheduler.
 
 stdout carries exactly one JSON object; logs and versions go to stderr.
+
+torch, transformers and SGLang are imported inside functions: after ``main`` has pointed fd 1 away
+from the report (they print, some of it from C) and set ``SGLANG_USE_CPU_ENGINE`` (SGLang decides
+its platform when first imported); ``_collect`` times them.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import multiprocessing
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 # The support package is two folders up: tests/, or its copy in an unprivileged user's folder.
@@ -141,9 +148,6 @@ def _run_case(moe: bool, registry: bool, layer_ids: list[int] | None) -> dict:
 
 def _traceback_through_the_hook(registry: bool) -> dict:
     """What a user sees when the hook fails: an id past the last layer raises inside it."""
-    import inspect
-    import traceback
-
     model = _build(False, registry)
     try:
         model.set_eagle3_layers_to_capture([N_LAYERS + 10])
@@ -198,8 +202,6 @@ def _collect_in_child(queue, layer_ids: list[int], moe: bool, registry: bool) ->
 
 
 def _collect_in_spawn_child(layer_ids: list[int], moe: bool, registry: bool) -> dict:
-    import multiprocessing
-
     context = multiprocessing.get_context("spawn")  # what SGLang's engine forces
     queue = context.Queue()
     child = context.Process(target=_collect_in_child, args=(queue, layer_ids, moe, registry))
