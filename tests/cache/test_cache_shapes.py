@@ -20,7 +20,11 @@ import pytest
 
 from eagle3_patch.cache import analysismemo, usercache
 from eagle3_patch.inmemory import memo as inmemory_memo
-from eagle3_patch.inmemory.payload import child_env
+from eagle3_patch.inmemory.payload import child_env, decode
+from eagle3_patch.engine.apply import apply, status
+from eagle3_patch.site.locate import locate_sglang
+from eagle3_patch.site.snapshot import read_sources
+from eagle3_patch.inmemory.planner import in_memory_handoff
 
 from support.marks import first_fast
 
@@ -96,9 +100,6 @@ def test_the_generator_reaches_every_value_of_a_nested_document():
 
 @pytest.fixture
 def patched_install(site):
-    from eagle3_patch.engine.apply import apply
-    from eagle3_patch.site.locate import locate_sglang
-
     install = locate_sglang(sglang_dir=site("0.5.21").package)
     apply(install)
     return install
@@ -106,8 +107,6 @@ def patched_install(site):
 
 @pytest.fixture
 def unpatched_install(site):
-    from eagle3_patch.site.locate import locate_sglang
-
     return locate_sglang(sglang_dir=site("0.5.21").package)
 
 
@@ -118,9 +117,6 @@ def _only_entry(folder: Path) -> Path:
 
 def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says(patched_install,
                                                                                 private_cache):
-    from eagle3_patch.engine.apply import status
-    from eagle3_patch.site.snapshot import read_sources
-
     status(patched_install)
     entry = _only_entry(private_cache / "eagle3-patch" / "analysis")
     good = json.loads(entry.read_bytes())
@@ -139,9 +135,6 @@ def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says
 
 
 def _handoff_entry(unpatched_install, private_cache) -> tuple[inmemory_memo.HandoffKey, Path]:
-    from eagle3_patch.inmemory.planner import in_memory_handoff
-    from eagle3_patch.site.snapshot import read_sources
-
     in_memory_handoff(unpatched_install)
     key = inmemory_memo.key(read_sources(unpatched_install), usercache.identity())
     return key, private_cache / "eagle3-patch" / "inmemory" / f"{key.name}.json"
@@ -172,8 +165,6 @@ def test_every_wrong_shape_of_a_handoff_memo_is_a_miss_or_usable(unpatched_insta
         entry.write_bytes(damaged)
         found = inmemory_memo.load(key)
         if found is not None:  # what run does with a hit: none of it may raise
-            from eagle3_patch.inmemory.payload import decode
-
             child_env(found["encoded"], {})
             assert ", ".join(found["files"]) and len(decode(found["encoded"])) == len(found["files"])
     assert len(shapes) > 200

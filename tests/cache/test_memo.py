@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import eagle3_patch
+
 from support.cli import invoke_cli
 from support.marks import first_fast
 from support.memos import PLANTED, fresh, memo_path, patched, status_json, trusted
@@ -120,8 +122,6 @@ def test_memo_of_another_python_is_not_used(site, private_cache):
 
 def _package_copy(tmp_path: Path, edit) -> Path:
     """This eagle3-patch, copied and edited: what another version or build of it would be."""
-    import eagle3_patch
-
     root = tmp_path / "other-build"
     shutil.copytree(Path(eagle3_patch.__file__).parent, root / "eagle3_patch",
                     ignore=shutil.ignore_patterns("__pycache__"))

@@ -15,6 +15,9 @@ import click
 import pytest
 
 import eagle3_patch
+from eagle3_patch.engine.apply import apply, status as status_of
+from eagle3_patch.ui import render
+from eagle3_patch.site.locate import locate_sglang
 
 from support import userenv
 from support.memos import PLANTED, fresh, memo_path, patched, plant, status_json, trusted
@@ -40,10 +43,6 @@ def _valid_memo(cache: Path) -> None:
 
 def _in_process(site, private_cache):
     """Patched 0.5.21 and its trusted memo; status in this process (the loader is under test)."""
-    from eagle3_patch.engine.apply import apply, status as status_of
-    from eagle3_patch.ui import render
-    from eagle3_patch.site.locate import locate_sglang
-
     install = locate_sglang(sglang_dir=site("0.5.21").package)
     apply(install)
 

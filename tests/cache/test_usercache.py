@@ -23,6 +23,13 @@ from pathlib import Path
 
 import pytest
 
+import eagle3_patch
+from eagle3_patch.engine.apply import status
+from eagle3_patch.inmemory.planner import in_memory_handoff
+from eagle3_patch.sharedrules import cache_root
+from eagle3_patch.site.locate import locate_sglang
+from eagle3_patch.ui import render
+
 from support import userenv
 from support.marks import first_fast
 from support.serve_fixtures import write_drafter, write_target
@@ -162,9 +169,6 @@ def _encoded_with(encoded: str, data: str) -> str:
 
 @pytest.mark.slow
 def test_a_flipped_symlink_never_hands_off_an_attackers_payload(site, tmp_path, monkeypatch, attacker):
-    from eagle3_patch.inmemory.planner import in_memory_handoff
-    from eagle3_patch.site.locate import locate_sglang
-
     install = locate_sglang(sglang_dir=str(site("0.5.12").package))
     learned = tmp_path / "learn"
     monkeypatch.setenv("XDG_CACHE_HOME", str(learned))
@@ -190,10 +194,6 @@ def test_a_flipped_symlink_never_hands_off_an_attackers_payload(site, tmp_path, 
 @pytest.mark.slow
 def test_a_flipped_symlink_never_decides_status_from_an_attackers_analysis(site, tmp_path, monkeypatch,
                                                                          attacker):
-    from eagle3_patch.engine.apply import status
-    from eagle3_patch.ui import render
-    from eagle3_patch.site.locate import locate_sglang
-
     install = locate_sglang(sglang_dir=str(site("0.5.21").package))
     learned = tmp_path / "learn"
     monkeypatch.setenv("XDG_CACHE_HOME", str(learned))
@@ -297,8 +297,6 @@ def test_no_cache_switches_keep_run_serve_and_the_bootstrap_from_writing(site, t
 
 @pytest.mark.slow  # run as a process; test_a_module_in_a_new_sub_package_changes_every_key proves the key
 def test_run_hands_off_afresh_after_eagle3_patchs_own_code_changes(site, tmp_path):
-    import eagle3_patch
-
     s = site("0.5.12")
     other = tmp_path / "installed"
     shutil.copytree(Path(eagle3_patch.__file__).parent, other / "eagle3_patch",
@@ -325,8 +323,6 @@ _CODE_IDENTITY = "from eagle3_patch.cache.usercache import code_identity; print(
 
 
 def test_a_module_in_a_new_sub_package_changes_every_key(tmp_path):
-    import eagle3_patch
-
     copy = tmp_path / "installed"
     shutil.copytree(Path(eagle3_patch.__file__).parent, copy / "eagle3_patch",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -446,8 +442,6 @@ ROOT_CASES = {
 @pytest.mark.parametrize("env, expected", ROOT_CASES.values(), ids=ROOT_CASES.keys())
 def test_the_cache_root_is_an_absolute_xdg_cache_home_else_an_absolute_home_or_none(monkeypatch, env,
                                                                                    expected):
-    from eagle3_patch.sharedrules import cache_root
-
     for name, value in env.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import shlex
 import shutil
 import subprocess
@@ -22,7 +23,8 @@ from eagle3_patch.sharedrules import PAYLOAD_VAR
 from support.cli import invoke_cli
 from support.marks import first_fast
 from support.serve_fixtures import serve, standin_env, tree_digest, write_drafter, write_target
-from support.sites import STANDIN_SGLANG_PARENTS
+from support.releases import install_release
+from support.sites import STANDIN_SGLANG_PARENTS, Site
 
 
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -265,8 +267,6 @@ def test_status_json_says_whether_in_memory_mode_works(site):
 @pytest.fixture
 def served(tmp_path):
     site = tmp_path / "site"
-    from support.releases import install_release
-
     package = install_release("0.5.12", site)
     standin, record, env = standin_env(tmp_path, site, package)
     args = ["--python", str(standin), "--model", str(write_target(tmp_path / "target")),
@@ -370,8 +370,6 @@ def test_an_unwritable_cache_folder_is_no_obstacle(site, tmp_path, monkeypatch):
 
 @pytest.mark.slow  # a tmpfs mounted and filled; serve as a process
 def test_serve_on_a_full_disk_fails_with_exit_6_instead_of_falling_back(tmp_path):
-    from support.releases import install_release
-
     disk = tmp_path / "small-disk"
     disk.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(disk)], check=True)
@@ -427,8 +425,6 @@ def test_a_memo_folder_others_may_write_is_not_trusted(site, private_cache):
 
 @pytest.mark.slow  # an unprivileged user (setpriv)
 def test_an_unreadable_model_file_is_the_analysis_clear_error_not_a_bug(user_env):
-    from support.sites import Site
-
     root = user_env.folder("e3i7-site-")
     try:
         s = Site(root / "site", "0.5.21")
@@ -515,8 +511,6 @@ def test_plain_serve_inside_run_does_not_pass_on_the_outer_runs_payload(served, 
 
 def _pad(path: Path, size: int) -> None:
     """Grow a model file by ``size`` bytes that gzip cannot shrink (a string of random base64)."""
-    import random
-
     noise = base64.b64encode(random.Random(17).randbytes(size * 3 // 4)).decode()
     path.write_bytes(path.read_bytes() + f'\n_PADDING = "{noise}"\n'.encode())
 

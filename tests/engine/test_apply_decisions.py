@@ -17,6 +17,7 @@ from eagle3_patch.cache.analysismemo import analysis_of
 from eagle3_patch.engine.applyplan import decide_apply
 from eagle3_patch.site.snapshot import Snapshot, target_paths
 from eagle3_patch.patch.states import Outcome, State
+from eagle3_patch.patch import transform
 
 from support import builders
 
@@ -152,8 +153,6 @@ def test_after_uninstall_status_names_our_files_instead_of_a_lost_backup():
 def test_a_result_of_ours_that_does_not_parse_is_refused_as_ours_not_blamed_on_the_file(monkeypatch):
     # The user's file parsed; if what we would write does not, the fault is ours (exit 70,
     # nothing written), never "not valid Python, reinstall SGLang" (exit 5).
-    from eagle3_patch.patch import transform
-
     monkeypatch.setattr(transform, "add_hooks", lambda source, hooks, tree=None: source + "\ndef broken(:\n")
     with pytest.raises(ValidationFailed, match="would not parse") as refused:
         _decide(_snapshot())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -199,8 +200,6 @@ def test_sglang_dir_option_works_without_the_package_on_path(site, tmp_path):
 
 @pytest.mark.slow
 def test_unchecked_hash_bytecode_is_dropped_so_python_loads_the_patch(site):
-    import py_compile
-
     s = site("0.5.12")
     pyc = py_compile.compile(str(s.file()), invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
     assert os.path.exists(pyc)

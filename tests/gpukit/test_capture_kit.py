@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from support.paths import PROBES, REPO
+from support.realenv import ensure_real_venv
 
 KIT = REPO / "benchmarks" / "gpu"
 PROMPT = "Explain why the sky is blue in two sentences."
@@ -127,8 +128,6 @@ def test_build_models_refuses_an_unknown_kit_and_names_the_known_ones(tmp_path):
 
 @pytest.fixture(scope="module")
 def real_python() -> str:
-    from support.realenv import ensure_real_venv
-
     return str(ensure_real_venv())
 
 

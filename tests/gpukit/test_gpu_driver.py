@@ -15,6 +15,8 @@ import time
 
 import pytest
 from click.testing import CliRunner
+import numpy
+from safetensors.numpy import save_file
 
 from support.bench_standin import Script, ScriptedClock, StandIn, token_ids
 from support.cli import bench_with_clock
@@ -66,9 +68,6 @@ def test_a_card_too_small_for_one_request_is_refused_with_the_figures():
 
 
 def test_decode_reads_the_decoder_layers_and_lm_head_not_the_embedding_or_the_vision_tower(tmp_path):
-    import numpy
-    from safetensors.numpy import save_file
-
     names = {"model.language_model.layers.0.mlp.up_proj.weight": (8, 4), "model.language_model.norm.weight": (4,),
              "lm_head.weight": (16, 4), "model.language_model.embed_tokens.weight": (16, 4),
              "model.visual.blocks.0.attn.qkv.weight": (12, 4), "mtp.fc.weight": (4, 4)}

@@ -15,10 +15,15 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from eagle3_patch.serve.dialect import SCHEDULER_FLAG, LaunchDialect
+from eagle3_patch.serve.plan import build_plan
+
 from support.gpukit import KIT, load
+from support.realenv import ensure_real_venv
 
 runtime = load("runtime")
 driver = load("driver")
@@ -144,13 +149,6 @@ print(json.dumps(out))
 
 @pytest.mark.slow
 def test_sglang_0512s_own_parser_reads_the_27b_launches_as_meant(tmp_path):
-    from types import SimpleNamespace
-
-    from support.realenv import ensure_real_venv
-
-    from eagle3_patch.serve.dialect import SCHEDULER_FLAG, LaunchDialect
-    from eagle3_patch.serve.plan import build_plan
-
     phases_real = load("phases_real")
     run = SimpleNamespace(dry_run=True, dry_run_gpu="h100", models=str(tmp_path))
     plain = phases_real.real_argv(run, "real-plain")
@@ -229,8 +227,6 @@ print(json.dumps(report))
 
 @pytest.mark.slow
 def test_built_models_load_in_sglang_and_the_constant_target_always_picks_token_0(tmp_path):
-    from support.realenv import ensure_real_venv
-
     python = str(ensure_real_venv())
     models = tmp_path / "models"
     built = subprocess.run([python, str(KIT / "build_models.py"), str(models)], capture_output=True, text=True,

@@ -9,21 +9,27 @@ need no torch; test_run_command.py and test_inmemory_real.py use SGLang's own.
 
 from __future__ import annotations
 
+import base64
 import compileall
+import gzip
 import hashlib
 import json
 import marshal
 import os
 import py_compile
+import random
+import resource
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
 
 from eagle3_patch.errors import EXIT_STALE
 from eagle3_patch.inmemory.payload import BOOTSTRAP_DIR, ModulePatch, child_env, encode
-from eagle3_patch.sharedrules import PAYLOAD_VAR
+from eagle3_patch.sharedrules import MAX_VARIABLE_BYTES, PAYLOAD_VAR
 
 from support.marks import first_fast
 from support.servedmodule import (
@@ -129,16 +135,10 @@ def test_a_variable_without_module_names_stops_every_python_loudly(bare_python, 
 
 
 def _gzipped(document) -> str:
-    import base64
-    import gzip
-
     return base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()
 
 
 def _gzipped_text(text: str) -> str:
-    import base64
-    import gzip
-
     return base64.b64encode(gzip.compress(text.encode())).decode()
 
 
@@ -171,17 +171,12 @@ CHILD_MEMORY = 128 << 20
 
 
 def _with_limited_memory() -> None:
-    import resource
-
     resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
 
 
 def _gzip_bomb(mebibytes: int) -> bytes:
     """One gzip member of ``mebibytes`` MiB of zeros, ~1 KB per MiB. Each MiB is deflated once and
     repeated: a full flush makes every block independent of the ones before it."""
-    import struct
-    import zlib
-
     zeros = b"\0" * (1 << 20)
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
@@ -194,8 +189,6 @@ def _gzip_bomb(mebibytes: int) -> bytes:
 
 def _handoff_of(site: Path, sources: bytes) -> dict[str, str]:
     """The hand-off of ``sources`` (the gzipped document), as many variables as it takes."""
-    import base64
-
     encoded = f"{MODULE};{base64.b64encode(sources).decode()}"
     env = handoff(site)
     return {**{k: v for k, v in env.items() if not k.startswith(PAYLOAD_VAR)},
@@ -203,10 +196,6 @@ def _handoff_of(site: Path, sources: bytes) -> dict[str, str]:
 
 
 def _over_the_limits(site: Path, what: str) -> dict[str, str]:
-    import base64
-    import gzip
-    import random
-
     if what == "a-decompression-bomb":  # 192 MiB of zeros in ~200 KB
         return _handoff_of(site, _gzip_bomb(192))
     # A valid hand-off for the stand-in, padded past 1 MiB compressed: run itself refuses to make one.
@@ -462,9 +451,6 @@ def test_an_older_python_started_under_run_hears_nothing_from_the_bootstrap(stan
 
 def _big_handoff(site: Path) -> dict[str, str]:
     """The hand-off of a patched module too large for one variable (incompressible padding)."""
-    import base64
-    import random
-
     noise = base64.b64encode(random.Random(17).randbytes(300_000)).decode()
     module = module_file(site)
     patch = ModulePatch(MODULE, str(module.resolve()), hashlib.sha256(module.read_bytes()).hexdigest(),
@@ -502,8 +488,6 @@ def test_a_damaged_payload_in_several_variables_stops_every_python_loudly(bare_p
 
 @pytest.mark.parametrize("extra", [-1, 0, 1, 131072 - 40, 131072 * 3])
 def test_every_payload_variable_passes_exec_at_the_one_variable_limit(extra):
-    from eagle3_patch.sharedrules import MAX_VARIABLE_BYTES
-
     names = f"{MODULE};"
     encoded = names + "H4sI" + "A" * (MAX_VARIABLE_BYTES - len(f"{PAYLOAD_VAR}={names}H4sI") - 1 + extra)
     env = child_env(encoded, {})

@@ -18,10 +18,14 @@ from eagle3_patch.patch.hooks import MARKER, MARKER_COMMENT, HookSpec
 from eagle3_patch.patch import ownership
 from eagle3_patch.patch.ownership import remove_hooks
 from eagle3_patch.patch.transform import add_hooks
+from eagle3_patch.inmemory.memo import bytecode_key
+from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
+from eagle3_patch.cache.usercache import identity
 
 from support.cli import invoke_main
 from support.marks import first_fast
 from support.releases import release_file
+from support.servedmodule import DEBIAN_PYTHON, MODULE, PATCHED, REPORT, module_file, plain, run, sglang_site
 
 
 HOOK = HookSpec("m.py", "Target", "def set_eagle3_layers_to_capture(self, ids):\n    self.ids = ids\n",
@@ -93,11 +97,6 @@ def test_diff_breaks_lines_where_python_does(site, char):
 
 
 def test_a_traceback_through_a_served_module_names_the_line_python_ran_past_a_form_feed(tmp_path):
-    from eagle3_patch.inmemory.memo import bytecode_key
-    from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
-    from eagle3_patch.cache.usercache import identity
-    from support.servedmodule import DEBIAN_PYTHON, MODULE, PATCHED, REPORT, module_file, plain, run, sglang_site
-
     site = sglang_site(tmp_path / "site")
     module = module_file(site)
     served = "\x0c\n" + PATCHED  # the raise is now on line 7

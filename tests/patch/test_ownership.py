@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import libcst as cst
 
 from eagle3_patch.patch import ownership
 from eagle3_patch.patch.analysis import marked_methods, parse_source
@@ -54,8 +55,6 @@ def _revert_removes(text: str) -> bool:
 def _libcst_removes(text: str) -> str:
     """Reference: libcst drops each function whose leading lines carry the marker, and every
     other comment line that carries it (how revert removed ours before it kept lines as they are)."""
-    import libcst as cst
-
     def marked(lines):
         return any(line.comment is not None and ownership.is_marker_line(line.comment.value)
                    for line in lines)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from eagle3_patch.patch import hooks, transform
+
 from support import realenv
 from support.realclasses import DRAFTER_IDS, EXPECTED, N_LAYERS, PATCHED, PROBE, WRAPPERS, make_pristine, wheel_models
 
@@ -131,8 +133,6 @@ TWIN_WRAPPER = b"\n\nclass Qwen3_5ForConditionalGeneration(Qwen3VLForConditional
 
 
 def test_real_registry_serves_the_first_of_two_wrapper_classes_so_apply_refuses_the_file(real_python, real_sglang):
-    from eagle3_patch.patch import hooks, transform
-
     models, pristine = real_sglang
     twin = pristine + TWIN_WRAPPER  # a second class after EntryClass
     (models / PATCHED).write_bytes(twin)

@@ -6,7 +6,11 @@ import json
 
 import pytest
 
-from support.releases import BROKEN, NATIVE, RELEASES, UNSUPPORTED
+from eagle3_patch.patch.hooks import HOOKS
+from eagle3_patch.patch.transform import add_hooks
+
+from support.reference import whole_class_append
+from support.releases import BROKEN, NATIVE, RELEASES, UNSUPPORTED, release_file
 from support.standins import capture_outcome
 
 
@@ -92,11 +96,6 @@ def test_unsupported_release_is_refused_untouched(site, version):
 @pytest.mark.parametrize("version", BROKEN)
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
 def test_appending_to_a_class_tail_equals_appending_to_the_whole_class(version, newline):
-    from eagle3_patch.patch.hooks import HOOKS
-    from eagle3_patch.patch.transform import add_hooks
-    from support.releases import release_file
-    from support.reference import whole_class_append
-
     for name in TARGETS:
         try:
             source = release_file(version, f"sglang/srt/models/{name}").decode("utf-8")

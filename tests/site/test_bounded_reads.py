@@ -8,6 +8,7 @@ exit 70. Through the CLI as a process, each under a deadline far below what a ha
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from eagle3_patch.errors import EXIT_BAD_TARGET, EXIT_INTERNAL
-from eagle3_patch.site.filebytes import MAX_FILE_BYTES
+from eagle3_patch.site.filebytes import MAX_FILE_BYTES, NotAFile, read_bytes
 
 from support.marks import first_fast
+from support.serve_fixtures import write_drafter, write_sharded, write_target
 
 
 DEADLINE = 30
@@ -80,8 +82,6 @@ def test_a_file_that_never_ends_is_refused_or_passed_over_never_read_without_bou
 
 
 def test_serve_dry_run_over_a_server_args_that_never_ends_is_not_a_hang(site, tmp_path):
-    from support.serve_fixtures import write_drafter, write_target
-
     s = site("0.5.21")
     _fifo(s.root / IN_SGLANG["server-args"])
     done = _cli(s, "serve", "--dry-run", "--model", str(write_target(tmp_path / "target")),
@@ -91,8 +91,6 @@ def test_serve_dry_run_over_a_server_args_that_never_ends_is_not_a_hang(site, tm
 
 @pytest.mark.parametrize("kind", first_fast(*KINDS.values()), ids=KINDS.keys())
 def test_serve_over_a_drafter_config_that_never_ends_is_bad_input(site, tmp_path, kind):
-    from support.serve_fixtures import write_drafter, write_target
-
     s = site("0.5.21")
     drafter = write_drafter(tmp_path / "drafter")
     kind(drafter / "config.json")
@@ -105,10 +103,6 @@ def test_serve_over_a_drafter_config_that_never_ends_is_bad_input(site, tmp_path
 @pytest.mark.parametrize("kind", [*KINDS.values(), "socket", "folder"],
                          ids=[*KINDS.keys(), "socket", "folder"])
 def test_the_read_helper_refuses_what_is_no_regular_file_or_too_large(tmp_path, kind):
-    import socket
-
-    from eagle3_patch.site.filebytes import NotAFile, read_bytes
-
     path = tmp_path / "f"
     path.write_bytes(b"x")
     if kind == "socket":
@@ -125,8 +119,6 @@ def test_the_read_helper_refuses_what_is_no_regular_file_or_too_large(tmp_path, 
 
 
 def test_the_read_helper_reads_a_regular_file_up_to_its_bound(tmp_path):
-    from eagle3_patch.site.filebytes import NotAFile, read_bytes
-
     path = tmp_path / "f"
     path.write_bytes(b"a" * 1000)
     assert read_bytes(str(path), limit=1000) == b"a" * 1000
@@ -135,8 +127,6 @@ def test_the_read_helper_reads_a_regular_file_up_to_its_bound(tmp_path):
 
 
 def _socket(path: Path) -> None:
-    import socket
-
     path.unlink()
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(path))  # the name stays after the socket is closed
@@ -145,8 +135,6 @@ def _socket(path: Path) -> None:
 @pytest.mark.parametrize("sharded", first_fast(False, True), ids=["single", "shard"])
 @pytest.mark.parametrize("kind", first_fast(_fifo, _zero, _socket), ids=["fifo", "dev-zero", "socket"])
 def test_serve_over_drafter_weights_that_never_end_is_bad_input(site, tmp_path, kind, sharded):
-    from support.serve_fixtures import write_drafter, write_sharded, write_target
-
     s = site("0.5.21")
     drafter = (write_sharded if sharded else write_drafter)(tmp_path / "drafter")
     weights = drafter / ("model-00001-of-00002.safetensors" if sharded else "model.safetensors")
@@ -168,8 +156,6 @@ def _folder(path: Path) -> None:
                          ids=["fifo", "dev-zero", "socket", "folder"])
 def test_a_config_json_that_is_no_file_is_named_for_what_it_is(site, tmp_path, role, kind, shown):
     # It is there: "has no config.json" sent the user looking for a file that exists.
-    from support.serve_fixtures import write_drafter, write_target
-
     s = site("0.5.21")
     folders = {"drafter": write_drafter(tmp_path / "drafter"), "target": write_target(tmp_path / "target")}
     kind(folders[role] / "config.json")

@@ -4,6 +4,7 @@ process, an unprivileged user), and the CLI is run as a user runs it."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -14,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from eagle3_patch.site import backups, install
-from eagle3_patch.errors import NotWritable
+from eagle3_patch.errors import EXIT_LOCKED, LockTimeout, NotWritable
 from eagle3_patch.patch.hooks import MARKER
 from eagle3_patch.site.lock import LOCK_NAME, LOCK_TIMEOUT_S, locked
 
 from support.sites import Site
+from support.userenv import ensure_user
 
 
 pytestmark = pytest.mark.slow  # killed processes, a small tmpfs, held locks, unprivileged users
@@ -258,10 +260,6 @@ def test_a_lock_held_by_a_killed_process_is_free_at_once(site):
 
 
 def test_a_lock_held_past_the_timeout_fails_with_exit_7_after_one_notice(tmp_path):
-    import fcntl
-
-    from eagle3_patch.errors import EXIT_LOCKED, LockTimeout
-
     held = os.open(tmp_path / LOCK_NAME, os.O_RDWR | os.O_CREAT)
     fcntl.flock(held, fcntl.LOCK_EX)  # another open file: as good as another process
     now = [0.0]
@@ -381,8 +379,6 @@ def test_sglang_dir_this_user_may_not_search_is_a_clear_error_not_a_bug(user_env
 def test_a_lock_of_another_user_in_a_sticky_models_folder_is_refused(user_env, user_site):
     # In a sticky folder only a file's owner may remove it: that user could delete
     # the lock while we hold it and let a third process lock a new one beside us.
-    from support.userenv import ensure_user
-
     me, other = ensure_user(USER), ensure_user("e3i9c")
     user_site.models.chmod(0o1777)
     for path in user_site.models.glob("qwen3*.py"):

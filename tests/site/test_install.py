@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
 from eagle3_patch.site import backups, install
 from eagle3_patch.errors import NotWritable
 
+from support import realenv
 from support.paths import TESTS
 
 
@@ -76,11 +79,6 @@ def test_backup_and_its_record_are_written_before_the_target(tmp_path):
 @pytest.mark.slow  # the lock guards the real-SGLang venv, which only slow tests use
 def test_real_venv_models_lock_excludes_a_second_run(tmp_path, monkeypatch):
     # Two pytest runs sharing the cached real-SGLang venv must not patch it at once.
-    import subprocess
-    import sys
-
-    from support import realenv
-
     monkeypatch.setenv("EAGLE3_PATCH_TEST_CACHE", str(tmp_path))
     other = ("import sys\n"
              "from support import realenv\n"

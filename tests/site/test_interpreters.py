@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from eagle3_patch.site import hints
+from eagle3_patch.site.interpreters import environment_python
 
 from support import builders
 
@@ -31,8 +32,6 @@ def _hinted_python(package: Path) -> str:
 
 
 def _served_python(package: Path) -> str | None:
-    from eagle3_patch.site.interpreters import environment_python
-
     return environment_python(str(package))
 
 

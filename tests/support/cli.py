@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import click
 from click.testing import CliRunner
 
+from eagle3_patch.cli import cli, main
+from eagle3_patch.ui.errorreport import run_reported
+
 
 @dataclass(frozen=True)
 class Exited:
@@ -28,13 +31,12 @@ class Exited:
 
 def invoke_main(*args: str) -> Exited:
     """``cli.main`` in this process (fast), with its own error handler: what a user sees."""
-    from eagle3_patch.cli import main
-
     return _exited(lambda: main(list(args)))
 
 
 def bench_with_clock(clock: Callable[[], float]) -> click.Command:
     """``eagle3-patch bench``: its own options and body (``measure_and_report``), reading time from ``clock``."""
+    # Here, not at the top: the bench package and aiohttp load only for the tests that run bench.
     from eagle3_patch.commands.bench import bench, measure_and_report
 
     return click.Command("bench", params=bench.params, callback=functools.partial(measure_and_report, clock=clock))
@@ -43,9 +45,6 @@ def bench_with_clock(clock: Callable[[], float]) -> click.Command:
 def invoke_bench(clock: Callable[[], float], *args: str) -> Exited:
     """``invoke_main("bench", *args)`` with time read from ``clock``: the same options and body,
     then the CLI's one error handler (errorreport.run_reported), as ``cli.main`` runs them."""
-    from eagle3_patch.cli import cli
-    from eagle3_patch.ui.errorreport import run_reported
-
     command = bench_with_clock(clock)
     return _exited(lambda: sys.exit(run_reported(
         lambda: command.main(args=list(args), prog_name="eagle3-patch bench", standalone_mode=False),
@@ -65,8 +64,6 @@ def invoke_cli(*args: str, env: dict[str, str], cwd: str | os.PathLike | None = 
     at start-up, bytecode, signals, another user, ``serve``/``run`` exec) stays with
     ``Site.run``.
     """
-    from eagle3_patch.cli import main
-
     with _started_as_child(env, cwd):
         exited = _exited(lambda: main(list(args)))
     return subprocess.CompletedProcess(["eagle3-patch", *args], exited.exit_code, exited.stdout, exited.stderr)

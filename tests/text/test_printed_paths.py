@@ -15,6 +15,11 @@ import pytest
 
 from click.testing import CliRunner
 
+from eagle3_patch.cli import main
+from eagle3_patch.text.shellwords import join
+from eagle3_patch.errors import LockTimeout
+from eagle3_patch.site.lock import LOCK_NAME, locked
+
 from support.bench_standin import ScriptedClock, StandIn, eagle3_script
 from support.cli import invoke_bench
 from support.printable import assert_printable
@@ -69,8 +74,6 @@ def test_run_dry_run_prints_an_odd_argument_escaped_and_pasteable(site):
 
 
 def test_an_output_that_cannot_encode_a_character_gets_its_escape_not_a_crash(site, tmp_path):
-    from eagle3_patch.cli import main
-
     s = site("0.5.21")
     s.root.rename(tmp_path / "€")
     # A Latin-1 locale's stdout, strict as Python opens it: "€" is not in Latin-1.
@@ -86,8 +89,6 @@ def test_an_output_that_cannot_encode_a_character_gets_its_escape_not_a_crash(si
 
 
 def test_a_shown_shell_word_is_read_back_by_bash_as_the_word_itself():
-    from eagle3_patch.text.shellwords import join
-
     words = ["plain", "it's", "a b", "", ODD, "tab\there", "nel\x85", "\\x1b", "$'x'", "smile\U0001F600\x7f"]
     shown = join(words)
     assert shown.isprintable()
@@ -108,9 +109,6 @@ def test_bench_prints_an_odd_prompts_path_escaped(tmp_path):
 
 
 def test_the_notice_of_a_held_lock_prints_an_odd_folder_escaped(tmp_path, capsys):
-    from eagle3_patch.errors import LockTimeout
-    from eagle3_patch.site.lock import LOCK_NAME, locked
-
     folder = tmp_path / ODD
     folder.mkdir()
     held = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT)

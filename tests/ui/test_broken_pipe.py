@@ -23,6 +23,7 @@ from support.bench_standin import ScriptedClock, StandIn, baseline_script, eagle
 from support.marks import first_fast
 from support.releases import install_release
 from support.serve_fixtures import standin_env, write_drafter, write_target
+from support.sites import Site
 
 
 PATCHED, UNPATCHED = "0.5.12", "0.5.12-unpatched"
@@ -41,8 +42,6 @@ def _with_reader_gone(site, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
-    from support.sites import Site
-
     root = tmp_path_factory.mktemp("pipe")
     patched, unpatched = Site(root / "patched", "0.5.12"), Site(root / "unpatched", "0.5.12")
     # Set up before the per-test private cache exists: give this one run a cache of its own.

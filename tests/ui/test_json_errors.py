@@ -15,6 +15,8 @@ import click
 import pytest
 
 from eagle3_patch.errors import EXIT_OUTPUT
+from eagle3_patch.cli import cli
+from eagle3_patch.ui.errorreport import run_reported
 
 from support.bench_standin import ScriptedClock, StandIn, eagle3_script
 from support.cli import invoke_bench, invoke_main
@@ -63,8 +65,6 @@ def _refused_command_lines() -> dict[str, tuple[list[str], list[str]]]:
     """What click refuses, for the group and every command: an unknown option, each option without its
     value, each typed option given a word, the command without what it requires. Each as (before
     ``--json``, after it)."""
-    from eagle3_patch.cli import cli
-
     lines = {"unknown-option": ([], ["--no-such-option"]), "unknown-command": ([], ["no-such-command"])}
     ctx = click.Context(cli)
     for name in cli.list_commands(ctx):
@@ -108,8 +108,6 @@ def test_every_usage_error_of_every_command_says_what_why_and_the_fix(before, af
 
 
 def test_the_sweep_covers_every_command_and_every_option_that_takes_a_value():
-    from eagle3_patch.cli import cli
-
     ctx = click.Context(cli)
     for name in cli.list_commands(ctx):
         for param in cli.get_command(ctx, name).params:
@@ -190,9 +188,6 @@ def test_bench_failure_under_json_puts_the_error_object_beside_the_partial_resul
 
 
 def test_an_interrupt_under_json_is_one_error_object(capsys):
-    from eagle3_patch.cli import cli
-    from eagle3_patch.ui.errorreport import run_reported
-
     def interrupted():
         raise KeyboardInterrupt
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import eagle3_patch
+from eagle3_patch.ui.errorreport import missing_dependency
 
 from support.marks import first_fast
 from support.ports import closed_port_url
@@ -99,15 +100,11 @@ def test_without_libcst_a_first_apply_says_what_to_install_and_writes_nothing(tm
 
 
 def test_a_missing_extra_is_named_with_the_extra_that_brings_it():
-    from eagle3_patch.ui.errorreport import missing_dependency
-
     error = missing_dependency(ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib.pyplot"))
     assert error.exit_code == 8 and "'plot' extra" in error.why
     assert f"{sys.executable} -m pip install 'matplotlib>=" in error.fix and "pip install '.[plot]'" in error.fix
 
 
 def test_a_missing_module_nothing_declares_is_still_a_bug():
-    from eagle3_patch.ui.errorreport import missing_dependency
-
     assert missing_dependency(ModuleNotFoundError("No module named 'aiohtp'", name="aiohtp")) is None
     assert missing_dependency(ModuleNotFoundError("No module named 'pytest'", name="pytest")) is None  # tests' only
