@@ -20,6 +20,14 @@ PACKAGE = Path(eagle3_patch.__file__).parent
 SUPPORT = TESTS / "support"
 # Test folders that are no package of eagle3_patch: the GPU kit's (benchmarks/gpu).
 OTHER_FOLDERS = {"gpukit"}
+# Where an import may wait inside a function, and of what; everywhere else imports go at the top.
+# The scripts the real-SGLang venv runs import what prints, and SGLang, only once their main has
+# set the process up (each says why in its docstring); bench loads only for the tests that run it.
+LAZY_IMPORTS = {
+    "support/probes/": ("torch", "transformers", "safetensors", "sglang", "capture_weights"),
+    "support/sglang_cpu.py": ("torch", "sglang"),
+    "support/cli.py": ("eagle3_patch.commands.bench",),
+}
 
 
 @functools.cache
@@ -83,6 +91,22 @@ def test_the_test_folders_mirror_the_package():
     folders = {p.parent.name for p in TESTS.glob("*/test_*.py")}
     assert folders == packages | OTHER_FOLDERS
     assert not list(TESTS.glob("*/*/test_*.py")), "one level of folders, as the package has"
+
+
+def test_imports_wait_inside_functions_only_where_named():
+    waiting = []
+    for path in sorted(TESTS.rglob("*.py")):
+        where = path.relative_to(TESTS).as_posix()
+        allowed = next((names for place, names in LAZY_IMPORTS.items() if where.startswith(place)), ())
+        for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                           else [node.module] if isinstance(node, ast.ImportFrom) else [])
+                waiting += [f"{where}:{node.lineno} {module}" for module in modules
+                            if not any(module == name or module.startswith(name + ".") for name in allowed)]
+    assert waiting == []
 
 
 def test_what_travels_with_the_probe_is_everything_of_ours_it_imports():
