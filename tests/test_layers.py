@@ -7,6 +7,7 @@ the ``"eagle3_patch.x:attr"`` strings the CLI loads commands by), not from a pro
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def import_graph() -> dict[str, set[str]]:
+@functools.cache  # read once: every test below asks for it
+def import_graph() -> dict[str, frozenset[str]]:
     modules = _modules()
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
@@ -69,7 +71,7 @@ def import_graph() -> dict[str, set[str]]:
                     targets.add(full if full in modules else node.module)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _LAZY.fullmatch(node.value):
                 targets.add(node.value.split(":")[0])
-        graph[name] = {target for target in targets if target in modules and target != name}
+        graph[name] = frozenset(target for target in targets if target in modules and target != name)
     return graph
 
 

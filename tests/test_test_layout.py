@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import eagle3_patch
@@ -31,10 +32,15 @@ LAZY_IMPORTS = {
 
 
 @functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+@functools.cache
 def _imports(path: Path) -> frozenset[str]:
     """The modules ``path`` imports, by absolute name (relative ones resolved in support)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -93,19 +99,23 @@ def test_the_test_folders_mirror_the_package():
     assert not list(TESTS.glob("*/*/test_*.py")), "one level of folders, as the package has"
 
 
+def _imports_inside_functions(node: ast.AST, inside: bool = False) -> Iterator[ast.Import | ast.ImportFrom]:
+    for child in ast.iter_child_nodes(node):
+        if inside and isinstance(child, (ast.Import, ast.ImportFrom)):
+            yield child
+        in_function = inside or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+        yield from _imports_inside_functions(child, in_function)
+
+
 def test_imports_wait_inside_functions_only_where_named():
     waiting = []
     for path in sorted(TESTS.rglob("*.py")):
         where = path.relative_to(TESTS).as_posix()
         allowed = next((names for place, names in LAZY_IMPORTS.items() if where.startswith(place)), ())
-        for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            for node in ast.walk(function):
-                modules = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                           else [node.module] if isinstance(node, ast.ImportFrom) else [])
-                waiting += [f"{where}:{node.lineno} {module}" for module in modules
-                            if not any(module == name or module.startswith(name + ".") for name in allowed)]
+        for node in _imports_inside_functions(_tree(path)):
+            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module]
+            waiting += [f"{where}:{node.lineno} {module}" for module in modules
+                        if not any(module == name or module.startswith(name + ".") for name in allowed)]
     assert waiting == []
 
 
