@@ -1,5 +1,6 @@
-"""The tests' own layout: tests/ mirrors the package, and what tests share lives in one
-support package, never in a test module or conftest.py.
+"""The tests' own layout: tests/ mirrors the package, what tests share lives in one support
+package, never in a test module or conftest.py, and imports wait inside a function only where
+``LAZY_IMPORTS`` names.
 
 Read from the source, as test_layers reads eagle3_patch: every ``import`` (function-level
 ones included) of every test module, conftest.py and the support package.
