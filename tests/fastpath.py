@@ -21,6 +21,7 @@ REPEAT = (
     "eagle3_patch.site.interpreters", "eagle3_patch.site.snapshot",
     "eagle3_patch.cache", "eagle3_patch.cache.analysismemo", "eagle3_patch.cache.usercache",
     "eagle3_patch.engine", "eagle3_patch.engine.apply", "eagle3_patch.engine.applyplan", "eagle3_patch.engine.result",
+    "eagle3_patch.engine.status",
     "eagle3_patch.ui", "eagle3_patch.ui.render", "eagle3_patch.ui.errorreport",
     "eagle3_patch.commands", "eagle3_patch.commands.options", "eagle3_patch.commands.apply",
     "eagle3_patch.commands.check", "eagle3_patch.commands.status",

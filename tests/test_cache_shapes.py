@@ -117,7 +117,7 @@ def _only_entry(folder: Path) -> Path:
 
 def test_every_wrong_shape_of_an_analysis_memo_is_a_miss_or_exactly_what_it_says(patched_install,
                                                                                 private_cache):
-    from eagle3_patch.engine.apply import status
+    from eagle3_patch.engine.status import status
     from eagle3_patch.site.snapshot import read_sources
 
     status(patched_install)

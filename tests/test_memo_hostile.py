@@ -39,7 +39,8 @@ def _valid_memo(cache: Path) -> None:
 
 def _in_process(site, private_cache):
     """Patched 0.5.21 and its trusted memo; status in this process (the loader is under test)."""
-    from eagle3_patch.engine.apply import apply, status as status_of
+    from eagle3_patch.engine.apply import apply
+    from eagle3_patch.engine.status import status as status_of
     from eagle3_patch.ui import render
     from eagle3_patch.site.locate import locate_sglang
 

@@ -198,7 +198,7 @@ def test_a_flipped_symlink_never_hands_off_an_attackers_payload(site, tmp_path, 
 @pytest.mark.slow
 def test_a_flipped_symlink_never_decides_status_from_an_attackers_analysis(site, tmp_path, monkeypatch,
                                                                          attacker):
-    from eagle3_patch.engine.apply import status
+    from eagle3_patch.engine.status import status
     from eagle3_patch.ui import render
     from eagle3_patch.site.locate import locate_sglang
 
