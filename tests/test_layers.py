@@ -105,6 +105,14 @@ def test_each_package_is_a_layer_of_its_own():
     assert [layer for layer in LAYERS if sum(entry.endswith(".*") for entry in layer) > 1] == []
 
 
+def test_contributings_map_names_every_package_and_top_level_module_and_nothing_else():
+    layout = (PACKAGE.parents[1] / "CONTRIBUTING.md").read_text(encoding="utf-8").partition("\n## Layout\n")[2]
+    bullets = layout[layout.index("\n- "):].partition("\n\n")[0]  # the map: its list, up to the first blank line
+    named = set(re.findall(r"`(\w+/|\w+\.py)`", bullets))
+    assert named == ({f"{p.parent.name}/" for p in PACKAGE.glob("*/__init__.py")}
+                     | {p.name for p in PACKAGE.glob("*.py")})
+
+
 def test_every_module_has_a_layer():
     assert [m for m in import_graph() if layer_of(m) is None] == []
 
