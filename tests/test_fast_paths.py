@@ -1,7 +1,7 @@
 """The fast path's import budget, as ``fastpath`` names it: the one test of it.
 
-Measured by Python itself (``-X importtime``) on the real CLI process; the
-timing targets live in benchmarks/cli_speed.py, the reasons in benchmarks/README.md.
+Measured by Python itself (``-X importtime``, and ``sys.modules`` at exit) on the real CLI
+process; the timing targets live in benchmarks/cli_speed.py, the reasons in benchmarks/README.md.
 Everywhere else imports sit at the top of their module, read from the source.
 """
 
@@ -30,25 +30,45 @@ def ours_unnamed(modules: set[str], named) -> set[str]:
     return {m for m in modules if m.split(".")[0] == "eagle3_patch"} - set(named)
 
 
+# ``python -m eagle3_patch ARGS`` (runpy is how -m runs it), then the names in sys.modules: -X importtime
+# reports only what an import statement loads, not what importlib.import_module does (the command
+# module cli's LazyGroup loads, and its package).
+_RUN_THEN_LIST = """
+import runpy, sys
+try:
+    runpy.run_module("eagle3_patch", run_name="__main__", alter_sys=True)
+finally:
+    print(*("loaded: " + name for name in sys.modules), sep="\\n", file=sys.stderr)
+"""
+
+
 def imported(s, *args: str) -> set[str]:
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "eagle3_patch", *args],
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", _RUN_THEN_LIST, *args],
                             capture_output=True, text=True, env=s.env(), timeout=120)
     assert result.returncode == 0, result.stderr
-    return {line.split("|")[-1].strip() for line in result.stderr.splitlines()
-            if line.startswith("import time:")}
+    return {line.split("|")[-1].strip() if line.startswith("import time:") else line.removeprefix("loaded: ")
+            for line in result.stderr.splitlines() if line.startswith(("import time:", "loaded: "))}
+
+
+def test_the_module_list_sees_the_command_cli_loads_by_name(site):
+    assert {"eagle3_patch.commands", "eagle3_patch.commands.status"} <= imported(site("0.5.23"), "status")
 
 
 @pytest.mark.parametrize("version", ["0.5.21", "0.5.23"], ids=["patched", "native"])
 def test_repeat_apply_check_status_stay_within_the_fast_path_budget(site, version):
     s = site(version)
     assert s.run("apply").returncode == 0
+    loaded: set[str] = set()
     for command in ("status", "status", "check", "apply"):  # apply remembered its analysis
         modules = imported(s, command)
+        loaded |= modules
         assert ours_unnamed(modules, fastpath.REPEAT) == set(), command
         assert not among(modules, fastpath.HEAVY + fastpath.NOT_ON_REPEAT), command
         assert "eagle3_patch.cache.analysismemo" in modules
         # The memo answers: nothing parses or probes (click itself imports ast).
         assert not among(modules, fastpath.MISS_ONLY), command
+    # Named there and not loaded would let an import wait inside a function of a module off the path.
+    assert set(fastpath.REPEAT) - loaded == set()
     assert among(imported(s, "status", "--no-cache"), fastpath.MISS_ONLY) == set(fastpath.MISS_ONLY)
 
 
@@ -60,6 +80,7 @@ def test_serve_dry_run_with_local_model_and_drafter_stays_within_the_fast_path_b
     for n in range(2):
         modules = imported(s, *args)
         assert ours_unnamed(modules, fastpath.REPEAT + fastpath.SERVE) == set()
+        assert set(fastpath.SERVE) - modules == set()
         assert not among(modules, fastpath.HEAVY + fastpath.NOT_ON_SERVE)
         assert not n or not among(modules, fastpath.MISS_ONLY)
 

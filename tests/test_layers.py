@@ -1,4 +1,5 @@
-"""The import graph of eagle3_patch: no cycle, and no import that runs back up the layers.
+"""The import graph of eagle3_patch: each package a layer, no import that runs back up the layers,
+and no cycle, between modules or between packages.
 
 Read from the source (every ``import``, lazy and ``TYPE_CHECKING`` ones included, and
 the ``"eagle3_patch.x:attr"`` strings the CLI loads commands by), not from a process.
@@ -99,6 +100,19 @@ def test_every_layer_is_a_top_level_module_or_a_whole_package():
     assert [e for e in entries if "." in e.removesuffix(".*")] == []
     assert [e for e in entries if not e.endswith(".*") and e != "eagle3_patch"
             and not (PACKAGE / f"{e}.py").is_file()] == []
+    assert [e for e in entries if e.endswith(".*") and not (PACKAGE / e[:-2] / "__init__.py").is_file()] == []
+
+
+def test_each_package_is_a_layer_of_its_own():
+    assert [layer for layer in LAYERS if sum(entry.endswith(".*") for entry in layer) > 1] == []
+
+
+def test_contributings_map_names_every_package_and_top_level_module_and_nothing_else():
+    layout = (PACKAGE.parents[1] / "CONTRIBUTING.md").read_text(encoding="utf-8").partition("\n## Layout\n")[2]
+    bullets = layout[layout.index("\n- "):].partition("\n\n")[0]  # the map: its list, up to the first blank line
+    named = set(re.findall(r"`(\w+/|\w+\.py)`", bullets))
+    assert named == ({f"{p.parent.name}/" for p in PACKAGE.glob("*/__init__.py")}
+                     | {p.name for p in PACKAGE.glob("*.py")})
 
 
 def test_every_module_has_a_layer():
@@ -112,8 +126,18 @@ def test_no_import_runs_back_up_the_layers():
     assert upward == []
 
 
-def test_the_import_graph_has_no_cycle():
-    graph = import_graph()
+def package_graph() -> dict[str, set[str]]:
+    """The import graph between the packages and the top-level modules, each package one node."""
+    def node(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    graph: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        graph.setdefault(node(module), set()).update(node(t) for t in targets if node(t) != node(module))
+    return graph
+
+
+def first_cycle(graph: dict[str, set[str]]) -> list[str]:
     done: set[str] = set()
 
     def visit(module: str, path: list[str]) -> list[str] | None:
@@ -128,5 +152,14 @@ def test_the_import_graph_has_no_cycle():
         done.add(module)
         return None
 
-    cycles = [cycle for module in sorted(graph) if (cycle := visit(module, []))]
-    assert cycles == [], " -> ".join(cycles[0])
+    return next((cycle for module in sorted(graph) if (cycle := visit(module, []))), [])
+
+
+def test_the_import_graph_has_no_cycle():
+    assert " -> ".join(first_cycle(import_graph())) == ""
+
+
+def test_the_packages_import_each_other_without_a_cycle():
+    graph = package_graph()
+    assert "eagle3_patch.patch" in graph["eagle3_patch.site"]
+    assert " -> ".join(first_cycle(graph)) == ""

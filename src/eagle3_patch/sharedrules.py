@@ -234,7 +234,7 @@ def write_entry(cache: str, name: str, data: bytes) -> None:
     folder = open_folder(cache, create=True)
     if folder is None:
         return
-    # Not ".tmp": that names install.py's temp files beside SGLang's, which it reports as debris.
+    # Not ".tmp": that names site/install.py's temp files beside SGLang's, which it reports as debris.
     partial = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.partial"
     try:
         create_private(folder, partial, data)

@@ -21,7 +21,8 @@ import pytest
 from eagle3_patch.cache import analysismemo, usercache
 from eagle3_patch.inmemory import memo as inmemory_memo
 from eagle3_patch.inmemory.payload import child_env, decode
-from eagle3_patch.engine.apply import apply, status
+from eagle3_patch.engine.apply import apply
+from eagle3_patch.engine.status import status
 from eagle3_patch.site.locate import locate_sglang
 from eagle3_patch.site.snapshot import read_sources
 from eagle3_patch.inmemory.planner import in_memory_handoff

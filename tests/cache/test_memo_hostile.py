@@ -15,7 +15,8 @@ import click
 import pytest
 
 import eagle3_patch
-from eagle3_patch.engine.apply import apply, status as status_of
+from eagle3_patch.engine.apply import apply
+from eagle3_patch.engine.status import status as status_of
 from eagle3_patch.ui import render
 from eagle3_patch.site.locate import locate_sglang
 

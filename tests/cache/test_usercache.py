@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import eagle3_patch
-from eagle3_patch.engine.apply import status
+from eagle3_patch.engine.status import status
 from eagle3_patch.inmemory.planner import in_memory_handoff
 from eagle3_patch.sharedrules import cache_root
 from eagle3_patch.site.locate import locate_sglang

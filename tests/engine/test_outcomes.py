@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eagle3_patch.engine.apply import check
+from eagle3_patch.engine.status import check
 from eagle3_patch.engine.result import Result
 from eagle3_patch.ui import render
 from eagle3_patch.errors import CheckFailed

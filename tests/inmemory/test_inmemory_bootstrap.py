@@ -66,7 +66,7 @@ def test_child_without_eagle3_patch_or_libcst_gets_the_patched_class(bare_python
 def test_bootstrap_chains_to_debians_sitecustomize_in_the_stdlib_folder(bare_python, stand_in, tmp_path):
     stdlib = subprocess.run([bare_python, "-c", "import sitecustomize; print(sitecustomize.__file__)"],
                             env=plain(stand_in), capture_output=True, text=True, check=True).stdout.strip()
-    assert Path(stdlib).parent != BOOTSTRAP_DIR
+    assert os.path.dirname(stdlib) != BOOTSTRAP_DIR
     seen = report(bare_python, handoff(stand_in), tmp_path)
     assert seen["sitecustomize"] == stdlib
     assert seen["result"] == "patched"
@@ -355,8 +355,8 @@ def _another_installation(root: Path) -> Path:
     package = root / "lib/python3/site-packages/eagle3_patch"
     folder = package / "inmemory/bootstrap"
     folder.mkdir(parents=True)
-    (folder / "sitecustomize.py").write_bytes((BOOTSTRAP_DIR / "sitecustomize.py").read_bytes())
-    (package / "sharedrules.py").write_bytes((BOOTSTRAP_DIR.parents[1] / "sharedrules.py").read_bytes())
+    (folder / "sitecustomize.py").write_bytes((Path(BOOTSTRAP_DIR) / "sitecustomize.py").read_bytes())
+    (package / "sharedrules.py").write_bytes((Path(BOOTSTRAP_DIR).parents[1] / "sharedrules.py").read_bytes())
     return folder
 
 
@@ -408,7 +408,7 @@ def test_a_bootstrap_on_the_users_own_pythonpath_without_a_payload_runs_their_si
 
 def test_a_bootstrap_run_again_in_the_same_process_adds_no_second_finder(bare_python, stand_in, tmp_path):
     # As an earlier release's bootstrap, first on PYTHONPATH, chains to this one.
-    again = f"import runpy; runpy.run_path({str(BOOTSTRAP_DIR / 'sitecustomize.py')!r})\n" + CHAINED
+    again = f"import runpy; runpy.run_path({os.path.join(BOOTSTRAP_DIR, 'sitecustomize.py')!r})\n" + CHAINED
     done = run(bare_python, again, handoff(stand_in), tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["finders"] == 1

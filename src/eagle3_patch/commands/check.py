@@ -8,7 +8,7 @@ import sys
 import click
 
 from eagle3_patch.commands.options import cache_option, json_option, target_options
-from eagle3_patch.engine.apply import check as check_capture
+from eagle3_patch.engine.status import check as check_capture
 from eagle3_patch.errors import CheckFailed
 from eagle3_patch.site.locate import locate_sglang
 from eagle3_patch.ui import render

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from eagle3_patch.commands.options import cache_option, json_option, target_options
-from eagle3_patch.engine.apply import status as status_of
+from eagle3_patch.engine.status import status as status_of
 from eagle3_patch.site.locate import locate_sglang
 from eagle3_patch.ui import render
 

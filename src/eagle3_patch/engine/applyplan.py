@@ -15,10 +15,10 @@ from typing import NamedTuple
 from eagle3_patch import __version__
 from eagle3_patch.site import backups, hints, install
 from eagle3_patch.patch import sourcetext
-from eagle3_patch.errors import (Eagle3PatchError, NotPython, SGLangNotFound, TargetUnreadable,
-                                 UnsupportedRelease, ValidationFailed)
+from eagle3_patch.engine.result import unsupported
+from eagle3_patch.errors import NotPython, TargetUnreadable, ValidationFailed
 from eagle3_patch.site.filebytes import sha256
-from eagle3_patch.patch.hooks import MARKER, MINIMUM_SUPPORTED
+from eagle3_patch.patch.hooks import MARKER
 from eagle3_patch.site.locate import SGLangInstall
 from eagle3_patch.site.snapshot import Snapshot
 from eagle3_patch.patch.states import Analysis, HookState, Outcome, State
@@ -30,26 +30,6 @@ class ApplyDecision(NamedTuple):
     outcome: Outcome
     changes: tuple[install.FileChange, ...] = ()
     after: Analysis | None = None
-
-
-def unsupported(sglang: SGLangInstall, analysis: Analysis,
-                after_uninstall: tuple[str, ...]) -> Eagle3PatchError:
-    """The refusal for a release apply cannot patch, or for a package pip has uninstalled."""
-    upgrade = hints.pip(sglang, "install", "-U", f"'sglang>={MINIMUM_SUPPORTED}'")
-    if after_uninstall:
-        return SGLangNotFound(
-            f"SGLang is no longer installed at {sglang.package_dir}: only eagle3-patch's own "
-            f"files are left there.",
-            "pip uninstall removed SGLang's files; our backups and lock kept the folder alive.",
-            f"Remove them: eagle3-patch revert --sglang-dir {hints.quote(sglang.package_dir)}"
-            f"\nor install SGLang again: {upgrade}")
-    return UnsupportedRelease(
-        f"SGLang {sglang.version_text} at {sglang.package_dir} cannot serve Qwen3.5/3.6 with "
-        f"EAGLE-3: {analysis.reason}.",
-        f"The patch routes capture to the decoder's per-layer flags, which exist from SGLang "
-        f"{MINIMUM_SUPPORTED} on (0.5.22 and later need no patch).",
-        f"Upgrade, then apply: {upgrade} && {hints.command(sglang, 'apply')}",
-    )
 
 
 def needs_change(analysis: Analysis) -> list:

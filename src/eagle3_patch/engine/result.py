@@ -12,8 +12,9 @@ import os
 from typing import NamedTuple
 
 from eagle3_patch.cache import analysismemo
-from eagle3_patch.errors import NotPython, NotWritable, UnjudgeableClass
-from eagle3_patch.patch.hooks import MARKER, TARGET_FILES
+from eagle3_patch.errors import (Eagle3PatchError, NotPython, NotWritable, SGLangNotFound, UnjudgeableClass,
+                                 UnsupportedRelease)
+from eagle3_patch.patch.hooks import MARKER, MINIMUM_SUPPORTED, TARGET_FILES
 from eagle3_patch.patch.states import Analysis, Outcome, State
 from eagle3_patch.site import backups, hints, leftovers, writable
 from eagle3_patch.site.locate import SGLangInstall
@@ -106,4 +107,24 @@ def result_from(snapshot: Snapshot, analysis: Analysis, action: str, outcome: Ou
     notes = (*done.pop("notes", ()), *lost)
     return Result(action, outcome, sglang, analysis, backups=reports, notes=notes,
                   leftovers=snapshot.leftovers, after_uninstall=snapshot.after_uninstall, **done)
+
+
+def unsupported(sglang: SGLangInstall, analysis: Analysis,
+                after_uninstall: tuple[str, ...]) -> Eagle3PatchError:
+    """The refusal for a release apply cannot patch, or for a package pip has uninstalled."""
+    upgrade = hints.pip(sglang, "install", "-U", f"'sglang>={MINIMUM_SUPPORTED}'")
+    if after_uninstall:
+        return SGLangNotFound(
+            f"SGLang is no longer installed at {sglang.package_dir}: only eagle3-patch's own "
+            f"files are left there.",
+            "pip uninstall removed SGLang's files; our backups and lock kept the folder alive.",
+            f"Remove them: eagle3-patch revert --sglang-dir {hints.quote(sglang.package_dir)}"
+            f"\nor install SGLang again: {upgrade}")
+    return UnsupportedRelease(
+        f"SGLang {sglang.version_text} at {sglang.package_dir} cannot serve Qwen3.5/3.6 with "
+        f"EAGLE-3: {analysis.reason}.",
+        f"The patch routes capture to the decoder's per-layer flags, which exist from SGLang "
+        f"{MINIMUM_SUPPORTED} on (0.5.22 and later need no patch).",
+        f"Upgrade, then apply: {upgrade} && {hints.command(sglang, 'apply')}",
+    )
 

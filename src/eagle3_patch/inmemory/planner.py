@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from eagle3_patch import __version__
-from eagle3_patch.engine.apply import not_working, planned_changes
+from eagle3_patch.engine.apply import planned_changes
+from eagle3_patch.engine.status import not_working
 from eagle3_patch.engine.result import Result
 from eagle3_patch.site import hints
 from eagle3_patch.cache import usercache

@@ -2,7 +2,8 @@
 
 Modules: ``drafter`` (find the draft model on disk), ``hub`` (a Hub variant,
 validated before its weights are downloaded), ``checkpoint`` (configs and
-safetensors headers, single or sharded), ``validate`` (prove the drafter fits
+safetensors headers, single or sharded; ``tensorheader`` judges a header as the
+safetensors library would), ``validate`` (prove the drafter fits
 the target), ``interpreter`` (the interpreter to exec imports the SGLang that
 was checked), ``dialect`` (how the installed SGLang spells its launch switches,
 read from its source), ``plan`` (the argv and environment, pure), ``launch``

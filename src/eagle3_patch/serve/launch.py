@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import NoReturn
 
-from eagle3_patch.engine.apply import capture_summary, checked, ensure_capture, status, unwritable_reason
+from eagle3_patch.engine.apply import ensure_capture
+from eagle3_patch.engine.status import capture_summary, checked, status, unwritable_reason
 from eagle3_patch.site.handoff import LaunchPlan, replace_process
 from eagle3_patch.inmemory.payload import child_env, redacted
 from eagle3_patch.text.masking import printable

@@ -1,6 +1,6 @@
 """Every write eagle3-patch makes beside SGLang: backup, atomic replace, bytecode, as one transaction.
 
-Nothing else in the package writes there (the user cache is ``usercache.py``'s;
+Nothing else in the package writes there (the user cache is ``cache/usercache.py``'s;
 the lock is ``lock.py``'s). A change to several files is one
 transaction: all targets are checked for writability first, backups are
 written before any target, and if replacing a later target fails the earlier

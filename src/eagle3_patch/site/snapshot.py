@@ -16,14 +16,16 @@ third read.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from eagle3_patch.site import backups, leftovers
 from eagle3_patch.site.backups import Backup
 from eagle3_patch.patch.hooks import TARGET_FILES
-from eagle3_patch.site.install import FileChange
 from eagle3_patch.site.locate import SGLangInstall
 from eagle3_patch.site.sources import Sources
+
+if TYPE_CHECKING:  # a type here: status and check never write, so never load the transaction
+    from eagle3_patch.site.install import FileChange
 
 # Every target file and every file their classes inherit from.
 SOURCE_NAMES = frozenset({t.name for t in TARGET_FILES} | {b for t in TARGET_FILES for b in t.bases_from})

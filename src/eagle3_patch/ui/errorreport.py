@@ -26,7 +26,7 @@ from eagle3_patch.text.shellwords import quote
 from eagle3_patch.ui import render
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by SIGINT
-# Every file eagle3-patch writes maps its failures to a typed error (install.py, the plot);
+# Every file eagle3-patch writes maps its failures to a typed error (site/install.py, the plot);
 # what is left to fail this way untyped is writing to our own stdout or stderr (EBADF: one
 # closed, `>&-`, or opened for reading only, `1</dev/null`).
 _OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EPIPE, errno.EBADF})
