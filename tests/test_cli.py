@@ -8,11 +8,12 @@ import pty
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-from conftest import invoke_cli
 from eagle3_patch import __version__
 from eagle3_patch.cli import cli
+
+from support.cli import invoke_cli
+from support.paths import REPO
 
 
 def test_python_dash_m_prints_version():
@@ -100,7 +101,7 @@ def test_the_program_freezes_the_collector_at_exit_but_main_called_in_process_do
     assert "frozen at exit: True" in program.stdout
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def test_nothing_tells_the_user_to_install_eagle3_patch_from_pypi():

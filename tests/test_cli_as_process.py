@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from serve_fixtures import write_drafter, write_target
-from test_in_process_cli import as_process, in_process
+from support.serve_fixtures import write_drafter, write_target
+from support.sites import as_process, in_process
+
 
 pytestmark = pytest.mark.slow  # the CLI as a process: 0.1-1 s a run
 

@@ -10,7 +10,8 @@ import types
 
 import pytest
 
-from conftest import invoke_cli
+from support.cli import invoke_cli
+
 
 
 def as_process(s, *args: str) -> tuple[int, bytes, bytes]:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from support.paths import REPO
+
+ROOT = REPO
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,12 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from bench_standin import ScriptedClock, StandIn, generate
-from loopback import LoopbackServer
 
 from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.errors import BenchFailed
+
+from support.bench_standin import ScriptedClock, StandIn, generate
+from support.loopback import LoopbackServer
 
 
 class Breaks(BaseHTTPRequestHandler):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 
-import userenv
+from support import userenv
+
 
 PROBE = """
 import json, os, sys

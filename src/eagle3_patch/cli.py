@@ -1,14 +1,13 @@
-"""The ``eagle3-patch`` command line: options in, one engine call, result out.
+"""The ``eagle3-patch`` group: its commands, each imported only when it is used, and the program.
 
-Expected failures are ``errors.Eagle3PatchError`` types; ``main`` hands every
-outcome to ``errorreport``, the one place that turns them (and click's usage
-errors, and anything unexpected) into a message and an exit code, so no
+Every command lives in ``commands/``. Expected failures are ``errors.Eagle3PatchError``
+types; ``main`` hands every outcome to ``ui.errorreport``, the one place that turns them
+(and click's usage errors, and anything unexpected) into a message and an exit code, so no
 command prints a traceback at a user.
 """
 
 from __future__ import annotations
 
-import functools
 import gc
 import importlib
 import sys
@@ -16,44 +15,62 @@ import sys
 import click
 
 from eagle3_patch import __version__
-from eagle3_patch.options import cache_option, json_option, target_options
+from eagle3_patch.ui.errorreport import missing_dependency, output_errors, run_reported
 
 
 class LazyGroup(click.Group):
-    """Subcommands with heavier imports load only when invoked (fast path: benchmarks/README.md)."""
+    """Each command is imported when it is invoked or its help is shown, so a start of one loads
+    nothing of the others (fast path: benchmarks/README.md)."""
 
     lazy = {
-        "serve": "eagle3_patch.serve.command:serve",
-        "bench": "eagle3_patch.bench.command:bench",
-        "run": "eagle3_patch.inmemory.command:run",
+        "apply": "eagle3_patch.commands.apply:apply",
+        "bench": "eagle3_patch.commands.bench:bench",
+        "check": "eagle3_patch.commands.check:check",
+        "diff": "eagle3_patch.commands.diff:diff",
+        "revert": "eagle3_patch.commands.revert:revert",
+        "run": "eagle3_patch.commands.run:run",
+        "serve": "eagle3_patch.commands.serve:serve",
+        "status": "eagle3_patch.commands.status:status",
     }
 
     def make_context(self, *args, **kwargs):  # --help and --version print while parsing
-        from eagle3_patch.errorreport import output_errors
-
         with output_errors():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx):
-        from eagle3_patch.errorreport import output_errors
-
         with output_errors():
             return super().invoke(ctx)
 
     def list_commands(self, ctx):
-        return sorted([*super().list_commands(ctx), *self.lazy])
+        return sorted(self.lazy)
 
     def get_command(self, ctx, name):
-        if name in self.lazy:
-            module, attr = self.lazy[name].split(":")
-            return getattr(importlib.import_module(module), attr)
-        return super().get_command(ctx, name)
+        if name not in self.lazy:
+            return None
+        module, attr = self.lazy[name].split(":")
+        return getattr(importlib.import_module(module), attr)
 
-
-def _locate(python, sglang_dir):
-    from eagle3_patch.locate import locate_sglang
-
-    return locate_sglang(python, sglang_dir)
+    def format_commands(self, ctx, formatter):
+        """click's list of commands, where one whose module needs a package that is not installed
+        (bench without aiohttp) is listed all the same, with the command that installs it."""
+        rows, missing = [], []
+        width = formatter.width - 6 - max(map(len, self.lazy))
+        for name in self.list_commands(ctx):
+            try:
+                command = self.get_command(ctx, name)
+            except ModuleNotFoundError as exc:
+                error = missing_dependency(exc)
+                if error is None:
+                    raise
+                rows.append((name, f"Not available: {exc.name.partition('.')[0]} is not installed (below)."))
+                missing.append(f"{name}: {error.what}\n  {error.fix}\n")
+                continue
+            rows.append((name, command.get_short_help_str(width)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        for lines in missing:  # not wrapped: the install command stays one line to copy
+            formatter.write_paragraph()
+            formatter.write(lines)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,84 +80,8 @@ def cli():
     launch it at the validated configuration, and measure the speedup."""
 
 
-@cli.command()
-@click.option("--dry-run", is_flag=True, help="Show the diff apply would make; write nothing.")
-@json_option
-@cache_option
-@target_options
-def apply(dry_run, as_json, no_cache, python, sglang_dir):
-    """Patch the installed SGLang (idempotent; a no-op where it is native)."""
-    from eagle3_patch import engine, render
-
-    result = engine.apply(_locate(python, sglang_dir), dry_run=dry_run, cache=not no_cache)
-    render.emit(result, as_json)
-
-
-@cli.command()
-@click.option("--from-backup", is_flag=True,
-              help="Put the backup back (discarding later edits), only if it is provably the "
-                   "file SGLang shipped.")
-@json_option
-@target_options
-def revert(from_backup, as_json, python, sglang_dir):
-    """Remove exactly what apply added, keeping everything else byte for byte."""
-    from eagle3_patch import render
-    from eagle3_patch.revert import revert as revert_install
-
-    render.emit(revert_install(_locate(python, sglang_dir), from_backup=from_backup), as_json)
-
-
-@cli.command()
-@json_option
-@cache_option
-@target_options
-def status(as_json, no_cache, python, sglang_dir):
-    """Show the installation's state and each hook's."""
-    from eagle3_patch import engine, render
-
-    render.emit(engine.status(_locate(python, sglang_dir), cache=not no_cache), as_json)
-
-
-@cli.command()
-@json_option
-@cache_option
-@target_options
-def check(as_json, no_cache, python, sglang_dir):
-    """Exit 0 if EAGLE-3 capture works for Qwen3.5/3.6 targets, 1 if not."""
-    from eagle3_patch import engine, render
-    from eagle3_patch.errorreport import best_effort
-    from eagle3_patch.errors import CheckFailed
-
-    try:
-        result = engine.check(_locate(python, sglang_dir), cache=not no_cache)
-    except CheckFailed as failed:
-        if not as_json:  # with --json the error and this result are printed as one object
-            best_effort(functools.partial(render.emit, failed.result, as_json), sys.stdout)
-        raise
-    render.emit(result, as_json)
-
-
-@cli.command()
-@json_option
-@cache_option
-@target_options
-def diff(as_json, no_cache, python, sglang_dir):
-    """Print, as a unified diff, what apply would change."""
-    from eagle3_patch import engine, render
-
-    result = engine.diff(_locate(python, sglang_dir), cache=not no_cache)
-    if as_json:
-        render.emit(result, as_json)
-    elif result.diff:
-        render.write_verbatim(result.diff)
-    else:
-        render.echo(f"Nothing to change: the installation is {result.state.value}.", err=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and exit with the code ``errorreport`` maps its outcome to."""
-    from eagle3_patch.errorreport import run_reported
-
     args = sys.argv[1:] if argv is None else list(argv)
     sys.exit(run_reported(lambda: cli.main(args=args, prog_name="eagle3-patch", standalone_mode=False),
                           cli, args))

@@ -8,7 +8,7 @@ run next, because the user reading it is usually in a Dockerfile or CI log.
 from __future__ import annotations
 
 from eagle3_patch import sharedrules
-from eagle3_patch.masking import MESSAGE_LIMIT, shown
+from eagle3_patch.text.masking import MESSAGE_LIMIT, shown
 
 # Exit codes are part of the public interface (README, "Exit codes").
 EXIT_CHECK_FAILED = 1
@@ -92,7 +92,7 @@ class NotPython(TargetUnreadable):
 class UnjudgeableClass(TargetUnreadable):
     """A class the analysis must judge cannot be judged soundly: bound more than once in its
     module (or not by one class statement), or hiding its base's hook behind a broken one of its
-    own. ``fix`` ends where ``engine.judge`` adds the command that reinstalls the release."""
+    own. ``fix`` ends where ``engine.result.judge`` adds the command that reinstalls the release."""
 
 
 class NotWritable(Eagle3PatchError):

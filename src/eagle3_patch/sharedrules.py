@@ -65,6 +65,7 @@ def encode(tool_version: str, bytecode_key: str | None, modules: list[tuple[str,
     Python process, only splits a string; the sources are decoded when a listed
     module is imported.
     """
+    # The bootstrap loads this module in every process SGLang starts and never encodes.
     import base64
     import gzip
     import json
@@ -84,6 +85,7 @@ def decode(encoded: str) -> tuple[str | None, list[tuple[str, str, str, bytes]]]
     the parent treats that as a damaged memo, the children as a damaged variable.
     Bounded on every side: a hand-made decompression bomb is refused, not inflated.
     """
+    # Only when a listed module is imported: most processes SGLang starts never decode.
     import base64
     import json
     import zlib
@@ -232,7 +234,7 @@ def write_entry(cache: str, name: str, data: bytes) -> None:
     folder = open_folder(cache, create=True)
     if folder is None:
         return
-    # Not ".tmp": that names install.py's temp files beside SGLang's, which it reports as debris.
+    # Not ".tmp": that names site/install.py's temp files beside SGLang's, which it reports as debris.
     partial = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.partial"
     try:
         create_private(folder, partial, data)

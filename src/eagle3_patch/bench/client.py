@@ -32,7 +32,7 @@ from eagle3_patch.bench.serverinfo import ServerInfo, read_server_info
 from eagle3_patch.bench.serverjson import is_counts, logprob_entries, parse_json
 from eagle3_patch.bench.stream import Recording, read_stream
 from eagle3_patch.errors import BadInput, BenchFailed
-from eagle3_patch.masking import masked_url
+from eagle3_patch.text.masking import masked_url
 
 # SGLang answers 401 for a missing/wrong key; 403 comes from its admin-only routes or a proxy
 # in front of it. Both mean "this request's credentials", never "this is not SGLang".

@@ -20,7 +20,7 @@ from eagle3_patch.bench.serverinfo import ServerInfo
 from eagle3_patch.bench.serverjson import is_count
 from eagle3_patch.bench.prompts import Prompt
 from eagle3_patch.errors import BadInput
-from eagle3_patch.masking import shown
+from eagle3_patch.text.masking import shown
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from eagle3_patch.bench.client import SGLangClient
 from eagle3_patch.bench.prompts import Prompt
 from eagle3_patch.bench.stats import BASELINE, EAGLE3, Comparison
 from eagle3_patch.errors import BenchFailed
-from eagle3_patch.masking import EXCERPT, shown
+from eagle3_patch.text.masking import EXCERPT, shown
 
 # bf16 keeps 8 significant bits: a logit between 16 and 32 is stored to the nearest 0.125, one
 # between 32 and 64 to 0.25. A verify pass over several tokens and a one-token decode step add

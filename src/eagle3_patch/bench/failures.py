@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from eagle3_patch.errors import BenchFailed
-from eagle3_patch.masking import shown, shown_json
+from eagle3_patch.text.masking import shown, shown_json
 
 
 def not_sglang(url: str, why: str) -> BenchFailed:

@@ -11,7 +11,7 @@ from eagle3_patch.bench.load import Crossover, Level, ServerLoad, crossover, ser
 from eagle3_patch.bench.plotting import FOREIGN_TEXT, save_figure
 from eagle3_patch.bench.runner import BenchSession
 from eagle3_patch.bench.stats import BASELINE, EAGLE3
-from eagle3_patch.masking import shown
+from eagle3_patch.text.masking import shown
 
 _LABELS = {EAGLE3: "EAGLE-3", BASELINE: "baseline"}
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from pathlib import Path
+from typing import Any
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.masking import printable
+from eagle3_patch.text.masking import printable
 
 # With every text a chart shows that a server or a prompts file wrote, itself through
 # masking.shown: matplotlib reads "$...$" as math, and a formula it cannot parse fails the save;
@@ -18,7 +21,7 @@ def check_plot_format(path: Path) -> None:
     """``BadInput`` unless ``path`` ends in an extension matplotlib writes a format for (read as it
     reads it): without one, it writes ``path`` + ".png", another file than the one named (a FIFO's
     name, or /dev/full, became /dev/full.png); an unknown one fails only when the run is over."""
-    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.backend_bases import FigureCanvasBase  # the optional extra, checked by import_pyplot first
 
     formats = FigureCanvasBase.get_supported_filetypes()
     if os.path.splitext(str(path))[1][1:].lower() not in formats:
@@ -32,8 +35,6 @@ def check_plot_format(path: Path) -> None:
 
 def save_figure(figure, path: Path) -> None:
     """Write a matplotlib figure to ``path`` (a bad path is the user's input) and free it."""
-    from matplotlib import pyplot
-
     try:
         figure.savefig(path)
     except OSError as exc:
@@ -42,4 +43,24 @@ def save_figure(figure, path: Path) -> None:
         raise BadInput(f"Cannot write the plot to {path}.", f"matplotlib: {exc}",
                        "Pass --plot a .png, .svg or .pdf file.") from exc
     finally:
-        pyplot.close(figure)
+        import_pyplot().close(figure)
+
+
+def import_pyplot() -> Any:
+    """matplotlib's pyplot, headless. matplotlib is the optional ``plot`` extra: imported only when a
+    plot is asked for, and its absence is said (here) before anything is measured."""
+    try:  # matplotlib: the optional plot extra, for --plot only
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display needed; a headless GPU box has none
+        from matplotlib import pyplot
+    except ImportError as exc:
+        raise BadInput(
+            "--plot needs matplotlib, which is not installed.",
+            "Plotting is an optional extra so the core install stays small.",
+            # eagle3-patch's own interpreter: its pip installs where this import looks.
+            f"Run: {shlex.quote(sys.executable)} -m pip install matplotlib   (or, from the eagle3-patch "
+            "checkout: pip install '.[plot]')",
+        ) from exc
+    return pyplot
+

@@ -18,9 +18,9 @@ from importlib import resources
 from pathlib import Path
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.filebytes import NotAFile, read_bytes
-from eagle3_patch.jsontext import loads
-from eagle3_patch.masking import shown
+from eagle3_patch.site.filebytes import NotAFile, read_bytes
+from eagle3_patch.text.jsontext import loads
+from eagle3_patch.text.masking import shown
 
 BUILTIN_NAME = "builtin"
 # Far above any real prompt set (the built-in one is 30 KB), far below what would strain memory.

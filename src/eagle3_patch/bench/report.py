@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,7 @@ import click
 
 from eagle3_patch.bench.divergence import Candidates, Divergence
 from eagle3_patch.bench.loadreport import load_json, render_load, write_load_plot
-from eagle3_patch.bench.plotting import FOREIGN_TEXT, check_plot_format, save_figure
+from eagle3_patch.bench.plotting import FOREIGN_TEXT, check_plot_format, import_pyplot, save_figure
 from eagle3_patch.bench.runner import BenchSession
 from eagle3_patch.bench.speedreport import render_speed_model, speed_model_json
 from eagle3_patch.bench.stats import (
@@ -25,7 +23,7 @@ from eagle3_patch.bench.stats import (
     summarise,
 )
 from eagle3_patch.errors import BadInput
-from eagle3_patch.masking import printable, shown
+from eagle3_patch.text.masking import printable, shown
 
 # 2: "levels" and "crossover" (issue 8); every key of 1 is still there.
 # 3: a failed run's "error" is the CLI's error object {"what", "why", "fix"} beside "exit_code",
@@ -188,24 +186,6 @@ def check_plot_target(path: Path) -> None:
             f"The folder {path.parent} does not exist.",
             "Create it first, or pass --plot a path in an existing folder.",
         )
-
-
-def import_pyplot() -> Any:
-    """matplotlib is the optional ``plot`` extra: imported only when a plot is asked for."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display needed; a headless GPU box has none
-        from matplotlib import pyplot
-    except ImportError as exc:
-        raise BadInput(
-            "--plot needs matplotlib, which is not installed.",
-            "Plotting is an optional extra so the core install stays small.",
-            # eagle3-patch's own interpreter: its pip installs where this import looks.
-            f"Run: {shlex.quote(sys.executable)} -m pip install matplotlib   (or, from the eagle3-patch "
-            "checkout: pip install '.[plot]')",
-        ) from exc
-    return pyplot
 
 
 def _divergence_row(d: Divergence) -> str:

@@ -26,7 +26,7 @@ from eagle3_patch.bench.stats import (
     compare,
     request_figures,
 )
-from eagle3_patch.masking import printable, shown
+from eagle3_patch.text.masking import printable, shown
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from eagle3_patch.bench import failures
 from eagle3_patch.bench.serverjson import is_count, is_text
-from eagle3_patch.masking import printable
+from eagle3_patch.text.masking import printable
 
 
 @dataclass(frozen=True)

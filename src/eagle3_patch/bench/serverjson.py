@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from eagle3_patch.jsontext import loads
+from eagle3_patch.text.jsontext import loads
 
 # Up to here every whole number is a float exactly, and no ratio of two counts overflows one.
 # No server counts that far: 2**53 tokens at a million a second take 285 years.

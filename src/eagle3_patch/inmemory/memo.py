@@ -1,4 +1,4 @@
-"""Memoised hand-offs in the user's cache (``usercache.py``), so a repeated `run` skips libcst.
+"""Memoised hand-offs in the user's cache (``cache/usercache.py``), so a repeated `run` skips libcst.
 
 Computing the patched sources means importing libcst and parsing; the timings are in
 benchmarks/README.md. The key covers this eagle3-patch (version and code,
@@ -14,9 +14,9 @@ import json
 import os
 from typing import NamedTuple
 
-from eagle3_patch import usercache
+from eagle3_patch.cache import usercache
 from eagle3_patch.inmemory import payload
-from eagle3_patch.sources import Sources
+from eagle3_patch.site.sources import Sources
 
 
 class HandoffKey(NamedTuple):

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from eagle3_patch import sharedrules
 from eagle3_patch.errors import UnsupportedRelease
 
-BOOTSTRAP_DIR = Path(__file__).resolve().with_name("bootstrap")
+BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "bootstrap")
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,6 @@ def child_env(encoded: str | None, environ: dict[str, str] | os._Environ) -> dic
     # Kept verbatim (an empty entry means the working directory); only a copy
     # of ours, from a run inside a run, is dropped.
     theirs = [entry for entry in (given.split(os.pathsep) if given else [])
-              if entry != str(BOOTSTRAP_DIR)]
+              if entry != BOOTSTRAP_DIR]
     return {**cancelled, **sharedrules.variables(encoded),
-            "PYTHONPATH": os.pathsep.join([str(BOOTSTRAP_DIR), *theirs])}
+            "PYTHONPATH": os.pathsep.join([BOOTSTRAP_DIR, *theirs])}

@@ -1,11 +1,11 @@
 """Decide what `run` and `serve --in-memory` hand to SGLang's processes.
 
 Nothing is written under site-packages; the computed sources are memoised in
-the user's cache where it may be used (``memo.py``, ``usercache.py``).
+the user's cache where it may be used (``inmemory/memo.py``, ``cache/usercache.py``).
 
 The parent decides, the children only serve: the installation is read once
-(``snapshot.read_snapshot``), analysed and the patched sources computed and
-validated exactly as ``apply`` would (``engine.planned_changes``), then passed
+(``site.snapshot.read_snapshot``), analysed and the patched sources computed and
+validated exactly as ``apply`` would (``engine.apply.planned_changes``), then passed
 on through the environment (see ``payload.py`` and ``bootstrap/sitecustomize.py``).
 """
 
@@ -15,20 +15,24 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NoReturn
 
-from eagle3_patch import __version__, engine, hints, usercache
-from eagle3_patch.states import Outcome, State
+from eagle3_patch import __version__
+from eagle3_patch.engine.apply import planned_changes
+from eagle3_patch.engine.status import not_working
+from eagle3_patch.engine.result import Result
+from eagle3_patch.site import hints
+from eagle3_patch.cache import usercache
+from eagle3_patch.patch.states import Outcome, State
 from eagle3_patch.errors import BadInput, CheckFailed
 from eagle3_patch.inmemory import memo
 from eagle3_patch.inmemory.payload import ModulePatch, child_env, encode
-from eagle3_patch.handoff import LaunchPlan, replace_process
-from eagle3_patch.interpreters import refuse_another_sglang
-from eagle3_patch.locate import SGLangInstall, locate_sglang
-from eagle3_patch.masking import masked_argv, printable
-from eagle3_patch.shellwords import join
-from eagle3_patch.snapshot import Snapshot, read_snapshot
+from eagle3_patch.site.handoff import LaunchPlan, replace_process
+from eagle3_patch.site.interpreters import refuse_another_sglang
+from eagle3_patch.site.locate import SGLangInstall, locate_sglang
+from eagle3_patch.text.masking import masked_argv, printable
+from eagle3_patch.text.shellwords import join
+from eagle3_patch.site.snapshot import Snapshot, read_snapshot
 
 MODULE_PACKAGE = "sglang.srt.models"
 _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)*)?")
@@ -72,9 +76,9 @@ def in_memory_handoff(sglang: SGLangInstall, cache: bool = True) -> InMemoryHand
 
 def _compute(snapshot: Snapshot, key: memo.HandoffKey | None, ours: dict | None) -> dict:
     sglang = snapshot.install
-    analysis, changes = engine.planned_changes(snapshot, ours)
+    analysis, changes = planned_changes(snapshot, ours)
     if analysis.state is State.DAMAGED:
-        failure = engine.not_working(engine.Result("run", Outcome.REFUSED, sglang, analysis, {}))
+        failure = not_working(Result("run", Outcome.REFUSED, sglang, analysis, {}))
         raise CheckFailed(
             failure.what, failure.why,
             "eagle3-patch will not guess which code to serve from a damaged file. As the "
@@ -86,8 +90,9 @@ def _compute(snapshot: Snapshot, key: memo.HandoffKey | None, ours: dict | None)
         return {"encoded": None, "files": [],
                 "summary": "native: this SGLang needs no patch" if analysis.state is State.NATIVE
                 else "already patched on disk; nothing to add in memory"}
-    patches = [ModulePatch(f"{MODULE_PACKAGE}.{Path(change.path).stem}", os.path.realpath(change.path),
-                           snapshot.files.sha256(os.path.basename(change.path)), change.new.decode("latin-1"))
+    patches = [ModulePatch(f"{MODULE_PACKAGE}.{os.path.basename(change.path).removesuffix('.py')}",
+                           os.path.realpath(change.path), snapshot.files.sha256(os.path.basename(change.path)),
+                           change.new.decode("latin-1"))
                for change in changes]
     entry = {"encoded": encode(patches, __version__, memo.bytecode_key(ours)),
              "files": [os.path.basename(c.path) for c in changes]}
@@ -97,10 +102,10 @@ def _compute(snapshot: Snapshot, key: memo.HandoffKey | None, ours: dict | None)
 
 
 def _is_python(program: str, sglang: SGLangInstall | None = None) -> bool:
-    if _PYTHON_NAME.fullmatch(Path(program).name):
+    if _PYTHON_NAME.fullmatch(os.path.basename(os.path.normpath(program))):
         return True
     found = shutil.which(program)
-    return bool(sglang and found and Path(found).resolve() == Path(sglang.python).resolve())
+    return bool(sglang and found and os.path.realpath(found) == os.path.realpath(sglang.python))
 
 
 def _interpreter_options(argv: list[str]) -> tuple[list[str], str | None]:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.filebytes import NotAFile, open_regular, read_bytes
-from eagle3_patch.jsontext import NumberTooLong, loads
-from eagle3_patch.masking import shown
+from eagle3_patch.site.filebytes import NotAFile, open_regular, read_bytes
+from eagle3_patch.text.jsontext import NumberTooLong, loads
+from eagle3_patch.text.masking import shown
 from eagle3_patch.serve.tensorheader import REDOWNLOAD as _REDOWNLOAD
 from eagle3_patch.serve.tensorheader import check_header, malformed, parse_header
 

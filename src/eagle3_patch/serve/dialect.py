@@ -19,14 +19,14 @@ consulted only when the source says nothing either way.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from packaging.version import Version
 
-from eagle3_patch.filebytes import read_bytes
-from eagle3_patch.masking import shown
+from eagle3_patch.site.filebytes import read_bytes
+from eagle3_patch.text.masking import shown
 
 RADIX_FLAG = "--mamba-radix-cache-strategy"
 SCHEDULER_FLAG = "--mamba-scheduler-strategy"
@@ -67,29 +67,34 @@ class LaunchDialect:
         return {SPEC_V2_ENV: "1"} if self.spec_v2 else {}
 
 
-def detect_dialect(package_dir: Path, version: Version | None) -> LaunchDialect:
+def detect_dialect(package_dir: str, version: Version | None) -> LaunchDialect:
     """Read ``package_dir`` (the ``sglang`` folder) and decide the flag spelling and env."""
-    sources = _argument_sources(Path(package_dir))
+    sources = _argument_sources(package_dir)
     flag, flag_evidence = _strategy_flag(sources, version)
-    spec_v2, spec_v2_evidence = _spec_v2(Path(package_dir), sources, version)
+    spec_v2, spec_v2_evidence = _spec_v2(package_dir, sources, version)
     return LaunchDialect(flag, flag_evidence, spec_v2, spec_v2_evidence)
 
 
-def _argument_sources(package_dir: Path) -> list[tuple[str, str]]:
+def _argument_sources(package_dir: str) -> list[tuple[str, str]]:
     """(path relative to site-packages, text) of every file that can define a CLI flag."""
-    srt = package_dir / "srt"
-    candidates = [srt / "server_args.py"]
-    arg_groups = srt / "arg_groups"
-    if arg_groups.is_dir():
-        candidates += sorted(arg_groups.rglob("*.py"))
+    srt = os.path.join(package_dir, "srt")
+    arg_groups = os.path.join(srt, "arg_groups")
+    grouped = [os.path.join(folder, name) for folder, _, names in os.walk(arg_groups)
+               for name in names if name.endswith(".py")]
+    candidates = [os.path.join(srt, "server_args.py"), *sorted(grouped, key=lambda path: path.split(os.sep))]
     found = []
     for path in candidates:
         try:
-            text = read_bytes(str(path)).decode("utf-8", errors="replace")
+            text = read_bytes(path).decode("utf-8", errors="replace")
         except OSError:
             continue
-        found.append((path.relative_to(package_dir.parent).as_posix(), text))
+        found.append((_relative(path, package_dir), text))
     return found
+
+
+def _relative(path: str, package_dir: str) -> str:
+    """``path`` as site-packages names it: ``sglang/srt/...``, with forward slashes."""
+    return os.path.relpath(path, os.path.dirname(package_dir)).replace(os.sep, "/")
 
 
 def _strategy_flag(sources: list[tuple[str, str]], version: Version | None) -> tuple[str, str]:
@@ -105,12 +110,12 @@ def _strategy_flag(sources: list[tuple[str, str]], version: Version | None) -> t
 
 
 def _spec_v2(
-    package_dir: Path, sources: list[tuple[str, str]], version: Version | None
+    package_dir: str, sources: list[tuple[str, str]], version: Version | None
 ) -> tuple[bool, str]:
-    environ = package_dir / "srt" / "environ.py"
-    relpath = environ.relative_to(package_dir.parent).as_posix()
+    environ = os.path.join(package_dir, "srt", "environ.py")
+    relpath = _relative(environ, package_dir)
     try:
-        text = read_bytes(str(environ)).decode("utf-8", errors="replace")
+        text = read_bytes(environ).decode("utf-8", errors="replace")
     except OSError:
         text = None
     if text is not None:

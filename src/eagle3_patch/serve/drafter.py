@@ -60,7 +60,7 @@ def download_command(repo_id: str, variant: str, hub_version: str) -> str:
 
 def hub_download_command(hub_version: str, *args: str) -> str:
     """``hf download ARGS`` (``huggingface-cli download`` before huggingface_hub 0.34)."""
-    from packaging.version import InvalidVersion, Version
+    from packaging.version import InvalidVersion, Version  # only a Hub download is spelt: not a local serve
 
     try:
         has_hf = Version(hub_version) >= Version("0.34")

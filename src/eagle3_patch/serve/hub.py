@@ -16,9 +16,22 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import huggingface_hub
+import huggingface_hub.constants
+from huggingface_hub import hf_hub_download, hf_hub_url, snapshot_download, try_to_load_from_cache
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+)
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
 from eagle3_patch.errors import BadInput
-from eagle3_patch.jsontext import reason
-from eagle3_patch.masking import shown
+from eagle3_patch.text.jsontext import reason
+from eagle3_patch.text.masking import shown
 from eagle3_patch.serve.checkpoint import (INDEX_FILE, WEIGHTS_FILE, header_length, read_header, read_json,
                                            sharded_tensors)
 from eagle3_patch.serve.drafter import download_command
@@ -28,34 +41,21 @@ from eagle3_patch.serve.validate import DrafterReport, TargetText, check_drafter
 # The first ranged read of a remote header, as huggingface_hub's own reader makes it: nearly
 # every header fits, so one request suffices.
 _FIRST_READ = 100_000
+# huggingface_hub lets its HTTP library's errors through as they come (a dropped connection, a
+# malformed response): requests' before 1.0 (OSErrors), httpx's in 1.x, httpx2's from 2.0.
+# Its own HfHubHTTPError derives from that library's base error, whichever it is.
+_NETWORK_ERRORS = (OSError, *(base for base in HfHubHTTPError.__mro__ if base.__name__ == "HTTPError"))
 
 
 def fetch_hub_drafter(
     repo_id: str, variant: str, target: TargetText | None, skipped_because: str, download: bool = True
 ) -> DrafterReport:
     """Validate ``variant`` of ``repo_id`` from its config and header, then (if ``download``) fetch it whole."""
-    try:
-        import huggingface_hub
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            GatedRepoError,
-            HfHubHTTPError,
-            HFValidationError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-        )
-    except ImportError:
-        raise BadInput(
-            f"Cannot download drafter '{variant}' from {repo_id}: huggingface_hub is not installed.",
-            "Hub drafters are fetched with huggingface_hub.",
-            "pip install huggingface_hub, or pass --drafter a local folder.",
-        ) from None
     command = download_command(repo_id, variant, huggingface_hub.__version__)
     offline = bool(huggingface_hub.constants.HF_HUB_OFFLINE)
     try:
         with _library_reading():
-            config_file = Path(huggingface_hub.hf_hub_download(repo_id, f"{variant}/config.json"))
+            config_file = Path(hf_hub_download(repo_id, f"{variant}/config.json"))
         # snapshots/<commit>/<variant>/config.json: everything else is read at that same commit.
         commit = config_file.parent.parent.name
         config = read_json(config_file, "drafter config")
@@ -86,7 +86,7 @@ def fetch_hub_drafter(
             f"An EAGLE-3 variant folder holds config.json and {WEIGHTS_FILE} (or {INDEX_FILE} and shards); "
             "check --drafter and --drafter-repo.",
         ) from None
-    except (HfHubHTTPError, *_network_errors()) as exc:
+    except (HfHubHTTPError, *_NETWORK_ERRORS) as exc:
         raise BadInput(
             f"Downloading drafter '{variant}' from {repo_id} failed.",
             shown((str(exc).splitlines() or [type(exc).__name__])[0]),
@@ -105,9 +105,6 @@ def fetch_hub_drafter(
 
 def _weights_header(repo_id: str, variant: str, commit: str, offline: bool) -> tuple[Path | str, dict[str, dict]]:
     """The weights' tensors: from the cache when there, else by range reads from the Hub."""
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
     def header(filename: str) -> tuple[Path | str, dict[str, dict]] | None:
         with _library_reading():
             cached = try_to_load_from_cache(repo_id, filename, revision=commit)
@@ -148,15 +145,12 @@ def _remote_header(repo_id: str, filename: str, commit: str) -> tuple[str, dict[
     and judged as a local header is (``tensorheader``). The library's own parser is not used: it
     multiplies out every shape before returning, and a header of a few MB of 4000-digit sizes
     kept it busy for minutes, deaf to Ctrl-C."""
-    from huggingface_hub import constants, hf_hub_url
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
-
     url = hf_hub_url(repo_id, filename, revision=commit)
 
     def read(first: int, last: int) -> bytes:
         with _library_reading():
             response = get_session().get(url, headers={**build_hf_headers(), "range": f"bytes={first}-{last}"},
-                                         timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT)
+                                         timeout=huggingface_hub.constants.HF_HUB_DOWNLOAD_TIMEOUT)
             hf_raise_for_status(response)
         return response.content[:last - first + 1]  # a server that ignores the range sends it all
 
@@ -167,15 +161,6 @@ def _remote_header(repo_id: str, filename: str, commit: str) -> tuple[str, dict[
         raise BadInput(f"{url}: safetensors header is truncated.",
                        f"Field `header`: {len(raw)} of the {length} bytes its length gives came.", REDOWNLOAD)
     return url, check_header(url, parse_header(url, raw))
-
-
-def _network_errors() -> tuple[type[BaseException], ...]:
-    # huggingface_hub lets its HTTP library's errors through as they come (a dropped connection, a
-    # malformed response): requests' before 1.0 (OSErrors), httpx's in 1.x, httpx2's from 2.0.
-    # Its own HfHubHTTPError derives from that library's base error, whichever it is.
-    from huggingface_hub.errors import HfHubHTTPError
-
-    return (OSError, *(base for base in HfHubHTTPError.__mro__ if base.__name__ == "HTTPError"))
 
 
 class _Misread(Exception):
@@ -201,8 +186,6 @@ def _library_reading() -> Iterator[None]:
 
 
 def _not_cached(repo_id: str, variant: str, offline: bool, command: str, detail: str) -> BadInput:
-    import huggingface_hub.constants
-
     why = (
         "HF_HUB_OFFLINE is set, so nothing can be downloaded now."
         if offline

@@ -14,8 +14,8 @@ from __future__ import annotations
 import shlex
 import sys
 
-from eagle3_patch.interpreters import environment_python, refuse_another_sglang
-from eagle3_patch.locate import SGLangInstall, locate_sglang
+from eagle3_patch.site.interpreters import environment_python, refuse_another_sglang
+from eagle3_patch.site.locate import SGLangInstall, locate_sglang
 
 
 def serving_install(python: str | None, sglang_dir: str | None) -> SGLangInstall:

@@ -6,16 +6,17 @@ import os
 from dataclasses import dataclass
 from typing import NoReturn
 
-from eagle3_patch.engine import capture_summary, checked, ensure_capture, status, unwritable_reason
-from eagle3_patch.handoff import LaunchPlan, replace_process
+from eagle3_patch.engine.apply import ensure_capture
+from eagle3_patch.engine.status import capture_summary, checked, status, unwritable_reason
+from eagle3_patch.site.handoff import LaunchPlan, replace_process
 from eagle3_patch.inmemory.payload import child_env, redacted
-from eagle3_patch.masking import printable
+from eagle3_patch.text.masking import printable
 from eagle3_patch.serve.dialect import SPEC_V2_ENV, LaunchDialect, detect_dialect
 from eagle3_patch.serve.drafter import local_drafter
 from eagle3_patch.serve.interpreter import serving_install
 from eagle3_patch.serve.plan import build_plan, flag_value
 from eagle3_patch.serve.validate import DrafterReport, check_drafter, target_text_config
-from eagle3_patch.states import State
+from eagle3_patch.patch.states import State
 
 DEFAULT_MODEL = "Qwen/Qwen3.6-27B"
 # What a real launch would write, by capture state; --dry-run says so instead.
@@ -81,7 +82,7 @@ def prepare_launch(
     folder = local_drafter(drafter, drafter_repo)
     handoff = None
     if in_memory or unwritable:
-        from eagle3_patch.inmemory.planner import in_memory_handoff  # hashing, gzip: this path only
+        from eagle3_patch.inmemory.planner import in_memory_handoff  # hashing, gzip: an in-memory launch only
 
         # Up front, as the state below: it refuses an unsupported or damaged release first.
         handoff = in_memory_handoff(install, cache)
@@ -96,7 +97,7 @@ def prepare_launch(
     if folder is not None:
         report = check_drafter(folder, target, skipped)
     else:
-        from eagle3_patch.serve.hub import fetch_hub_drafter
+        from eagle3_patch.serve.hub import fetch_hub_drafter  # huggingface_hub: a local drafter never needs it
 
         # --dry-run validates from config.json and the weights' header alone; it downloads no weights.
         report = fetch_hub_drafter(drafter_repo, drafter, target, skipped, download=not dry_run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eagle3_patch.handoff import LaunchPlan
+from eagle3_patch.site.handoff import LaunchPlan
 from eagle3_patch.serve.dialect import RADIX_FLAG, SCHEDULER_FLAG, LaunchDialect
 
 # The drafter card's validated chain config (topk 4 trees raise the accept

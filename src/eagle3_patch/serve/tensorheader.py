@@ -17,8 +17,8 @@ from itertools import accumulate
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.jsontext import finite_float, loads, reason
-from eagle3_patch.masking import shown, shown_json
+from eagle3_patch.text.jsontext import finite_float, loads, reason
+from eagle3_patch.text.masking import shown, shown_json
 
 # Element sizes in bits of the dtypes safetensors knows (its `Dtype` enum, 0.8).
 DTYPE_BITS = {

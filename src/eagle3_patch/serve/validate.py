@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from eagle3_patch.errors import BadInput
-from eagle3_patch.masking import shown, shown_json
+from eagle3_patch.serve.drafter import hub_download_command
+from eagle3_patch.text.masking import shown, shown_json
 from eagle3_patch.serve.checkpoint import checkpoint_tensors, is_folder, is_present, read_json
 
 # EntryClass names of EAGLE-3 draft models in sglang/srt/models/*.py across
@@ -69,7 +70,7 @@ def target_text_config(model: str, revision: str | None = None) -> tuple[TargetT
             "Check the path (it is resolved from the current directory).",
         )
     at = f"{model}@{revision}" if revision else model
-    try:
+    try:  # huggingface_hub: only a Hub id, never a local model folder
         import huggingface_hub
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
@@ -92,9 +93,7 @@ def target_text_config(model: str, revision: str | None = None) -> tuple[TargetT
 
 
 def _offline_and_not_cached(model: str, revision: str | None, at: str) -> BadInput:
-    import huggingface_hub
-
-    from eagle3_patch.serve.drafter import hub_download_command
+    import huggingface_hub  # loaded already: a Hub id was looked up in its cache
 
     download = hub_download_command(huggingface_hub.__version__, model,
                                     *(["--revision", revision] if revision else []))

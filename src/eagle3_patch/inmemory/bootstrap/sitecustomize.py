@@ -10,7 +10,9 @@ This file runs in interpreters where neither eagle3-patch nor libcst is
 importable (another venv's Python), so it uses the standard library only, and
 loads what it shares with the parent (the variables' names, the payload's
 format and limits, the cache's trust rule, the exit code) from eagle3-patch's
-sharedrules.py by its path in the same installation.
+sharedrules.py by its path in the same installation. Every import but os and
+sys is made inside the function that needs it: this file runs at the start of every
+Python process SGLang starts, and most of them never import a served module.
 
 - A meta-path finder serves each listed module from the patched text, after
   checking that the file Python would import is the one the parent validated

@@ -1,0 +1,69 @@
+"""revert: read the installation, decide every file (``revertplan``), commit.
+
+It reads the installation once, and once more under the lock with pip's RECORD
+hashes (``site.snapshot.read_snapshot``), decides every file from that value alone
+(``revertplan.plan_revert``, pure), then commits; its result is that snapshot as the
+commit left it (``Snapshot.committed``), not another read.
+"""
+
+from __future__ import annotations
+
+from eagle3_patch.cache import usercache
+from eagle3_patch.engine.result import Result, judge, result_from, tidy, without_leftovers
+from eagle3_patch.engine.revertplan import candidates, plan_revert
+from eagle3_patch.errors import NotPython
+from eagle3_patch.patch.states import Outcome
+from eagle3_patch.site import backups, install
+from eagle3_patch.site.locate import SGLangInstall
+from eagle3_patch.site.lock import locked
+from eagle3_patch.site.snapshot import Snapshot, read_snapshot
+from eagle3_patch.site.writable import ensure_writable
+
+
+def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
+    """Remove what apply added (or restore the proven backup); the state afterwards."""
+    ours = usercache.identity()  # every analysis this revert asks for is keyed by it
+    snapshot = read_snapshot(sglang)
+    if snapshot.after_uninstall:
+        left = list(snapshot.after_uninstall)
+        install.remove_after_uninstall(left, sglang.package_dir)
+        # Every file of ours went with them: backups, records, temp files, the lock.
+        gone = snapshot._replace(backups={path: backups.no_backup(path) for path in snapshot.targets},
+                                 leftovers=(), after_uninstall=())
+        return _result(gone, ours, Outcome.REMOVED_AFTER_UNINSTALL, changed=tuple(left))
+    todo = candidates(snapshot)
+    if not todo:
+        snapshot, notes = tidy(snapshot)
+        return _result(snapshot, ours, Outcome.NOTHING_TO_REVERT, notes=notes)
+    if not from_backup:
+        # What is ours is found class by class: in a file whose classes cannot be judged
+        # (UnjudgeableClass), removing it could leave our method behind, unmarked.
+        _judgeable(snapshot, ours)
+    ensure_writable(todo)
+    with locked(sglang.models_dir):
+        # Decided again under the lock (another process may have just written), with
+        # pip's RECORD; every file before anything is written: one refusal leaves all untouched.
+        snapshot, tidied = without_leftovers(read_snapshot(sglang, earlier=snapshot, records=True))
+        decisions = plan_revert(snapshot, from_backup)
+        changes = [d.change for d in decisions if d.change]
+        install.commit(changes)
+        dropped = tuple(d.path for d in decisions if d.drop_backup)
+        for path in dropped:
+            install.drop_backup(path)
+    changed = tuple(c.path for c in changes if c.new != c.old)
+    outcome = Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT
+    return _result(snapshot.committed(changes, dropped), ours, outcome, changed=changed,
+                   notes=(*tidied, *(d.note for d in decisions if d.note)))
+
+
+def _result(snapshot: Snapshot, ours: dict | None, outcome: Outcome, **done) -> Result:
+    """revert's result: ``snapshot`` (as read, or as revert left it) and its state."""
+    return result_from(snapshot, judge(snapshot.install, snapshot.files, ours), "revert", outcome, **done)
+
+
+def _judgeable(snapshot: Snapshot, ours: dict | None) -> None:
+    try:
+        judge(snapshot.install, snapshot.files, ours)
+    except NotPython:
+        pass  # decide() refuses it, with revert's own ways out
+
