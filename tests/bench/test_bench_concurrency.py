@@ -46,8 +46,9 @@ def test_each_level_runs_n_workers_per_server_one_server_at_a_time():
     report = json.loads(result.stdout)
     assert report["schema_version"] == 4 and report["partial"] is False
     assert report["settings"]["concurrency"] == [1, 4]
-    # max(4N, runs x prompts): 6 at N=1, 16 at N=4, on each server, after one warm-up each.
-    assert len(eagle3.bodies) == len(baseline.bodies) == 1 + 6 + 16
+    # max(4N, runs x prompts): 6 at N=1, 16 at N=4, on each server, after one warm-up each
+    # and, before the level of 4, an uncounted wave of 4.
+    assert len(eagle3.bodies) == len(baseline.bodies) == 1 + 6 + 4 + 16
     assert [lv["concurrency"] for lv in report["levels"]] == [1, 4]
     assert [lv["eagle3"]["requests"] for lv in report["levels"]] == [6, 16]
     assert [lv["baseline"]["requests"] for lv in report["levels"]] == [6, 16]
@@ -225,3 +226,31 @@ def test_more_concurrent_requests_than_open_files_allow_is_a_usage_error(open_fi
     accepted = run("--url", url, "--concurrency", "1,192")
     assert isinstance(accepted.exception, BenchFailed)
     assert "Cannot reach the server" in accepted.exception.what
+
+
+def _stalled_first_wave(stall: float, warmups: int):
+    """An EAGLE-3 stand-in whose first batch of four pays ``stall`` seconds before its first token,
+    as a server's first use of a batch size may: the four requests after the one-at-a-time warm-ups."""
+    seen = []
+
+    def respond(body):
+        seen.append(body)
+        script = eagle3_script(body)
+        return dataclasses.replace(script, ttft=stall) if warmups < len(seen) <= warmups + 4 else script
+
+    return respond
+
+
+@pytest.mark.parametrize(("warmup", "stalled"), [("1", False), ("0", True)])
+def test_a_servers_first_batch_of_a_size_goes_to_the_uncounted_wave_not_into_the_level(warmup, stalled):
+    # The GPU record's run 5: one level-4 wave waited 1.49 s for its first token in the first
+    # pass and 0.67 s in the second, and the level's throughput moved by 28 % with it.
+    clock = ScriptedClock()
+    with StandIn(clock, _stalled_first_wave(100.0, int(warmup))) as eagle3:
+        args = ["--bucket", "chat", "--max-new-tokens", "10", "--runs", "2", "--warmup", warmup]
+        result = run("--url", eagle3.url, *args, "--concurrency", "4", "--json", clock=clock)
+    assert result.exit_code == 0, result.output
+    level = json.loads(result.stdout)["levels"][0]
+    assert level["eagle3"]["requests"] == 16
+    assert (level["eagle3"]["ttft_s"]["p99"] >= 100.0) is stalled
+    assert len(eagle3.bodies) == int(warmup) + 4 * int(warmup) + 16

@@ -77,8 +77,10 @@ def constant(step: float):
 
 
 def per_level(levels: tuple[int, ...], steps: dict[int, float]):
-    """Each request's step in the order a server takes them: one warm-up, then max(4N, 6) per level N."""
-    return iter([steps[levels[0]]] + [steps[n] for n in levels for _ in range(max(4 * n, 6))])
+    """Each request's step in the order a server takes them: one warm-up, then per level N a
+    warm-up wave of N where N > 1 and max(4N, 6) measured requests."""
+    return iter([steps[levels[0]]] + [steps[n] for n in levels
+                                      for _ in range((n if n > 1 else 0) + max(4 * n, 6))])
 
 
 def run(clock, eagle3, baseline, *args):

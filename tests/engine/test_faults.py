@@ -6,6 +6,7 @@ import json
 import os
 import py_compile
 import shutil
+import shlex
 import subprocess
 import sys
 
@@ -112,6 +113,28 @@ def test_concurrent_applies_leave_exactly_one_correct_patch(site):
     for name in ("qwen3_5.py", "qwen3_5_text.py"):
         assert s.read(name) == reference.read(name)
         assert s.file(name + ".eagle3-bak").read_bytes() == release_file("0.5.21", MODELS + name)
+
+
+@pytest.mark.slow  # four processes applying and reverting at once
+def test_concurrent_applies_and_reverts_all_succeed_and_leave_a_consistent_install(site):
+    # revert now deletes the lock file as its last act under the lock: a waiter on the deleted
+    # file must take the new one, so no two processes ever decide and write at once.
+    s, reference = site("0.5.21"), site("0.5.21")
+    assert reference.invoke("apply").returncode == 0
+    loop = (f"for i in 1 2 3; do {shlex.quote(sys.executable)} -m eagle3_patch apply >/dev/null || exit $?; "
+            f"{shlex.quote(sys.executable)} -m eagle3_patch revert >/dev/null || exit $?; done")
+    procs = [subprocess.Popen(["sh", "-c", loop], env=s.env(), stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    state = json.loads(s.invoke("status", "--json").stdout)["state"]
+    assert state in ("patched", "unpatched")
+    for name in ("qwen3_5.py", "qwen3_5_text.py"):
+        shipped = release_file("0.5.21", MODELS + name)
+        assert s.read(name) == (reference.read(name) if state == "patched" else shipped)
+    ours = sorted(p.name for p in s.models.iterdir() if p.name.startswith(".") or "eagle3" in p.name)
+    if state == "unpatched":  # the last writer reverted: nothing of ours, the lock file included
+        assert ours == [], ours
 
 
 def _apply_and_damage(s, old: bytes, new: bytes):

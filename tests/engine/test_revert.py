@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import csv
 import hashlib
 import json
 import os
@@ -280,3 +282,39 @@ def test_without_pips_record_a_backup_of_another_release_is_not_restored_either(
     assert s.read() == release_file("0.5.21", SHIPPED["qwen3_5.py"])
     assert "back to what it was" not in result.stdout and "changed after" not in result.stdout
     assert "the backup was made from SGLang 0.5.20, not the installed 0.5.21" in result.stdout
+
+
+def _not_as_pip_recorded(s) -> dict[str, str]:
+    """Every file in the models folder that pip's RECORD does not list, or lists with other bytes."""
+    record = next(s.root.glob("sglang-*.dist-info/RECORD"))
+    with open(record, newline="") as f:
+        hashes = {row[0]: row[1] for row in csv.reader(f) if row and row[0].startswith(MODELS)}
+    found = {}
+    for path in s.models.iterdir():
+        if not path.is_file():
+            continue  # __pycache__
+        listed = hashes.get(MODELS + path.name)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(path.read_bytes()).digest()).rstrip(b"=").decode()
+        if listed != f"sha256={digest}":
+            found[path.name] = "not in RECORD" if listed is None else "other bytes"
+    return found
+
+
+@pytest.mark.parametrize("version", first_fast("0.5.21", "0.5.12"))
+def test_apply_then_revert_leaves_the_models_folder_exactly_as_pips_record_lists_it(site, version):
+    # The GPU record's run 5 found our lock file left behind: the one file RECORD did not list.
+    s = site(version)
+    assert s.invoke("apply").returncode == 0
+    assert ".eagle3-patch.lock" in _not_as_pip_recorded(s)
+    reverted = s.invoke("revert")
+    assert reverted.returncode == 0, reverted.stderr
+    assert _not_as_pip_recorded(s) == {}
+
+
+def test_a_lock_file_an_earlier_revert_left_goes_with_the_next_revert(site):
+    s = site("0.5.21")
+    (s.models / ".eagle3-patch.lock").write_bytes(b"")
+    result = s.invoke("revert")
+    assert result.returncode == 0, result.stderr
+    assert _not_as_pip_recorded(s) == {}
+

@@ -282,6 +282,42 @@ def test_a_lock_held_past_the_timeout_fails_with_exit_7_after_one_notice(tmp_pat
         pass
 
 
+def test_a_waiter_on_a_lock_file_its_holder_removed_takes_the_new_one_so_two_never_hold_it(tmp_path):
+    # revert deletes the lock file as its last act under the lock; a process already waiting
+    # on that file must not count the orphan it then acquires as the lock.
+    import fcntl
+    import threading
+
+    path = tmp_path / LOCK_NAME
+    waiting, inside = threading.Event(), {}
+
+    def clock():  # the second reading is past the notice: the waiter says so at its first miss
+        clock.calls += 1
+        return 0.0 if clock.calls == 1 else 3.0
+    clock.calls = 0
+
+    def waiter():
+        with locked(tmp_path, tell_waiting=lambda _: waiting.set(), clock=clock):
+            inside["exists"] = path.exists()
+            probe = os.open(path, os.O_RDWR)
+            try:  # a third process opening the path now must find it held
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                inside["third_got_it"] = True
+                fcntl.flock(probe, fcntl.LOCK_UN)
+            except BlockingIOError:
+                inside["third_got_it"] = False
+            finally:
+                os.close(probe)
+
+    with locked(tmp_path) as held:
+        second = threading.Thread(target=waiter)
+        second.start()
+        assert waiting.wait(10), "the second locker never waited"
+        held.remove_when_done()
+    second.join(10)
+    assert inside == {"exists": True, "third_got_it": False}
+
+
 def test_a_symlink_planted_as_the_lock_is_refused_and_nothing_is_created_through_it(site, tmp_path):
     # Whoever can write the models folder could make root create (O_CREAT) a file
     # anywhere; the lock is only ever taken on a file of its own, as filelock did.

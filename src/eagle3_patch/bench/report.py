@@ -93,7 +93,9 @@ def render_text(session: BenchSession, summary: Summary, color: bool, partial: s
     lines += [
         bold("eagle3-patch bench")
         + f"  greedy, max_new_tokens={settings.max_new_tokens}, {settings.runs} run(s) after "
-        f"{settings.warmup} warm-up request(s) per server, prompts: {printable(settings.prompt_source)}",
+        f"{settings.warmup} warm-up request(s) per server"
+        + (" and a wave of N before each level of N > 1" if settings.warmup and settings.under_load else "")
+        + f", prompts: {printable(settings.prompt_source)}",
     ]
     for role, info in session.servers.items():
         lines.append(f"  {_LABELS[role]:<9} {info.describe()}")

@@ -52,7 +52,8 @@ from eagle3_patch.text.masking import printable, shown
 @click.option("--runs", type=click.IntRange(min=2), default=3, show_default=True,
               help="Measured repeats of every prompt (a median needs more than one).")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Uncounted requests per server first.")
+              help="Uncounted requests per server first; under load, also one uncounted wave of N requests "
+              "before each level of N > 1 (0: none at all).")
 @click.option("--ignore-eos", is_flag=True, help="Always generate --max-new-tokens tokens, past end-of-sequence.")
 @click.option("--timeout", type=Timeout(), default=120.0, show_default=True,
               help="Seconds allowed for a connection, for each read, and for each request as a whole.")

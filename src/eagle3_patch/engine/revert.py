@@ -8,14 +8,17 @@ commit left it (``Snapshot.committed``), not another read.
 
 from __future__ import annotations
 
+import os
+import stat
+
 from eagle3_patch.cache import usercache
 from eagle3_patch.engine.result import Result, judge, result_from, tidy, without_leftovers
 from eagle3_patch.engine.revertplan import candidates, plan_revert
-from eagle3_patch.errors import NotPython
+from eagle3_patch.errors import NotPython, NotWritable
 from eagle3_patch.patch.states import Outcome
 from eagle3_patch.site import backups, install
 from eagle3_patch.site.locate import SGLangInstall
-from eagle3_patch.site.lock import locked
+from eagle3_patch.site.lock import LOCK_NAME, locked
 from eagle3_patch.site.snapshot import Snapshot, read_snapshot
 from eagle3_patch.site.writable import ensure_writable
 
@@ -34,13 +37,14 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
     todo = candidates(snapshot)
     if not todo:
         snapshot, notes = tidy(snapshot)
+        _remove_lock_left(snapshot)
         return _result(snapshot, ours, Outcome.NOTHING_TO_REVERT, notes=notes)
     if not from_backup:
         # What is ours is found class by class: in a file whose classes cannot be judged
         # (UnjudgeableClass), removing it could leave our method behind, unmarked.
         _judgeable(snapshot, ours)
     ensure_writable(todo)
-    with locked(sglang.models_dir):
+    with locked(sglang.models_dir) as held:
         # Decided again under the lock (another process may have just written), with
         # pip's RECORD; every file before anything is written: one refusal leaves all untouched.
         snapshot, tidied = without_leftovers(read_snapshot(sglang, earlier=snapshot, records=True))
@@ -50,10 +54,36 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
         dropped = tuple(d.path for d in decisions if d.drop_backup)
         for path in dropped:
             install.drop_backup(path)
+        if nothing_of_ours(snapshot.committed(changes, dropped)):
+            held.remove_when_done()
     changed = tuple(c.path for c in changes if c.new != c.old)
     outcome = Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT
     return _result(snapshot.committed(changes, dropped), ours, outcome, changed=changed,
                    notes=(*tidied, *(d.note for d in decisions if d.note)))
+
+
+def nothing_of_ours(snapshot: Snapshot) -> bool:
+    """Whether ``snapshot`` holds no file of ours but the lock: no backup or record, no temp file
+    of a killed write, no marked method. Then revert takes the lock file too, and the folder
+    holds only what pip's RECORD lists."""
+    return not snapshot.leftovers and not any(b.exists for b in snapshot.backups.values()) \
+        and not candidates(snapshot)
+
+
+def _remove_lock_left(snapshot: Snapshot) -> None:
+    """The lock file an earlier revert left behind (before revert took its own), where nothing
+    else of ours is there and we may write. Judged from the snapshot read before the lock: should
+    an apply write meanwhile, its next write makes a new lock file, and writers stay apart."""
+    try:
+        if not stat.S_ISREG(os.lstat(os.path.join(snapshot.install.models_dir, LOCK_NAME)).st_mode):
+            return  # a link or a folder there is not our file: not ours to remove
+        if not nothing_of_ours(snapshot):
+            return
+        ensure_writable([p for p in snapshot.targets if os.path.isfile(p)])
+    except (OSError, NotWritable):
+        return
+    with locked(snapshot.install.models_dir) as held:
+        held.remove_when_done()
 
 
 def _result(snapshot: Snapshot, ours: dict | None, outcome: Outcome, **done) -> Result:
