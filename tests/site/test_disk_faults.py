@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -285,9 +286,6 @@ def test_a_lock_held_past_the_timeout_fails_with_exit_7_after_one_notice(tmp_pat
 def test_a_waiter_on_a_lock_file_its_holder_removed_takes_the_new_one_so_two_never_hold_it(tmp_path):
     # revert deletes the lock file as its last act under the lock; a process already waiting
     # on that file must not count the orphan it then acquires as the lock.
-    import fcntl
-    import threading
-
     path = tmp_path / LOCK_NAME
     waiting, inside = threading.Event(), {}
 
