@@ -135,14 +135,17 @@ class Server:
         return http(self.url + "/health")[0] == 200
 
     def wait_up(self, timeout: float, clock=time.monotonic, pause: float = 1.0) -> str:
-        """'up' once the log says so and /health answers, 'exited' or 'timeout' otherwise."""
-        deadline = clock() + timeout
+        """'up' once the log says so and /health answers, 'exited' or 'timeout' otherwise. Asked
+        again after 0.05 s, then twice as long each time up to ``pause``: an adopted server
+        answers at once, a 27B one loads for minutes."""
+        deadline, wait = clock() + timeout, 0.05
         while clock() < deadline:
             if not self.alive():
                 return "exited"
             if self.said_ready() and self.healthy():
                 return "up"
-            time.sleep(pause)
+            time.sleep(wait)
+            wait = min(wait * 2, pause)
         return "timeout"
 
     def stop(self) -> None:

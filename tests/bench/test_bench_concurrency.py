@@ -19,6 +19,7 @@ from eagle3_patch.bench.loadreport import describe_crossover
 from eagle3_patch.errors import BenchFailed
 
 from support.bench_standin import Gauge, ScriptedClock, StandIn, baseline_script, eagle3_script
+from support.marks import first_fast
 from support.cli import bench_with_clock, invoke_main
 from support.ports import closed_port_url
 
@@ -241,7 +242,7 @@ def _stalled_first_wave(stall: float, warmups: int):
     return respond
 
 
-@pytest.mark.parametrize(("warmup", "stalled"), [("1", False), ("0", True)])
+@pytest.mark.parametrize(("warmup", "stalled"), first_fast(("1", False), ("0", True)))
 def test_a_servers_first_batch_of_a_size_goes_to_the_uncounted_wave_not_into_the_level(warmup, stalled):
     # The GPU record's run 5: one level-4 wave waited 1.49 s for its first token in the first
     # pass and 0.67 s in the second, and the level's throughput moved by 28 % with it.
