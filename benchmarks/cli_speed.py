@@ -45,8 +45,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from releases import install_release  # noqa: E402
-from serve_fixtures import write_drafter, write_target  # noqa: E402
+from support.releases import install_release  # noqa: E402
+from support.serve_fixtures import write_drafter, write_target  # noqa: E402
 
 # The stand-in for SGLang's interpreter: exits at once when asked to launch the
 # server, so a real (non dry-run) serve measures the hand-off overhead alone.
