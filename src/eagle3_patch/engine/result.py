@@ -61,14 +61,20 @@ def without_leftovers(snapshot: Snapshot) -> tuple[Snapshot, tuple[str, ...]]:
 def tidy(snapshot: Snapshot) -> tuple[Snapshot, tuple[str, ...]]:
     """For a command that writes nothing: remove the debris ``snapshot`` found if we may
     (else it is reported); the snapshot as the disk is then, and the note."""
-    if not snapshot.leftovers:
-        return snapshot, ()
-    try:
-        writable.ensure_writable([p for p in snapshot.targets if os.path.isfile(p)])
-    except NotWritable:
+    if not snapshot.leftovers or not may_write(snapshot):
         return snapshot, ()
     with locked(snapshot.install.models_dir):
         return without_leftovers(snapshot)
+
+
+def may_write(snapshot: Snapshot) -> bool:
+    """Whether this user may write the model files ``snapshot`` found: a command that writes
+    nothing of its own tidies only then, and otherwise says nothing of it."""
+    try:
+        writable.ensure_writable([p for p in snapshot.targets if os.path.isfile(p)])
+    except NotWritable:
+        return False
+    return True
 
 
 def judge(sglang: SGLangInstall, files: Sources, ours: dict | None) -> Analysis:

@@ -12,9 +12,9 @@ import os
 import stat
 
 from eagle3_patch.cache import usercache
-from eagle3_patch.engine.result import Result, judge, result_from, tidy, without_leftovers
+from eagle3_patch.engine.result import Result, judge, may_write, result_from, tidy, without_leftovers
 from eagle3_patch.engine.revertplan import candidates, plan_revert
-from eagle3_patch.errors import NotPython, NotWritable
+from eagle3_patch.errors import NotPython
 from eagle3_patch.patch.states import Outcome
 from eagle3_patch.site import backups, install
 from eagle3_patch.site.locate import SGLangInstall
@@ -54,11 +54,12 @@ def revert(sglang: SGLangInstall, from_backup: bool = False) -> Result:
         dropped = tuple(d.path for d in decisions if d.drop_backup)
         for path in dropped:
             install.drop_backup(path)
-        if nothing_of_ours(snapshot.committed(changes, dropped)):
+        after = snapshot.committed(changes, dropped)
+        if nothing_of_ours(after):
             held.remove_when_done()
     changed = tuple(c.path for c in changes if c.new != c.old)
     outcome = Outcome.REVERTED if changed else Outcome.NOTHING_TO_REVERT
-    return _result(snapshot.committed(changes, dropped), ours, outcome, changed=changed,
+    return _result(after, ours, outcome, changed=changed,
                    notes=(*tidied, *(d.note for d in decisions if d.note)))
 
 
@@ -77,10 +78,9 @@ def _remove_lock_left(snapshot: Snapshot) -> None:
     try:
         if not stat.S_ISREG(os.lstat(os.path.join(snapshot.install.models_dir, LOCK_NAME)).st_mode):
             return  # a link or a folder there is not our file: not ours to remove
-        if not nothing_of_ours(snapshot):
-            return
-        ensure_writable([p for p in snapshot.targets if os.path.isfile(p)])
-    except (OSError, NotWritable):
+    except OSError:
+        return
+    if not nothing_of_ours(snapshot) or not may_write(snapshot):
         return
     with locked(snapshot.install.models_dir) as held:
         held.remove_when_done()

@@ -28,13 +28,13 @@ def _tell_waiting(lock_path: str) -> None:
 class Held:
     """The lock while this process holds it."""
 
-    def __init__(self, fd: int, path: str) -> None:
-        self.fd, self.path, self.remove = fd, path, False
+    def __init__(self) -> None:
+        self.removing = False
 
     def remove_when_done(self) -> None:
         """Delete the lock file as the block's last act, still holding it: for a revert that
         leaves nothing else of ours, so the folder holds only what pip's RECORD lists."""
-        self.remove = True
+        self.removing = True
 
 
 @contextlib.contextmanager
@@ -70,10 +70,10 @@ def locked(folder: str | os.PathLike, tell_waiting=_tell_waiting, clock=time.mon
         if _is_at(fd, path):
             break
         os.close(fd)  # its holder removed it while we waited: take the one there now
-    held = Held(fd, path)
+    held = Held()
     try:
         yield held
-        if held.remove:
+        if held.removing:
             # Deleted before the close that releases it: a waiter on it finds it gone
             # from the path and takes a new one. Best effort: one left is an empty file.
             with contextlib.suppress(OSError):
